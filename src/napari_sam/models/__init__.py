@@ -1,0 +1,1 @@
+"""SAM-family networks in plain PyTorch, their registry and checkpoint loading."""

@@ -1,0 +1,155 @@
+"""SAM's mask decoder: a two-way transformer between prompt tokens and the image embedding, 3+1 mask
+tokens, an IoU head and a transposed-convolution upscaler."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .layers import FeedForward, LayerNorm2d, StackedLinear
+
+
+class TokenAttention(nn.Module):
+    """Multi-head attention with an optional down-projection of the internal width."""
+
+    def __init__(self, dim: int, num_heads: int, downsample_rate: int = 1) -> None:
+        super().__init__()
+        inner = dim // downsample_rate
+        if inner % num_heads:
+            raise ValueError(f"attention width {inner} is not divisible by {num_heads} heads")
+        self.num_heads = num_heads
+        self.q_proj = nn.Linear(dim, inner)
+        self.k_proj = nn.Linear(dim, inner)
+        self.v_proj = nn.Linear(dim, inner)
+        self.out_proj = nn.Linear(inner, dim)
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        return x.view(b, n, self.num_heads, c // self.num_heads).transpose(1, 2)
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        q = self._heads(self.q_proj(q))
+        k = self._heads(self.k_proj(k))
+        v = self._heads(self.v_proj(v))
+        b = max(q.shape[0], k.shape[0])  # one image shared by all prompts: broadcast, do not copy
+        q, k, v = q.expand(b, -1, -1, -1), k.expand(b, -1, -1, -1), v.expand(b, -1, -1, -1)
+        out = F.scaled_dot_product_attention(q, k, v)
+        b, h, n, d = out.shape
+        return self.out_proj(out.transpose(1, 2).reshape(b, n, h * d))
+
+
+class TwoWayBlock(nn.Module):
+    """Self-attention of tokens, tokens→image, token MLP, image→tokens."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_dim: int, downsample: int, skip_first_pe: bool) -> None:
+        super().__init__()
+        self.self_attn = TokenAttention(dim, num_heads)
+        self.norm1 = nn.LayerNorm(dim)
+        self.cross_attn_token_to_image = TokenAttention(dim, num_heads, downsample)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = FeedForward(dim, mlp_dim, act=nn.ReLU)
+        self.norm3 = nn.LayerNorm(dim)
+        self.norm4 = nn.LayerNorm(dim)
+        self.cross_attn_image_to_token = TokenAttention(dim, num_heads, downsample)
+        self.skip_first_pe = skip_first_pe
+
+    def forward(self, tokens: torch.Tensor, image: torch.Tensor, token_pe: torch.Tensor,
+                image_pe: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.skip_first_pe:
+            tokens = self.self_attn(tokens, tokens, tokens)
+        else:
+            q = tokens + token_pe
+            tokens = tokens + self.self_attn(q, q, tokens)
+        tokens = self.norm1(tokens)
+        image_k = image + image_pe
+        tokens = self.norm2(tokens + self.cross_attn_token_to_image(tokens + token_pe, image_k, image))
+        tokens = self.norm3(tokens + self.mlp(tokens))
+        q = tokens + token_pe
+        image = self.norm4(image + self.cross_attn_image_to_token(image_k, q, tokens))
+        return tokens, image
+
+
+class TwoWayTransformer(nn.Module):
+    def __init__(self, depth: int = 2, dim: int = 256, num_heads: int = 8, mlp_dim: int = 2048,
+                 downsample: int = 2) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            TwoWayBlock(dim, num_heads, mlp_dim, downsample, skip_first_pe=(i == 0)) for i in range(depth)
+        )
+        self.final_attn_token_to_image = TokenAttention(dim, num_heads, downsample)
+        self.norm_final_attn = nn.LayerNorm(dim)
+
+    def forward(self, image: torch.Tensor, image_pe: torch.Tensor, tokens: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """image (1 or B, C, h, w), image_pe (1, C, h, w), tokens (B, N, C) → tokens, image (B, h·w, C)."""
+        image = image.flatten(2).transpose(1, 2)
+        image_pe = image_pe.flatten(2).transpose(1, 2)
+        token_pe = tokens
+        for layer in self.layers:
+            tokens, image = layer(tokens, image, token_pe, image_pe)
+        attn = self.final_attn_token_to_image(tokens + token_pe, image + image_pe, image)
+        return self.norm_final_attn(tokens + attn), image
+
+
+class MaskDecoder(nn.Module):
+    """Predicts low-resolution mask logits and their IoU from image and prompt embeddings."""
+
+    def __init__(self, transformer_dim: int = 256, num_multimask_outputs: int = 3,
+                 iou_head_depth: int = 3, iou_head_hidden_dim: int = 256) -> None:
+        super().__init__()
+        self.transformer = TwoWayTransformer(dim=transformer_dim)
+        self.num_mask_tokens = num_multimask_outputs + 1
+        self.iou_token = nn.Embedding(1, transformer_dim)
+        self.mask_tokens = nn.Embedding(self.num_mask_tokens, transformer_dim)
+        self.output_upscaling = nn.Sequential(
+            nn.ConvTranspose2d(transformer_dim, transformer_dim // 4, kernel_size=2, stride=2),
+            LayerNorm2d(transformer_dim // 4),
+            nn.GELU(),
+            nn.ConvTranspose2d(transformer_dim // 4, transformer_dim // 8, kernel_size=2, stride=2),
+            nn.GELU(),
+        )
+        self.output_hypernetworks_mlps = nn.ModuleList(
+            StackedLinear(transformer_dim, transformer_dim, transformer_dim // 8, 3)
+            for _ in range(self.num_mask_tokens)
+        )
+        self.iou_prediction_head = StackedLinear(transformer_dim, iou_head_hidden_dim, self.num_mask_tokens,
+                                                 iou_head_depth)
+
+    def forward(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor, sparse: torch.Tensor,
+                dense: torch.Tensor, multimask_output: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode masks.
+
+        Parameters
+        ----------
+        image_embeddings
+            (1 or B, C, h, w); one embedding is shared by all B prompts without being copied.
+        image_pe
+            (1, C, h, w) positional encoding of the embedding grid.
+        sparse
+            (B, N, C) point and box embeddings.
+        dense
+            (1 or B, C, h, w) mask-prompt embedding.
+        multimask_output
+            True: the three ambiguity-aware masks; False: the single-mask token.
+
+        Returns
+        -------
+        logits
+            (B, 3 or 1, 4h, 4w) float mask logits.
+        iou
+            (B, 3 or 1) predicted IoU.
+        """
+        b = sparse.shape[0]
+        out_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
+        tokens = torch.cat([out_tokens[None].expand(b, -1, -1), sparse], dim=1)
+        src = image_embeddings + dense
+        hs, src = self.transformer(src, image_pe, tokens)
+        iou_token_out = hs[:, 0]
+        chosen = range(1, self.num_mask_tokens) if multimask_output else range(0, 1)
+        h, w = image_embeddings.shape[-2:]
+        upscaled = self.output_upscaling(src.transpose(1, 2).reshape(b, -1, h, w))
+        hyper = torch.stack([self.output_hypernetworks_mlps[i](hs[:, 1 + i]) for i in chosen], dim=1)
+        bu, cu, hu, wu = upscaled.shape
+        logits = (hyper @ upscaled.view(bu, cu, hu * wu)).view(bu, -1, hu, wu)
+        iou = self.iou_prediction_head(iou_token_out)[:, list(chosen)]
+        return logits, iou
