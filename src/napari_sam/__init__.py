@@ -1,2 +1,35 @@
-"""napari-sam: Segment Anything for microscopy and medical images."""
+"""napari-sam: Segment Anything for microscopy and medical images.
+
+The core (this package minus ``_napari``) imports no Qt, napari or ipywidgets.
+
+>>> import napari_sam as ns
+>>> model = ns.load_model("lite_medsam")
+>>> seg = ns.Segmenter(model)
+>>> seg.set_image(image)
+>>> res = seg.predict(points=[(120, 80)], labels=[1])
+"""
+from __future__ import annotations
+
 __version__ = "0.1.0"
+
+__all__ = ["load_model", "Segmenter", "Prediction", "ZoomRule", "MODELS", "__version__"]
+
+
+def __getattr__(name: str):
+    # Lazy: importing the package (e.g. by napari's plugin discovery) must not import torch.
+    if name == "load_model":
+        from .models.loading import load_model
+        return load_model
+    if name == "Segmenter":
+        from .segmenter import Segmenter
+        return Segmenter
+    if name == "Prediction":
+        from .prediction import Prediction
+        return Prediction
+    if name == "ZoomRule":
+        from .windows import ZoomRule
+        return ZoomRule
+    if name == "MODELS":
+        from .models.registry import MODELS
+        return MODELS
+    raise AttributeError(f"module 'napari_sam' has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""Sub-commands of the napari-sam command line."""

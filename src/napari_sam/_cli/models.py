@@ -1,0 +1,29 @@
+"""``napari-sam models list|fetch NAME``."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["list", "fetch"])
+    p.add_argument("name", nargs="?", help="registered model name (for fetch)")
+    p.add_argument("--cache-dir", default=None, help="checkpoint cache (default: $NAPARI_SAM_CACHE or ~/.cache/napari-sam)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..models.checkpoints import checkpoint_path, fetch_checkpoint
+    from ..models.registry import DEFAULT_MODEL, MODELS, get_spec
+
+    if args.action == "list":
+        for name, spec in MODELS.items():
+            path = checkpoint_path(spec, args.cache_dir)
+            state = "cached" if path.exists() else spec.checkpoint.kind
+            default = " (default)" if name == DEFAULT_MODEL else ""
+            print(f"{name:<16} {spec.input_size:>5}px  {state:<10} {spec.description}{default}")
+        return 0
+    if not args.name:
+        raise ValueError("which model? e.g. napari-sam models fetch lite_medsam")
+    spec = get_spec(args.name)
+    path = fetch_checkpoint(spec, args.cache_dir)
+    print(f"{spec.name}: {path} (sha256 {spec.checkpoint.sha256})")
+    return 0

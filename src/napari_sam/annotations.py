@@ -1,0 +1,151 @@
+"""Committed objects: the label image, its object table and an undo history, shared by the front ends.
+
+Saved as a folder (``labels.tif`` + ``objects.json``), written under a temporary name and renamed, so a
+session saved in napari can be continued in a notebook and back.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from psygnal import Signal
+
+from .coords import mask_bbox
+
+
+@dataclass
+class ObjectRecord:
+    """One committed object. ``bbox`` is (min_row, min_col, max_row, max_col), max inclusive."""
+
+    id: int
+    area: int
+    bbox: tuple[int, int, int, int]
+    plane: int | None = None
+    score: float | None = None
+    prompts: dict = field(default_factory=dict)
+
+
+class Annotations:
+    """Labels of committed objects over an image of shape (H, W), or (P, H, W) for a stack of P planes.
+
+    Signals
+    -------
+    changed(int)
+        Emitted after a commit (the new id), an undo (the removed id) or a load (0).
+    """
+
+    changed = Signal(int)
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        if len(shape) not in (2, 3):
+            raise ValueError(f"labels are (H, W) or (planes, H, W); got shape {shape}")
+        self.labels = np.zeros(shape, dtype=np.int32)
+        self.objects: list[ObjectRecord] = []
+        self._undo: list[tuple[int, tuple, np.ndarray, np.ndarray]] = []  # id, region slices, index, old values
+        self._next_id = 1
+
+    @property
+    def next_id(self) -> int:
+        return self._next_id
+
+    def _plane_view(self, plane: int | None) -> np.ndarray:
+        if self.labels.ndim == 2:
+            if plane not in (None, 0):
+                raise ValueError(f"these labels have no planes; got plane={plane}")
+            return self.labels
+        if plane is None or not 0 <= plane < self.labels.shape[0]:
+            raise ValueError(f"plane must be in [0, {self.labels.shape[0]}) for a stack; got {plane}")
+        return self.labels[plane]
+
+    def commit(self, mask: np.ndarray, *, plane: int | None = None, score: float | None = None,
+               prompts: dict | None = None, overwrite: bool = False) -> int:
+        """Add ``mask`` ((H, W) bool) as a new object and return its id.
+
+        Pixels already labelled keep their object unless ``overwrite``. An empty mask raises ``ValueError``.
+        """
+        mask = np.asarray(mask, dtype=bool)
+        target = self._plane_view(plane)
+        if mask.shape != target.shape:
+            raise ValueError(f"mask shape {mask.shape} does not match the labels' {target.shape}")
+        bbox = mask_bbox(mask)
+        if bbox is None:
+            raise ValueError("the mask is empty: nothing to commit")
+        r0, c0, r1, c1 = bbox
+        region = (slice(r0, r1 + 1), slice(c0, c1 + 1))
+        sub = mask[region] if overwrite else mask[region] & (target[region] == 0)
+        index = np.flatnonzero(sub)
+        if index.size == 0:
+            raise ValueError("every pixel of the mask already belongs to another object")
+        view = target[region]
+        flat = view.reshape(-1).copy()
+        flat_old = flat[index].copy()
+        new_id = self._next_id
+        flat[index] = new_id
+        target[region] = flat.reshape(view.shape)
+        self._undo.append((new_id, (plane, region), index, flat_old))
+        self.objects.append(ObjectRecord(new_id, int(index.size), bbox, plane, score, prompts or {}))
+        self._next_id += 1
+        self.changed.emit(new_id)
+        return new_id
+
+    def undo(self) -> int | None:
+        """Remove the last committed object (restoring what it covered); its id, or None if none left."""
+        if not self._undo:
+            return None
+        obj_id, (plane, region), index, old = self._undo.pop()
+        target = self._plane_view(plane)
+        tmp = target[region].copy().reshape(-1)
+        tmp[index] = old
+        target[region] = tmp.reshape(target[region].shape)
+        self.objects = [o for o in self.objects if o.id != obj_id]
+        self._next_id = obj_id
+        self.changed.emit(obj_id)
+        return obj_id
+
+    def table(self) -> list[dict]:
+        """The committed objects as a list of dicts (id, area, bbox, plane, score, prompts)."""
+        return [asdict(o) for o in self.objects]
+
+    # -- persistence -------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write ``labels.tif`` and ``objects.json`` into folder ``path`` atomically; returns ``path``."""
+        import tifffile
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            tifffile.imwrite(tmp / "labels.tif", self.labels, compression="zlib")
+            meta = {"format": "napari-sam annotations", "version": 1, "shape": list(self.labels.shape),
+                    "next_id": self._next_id, "objects": self.table()}
+            (tmp / "objects.json").write_text(json.dumps(meta, indent=1))
+            if path.exists():
+                shutil.rmtree(path)
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Annotations:
+        """Read a folder written by :meth:`save` (the undo history starts empty)."""
+        import tifffile
+
+        path = Path(path)
+        meta_file = path / "objects.json"
+        if not meta_file.is_file():
+            raise ValueError(f"{path} is not a napari-sam annotations folder (no objects.json)")
+        meta = json.loads(meta_file.read_text())
+        labels = tifffile.imread(path / "labels.tif")
+        ann = cls(labels.shape)
+        ann.labels[...] = labels
+        ann.objects = [ObjectRecord(**{**o, "bbox": tuple(o["bbox"])}) for o in meta["objects"]]
+        ann._next_id = int(meta.get("next_id", labels.max() + 1))
+        ann.changed.emit(0)
+        return ann

@@ -1,0 +1,129 @@
+"""``load_model``: a registry name or a checkpoint file → a ready :class:`SamModel` on a device."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..device import resolve_device
+from .checkpoints import fetch_checkpoint, load_state_dict, sha256_file
+from .registry import DEFAULT_MODEL, MODELS, ModelSpec, get_spec
+from .sam import SamNetwork
+
+_PREFIXES = ("module.", "sam.", "model.")
+
+
+@dataclass
+class SamModel:
+    """A loaded model: the network plus what it needs to be driven correctly.
+
+    Attributes
+    ----------
+    network
+        :class:`~napari_sam.models.sam.SamNetwork` in eval mode on ``device``.
+    spec
+        The registry entry (architecture, preprocessing, automatic mode).
+    device
+        The torch device the network lives on.
+    checkpoint
+        Path of the weights, and ``checkpoint_sha256`` their hash (provenance, cache keys).
+    """
+
+    network: SamNetwork
+    spec: ModelSpec
+    device: torch.device
+    checkpoint: Path | None
+    checkpoint_sha256: str | None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def input_size(self) -> int:
+        return self.spec.input_size
+
+    def __repr__(self) -> str:
+        return f"SamModel({self.spec.name!r}, device={str(self.device)!r}, checkpoint={str(self.checkpoint)!r})"
+
+
+def unwrap_state_dict(state: dict, wrappers: tuple[str, ...] = ("model", "state_dict", "model_state")) -> dict:
+    """Dig the flat tensor dict out of the usual training wrappers and strip DataParallel prefixes."""
+    for key in wrappers:
+        if key in state and isinstance(state[key], dict):
+            state = state[key]
+            break
+    for prefix in _PREFIXES:
+        if state and all(k.startswith(prefix) for k in state):
+            state = {k[len(prefix):]: v for k, v in state.items()}
+    return state
+
+
+def detect_architecture(state: dict) -> ModelSpec:
+    """The first registry entry whose network loads ``state`` strictly (same keys and shapes).
+
+    Several entries share an architecture (SAM ViT-B and MedSAM): the first registered wins; pass
+    ``architecture=`` to :func:`load_model` to choose the preprocessing of another.
+    """
+    wanted = {k: tuple(v.shape) for k, v in state.items() if hasattr(v, "shape")}
+    for spec in MODELS.values():
+        with torch.device("meta"):
+            net = SamNetwork(spec.encoder)
+        have = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+        if have == wanted:
+            return spec
+    sample = ", ".join(list(wanted)[:4])
+    raise ValueError(
+        f"this checkpoint matches none of the registered architectures ({', '.join(MODELS)}); its first keys "
+        f"are {sample}. If it is a SAM-family model with another layout, name it with architecture=."
+    )
+
+
+def build_network(spec: ModelSpec, state: dict | None) -> SamNetwork:
+    net = SamNetwork(spec.encoder)
+    if state is not None:
+        try:
+            net.load_state_dict(state, strict=True)
+        except RuntimeError as err:
+            raise ValueError(f"checkpoint does not fit the {spec.name} architecture: {str(err)[:800]}") from None
+    return net
+
+
+def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, device: str = "auto", *,
+               architecture: str | None = None, cache_dir: str | os.PathLike | None = None) -> SamModel:
+    """Load a SAM-family model.
+
+    Parameters
+    ----------
+    name_or_path
+        A registry name (``lite_medsam``, ``sam_vit_b``, ``sam_vit_l``, ``sam_vit_h``,
+        ``mobilesam_vit_t``, ``medsam_vit_b``) or a checkpoint file (``.pth``/``.pt``/``.safetensors``)
+        of one of those architectures, e.g. a micro-sam fine-tune.
+    device
+        ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
+    architecture
+        For a file: the registry entry whose architecture and preprocessing it uses; detected from the
+        state dict's keys and shapes when omitted.
+    cache_dir
+        Checkpoint cache (default ``$NAPARI_SAM_CACHE`` or ``~/.cache/napari-sam``).
+    """
+    dev = resolve_device(device)
+    text = str(name_or_path)
+    if text in MODELS and not Path(text).is_file():
+        spec = get_spec(text)
+        path = fetch_checkpoint(spec, cache_dir)
+        state = unwrap_state_dict(load_state_dict(path), spec.state_dict_wrappers)  # verified by fetch
+        digest = spec.checkpoint.sha256
+    else:
+        path = Path(text).expanduser()
+        if not path.is_file():
+            raise ValueError(
+                f"{text!r} is neither a registered model ({', '.join(MODELS)}) nor an existing checkpoint file"
+            )
+        state = unwrap_state_dict(load_state_dict(path))
+        spec = get_spec(architecture) if architecture else detect_architecture(state)
+        digest = sha256_file(path)
+    net = build_network(spec, state).to(dev).prepare_for_inference()
+    return SamModel(net, spec, dev, path, digest)
