@@ -11,6 +11,7 @@ COMMANDS = [
     ("models", "napari_sam._cli.models", "list the registered models or fetch one into the cache"),
     ("data", "napari_sam._cli.data", "fetch the packaged sample data into the cache"),
     ("demo", "napari_sam._cli.demo", "the main job: label a sample TIFF stack with the default model"),
+    ("embed", "napari_sam._cli.embed", "embed a large image or stack into a persistent, resumable tile cache"),
 ]
 
 

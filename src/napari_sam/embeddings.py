@@ -1,18 +1,21 @@
-"""Image embeddings of windows: encoded on demand in batches, kept in a bounded in-memory cache.
+"""Image embeddings of windows: encoded on demand in batches, kept in a bounded in-memory cache, and —
+for the tiles of a large image or stack — written to and read from a persistent
+:class:`~napari_sam.embedding_store.EmbeddingStore`.
 
-The persistent, tiled zarr store of large images builds on the same interface (``get`` and
-``encode``).
+Keys are (plane, window); a 2D image is plane 0.
 """
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
+import numpy as np
 import torch
 
 from .image import PreparedImage
 from .models.loading import SamModel
-from .preprocess import window_input
+from .tile_encoder import iter_encode, run_with_callbacks
 from .windows import Window
 
 ProgressCallback = Callable[[int, int], None]
@@ -23,61 +26,149 @@ class Cancelled(Exception):
 
 
 class WindowEmbeddings:
-    """Embeddings of windows of one image for one model, least recently used dropped first.
+    """Embeddings of windows of one image (or of the planes of a stack) for one model.
 
     Parameters
     ----------
     model
         The loaded model (its device is where encoding runs).
     image
-        The prepared image the windows cut.
+        The prepared image the windows cut, or ``plane -> PreparedImage`` for a stack.
     capacity
-        How many (1, 256, 64, 64) embeddings to keep (4 MiB each in float32).
+        How many (1, 256, 64, 64) float32 embeddings to keep in memory (4 MiB each), least recently
+        used dropped first.
     batch_size
         Windows per encoder forward pass.
+    grid
+        The :class:`~napari_sam.tiling.TileGrid` whose tiles live in ``store``.
+    store
+        Persistent tile embeddings (P planes × T tiles of ``grid``); tiles are read from it and
+        written to it when encoded. Other windows (zoom, seam-centred) stay in memory only.
     """
 
-    def __init__(self, model: SamModel, image: PreparedImage, capacity: int = 128, batch_size: int = 4) -> None:
+    def __init__(self, model: SamModel, image: PreparedImage | Callable[[int], PreparedImage],
+                 capacity: int = 128, batch_size: int = 4, *, grid=None, store=None) -> None:
         self.model = model
-        self.image = image
+        self._image_for = image if callable(image) and not isinstance(image, PreparedImage) else (lambda p: image)
         self.capacity = capacity
         self.batch_size = batch_size
-        self._cache: OrderedDict[Window, torch.Tensor] = OrderedDict()
-        self.encoded_count = 0  # forward passes' windows, for tests and benchmarks
+        self.grid = grid
+        self.store = store
+        self._cache: OrderedDict[tuple[int, Window], torch.Tensor] = OrderedDict()
+        self._lock = threading.RLock()
+        self.encoded_count = 0  # windows through the encoder, for tests and benchmarks
 
-    def __contains__(self, window: Window) -> bool:
-        return window in self._cache
+    @property
+    def image(self) -> PreparedImage:
+        """The image of plane 0 (2D images)."""
+        return self._image_for(0)
+
+    def __contains__(self, window) -> bool:
+        key = window if isinstance(window, tuple) else (0, window)
+        return key in self._cache
 
     def __len__(self) -> int:
         return len(self._cache)
 
-    def put(self, window: Window, embedding: torch.Tensor) -> None:
-        self._cache[window] = embedding
-        self._cache.move_to_end(window)
-        while len(self._cache) > self.capacity:
-            self._cache.popitem(last=False)
+    def put(self, window: Window, embedding: torch.Tensor, plane: int = 0) -> None:
+        with self._lock:
+            self._cache[(plane, window)] = embedding
+            self._cache.move_to_end((plane, window))
+            while len(self._cache) > self.capacity:
+                self._cache.popitem(last=False)
 
-    def get(self, window: Window) -> torch.Tensor:
-        """(1, 256, h, w) embedding of ``window``, encoding it if needed."""
-        if window not in self._cache:
-            self.encode([window])
-        self._cache.move_to_end(window)
-        return self._cache[window]
+    def _tile_index(self, window: Window) -> int | None:
+        if self.grid is None or self.store is None:
+            return None
+        return self.grid.index_of(window)
 
-    @torch.inference_mode()
+    def get(self, window: Window, plane: int = 0) -> torch.Tensor:
+        """(1, 256, h, w) embedding of ``window`` on ``plane`` (on the model's device), from memory, from
+        the store, or encoded now."""
+        key = (plane, window)
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        t = self._tile_index(window)
+        if t is not None and self.store.is_done(plane, t):
+            emb = torch.from_numpy(self.store.read(plane, t).astype(np.float32))[None].to(self.model.device)
+            self.put(window, emb, plane)
+            return emb
+        self.encode([window], plane=plane)
+        with self._lock:
+            return self._cache[key]
+
     def encode(self, windows: Iterable[Window], progress: ProgressCallback | None = None,
-               should_stop: Callable[[], bool] | None = None) -> None:
-        """Encode the windows not cached yet, ``batch_size`` per forward pass."""
-        todo = [w for w in dict.fromkeys(windows) if w not in self._cache]
-        net = self.model.network
-        for start in range(0, len(todo), self.batch_size):
-            if should_stop is not None and should_stop():
-                raise Cancelled(f"stopped after {start} of {len(todo)} windows")
-            batch = todo[start:start + self.batch_size]
-            x = torch.cat([window_input(self.image, w, self.model.spec, self.model.device) for w in batch])
-            emb = net.image_encoder(x)
+               should_stop: Callable[[], bool] | None = None, plane: int = 0) -> int:
+        """Encode the windows that are neither in memory nor finished in the store, ``batch_size`` per
+        forward pass; grid tiles are also written to the store. Returns how many were encoded.
+
+        Raises :class:`Cancelled` when ``should_stop()`` answers True between batches.
+        """
+        todo = []
+        for w in dict.fromkeys(windows):
+            t = self._tile_index(w)
+            if (plane, w) in self._cache or (t is not None and self.store.is_done(plane, t)):
+                continue
+            todo.append(w)
+        if should_stop is not None and todo and should_stop():
+            raise Cancelled(f"stopped after 0 of {len(todo)} windows")
+        return run_with_callbacks(self._iter_encode(todo, plane), len(todo), progress, should_stop, Cancelled)
+
+    def _iter_encode(self, windows: list[Window], plane: int) -> Iterator[int]:
+        done = 0
+        image = self._image_for(plane)
+        for batch, emb in iter_encode(self.model, image, windows, self.batch_size):
+            tiles = [self._tile_index(w) for w in batch]
+            if self.store is not None and any(t is not None for t in tiles):
+                stored = [(t, i) for i, t in enumerate(tiles) if t is not None]
+                values = emb[[i for _, i in stored]].numpy().astype(self.store.dtype)
+                self.store.write(plane, [t for t, _ in stored], values)
+                emb = emb.clone()
+                for j, (_, i) in enumerate(stored):  # serve exactly what a reopened cache serves
+                    emb[i] = torch.from_numpy(values[j].astype(np.float32))
             for i, window in enumerate(batch):
-                self.put(window, emb[i:i + 1].clone())
+                self.put(window, emb[i:i + 1].to(self.model.device), plane)
             self.encoded_count += len(batch)
-            if progress is not None:
-                progress(min(start + self.batch_size, len(todo)), len(todo))
+            done += len(batch)
+            yield done
+
+    def pending_tiles(self, plane: int, tiles: Iterable[int] | None = None) -> list[int]:
+        """The grid tiles of ``plane`` (all, or those in ``tiles``) not finished in the store."""
+        if self.grid is None or self.store is None:
+            raise ValueError("tiles need a grid and a store: set_image(..., cache=path) or a tiled image")
+        return [t for t in (range(len(self.grid)) if tiles is None else tiles) if not self.store.is_done(plane, t)]
+
+    def iter_encode_tiles(self, plane: int, tiles: Iterable[int] | None = None,
+                          keep_in_memory: bool = False) -> Iterator[tuple[int, int]]:
+        """Encode the grid tiles of ``plane`` not finished in the store; yields (done, total) after each
+        batch. Without ``keep_in_memory`` the embeddings only go to the store (memory stays flat)."""
+        todo = self.pending_tiles(plane, tiles)
+        total = len(todo)
+        if total == 0:
+            return
+        windows = [self.grid.tile(t) for t in todo]
+        done = 0
+        for batch, emb in iter_encode(self.model, self._image_for(plane), windows, self.batch_size):
+            idx = [self.grid.index_of(w) for w in batch]
+            values = emb.numpy().astype(self.store.dtype)
+            self.store.write(plane, idx, values)
+            if keep_in_memory:
+                for i, window in enumerate(batch):
+                    self.put(window, torch.from_numpy(values[i:i + 1].astype(np.float32)).to(self.model.device),
+                             plane)
+            self.encoded_count += len(batch)
+            done += len(batch)
+            yield done, total
+
+    def encode_tiles(self, plane: int, tiles: Iterable[int] | None = None, progress: ProgressCallback | None = None,
+                     should_stop: Callable[[], bool] | None = None) -> int:
+        """:meth:`iter_encode_tiles` with ``progress(done, total)`` and ``should_stop()`` callbacks;
+        returns how many tiles were encoded. Raises :class:`Cancelled` when stopped (finished tiles stay
+        in the store)."""
+        pending = self.pending_tiles(plane, tiles)
+        if should_stop is not None and pending and should_stop():
+            raise Cancelled(f"stopped after 0 of {len(pending)} tiles")
+        steps = (done for done, _ in self.iter_encode_tiles(plane, pending))
+        return run_with_callbacks(steps, len(pending), progress, should_stop, Cancelled)

@@ -1,22 +1,35 @@
-"""The session object both front ends share: one image, its embeddings, prompts → masks.
+"""The session object both front ends share: one image (or stack), its embeddings, prompts → masks.
 
 Coordinates at this API are napari's: points (row, col), boxes (min_row, min_col, max_row, max_col).
+Large images and stacks are invisible here: ``set_image(big, cache=path)`` embeds tiles into a
+persistent cache (see ``docs/large_images.md``); prompts anywhere are answered from the right tile or
+from a window centred on their object.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import shutil
+import tempfile
+import weakref
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
 
 from .annotations import Annotations
 from .coords import as_boxes_rc, as_points_rc, boxes_to_model_xyxy, image_to_model_xy, mask_bbox
-from .embeddings import WindowEmbeddings
-from .image import IntensityScaling, PreparedImage, prepare_image
+from .embedding_store import PREPROCESSING_VERSION, EmbeddingStore, fingerprint
+from .embeddings import Cancelled, WindowEmbeddings
+from .image import IntensityScaling, PreparedImage
 from .models.loading import SamModel, load_model
+from .planes import PlaneSource, make_source
 from .prediction import Prediction
 from .preprocess import logits_to_window_masks
+from .stacks import propagate
+from .tiling import TileGrid, _stepped_side, centred_window, clipped_by, window_for_box
 from .windows import Window, ZoomRule, whole_image_window
+
+__all__ = ["Segmenter", "Cancelled"]
 
 
 class Segmenter:
@@ -32,6 +45,8 @@ class Segmenter:
         answer from the whole image.
     device
         Used only when ``model`` is a name or path.
+    batch_size
+        Tiles / windows per encoder forward pass.
 
     Examples
     --------
@@ -42,56 +57,239 @@ class Segmenter:
     """
 
     def __init__(self, model: SamModel | str | None = None, *, zoom: ZoomRule | bool = True,
-                 device: str = "auto") -> None:
+                 device: str = "auto", batch_size: int = 4) -> None:
         if model is None or not isinstance(model, SamModel):
             model = load_model(model or "lite_medsam", device=device)
         self.model = model
         if isinstance(zoom, bool):
             zoom = ZoomRule(enabled=zoom)
         self.zoom = zoom
-        self.image: PreparedImage | None = None
+        self.batch_size = batch_size
+        self.source: PlaneSource | None = None
+        self.grid: TileGrid | None = None
+        self.store: EmbeddingStore | None = None
         self.embeddings: WindowEmbeddings | None = None
         self.last_prediction: Prediction | None = None
         self.annotations: Annotations | None = None
+        self._plane = 0
+        self._temp_cleanup = None
 
     # -- image -------------------------------------------------------------------------------------
     def set_image(self, image, *, channel_axis: int | None = None, scaling: IntensityScaling | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> None:
-        """Validate and scale ``image``, then encode it as a whole (the zoom windows come on demand).
+                  progress: Callable[[int, int], None] | None = None, cache: str | os.PathLike | None = None,
+                  stack_axis: int | None = None, plane: int = 0, tile_size: int | None = None,
+                  halo: int | None = None, encode: bool = True, should_stop: Callable[[], bool] | None = None,
+                  cache_dtype: str = "float16") -> None:
+        """Validate and scale ``image`` (one global scaling), then embed the plane in view.
+
+        Images up to 2·S pixels on their longest side are encoded as one whole-image window (zoom
+        windows come on demand); larger ones as a grid of S-pixel tiles with a halo, written to a
+        persistent zarr cache (``cache``) or to a temporary one.
 
         Parameters
         ----------
         image
-            (H, W), (H, W, 3|4) or multichannel with ``channel_axis``; numpy, dask or zarr; any numeric
-            dtype, NaN/inf allowed.
+            2D: (H, W), (H, W, 3|4) or multichannel with ``channel_axis``. A stack with ``stack_axis``.
+            numpy, dask or zarr (e.g. :func:`napari_sam.io.read_image` of a TIFF); any numeric dtype,
+            NaN/inf allowed. Lazy data is read region by region, never whole.
+        channel_axis
+            The channel axis (in ``image``'s axes).
         scaling
             A recorded :class:`~napari_sam.image.IntensityScaling` to reuse instead of computing one.
         progress
             Called as ``progress(done, total)`` while encoding.
+        cache
+            A folder (``*.zarr``) for the tile embeddings: reopened when it matches this image, model and
+            settings (no encoder runs for finished tiles), resumed when unfinished, rebuilt when stale.
+        stack_axis
+            The plane axis of a (Z, Y, X) / (T, Y, X) stack.
+        plane
+            The plane in view (embedded first).
+        tile_size, halo
+            Force a tile grid: tile side in image pixels (``k·S`` embeds at 1/k scale) and halo
+            (default ``tile_size // 8``).
+        encode
+            Embed the plane in view now (True), or only on demand (False; see :meth:`encode_planes`).
+        should_stop
+            Polled between batches; True cancels with :class:`~napari_sam.embeddings.Cancelled`
+            (finished tiles stay in the cache).
+        cache_dtype
+            ``"float16"`` or ``"float32"`` embeddings on disk.
         """
-        prepared = prepare_image(image, channel_axis=channel_axis, scaling=scaling)
-        self.image = prepared
-        self.embeddings = WindowEmbeddings(self.model, prepared)
+        source = make_source(image, stack_axis=stack_axis, channel_axis=channel_axis, scaling=scaling)
+        s = self.model.input_size
+        grid = TileGrid.for_image(source.plane_shape, s, tile_size, halo)
+        self._release_temp_store()
+        store = None
+        if cache is not None or not grid.is_single or source.is_stack:
+            store = self._open_store(source, grid, cache, cache_dtype)
+        self.source, self.grid, self.store = source, grid, store
+        self.embeddings = WindowEmbeddings(self.model, source.plane, grid=grid, store=store,
+                                           batch_size=self.batch_size)
         self.last_prediction = None
-        self.annotations = Annotations(prepared.shape)
-        self.embeddings.encode([self.whole_window], progress=progress)
+        h, w = source.plane_shape
+        self.annotations = Annotations((source.num_planes, h, w) if source.is_stack else (h, w))
+        self._plane = source.check_plane(plane)
+        if encode:
+            self._encode_plane(self._plane, progress, should_stop)
+
+    def _open_store(self, source: PlaneSource, grid: TileGrid, cache, dtype: str) -> EmbeddingStore:
+        temporary = cache is None
+        if temporary:
+            cache = os.path.join(tempfile.mkdtemp(prefix="napari-sam-"), "embeddings.zarr")
+            self._temp_cleanup = weakref.finalize(self, shutil.rmtree, os.path.dirname(cache), True)
+        spec = self.model.spec
+        signature = {
+            "model": {"name": spec.name, "checkpoint_sha256": self.model.checkpoint_sha256,
+                      "input_size": spec.input_size, "pixel_mean": list(spec.pixel_mean),
+                      "pixel_std": list(spec.pixel_std), "encoder": repr(spec.encoder)},
+            "preprocessing": {"version": PREPROCESSING_VERSION, "scaling": source.scaling.to_dict(),
+                              "channel_axis": source.layout.channel_axis,
+                              "channels": list(source.layout.channels)},
+            "grid": grid.to_dict(),
+            "data": {"shape": [int(v) for v in source.data.shape], "dtype": str(np.dtype(source.data.dtype)),
+                     "stack_axis": source.stack_axis,
+                     "fingerprint": "temporary" if temporary else fingerprint(source.data)},
+        }
+        return EmbeddingStore.open(cache, signature, source.num_planes, len(grid), dtype=dtype)
+
+    def _release_temp_store(self) -> None:
+        if self._temp_cleanup is not None:
+            self._temp_cleanup()
+            self._temp_cleanup = None
+
+    def _encode_plane(self, plane: int, progress=None, should_stop=None) -> int:
+        if self.store is None:  # a small 2D image: the whole-image window, in memory
+            return self.embeddings.encode([self.whole_window], progress=progress, should_stop=should_stop,
+                                          plane=plane)
+        return self.embeddings.encode_tiles(plane, progress=progress, should_stop=should_stop)
+
+    @property
+    def image(self) -> PreparedImage | None:
+        """The prepared plane in view (the image itself for 2D), or None before :meth:`set_image`."""
+        return None if self.source is None else self.source.plane(self._plane)
 
     @property
     def image_shape(self) -> tuple[int, int]:
-        return self._require_image().shape
+        """(H, W) of the image (of one plane for a stack)."""
+        return self._require_image().plane_shape
 
     @property
     def whole_window(self) -> Window:
-        return whole_image_window(self._require_image().shape)
+        return whole_image_window(self.image_shape)
 
-    def _require_image(self) -> PreparedImage:
-        if self.image is None:
+    def _require_image(self) -> PlaneSource:
+        if self.source is None:
             raise ValueError("no image yet: call set_image(image) before predict()")
-        return self.image
+        return self.source
+
+    # -- stacks ------------------------------------------------------------------------------------
+    @property
+    def is_stack(self) -> bool:
+        return self._require_image().is_stack
+
+    @property
+    def num_planes(self) -> int:
+        """Planes of the stack (1 for a 2D image)."""
+        return self._require_image().num_planes
+
+    @property
+    def plane(self) -> int:
+        """The plane in view (0 for a 2D image)."""
+        return self._plane
+
+    def set_plane(self, plane: int, *, encode: bool = True, progress: Callable[[int, int], None] | None = None,
+                  should_stop: Callable[[], bool] | None = None) -> None:
+        """Move the view to ``plane``; with ``encode`` its unfinished tiles are embedded now."""
+        self._plane = self._require_image().check_plane(plane)
+        if encode:
+            self._encode_plane(self._plane, progress, should_stop)
+
+    def planes_to_encode(self, planes: Iterable[int] | None = None) -> list[int]:
+        """``planes`` (default: all), the plane in view first, then outwards from it."""
+        src = self._require_image()
+        chosen = range(src.num_planes) if planes is None else [src.check_plane(p) for p in planes]
+        return sorted(dict.fromkeys(chosen), key=lambda p: (abs(p - self._plane), p))
+
+    def iter_encode_planes(self, planes: Iterable[int] | None = None) -> Iterator[tuple[int, int, int]]:
+        """Embed the unfinished tiles of ``planes``, nearest to the plane in view first.
+
+        A generator for a UI thread: yields ``(plane, done, total)`` after each batch (``done``/``total``
+        count tiles over all the planes). Stop it between batches by closing it (or stop iterating);
+        finished tiles stay in the cache.
+        """
+        if self.store is None:  # a small 2D image: one whole-image window
+            for p in self.planes_to_encode(planes):
+                yield p, self._encode_plane(p), 1
+            return
+        order = self.planes_to_encode(planes)
+        pending = {p: self.embeddings.pending_tiles(p) for p in order}
+        total = sum(len(v) for v in pending.values())
+        done = 0
+        for p in order:
+            if not pending[p]:
+                continue
+            for n, _ in self.embeddings.iter_encode_tiles(p, pending[p]):
+                yield p, done + n, total
+            done += len(pending[p])
+
+    def encode_planes(self, planes: Iterable[int] | None = None, progress: Callable[[int, int], None] | None = None,
+                      should_stop: Callable[[], bool] | None = None) -> int:
+        """:meth:`iter_encode_planes` driven to the end: ``progress(done, total)`` after each batch,
+        :class:`~napari_sam.embeddings.Cancelled` when ``should_stop()`` answers True. Returns the tiles
+        encoded."""
+        steps = self.iter_encode_planes(planes)
+        done = 0
+        try:
+            for _, done, total in steps:
+                if progress is not None:
+                    progress(done, total)
+                if should_stop is not None and done < total and should_stop():
+                    raise Cancelled(f"stopped after {done} of {total} tiles")
+        finally:
+            steps.close()
+        return done
+
+    def propagate(self, mask_or_prediction: Prediction | np.ndarray | None = None, *, plane: int | None = None,
+                  direction: str = "both", min_iou: float = 0.5, min_overlap: float = 0.3,
+                  max_planes: int | None = None, progress: Callable[[int, int], None] | None = None,
+                  should_stop: Callable[[], bool] | None = None) -> dict[int, np.ndarray]:
+        """Follow one object from ``plane`` through the stack (see :func:`napari_sam.stacks.propagate`).
+
+        Parameters
+        ----------
+        mask_or_prediction
+            The object on ``plane``: a :class:`Prediction` (its best candidate of object 0), an (H, W)
+            bool mask, or None for the last prediction.
+        plane
+            Where the object is (default: the prediction's plane, else the plane in view).
+
+        Returns
+        -------
+        dict[int, numpy.ndarray]
+            Plane → (H, W) bool mask, the start plane included.
+        """
+        src = self._require_image()
+        item = self.last_prediction if mask_or_prediction is None else mask_or_prediction
+        if item is None:
+            raise ValueError("nothing to propagate: predict() on a plane first or pass a mask")
+        pred = item if isinstance(item, Prediction) else None
+        if plane is None:
+            plane = getattr(pred, "plane", None) if pred is not None else None
+            plane = self._plane if plane is None else plane
+        plane = src.check_plane(plane)
+        mask = pred.mask(0) if pred is not None else np.asarray(item, dtype=bool)
+        if mask.shape != self.image_shape:
+            raise ValueError(f"mask shape {mask.shape} does not match a plane's {self.image_shape}")
+        return propagate(self.predict, mask, plane, src.num_planes, start_prediction=pred,
+                         window_for=lambda box: self.window_for_box(box), direction=direction,
+                         min_iou=min_iou, min_overlap=min_overlap, max_planes=max_planes,
+                         progress=progress, should_stop=should_stop)
 
     # -- prompts → masks ---------------------------------------------------------------------------
-    def predict(self, points=None, labels=None, box=None, mask_input=None, multimask: bool = False) -> Prediction:
-        """Masks for prompts given in image pixels.
+    def predict(self, points=None, labels=None, box=None, mask_input=None, multimask: bool = False, *,
+                plane: int | None = None) -> Prediction:
+        """Masks for prompts given in image pixels (of ``plane`` for a stack, default the plane in view).
 
         Parameters
         ----------
@@ -112,9 +310,10 @@ class Segmenter:
         -------
         Prediction
             ``masks`` (K, H, W) bool (or (K, 3, H, W) with ``multimask``), ``scores`` (K, M) predicted
-            IoU, ``logits`` (K, M, 256, 256).
+            IoU, ``logits`` (K, M, 256, 256); ``plane`` the plane it answers.
         """
-        image = self._require_image()
+        src = self._require_image()
+        plane = self._plane if plane is None else src.check_plane(plane)
         pts = lab = None
         if points is not None and len(points) > 0:
             pts = as_points_rc(points)
@@ -131,14 +330,22 @@ class Segmenter:
         prev_window, mask_logits = self._mask_prompt(mask_input)
 
         if boxes is None:  # one object prompted by points
-            window = prev_window or self._window_for_points(pts, lab)
-            pred = self._decode_group(window, [None], pts, lab, mask_logits, multimask)
+            window = prev_window or self._window_for_points(pts, lab, plane)
+            pred = self._decode_group(window, [None], pts, lab, mask_logits, multimask, plane)
         else:
             windows = [prev_window] * len(boxes) if prev_window is not None else [
-                self.zoom.window_for(b, image.shape, self.model.input_size) or self.whole_window for b in boxes]
-            pred = self._decode_many(windows, boxes, pts, lab, mask_logits, multimask)
+                self.window_for_box(b) for b in boxes]
+            pred = self._decode_many(windows, boxes, pts, lab, mask_logits, multimask, plane)
+        pred.plane = plane
         self.last_prediction = pred
         return pred
+
+    def window_for_box(self, box) -> Window:
+        """The window an object with bounding box ``box`` (min_row, min_col, max_row, max_col) is answered
+        from: a zoom window, the tile whose core holds it, or a window centred on it when it crosses a
+        seam (see :func:`napari_sam.tiling.window_for_box`)."""
+        self._require_image()
+        return window_for_box(as_boxes_rc(box)[0], self.grid, self.zoom, self.model.input_size)
 
     def _mask_prompt(self, mask_input) -> tuple[Window | None, torch.Tensor | None]:
         if mask_input is None:
@@ -157,34 +364,53 @@ class Segmenter:
             raise ValueError(f"mask_input must be low-res logits of shape (256, 256); got {logits.shape}")
         return window, torch.from_numpy(logits)[None].to(self.model.device)
 
-    def _window_for_points(self, pts: np.ndarray, lab: np.ndarray) -> Window:
-        """Zoom for point prompts: the whole-image answer tells the object's size."""
-        whole = self.whole_window
-        if not self.zoom.enabled:
-            return whole
-        first = self._decode_group(whole, [None], pts, lab, None, multimask=False)
+    def _first_answer(self, window: Window, pts, lab, plane: int) -> tuple[int, int, int, int] | None:
+        first = self._decode_group(window, [None], pts, lab, None, False, plane)
         bbox = mask_bbox(first.crops[0][0])
+        if bbox is None:
+            return None
+        r, c = first.offsets[0]
+        return bbox[0] + r, bbox[1] + c, bbox[2] + r, bbox[3] + c
+
+    def _window_for_points(self, pts: np.ndarray, lab: np.ndarray, plane: int) -> Window:
+        """Zoom for point prompts: a first answer (whole image, or the tile whose core holds the points)
+        tells the object's size; an object cut by that tile's edge is looked at again from a window
+        centred on it."""
+        grid, shape = self.grid, self.image_shape
         positives = pts[lab == 1] if (lab == 1).any() else pts
+        if grid.is_single and not self.zoom.enabled:
+            return self.whole_window
+        centre = positives.mean(axis=0)
+        first = self.whole_window if grid.is_single else grid.tile(grid.tile_at(*centre))
+        bbox = self._first_answer(first, pts, lab, plane)
+        for _ in range(2):  # the object crosses a seam: look again, centred on what was found
+            if bbox is None or grid.is_single or not clipped_by(first, bbox, shape):
+                break
+            extent = max(bbox[2] - bbox[0] + 1, bbox[3] - bbox[1] + 1)
+            side = max(grid.tile_size, _stepped_side(2 * extent, grid.tile_size))
+            wider = centred_window(bbox, shape, side)
+            if wider == first:
+                break
+            first = wider
+            bbox = self._first_answer(first, pts, lab, plane) or bbox
         if bbox is None:  # nothing found at this scale: look closer around the points
             r0, c0 = positives.min(axis=0)
             r1, c1 = positives.max(axis=0)
             bbox = (r0, c0, r1, c1)
-        else:
-            r, c = first.offsets[0]
-            bbox = (bbox[0] + r, bbox[1] + c, bbox[2] + r, bbox[3] + c)
-        window = self.zoom.window_for(bbox, self.image_shape, self.model.input_size)
-        if window is None or not all(window.contains_box((p[0], p[1], p[0], p[1])) for p in positives):
-            return whole
+        window = self.window_for_box(bbox)
+        if not all(window.contains_box((p[0], p[1], p[0], p[1])) for p in positives):
+            return first
         return window
 
-    def _decode_many(self, windows: list[Window], boxes: np.ndarray, pts, lab, mask_logits, multimask) -> Prediction:
+    def _decode_many(self, windows: list[Window], boxes: np.ndarray, pts, lab, mask_logits, multimask,
+                     plane: int = 0) -> Prediction:
         """Decode K boxes, grouped by window so each embedding is used by one batched decoder call."""
         order: dict[Window, list[int]] = {}
         for i, w in enumerate(windows):
             order.setdefault(w, []).append(i)
         parts: dict[int, tuple] = {}
         for window, idx in order.items():
-            group = self._decode_group(window, [boxes[i] for i in idx], pts, lab, mask_logits, multimask)
+            group = self._decode_group(window, [boxes[i] for i in idx], pts, lab, mask_logits, multimask, plane)
             for j, i in enumerate(idx):
                 parts[i] = (group.crops[j], group.offsets[j], group.scores[j], group.logits[j])
         k = len(boxes)
@@ -193,7 +419,8 @@ class Segmenter:
                           list(windows), self.image_shape)
 
     @torch.inference_mode()
-    def _decode_group(self, window: Window, boxes: list, pts, lab, mask_logits, multimask: bool) -> Prediction:
+    def _decode_group(self, window: Window, boxes: list, pts, lab, mask_logits, multimask: bool,
+                      plane: int = 0) -> Prediction:
         """One decoder call for B objects sharing ``window`` (B = number of boxes, or 1 for points only)."""
         s = self.model.input_size
         scale = window.scale(s)
@@ -209,7 +436,7 @@ class Segmenter:
             box_arg = torch.as_tensor(boxes_to_model_xyxy(np.stack(boxes), origin, scale), dtype=torch.float32,
                                       device=dev)
         masks_arg = None if mask_logits is None else mask_logits.expand(b, -1, -1, -1)
-        emb = self.embeddings.get(window)
+        emb = self.embeddings.get(window, plane)
         logits, iou = self.model.network.decode(emb, point_arg, box_arg, masks_arg, multimask)
         crops = logits_to_window_masks(logits, window, self.image_shape, s)
         return Prediction(list(crops), [origin] * b, iou.float().cpu().numpy(), logits.float().cpu().numpy(),
@@ -218,18 +445,19 @@ class Segmenter:
     # -- committed objects -------------------------------------------------------------------------
     @property
     def labels(self) -> np.ndarray:
-        """(H, W) int32 label image of the committed objects (0 = background)."""
+        """(H, W) int32 label image of the committed objects (0 = background); (P, H, W) for a stack."""
         self._require_image()
         return self.annotations.labels
 
     def commit(self, prediction: Prediction | np.ndarray | None = None, *, k: int = 0,
-               candidate: int | None = None, prompts: dict | None = None) -> int:
+               candidate: int | None = None, prompts: dict | None = None, plane: int | None = None) -> int:
         """Commit a mask as a new object and return its id.
 
         ``prediction`` is a :class:`Prediction` (object ``k``, candidate ``candidate`` or the best one),
-        an (H, W) bool mask, or None for the last prediction.
+        an (H, W) bool mask, or None for the last prediction. For a stack the mask goes on ``plane``
+        (default: the prediction's plane, else the plane in view).
         """
-        self._require_image()
+        src = self._require_image()
         prediction = self.last_prediction if prediction is None else prediction
         if prediction is None:
             raise ValueError("nothing to commit: predict() first or pass a mask")
@@ -238,7 +466,16 @@ class Segmenter:
             mask, score = prediction.mask(k, m), float(prediction.scores[k, m])
         else:
             mask, score = np.asarray(prediction, dtype=bool), None
-        return self.annotations.commit(mask, score=score, prompts=prompts)
+        if not src.is_stack:
+            return self.annotations.commit(mask, score=score, prompts=prompts)
+        if plane is None:
+            plane = getattr(prediction, "plane", None) if isinstance(prediction, Prediction) else None
+        plane = self._plane if plane is None else src.check_plane(plane)
+        return self.annotations.commit(mask, plane=plane, score=score, prompts=prompts)
+
+    def commit_planes(self, masks: dict[int, np.ndarray], prompts: dict | None = None) -> list[int]:
+        """Commit a :meth:`propagate` result, one object per plane (in plane order); returns the ids."""
+        return [self.commit(np.asarray(m, dtype=bool), plane=p, prompts=prompts) for p, m in sorted(masks.items())]
 
     def undo(self) -> int | None:
         """Remove the last committed object; its id, or None when there is nothing to undo."""

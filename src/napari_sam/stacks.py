@@ -1,0 +1,95 @@
+"""Propagating one object through a (Z, Y, X) or (T, Y, X) stack.
+
+From the plane where the object was segmented, each next plane is prompted with the previous plane's
+mask: its bounding box (grown by a margin, so the object may grow) and, when the next plane is
+answered from the same window, the previous low-res logits as SAM's mask prompt. Propagation stops
+in a direction at the first plane where the predicted IoU falls below ``min_iou``, the overlap (IoU)
+with the previous plane's mask below ``min_overlap``, or the mask is empty.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .coords import mask_bbox
+from .prediction import Prediction
+
+
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 0.0
+
+
+def grow_box(bbox_rc, image_shape: tuple[int, int], fraction: float = 0.1, pixels: int = 2) -> tuple[int, ...]:
+    """``bbox_rc`` grown by ``fraction`` of its extent plus ``pixels`` on every side, kept in the image."""
+    r0, c0, r1, c1 = bbox_rc
+    dr = int(round(fraction * (r1 - r0 + 1))) + pixels
+    dc = int(round(fraction * (c1 - c0 + 1))) + pixels
+    h, w = image_shape
+    return max(r0 - dr, 0), max(c0 - dc, 0), min(r1 + dr, h - 1), min(c1 + dc, w - 1)
+
+
+def propagate(predict: Callable[..., Prediction], start_mask: np.ndarray, start_plane: int, num_planes: int, *,
+              start_prediction: Prediction | None = None, window_for: Callable | None = None, direction: str = "both", min_iou: float = 0.5,
+              min_overlap: float = 0.3, max_planes: int | None = None, use_mask_prompt: bool = True,
+              progress: Callable[[int, int], None] | None = None,
+              should_stop: Callable[[], bool] | None = None) -> dict[int, np.ndarray]:
+    """Follow one object from ``start_plane`` through neighbouring planes.
+
+    Parameters
+    ----------
+    predict
+        ``predict(box=..., mask_input=..., plane=q) -> Prediction`` (a :class:`Segmenter`'s).
+    start_mask
+        (H, W) bool mask of the object on ``start_plane``.
+    start_prediction
+        The :class:`Prediction` that made ``start_mask``, if any (its logits seed the mask prompt).
+    window_for
+        ``window_for(box) -> Window``: the window ``predict`` answers a box from; the previous logits are
+        a mask prompt only when it is the previous plane's window.
+    direction
+        ``"both"``, ``"forward"`` (increasing plane index) or ``"backward"``.
+    min_iou
+        Stop where the model's predicted IoU of the best candidate is below this.
+    min_overlap
+        Stop where the mask's IoU with the previous plane's mask is below this (the object moved away
+        or vanished).
+    max_planes
+        At most this many planes in each direction (default: to the end of the stack).
+
+    Returns
+    -------
+    dict[int, numpy.ndarray]
+        Plane index → (H, W) bool mask, the start plane included, in plane order.
+    """
+    steps = {"both": (1, -1), "forward": (1,), "backward": (-1,)}
+    if direction not in steps:
+        raise ValueError(f"direction must be 'both', 'forward' or 'backward'; got {direction!r}")
+    start_mask = np.asarray(start_mask, dtype=bool)
+    if mask_bbox(start_mask) is None:
+        raise ValueError("the start mask is empty: segment the object on this plane first")
+    out = {start_plane: start_mask}
+    limit = num_planes if max_planes is None else max_planes
+    total = sum(min(limit, (num_planes - 1 - start_plane) if d > 0 else start_plane) for d in steps[direction])
+    done = 0
+    for d in steps[direction]:
+        prev_mask, prev_pred = start_mask, start_prediction
+        q = start_plane + d
+        while 0 <= q < num_planes and abs(q - start_plane) <= limit:
+            if should_stop is not None and should_stop():
+                return dict(sorted(out.items()))
+            box = grow_box(mask_bbox(prev_mask), start_mask.shape)
+            same_window = window_for is not None and prev_pred is not None and window_for(box) == prev_pred.windows[0]
+            pred = predict(box=box, plane=q, mask_input=prev_pred if use_mask_prompt and same_window else None)
+            k = pred.best_index(0)
+            mask = pred.mask(0, k)
+            done += 1
+            if progress is not None:
+                progress(done, total)
+            if (not mask.any() or float(pred.scores[0, k]) < min_iou or mask_iou(mask, prev_mask) < min_overlap):
+                break
+            out[q] = mask
+            prev_mask, prev_pred = mask, pred
+            q += d
+    return dict(sorted(out.items()))
