@@ -26,8 +26,8 @@ from .planes import PlaneSource, make_source
 from .prediction import Prediction
 from .preprocess import logits_to_window_masks
 from .stacks import propagate
-from .tiling import TileGrid, _stepped_side, centred_window, clipped_by, window_for_box
-from .windows import Window, ZoomRule, whole_image_window
+from .tiling import TileGrid, _stepped_side, clipped_by, window_for_box
+from .windows import Window, ZoomRule, centred_window, whole_image_window
 
 __all__ = ["Segmenter", "Cancelled"]
 

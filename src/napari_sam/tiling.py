@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .windows import Window, ZoomRule, whole_image_window
+from .windows import Window, ZoomRule, centred_window, whole_image_window
 
 AUTO_TILE_FACTOR = 2  # images up to 2·S on their longest side are embedded as one whole-image window
 
@@ -165,20 +165,6 @@ def seam_margin(grid: TileGrid) -> float:
     return max(2.0, grid.halo / 4)
 
 
-def centred_window(box_rc, image_shape: tuple[int, int], side: int) -> Window:
-    """A window of side ``side`` centred on ``box_rc``, origin on a grid of side/4, kept in the image."""
-    r0, c0, r1, c1 = (float(v) for v in box_rc)
-    h, w = image_shape
-    if side >= max(h, w):
-        return whole_image_window(image_shape)
-    grid = max(1, side // 4)
-    row0 = int(round(((r0 + r1) / 2 - side / 2) / grid)) * grid
-    col0 = int(round(((c0 + c1) / 2 - side / 2) / grid)) * grid
-    row0 = min(max(row0, 0), max(h - side, 0))
-    col0 = min(max(col0, 0), max(w - side, 0))
-    return Window(row0, col0, side)
-
-
 def _stepped_side(wanted: float, base: int) -> int:
     """The smallest side ≥ ``wanted`` in √2 steps from ``base``."""
     steps = max(0, math.ceil(2 * math.log2(max(wanted, 1.0) / base) - 1e-9))
@@ -188,12 +174,13 @@ def _stepped_side(wanted: float, base: int) -> int:
 def window_for_box(box_rc, grid: TileGrid, zoom: ZoomRule, input_size: int) -> Window:
     """The window that answers an object with bounding box ``box_rc``.
 
-    1. The core's zoom rule, when its window is no larger than a tile (finer than the tile).
+    1. The core's zoom rule, when it is on and its window is no larger than a tile (finer than the
+       tile).
     2. Else the tile whose core holds the box centre, when the box lies inside it (with
        :func:`seam_margin`).
-    3. Else (the object crosses a seam or is larger than a tile): a window centred on the object, of
-       the zoom rule's side (or at least one tile and 1.5× the object with the zoom off), or the whole
-       image when that is as large.
+    3. Else (the object crosses a seam or is larger than a tile): a window centred on the object with
+       the zoom rule's side (about 4× the object, and at least one tile), or the whole image when that
+       window would cover most of it.
 
     For a single-tile grid this is exactly the core's rule: zoom window or the whole image.
     """
@@ -205,10 +192,9 @@ def window_for_box(box_rc, grid: TileGrid, zoom: ZoomRule, input_size: int) -> W
     t = grid.tile(grid.tile_at((r0 + r1) / 2, (c0 + c1) / 2))
     if grid.holds(t, box_rc, seam_margin(grid)):
         return t
-    if zoom.enabled:
-        return z if z is not None else whole_image_window(shape)
-    extent = max(r1 - r0 + 1, c1 - c0 + 1)
-    side = max(grid.tile_size, _stepped_side(1.5 * extent + 2 * seam_margin(grid), grid.tile_size))
+    side = max(grid.tile_size, zoom.side_for(box_rc, input_size))
+    if side >= zoom.max_fraction * max(shape):
+        return whole_image_window(shape)
     return centred_window(box_rc, shape, side)
 
 

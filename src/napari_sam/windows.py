@@ -48,23 +48,34 @@ class ZoomRule:
     min_upscale_window: float = 0.25
     max_fraction: float = 0.75
 
-    def window_for(self, box_rc, image_shape: tuple[int, int], input_size: int) -> Window | None:
-        """The zoom window for an object with bounding box ``box_rc``, or None for the whole image."""
-        if not self.enabled:
-            return None
+    def side_for(self, box_rc, input_size: int) -> int:
+        """The zoom window side for an object with bounding box ``box_rc`` (whatever ``enabled`` says):
+        about ``factor ×`` its extent in √2 steps, never below ``min_upscale_window × S``."""
         r0, c0, r1, c1 = (float(v) for v in box_rc)
         extent = max(r1 - r0 + 1, c1 - c0 + 1)
         floor = max(8.0, self.min_upscale_window * input_size)
         wanted = max(self.factor * extent, floor)
         steps = max(0, math.ceil(2 * math.log2(wanted / floor) - 1e-9))
-        side = int(round(floor * 2 ** (steps / 2)))
+        return int(round(floor * 2 ** (steps / 2)))
+
+    def window_for(self, box_rc, image_shape: tuple[int, int], input_size: int) -> Window | None:
+        """The zoom window for an object with bounding box ``box_rc``, or None for the whole image."""
+        if not self.enabled:
+            return None
+        side = self.side_for(box_rc, input_size)
         if side >= self.max_fraction * max(image_shape):
             return None
-        grid = max(1, side // 4)
-        centre_r, centre_c = (r0 + r1) / 2, (c0 + c1) / 2
-        row0 = int(round((centre_r - side / 2) / grid)) * grid
-        col0 = int(round((centre_c - side / 2) / grid)) * grid
-        h, w = image_shape
-        row0 = min(max(row0, 0), max(h - side, 0))
-        col0 = min(max(col0, 0), max(w - side, 0))
-        return Window(row0, col0, side)
+        return centred_window(box_rc, image_shape, side)
+
+
+def centred_window(box_rc, image_shape: tuple[int, int], side: int) -> Window:
+    """A window of side ``side`` centred on ``box_rc``, its origin on a grid of side/4 (so nearby objects
+    share windows and their cached embeddings), kept inside the image where it fits."""
+    r0, c0, r1, c1 = (float(v) for v in box_rc)
+    h, w = image_shape
+    grid = max(1, side // 4)
+    row0 = int(round(((r0 + r1) / 2 - side / 2) / grid)) * grid
+    col0 = int(round(((c0 + c1) / 2 - side / 2) / grid)) * grid
+    row0 = min(max(row0, 0), max(h - side, 0))
+    col0 = min(max(col0, 0), max(w - side, 0))
+    return Window(row0, col0, side)
