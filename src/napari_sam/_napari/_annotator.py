@@ -1,0 +1,366 @@
+"""The annotator dock widget: choose an image, compute its embeddings, click and draw prompts, see
+the preview, commit objects. A thin adapter: all segmentation happens in :class:`AnnotatorSession`
+(and below it, :class:`~napari_sam.segmenter.Segmenter`).
+
+Keys (viewer-wide, while a layer other than an Image is selected): ``C`` commit, ``Shift-C`` clear
+the prompts, ``U`` undo the last commit, ``M`` cycle the three candidate masks, ``N`` toggle negative
+points; Shift-click adds a negative point.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from qtpy.QtCore import Signal
+from qtpy.QtWidgets import (QCheckBox, QFileDialog, QFormLayout, QGridLayout, QLabel, QPushButton,
+                            QVBoxLayout, QWidget)
+
+from ._choosers import ImageLayerCombo, device_combo, model_combo
+from ._annotator_layers import PreviewPainter, install_negative_click, make_prompt_layers
+from ._layers import check_image_layer, current_plane, plane_data
+from ._prompts import collect_prompts
+from ._session import AnnotatorSession
+from ._workers import report_error, start_worker
+
+KEYS = {"commit": "c", "clear": "Shift-C", "undo": "u", "cycle": "m", "negative": "n"}
+_REACT = ("added", "changed", "removed")
+
+
+class AnnotatorWidget(QWidget):
+    """Interactive Segment Anything annotation of an image layer (2D, or any plane of a stack).
+
+    Signals
+    -------
+    preview_updated(object)
+        After each preview repaint: the :class:`~napari_sam.prediction.Prediction` shown (None when
+        the preview was cleared).
+    embeddings_ready(object)
+        When a plane's embeddings are ready: the plane index tuple.
+    """
+
+    preview_updated = Signal(object)
+    embeddings_ready = Signal(object)
+
+    def __init__(self, napari_viewer, parent=None) -> None:
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.session: AnnotatorSession | None = None
+        self.image_layer = None
+        self.points_layer = self.shapes_layer = self.preview_layer = self.objects_layer = None
+        self.prediction = None  # what the preview shows, with self._shown_prompts
+        self._shown_prompts = None
+        self.candidate: int | None = None  # None: the single best mask; 0..2: multimask candidates
+        self.negative_mode = False
+        self._models: dict[tuple[str, str], object] = {}
+        self._painter: PreviewPainter | None = None
+        self._encode_worker = None
+        self._encode_plane = None
+        self._predict_worker = None
+        self._pending = False
+        self._disconnect: list = []
+        self.last_latency_s: float | None = None
+        self._build_ui()
+        self.viewer.dims.events.current_step.connect(self._on_plane_changed)
+        self._bind_keys()
+
+    # -- UI ----------------------------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        self.image_combo = ImageLayerCombo(self.viewer)
+        self.model_combo = model_combo()
+        self.device_combo = device_combo()
+        form = QFormLayout()
+        form.addRow("Image", self.image_combo)
+        form.addRow("Model", self.model_combo)
+        form.addRow("Device", self.device_combo)
+
+        self.compute_btn = QPushButton("Compute embeddings")
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setEnabled(False)
+        self.negative_box = QCheckBox(f"Negative points [{KEYS['negative'].upper()}] (or Shift-click)")
+        self.commit_btn = QPushButton(f"Commit [{KEYS['commit'].upper()}]")
+        self.clear_btn = QPushButton(f"Clear prompts [{KEYS['clear']}]")
+        self.undo_btn = QPushButton(f"Undo commit [{KEYS['undo'].upper()}]")
+        self.cycle_btn = QPushButton(f"Next candidate [{KEYS['cycle'].upper()}]")
+        self.propagate_btn = QPushButton("Propagate through stack")
+        self.save_btn = QPushButton("Save annotations…")
+        self.candidate_label = QLabel("Candidate: best")
+        self.status = QLabel("Choose an image and compute its embeddings.")
+        self.status.setWordWrap(True)
+        help_text = QLabel("Click: positive point · Shift-click: negative · Rectangle: box · "
+                           "Polygon/ellipse: mask prompt")
+        help_text.setWordWrap(True)
+
+        grid = QGridLayout()
+        grid.addWidget(self.compute_btn, 0, 0)
+        grid.addWidget(self.cancel_btn, 0, 1)
+        grid.addWidget(self.commit_btn, 1, 0)
+        grid.addWidget(self.clear_btn, 1, 1)
+        grid.addWidget(self.undo_btn, 2, 0)
+        grid.addWidget(self.cycle_btn, 2, 1)
+        grid.addWidget(self.propagate_btn, 3, 0)
+        grid.addWidget(self.save_btn, 3, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(grid)
+        for w in (self.negative_box, self.candidate_label, help_text, self.status):
+            layout.addWidget(w)
+        layout.addStretch(1)
+
+        self.compute_btn.clicked.connect(self.compute_embeddings)
+        self.cancel_btn.clicked.connect(self.cancel)
+        self.commit_btn.clicked.connect(self.commit)
+        self.clear_btn.clicked.connect(self.clear_prompts)
+        self.undo_btn.clicked.connect(self.undo)
+        self.cycle_btn.clicked.connect(self.cycle_candidate)
+        self.negative_box.toggled.connect(self._set_negative)
+        self.save_btn.clicked.connect(self._save_dialog)
+        self.propagate_btn.clicked.connect(self.propagate)
+        self.propagate_btn.setEnabled(False)
+        self.propagate_btn.setToolTip("Needs the stack propagation API of napari-sam (not in this version)")
+
+    def set_status(self, text: str) -> None:
+        self.status.setText(text)
+
+    def _bind_keys(self) -> None:
+        actions = {"commit": self.commit, "clear": self.clear_prompts, "undo": self.undo,
+                   "cycle": self.cycle_candidate, "negative": lambda: self.negative_box.toggle()}
+        for name, key in KEYS.items():
+            self.viewer.bind_key(key, lambda _viewer, f=actions[name]: f(), overwrite=True)
+
+    def unbind_keys(self) -> None:
+        for key in KEYS.values():
+            self.viewer.bind_key(key, None, overwrite=True)
+
+    # -- embeddings --------------------------------------------------------------------------------
+    def selected_image(self):
+        return self.image_combo.layer()
+
+    def _current_plane(self) -> tuple[int, ...]:
+        return current_plane(self.image_layer, self.session.info, self.viewer.dims.point)
+
+    def compute_embeddings(self) -> None:
+        """Load the model (once) and encode the shown plane of the chosen image, in a worker."""
+        try:
+            layer = self.selected_image()
+            info = check_image_layer(layer)
+        except ValueError as err:
+            report_error("cannot segment this layer", err, self.set_status)
+            return
+        model_name, device = self.model_combo.currentText().strip(), self.device_combo.currentText()
+        plane = current_plane(layer, info, self.viewer.dims.point)
+        old = self.session if (self.session is not None and self.image_layer is layer) else None
+        models = self._models
+
+        def job():
+            key = (model_name, device)
+            if key not in models:
+                from ..models.loading import load_model
+                models[key] = load_model(model_name, device=device)
+            yield "model"
+            session = old if (old is not None and old.model is models[key]) else \
+                AnnotatorSession(models[key], info, lambda p: plane_data(layer, info, p))
+            if old is not None and session is not old:
+                session.annotations = old.annotations  # keep the committed objects
+            session.encode_plane(plane)
+            yield "encoded"
+            return session, layer, plane
+
+        self._start_encode(job, f"Loading {model_name} and computing embeddings", plane)
+
+    def _start_encode(self, job, desc: str, plane) -> None:
+        if self._encode_worker is not None:
+            self._encode_worker.quit()
+        self.set_status(desc + " …")
+        self.compute_btn.setEnabled(False)
+        self.cancel_btn.setEnabled(True)
+        started = time.perf_counter()
+        holder: dict = {}
+
+        def done(result):
+            if self._encode_worker is not holder.get("w"):
+                return  # cancelled or superseded: drop the result
+            self._install(*result, seconds=time.perf_counter() - started)
+
+        def finished():
+            if self._encode_worker is holder.get("w"):
+                self._encode_worker = None
+                self.compute_btn.setEnabled(True)
+                self.cancel_btn.setEnabled(False)
+
+        self._encode_plane = plane
+        holder["w"] = self._encode_worker = start_worker(
+            job, what="computing embeddings", on_return=done, on_finish=finished, status=self.set_status,
+            progress={"total": 2, "desc": "napari-sam embeddings"})
+
+    def cancel(self) -> None:
+        """Abandon the running embedding job (its result is dropped; the viewer is free at once)."""
+        if self._encode_worker is not None:
+            self._encode_worker.quit()
+            self._encode_worker = None
+            self.set_status("Cancelled.")
+        self.compute_btn.setEnabled(True)
+        self.cancel_btn.setEnabled(False)
+
+    def _install(self, session: AnnotatorSession, layer, plane, seconds: float) -> None:
+        if session is not self.session:
+            for disconnect in self._disconnect:
+                disconnect()
+            self._disconnect = []
+            self.session, self.image_layer = session, layer
+            self.points_layer, self.shapes_layer, self.preview_layer, self.objects_layer = make_prompt_layers(
+                self.viewer, layer, session.info, session.labels_view)
+            self._painter = PreviewPainter(self.preview_layer, session.info)
+            install_negative_click(self.points_layer, lambda: self.negative_mode)
+            for lay in (self.points_layer, self.shapes_layer):
+                lay.events.data.connect(self._on_prompts_changed)
+                self._disconnect.append(lambda lay=lay: lay.events.data.disconnect(self._on_prompts_changed))
+            session.annotations.changed.connect(self._on_objects_changed)
+            self._disconnect.append(lambda: session.annotations.changed.disconnect(self._on_objects_changed))
+            self.viewer.layers.selection.active = self.points_layer
+            self.points_layer.mode = "add"
+        where = f" (plane {plane})" if plane else ""
+        self.set_status(f"Embeddings ready{where} in {seconds:.1f} s. Click on an object or draw a box.")
+        self.embeddings_ready.emit(plane)
+        self.request_preview()
+
+    def _on_plane_changed(self, *_) -> None:
+        if self.session is None or not self.session.info.lead_shape:
+            return
+        plane = self._current_plane()
+        if self._painter is not None:
+            self._painter.clear()
+        self.prediction = None
+        if self.session.is_ready(plane):
+            self.request_preview()
+        elif self._encode_plane != plane or self._encode_worker is None:
+            session = self.session
+
+            def job():
+                yield "start"
+                session.encode_plane(plane)
+                yield "encoded"
+                return session, self.image_layer, plane
+
+            self._start_encode(job, f"Computing embeddings of plane {plane}", plane)
+
+    # -- prompts → preview -------------------------------------------------------------------------
+    def _on_prompts_changed(self, event) -> None:
+        if str(getattr(event, "action", "changed")) in _REACT:
+            self.request_preview()
+
+    def request_preview(self) -> None:
+        """Predict from the current prompts in a worker (one at a time; the latest prompts win)."""
+        if self.session is None:
+            return
+        plane = self._current_plane()
+        if not self.session.is_ready(plane):
+            return
+        if self._predict_worker is not None:
+            self._pending = True
+            return
+        prompts = collect_prompts(self.points_layer, self.shapes_layer, self.image_layer, self.session.info, plane)
+        if prompts.empty:
+            self._show(None, None, "")
+            return
+        self._pending = False
+        started = time.perf_counter()
+        session, multimask = self.session, self.candidate is not None
+
+        def done(result):
+            self.last_latency_s = time.perf_counter() - started
+            self._show(result[0], prompts, result[1])
+
+        def finished():
+            self._predict_worker = None
+            if self._pending:
+                self._pending = False
+                self.request_preview()
+
+        self._predict_worker = start_worker(session.predict, prompts, multimask, what="predicting the mask",
+                                            on_return=done, on_finish=finished, status=self.set_status)
+
+    def _show(self, prediction, prompts, note: str) -> None:
+        self.prediction, self._shown_prompts = prediction, prompts
+        if prediction is None:
+            self._painter.clear()
+        else:
+            cand = None if self.candidate is None else min(self.candidate, prediction.num_candidates - 1)
+            self._painter.paint(prediction, prompts.plane, cand)
+            k = prediction.scores.shape[0]
+            self.set_status(f"{k} object{'s' if k > 1 else ''} in the preview: {KEYS['commit'].upper()} to "
+                            f"commit" + (f" ({note})" if note else ""))
+        self.preview_updated.emit(prediction)
+
+    # -- actions -----------------------------------------------------------------------------------
+    def _set_negative(self, on: bool) -> None:
+        self.negative_mode = bool(on)
+
+    def cycle_candidate(self) -> None:
+        """Show the next of the three candidate masks (then back to the single best mask)."""
+        self.candidate = {None: 0, 0: 1, 1: 2, 2: None}[self.candidate]
+        self.candidate_label.setText("Candidate: best" if self.candidate is None else
+                                     f"Candidate: {self.candidate + 1} of 3")
+        self.request_preview()
+
+    def commit(self) -> list[int]:
+        """Commit the previewed object(s) under new ids, then clear the prompts."""
+        if self.session is None or self.prediction is None:
+            report_error("commit", ValueError("nothing to commit: prompt an object first"), self.set_status)
+            return []
+        try:
+            cand = None if self.candidate is None else min(self.candidate, self.prediction.num_candidates - 1)
+            ids = self.session.commit(self.prediction, self._shown_prompts.plane, cand, self._shown_prompts)
+        except ValueError as err:
+            report_error("commit", err, self.set_status)
+            return []
+        self.clear_prompts()
+        self.set_status(f"Committed object{'s' if len(ids) > 1 else ''} {', '.join(map(str, ids))}.")
+        return ids
+
+    def clear_prompts(self) -> None:
+        """Remove every prompt (points and shapes) and the preview."""
+        if self.session is None:
+            return
+        self.candidate = None
+        self.candidate_label.setText("Candidate: best")
+        if len(self.points_layer.data):
+            self.points_layer.data = np.zeros((0, self.points_layer.ndim))
+        if len(self.shapes_layer.data):
+            self.shapes_layer.selected_data = set(range(len(self.shapes_layer.data)))
+            self.shapes_layer.remove_selected()
+        self._show(None, None, "")
+
+    def undo(self) -> int | None:
+        """Remove the last committed object."""
+        if self.session is None:
+            return None
+        removed = self.session.undo()
+        self.set_status("Nothing to undo." if removed is None else f"Removed object {removed}.")
+        return removed
+
+    def _on_objects_changed(self, *_) -> None:
+        if self.objects_layer is not None:
+            self.objects_layer.refresh()
+
+    def propagate(self) -> None:
+        report_error("propagation", ValueError("propagating through a stack needs the stack API, which this "
+                                               "version of napari-sam does not have yet"), self.set_status)
+
+    def save_annotations(self, path) -> None:
+        """Write the committed objects (labels.tif + objects.json) into folder ``path``."""
+        if self.session is None:
+            raise ValueError("nothing to save: compute embeddings and commit objects first")
+        self.session.annotations.save(path)
+        self.set_status(f"Saved {len(self.session.annotations.objects)} objects to {path}")
+
+    def _save_dialog(self) -> None:
+        path = QFileDialog.getSaveFileName(self, "Save napari-sam annotations (a folder)")[0]
+        if path:
+            try:
+                self.save_annotations(path)
+            except (ValueError, OSError) as err:
+                report_error("saving annotations", err, self.set_status)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt)
+        self.unbind_keys()
+        super().closeEvent(event)

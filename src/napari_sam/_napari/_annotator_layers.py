@@ -1,0 +1,130 @@
+"""The annotator's four layers over one image layer: prompts (Points), shapes (Shapes), the preview
+(Labels) and the committed objects (Labels), all with the image layer's transform.
+
+The preview is painted from a :class:`~napari_sam.prediction.Prediction`'s crops, clearing only the
+region painted before, so an update costs in proportion to the object, not to the image.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._layers import ImageInfo, transform_kwargs
+from ._prompts import NEGATIVE, POSITIVE, PROMPT_FEATURE
+
+PROMPT_COLOURS = {POSITIVE: "#00ff44", NEGATIVE: "#ff2060"}
+PREVIEW_COLOUR = "#ffd000"
+
+
+def _get_or_add(viewer, name: str, factory):
+    if name in viewer.layers:
+        return viewer.layers[name]
+    return viewer.add_layer(factory())
+
+
+def make_prompt_layers(viewer, image_layer, info: ImageInfo, objects_data: np.ndarray):
+    """Add (or reuse) the Points, Shapes, preview and objects layers for ``image_layer``.
+
+    Returns
+    -------
+    (points, shapes, preview, objects)
+        ``objects.data`` is ``objects_data`` itself (a view of the session's committed labels).
+    """
+    import pandas as pd
+    from napari.layers import Labels, Points, Shapes
+    from napari.utils.colormaps import DirectLabelColormap
+
+    base = image_layer.name
+    tf = transform_kwargs(image_layer)
+    ndim = info.ndim
+    size = max(3.0, 0.012 * max(info.spatial_shape))
+
+    def points():
+        kinds = pd.Categorical([], categories=[POSITIVE, NEGATIVE])
+        return Points(np.zeros((0, ndim)), ndim=ndim, name=f"{base} SAM points",
+                      features=pd.DataFrame({PROMPT_FEATURE: kinds}), feature_defaults={PROMPT_FEATURE: POSITIVE},
+                      face_color=PROMPT_FEATURE,
+                      face_color_cycle=dict(PROMPT_COLOURS), border_color="white", border_width=0.1,
+                      size=size, **tf)
+
+    def shapes():
+        return Shapes(ndim=ndim, name=f"{base} SAM boxes", edge_color="#00c8ff", face_color="transparent",
+                      edge_width=max(1.0, size / 4), **tf)
+
+    def preview():
+        cmap = DirectLabelColormap(color_dict={None: PREVIEW_COLOUR, 0: "transparent"})
+        return Labels(np.zeros((*info.lead_shape, *info.spatial_shape), dtype=np.uint8),
+                      name=f"{base} SAM preview", opacity=0.55, colormap=cmap, **tf)
+
+    def objects():
+        return Labels(objects_data, name=f"{base} SAM objects", opacity=0.5, **tf)
+
+    obj_layer = _get_or_add(viewer, f"{base} SAM objects", objects)
+    if obj_layer.data is not objects_data:
+        obj_layer.data = objects_data
+    pre_layer = _get_or_add(viewer, f"{base} SAM preview", preview)
+    shp_layer = _get_or_add(viewer, f"{base} SAM boxes", shapes)
+    pts_layer = _get_or_add(viewer, f"{base} SAM points", points)
+    pts_layer.feature_defaults = {PROMPT_FEATURE: POSITIVE}
+    return pts_layer, shp_layer, pre_layer, obj_layer
+
+
+class PreviewPainter:
+    """Paints predictions into the preview Labels layer (object k gets value k + 1)."""
+
+    def __init__(self, layer, info: ImageInfo) -> None:
+        self.layer = layer
+        self.info = info
+        self._painted: tuple | None = None  # (plane, r0, r1, c0, c1)
+
+    def clear(self, refresh: bool = True) -> None:
+        if self._painted is None:
+            return
+        plane, r0, r1, c0, c1 = self._painted
+        self.layer.data[plane][r0:r1, c0:c1] = 0
+        self._painted = None
+        if refresh:
+            self.layer.refresh()
+
+    def paint(self, prediction, plane: tuple[int, ...], candidate: int | None = None) -> int:
+        """Show ``prediction`` (candidate ``candidate`` or each object's best) on ``plane``; returns
+        the number of foreground pixels painted."""
+        self.clear(refresh=False)
+        target = self.layer.data[tuple(plane)]
+        box = None
+        count = 0
+        for k, (crop, (r, c)) in enumerate(zip(prediction.crops, prediction.offsets)):
+            m = prediction.best_index(k) if candidate is None else candidate
+            mask = crop[m]
+            rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+            if rows.size == 0:
+                continue
+            rr0, rr1, cc0, cc1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+            region = target[r + rr0:r + rr1, c + cc0:c + cc1]
+            region[mask[rr0:rr1, cc0:cc1]] = k + 1
+            count += int(mask.sum())
+            b = (r + rr0, r + rr1, c + cc0, c + cc1)
+            box = b if box is None else (min(box[0], b[0]), max(box[1], b[1]), min(box[2], b[2]), max(box[3], b[3]))
+        if box is not None:
+            self._painted = (tuple(plane), *box)
+        self.layer.refresh()
+        return count
+
+
+def install_negative_click(points_layer, is_negative_mode) -> None:
+    """Shift-click (or the negative mode) adds a negative point; a plain click a positive one.
+
+    A press callback, run before the layer's own 'add' callback, sets the feature default for the
+    point that the click will add.
+    """
+
+    def _choose_polarity(layer, event):
+        if layer.mode == "add":
+            negative = is_negative_mode() or "Shift" in event.modifiers
+            layer.feature_defaults = {PROMPT_FEATURE: NEGATIVE if negative else POSITIVE}
+
+    _choose_polarity.__napari_sam__ = True
+    callbacks = points_layer.mouse_drag_callbacks
+    for cb in list(callbacks):
+        if getattr(cb, "__napari_sam__", False):
+            callbacks.remove(cb)
+    callbacks.insert(0, _choose_polarity)

@@ -1,0 +1,194 @@
+"""Batch widget: run the ``napari-sam label`` command-line job over files, one process per file, with
+a napari progress bar; the written label files can be opened in the viewer."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from qtpy.QtWidgets import (QCheckBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+                            QListWidget, QPushButton, QVBoxLayout, QWidget)
+
+from ._choosers import device_combo, model_combo
+from ._workers import JobCancelled, make_progress_relay, report_error, start_worker
+
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".zarr")
+
+
+def cli_label_available() -> bool:
+    """Whether this napari-sam has the ``label`` sub-command (napari_sam._cli.label)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("napari_sam._cli.label") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def label_command(inputs: list[str], outdir: str, model: str | None = None, device: str | None = None) -> list[str]:
+    """The command line of one batch job: ``python -m napari_sam.cli label INPUT... -o OUTDIR``."""
+    cmd = [sys.executable, "-m", "napari_sam.cli", "label", *inputs, "-o", outdir]
+    if model:
+        cmd += ["--model", model]
+    if device and device != "auto":
+        cmd += ["--device", device]
+    return cmd
+
+
+def run_batch(files: list[str], outdir: str, model: str | None, device: str | None, progress,
+              poll_s: float = 0.2) -> list[str]:
+    """Label ``files`` one process at a time; ``progress(done, total)`` after each (it may raise to
+    cancel: the running process is terminated). Returns the files that appeared in ``outdir``."""
+    if not files:
+        raise ValueError("no input files: add images to label")
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    before = {p for p in out.rglob("*")}
+    progress(0, len(files))
+    for i, path in enumerate(files):
+        proc = subprocess.Popen(label_command([path], str(out), model, device), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        while proc.poll() is None:
+            try:
+                progress(i, len(files))
+            except JobCancelled:
+                proc.terminate()
+                proc.wait(timeout=10)
+                raise
+            time.sleep(poll_s)
+        stdout, stderr = proc.communicate()
+        if proc.returncode != 0:
+            last = (stderr or stdout).strip().splitlines()
+            raise ValueError(f"labeling {Path(path).name} failed (exit {proc.returncode}): "
+                             f"{last[-1] if last else 'no message'}")
+        progress(i + 1, len(files))
+    return sorted(str(p) for p in set(out.rglob("*")) - before if p.is_file())
+
+
+class BatchWidget(QWidget):
+    """Label a list of image files with the command-line job and write the results to a folder."""
+
+    def __init__(self, napari_viewer, parent=None) -> None:
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.files = QListWidget()
+        self.add_btn = QPushButton("Add files…")
+        self.clear_btn = QPushButton("Clear list")
+        self.outdir = QLineEdit()
+        self.outdir.setPlaceholderText("output folder")
+        self.browse_btn = QPushButton("…")
+        self.model_combo = model_combo()
+        self.device_combo = device_combo()
+        self.open_results = QCheckBox("Open the label images when done")
+        self.open_results.setChecked(True)
+        self.run_btn = QPushButton("Run batch")
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setEnabled(False)
+        self.status = QLabel("" if cli_label_available() else
+                             "This napari-sam has no 'label' command (napari_sam._cli.label) yet.")
+        self.status.setWordWrap(True)
+        row = QHBoxLayout()
+        row.addWidget(self.add_btn)
+        row.addWidget(self.clear_btn)
+        out_row = QHBoxLayout()
+        out_row.addWidget(self.outdir)
+        out_row.addWidget(self.browse_btn)
+        form = QFormLayout()
+        form.addRow("Output", out_row)
+        form.addRow("Model", self.model_combo)
+        form.addRow("Device", self.device_combo)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_btn)
+        buttons.addWidget(self.cancel_btn)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Images"))
+        layout.addWidget(self.files)
+        layout.addLayout(row)
+        layout.addLayout(form)
+        layout.addWidget(self.open_results)
+        layout.addLayout(buttons)
+        layout.addWidget(self.status)
+        self.add_btn.clicked.connect(self._add_dialog)
+        self.clear_btn.clicked.connect(self.files.clear)
+        self.browse_btn.clicked.connect(self._out_dialog)
+        self.run_btn.clicked.connect(self.run)
+        self.cancel_btn.clicked.connect(self.cancel)
+        self._worker = None
+        self._relay = None
+        self.written: list[str] = []
+
+    def set_status(self, text: str) -> None:
+        self.status.setText(text)
+
+    def add_files(self, paths) -> None:
+        for p in paths:
+            self.files.addItem(str(p))
+
+    def file_list(self) -> list[str]:
+        return [self.files.item(i).text() for i in range(self.files.count())]
+
+    def _add_dialog(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Images to label", "",
+                                                "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ")")
+        self.add_files(paths)
+
+    def _out_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Output folder")
+        if path:
+            self.outdir.setText(path)
+
+    def run(self):
+        """Start the batch in a worker; returns it (None if the input was refused)."""
+        files, outdir = self.file_list(), self.outdir.text().strip()
+        try:
+            if not cli_label_available():
+                raise ValueError("batch labeling needs the 'napari-sam label' command, which this installation "
+                                 "does not have yet")
+            if not files:
+                raise ValueError("no input files: add images to label")
+            if not outdir:
+                raise ValueError("choose an output folder")
+            missing = [f for f in files if not Path(f).exists()]
+            if missing:
+                raise ValueError(f"{len(missing)} input file(s) do not exist, e.g. {missing[0]}")
+        except ValueError as err:
+            report_error("batch labeling", err, self.set_status)
+            return None
+        callback, relay = make_progress_relay("napari-sam: batch labeling")
+        model, device = self.model_combo.currentText().strip(), self.device_combo.currentText()
+        started = time.perf_counter()
+
+        def done(written):
+            self.written = list(written)
+            self.set_status(f"Labeled {len(files)} file(s) in {time.perf_counter() - started:.0f} s → {outdir}")
+            if self.open_results.isChecked():
+                self._open(written)
+
+        def finished():
+            relay.close()
+            self._worker = None
+            self.run_btn.setEnabled(True)
+            self.cancel_btn.setEnabled(False)
+
+        self._relay = relay
+        self.run_btn.setEnabled(False)
+        self.cancel_btn.setEnabled(True)
+        self.set_status(f"Labeling {len(files)} file(s) …")
+        self._worker = start_worker(run_batch, files, outdir, model, device, callback, what="batch labeling",
+                                    on_return=done, on_finish=finished, status=self.set_status)
+        return self._worker
+
+    def cancel(self) -> None:
+        if self._relay is not None:
+            self._relay.cancel()
+
+    def _open(self, written: list[str]) -> None:
+        import tifffile
+
+        for path in written:
+            if path.lower().endswith((".tif", ".tiff")):
+                try:
+                    self.viewer.add_labels(tifffile.imread(path), name=Path(path).stem)
+                except (OSError, ValueError) as err:
+                    report_error(f"opening {path}", err, self.set_status)

@@ -1,0 +1,64 @@
+"""Small Qt choosers shared by the widgets: an image-layer combo box that follows the viewer's
+layer list, and the model and device combo boxes."""
+from __future__ import annotations
+
+from qtpy.QtWidgets import QComboBox
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+class ImageLayerCombo(QComboBox):
+    """The viewer's Image layers by name, kept up to date as layers come and go."""
+
+    def __init__(self, viewer, parent=None) -> None:
+        super().__init__(parent)
+        self.viewer = viewer
+        self.refresh()
+        viewer.layers.events.inserted.connect(self.refresh)
+        viewer.layers.events.removed.connect(self.refresh)
+        self.destroyed.connect(self._disconnect)
+
+    def _disconnect(self, *_) -> None:
+        for ev in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):
+            try:
+                ev.disconnect(self.refresh)
+            except (RuntimeError, TypeError, ValueError):
+                pass
+
+    def refresh(self, *_) -> None:
+        from napari.layers import Image
+
+        current = self.currentText()
+        names = [layer.name for layer in self.viewer.layers if isinstance(layer, Image)]
+        self.blockSignals(True)
+        self.clear()
+        self.addItems(names)
+        active = self.viewer.layers.selection.active
+        if current in names:
+            self.setCurrentText(current)
+        elif isinstance(active, Image):
+            self.setCurrentText(active.name)
+        self.blockSignals(False)
+
+    def layer(self):
+        """The chosen layer, or None."""
+        name = self.currentText()
+        return self.viewer.layers[name] if name in self.viewer.layers else None
+
+
+def model_combo() -> QComboBox:
+    """Editable: a registered model name or the path of a checkpoint file."""
+    from ..models.registry import DEFAULT_MODEL, MODELS
+
+    combo = QComboBox()
+    combo.setEditable(True)
+    combo.addItems(list(MODELS))
+    combo.setCurrentText(DEFAULT_MODEL)
+    combo.setToolTip("A registered model, or the path of a SAM-family checkpoint file")
+    return combo
+
+
+def device_combo() -> QComboBox:
+    combo = QComboBox()
+    combo.addItems(list(DEVICES))
+    return combo

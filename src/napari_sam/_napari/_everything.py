@@ -1,0 +1,136 @@
+"""Segment-everything widget: the automatic mode of the core on the shown plane → a Labels layer."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from qtpy.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from ._choosers import ImageLayerCombo, device_combo, model_combo
+from ._layers import check_image_layer, current_plane, plane_data, transform_kwargs
+from ._workers import make_progress_relay, report_error, start_worker
+
+MODES = ("model default", "points", "boxes")
+
+
+def automatic_available() -> bool:
+    """Whether this napari-sam has the automatic (segment everything) mode."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("napari_sam.automatic") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+class SegmentEverythingWidget(QWidget):
+    """Label every object of the shown plane of an image with ``napari_sam.automatic``.
+
+    The result is a new Labels layer "<image> SAM everything" with the image's transform (a stack
+    gets a stack-shaped layer with the plane filled).
+    """
+
+    def __init__(self, napari_viewer, parent=None) -> None:
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.image_combo = ImageLayerCombo(napari_viewer)
+        self.model_combo = model_combo()
+        self.device_combo = device_combo()
+        self.mode_combo = QComboBox()
+        self.mode_combo.addItems(list(MODES))
+        self.mode_combo.setToolTip("points: SAM's point grid; boxes: box proposals (for box-trained models "
+                                   "such as LiteMedSAM); model default: what the model's registry entry says")
+        self.run_btn = QPushButton("Segment everything")
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setEnabled(False)
+        self.status = QLabel("" if automatic_available() else
+                             "This napari-sam has no automatic mode (napari_sam.automatic) yet.")
+        self.status.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow("Image", self.image_combo)
+        form.addRow("Model", self.model_combo)
+        form.addRow("Device", self.device_combo)
+        form.addRow("Mode", self.mode_combo)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_btn)
+        buttons.addWidget(self.cancel_btn)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+        self.run_btn.clicked.connect(self.run)
+        self.cancel_btn.clicked.connect(self.cancel)
+        self._worker = None
+        self._relay = None
+        self._models: dict = {}
+        self.result_layer = None
+
+    def set_status(self, text: str) -> None:
+        self.status.setText(text)
+
+    def run(self):
+        """Start the job in a worker; returns the worker (None if the input was refused)."""
+        try:
+            if not automatic_available():
+                raise ValueError("segment everything needs napari_sam.automatic, which this installation "
+                                 "does not have yet")
+            layer = self.image_combo.layer()
+            info = check_image_layer(layer)
+        except ValueError as err:
+            report_error("segment everything", err, self.set_status)
+            return None
+        plane = current_plane(layer, info, self.viewer.dims.point)
+        image = plane_data(layer, info, plane)
+        name, device = self.model_combo.currentText().strip(), self.device_combo.currentText()
+        mode = None if self.mode_combo.currentIndex() == 0 else self.mode_combo.currentText()
+        callback, relay = make_progress_relay("napari-sam: segment everything")
+        models = self._models
+        started = time.perf_counter()
+
+        def job():
+            from ..automatic import segment_everything
+            from ..models.loading import load_model
+
+            if (name, device) not in models:
+                models[(name, device)] = load_model(name, device=device)
+            return segment_everything(np.asarray(image), model=models[(name, device)], mode=mode,
+                                      progress=callback)
+
+        def done(labels):
+            self._add_result(layer, info, plane, np.asarray(labels), time.perf_counter() - started)
+
+        def finished():
+            relay.close()
+            self._worker = None
+            self.run_btn.setEnabled(True)
+            self.cancel_btn.setEnabled(False)
+
+        self._relay = relay
+        self.run_btn.setEnabled(False)
+        self.cancel_btn.setEnabled(True)
+        self.set_status("Segmenting everything …")
+        self._worker = start_worker(job, what="segment everything", on_return=done, on_finish=finished,
+                                    status=self.set_status)
+        return self._worker
+
+    def cancel(self) -> None:
+        if self._relay is not None:
+            self._relay.cancel()
+
+    def _add_result(self, layer, info, plane, labels: np.ndarray, seconds: float) -> None:
+        from ._layers import check_labels_data
+
+        full = np.zeros((*info.lead_shape, *info.spatial_shape), dtype=np.int32)
+        full[tuple(plane)] = labels
+        name = f"{layer.name} SAM everything"
+        if name in self.viewer.layers and self.viewer.layers[name].data.shape == full.shape:
+            target = self.viewer.layers[name]
+            check_labels_data(target)
+            target.data[tuple(plane)] = labels
+            target.refresh()
+        else:
+            target = self.viewer.add_labels(full, name=name, opacity=0.5, **transform_kwargs(layer))
+        self.result_layer = target
+        count = len(np.unique(labels)) - (1 if (labels == 0).any() else 0)
+        self.set_status(f"{count} objects in {seconds:.1f} s → layer {name!r}")

@@ -1,0 +1,135 @@
+"""Prompts read from a Points and a Shapes layer, in the image layer's pixels, for one plane.
+
+Points: a ``prompt`` feature, ``"positive"`` or ``"negative"``. Shapes: rectangles are box prompts;
+polygons and ellipses are rasterised into a mask prompt (lines and paths are ignored).
+All coordinates leaving this module are (row, col) image data pixels of the chosen plane.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._layers import ImageInfo, to_image_pixels
+
+POSITIVE = "positive"
+NEGATIVE = "negative"
+PROMPT_FEATURE = "prompt"
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    """The prompts of one object (or, for several rectangles and no points, several objects).
+
+    Attributes
+    ----------
+    points
+        (N, 2) float64 (row, col).
+    labels
+        (N,) int64, 1 positive / 0 negative.
+    boxes
+        (K, 4) float64 (min_row, min_col, max_row, max_col), oldest first.
+    mask
+        (H, W) bool union of the polygons and ellipses, or None.
+    plane
+        Leading-axes index of the plane, ``()`` in 2D.
+    """
+
+    points: np.ndarray
+    labels: np.ndarray
+    boxes: np.ndarray
+    mask: np.ndarray | None
+    plane: tuple[int, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return len(self.points) == 0 and len(self.boxes) == 0 and self.mask is None
+
+    def as_dict(self) -> dict:
+        """JSON-friendly record of the prompts (stored with a committed object)."""
+        out = {"points": self.points.round(2).tolist(), "labels": self.labels.tolist(),
+               "boxes": self.boxes.round(2).tolist(), "plane": list(self.plane)}
+        if self.mask is not None:
+            out["mask_pixels"] = int(self.mask.sum())
+        return out
+
+
+def _on_plane(coords: np.ndarray, plane: tuple[int, ...]) -> np.ndarray:
+    """(N,) bool: which rows of (N, D) image-data coordinates lie on ``plane`` (by rounding)."""
+    if not plane or len(coords) == 0:
+        return np.ones(len(coords), dtype=bool)
+    lead = np.round(coords[:, :len(plane)]).astype(int)
+    return (lead == np.asarray(plane)[None]).all(axis=1)
+
+
+def point_prompts(points_layer, image_layer, info: ImageInfo, plane: tuple[int, ...]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 2) (row, col) points of ``points_layer`` on ``plane`` and their (N,) 1/0 labels."""
+    if points_layer is None or len(points_layer.data) == 0:
+        return np.zeros((0, 2)), np.zeros(0, dtype=np.int64)
+    coords = to_image_pixels(points_layer, image_layer, points_layer.data)
+    keep = _on_plane(coords, plane) if points_layer.ndim == image_layer.ndim else np.ones(len(coords), bool)
+    if PROMPT_FEATURE in points_layer.features:
+        kinds = np.asarray(points_layer.features[PROMPT_FEATURE]).astype(str)
+    else:
+        kinds = np.full(len(coords), POSITIVE)
+    labels = (kinds != NEGATIVE).astype(np.int64)
+    return coords[keep, -2:], labels[keep]
+
+
+def shape_prompts(shapes_layer, image_layer, info: ImageInfo, plane: tuple[int, ...]
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Boxes (K, 4) from rectangles and the (H, W) bool mask of polygons/ellipses on ``plane``."""
+    boxes: list[np.ndarray] = []
+    mask = None
+    if shapes_layer is None or len(shapes_layer.data) == 0:
+        return np.zeros((0, 4)), None
+    h, w = info.spatial_shape
+    same_ndim = shapes_layer.ndim == image_layer.ndim
+    for verts, kind in zip(shapes_layer.data, shapes_layer.shape_type):
+        if kind not in ("rectangle", "polygon", "ellipse"):
+            continue
+        coords = to_image_pixels(shapes_layer, image_layer, verts)
+        if same_ndim and not _on_plane(coords[:1], plane)[0]:
+            continue
+        rc = coords[:, -2:]
+        if kind == "rectangle":
+            r0, c0 = rc.min(axis=0)
+            r1, c1 = rc.max(axis=0)
+            r0, r1 = np.clip([r0, r1], 0, h - 1)
+            c0, c1 = np.clip([c0, c1], 0, w - 1)
+            if r1 > r0 and c1 > c0:
+                boxes.append(np.array([r0, c0, r1, c1]))
+            continue
+        outline = ellipse_outline(rc) if kind == "ellipse" else rc
+        region = rasterise_polygon(outline, (h, w))
+        if region.any():
+            mask = region if mask is None else (mask | region)
+    return (np.stack(boxes) if boxes else np.zeros((0, 4))), mask
+
+
+def ellipse_outline(corners: np.ndarray, n: int = 64) -> np.ndarray:
+    """(n, 2) outline of the ellipse inscribed in napari's 4 bounding-box corners ((4, 2) row, col)."""
+    corners = np.asarray(corners, dtype=float)
+    centre = corners.mean(axis=0)
+    u = (corners[1] - corners[0]) / 2.0
+    v = (corners[3] - corners[0]) / 2.0
+    t = np.linspace(0.0, 2.0 * np.pi, n, endpoint=False)
+    return centre + np.cos(t)[:, None] * u + np.sin(t)[:, None] * v
+
+
+def rasterise_polygon(outline_rc: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool mask of the pixels whose centres lie inside the polygon ``outline_rc`` ((N, 2))."""
+    from skimage.draw import polygon
+
+    rr, cc = polygon(outline_rc[:, 0], outline_rc[:, 1], shape=shape)
+    out = np.zeros(shape, dtype=bool)
+    out[rr, cc] = True
+    return out
+
+
+def collect_prompts(points_layer, shapes_layer, image_layer, info: ImageInfo, plane: tuple[int, ...]) -> PromptSet:
+    """All prompts of the two layers on ``plane`` of ``image_layer``, in its pixels."""
+    pts, labels = point_prompts(points_layer, image_layer, info, plane)
+    boxes, mask = shape_prompts(shapes_layer, image_layer, info, plane)
+    return PromptSet(pts, labels, boxes, mask, tuple(plane))

@@ -1,0 +1,117 @@
+"""Starting background jobs the napari way: ``thread_worker`` with napari's progress bar, errors shown
+to the user as notifications (never swallowed), and cancellation through the progress callback."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_error
+
+
+class JobCancelled(Exception):
+    """Raised inside a job's progress callback once the user pressed Cancel."""
+
+
+def report_error(what: str, err: BaseException, status: Callable[[str], None] | None = None) -> None:
+    """Tell the user that ``what`` failed, with the exception's message: a napari notification and,
+    if given, the widget's status line. User errors (``ValueError``) read as plain sentences."""
+    text = str(err) or type(err).__name__
+    message = f"napari-sam: {what}: {text}" if isinstance(err, ValueError) else \
+        f"napari-sam: {what} failed ({type(err).__name__}): {text}"
+    if status is not None:
+        status(message)
+    show_error(message)
+
+
+def start_worker(func: Callable, *args, what: str, on_return: Callable | None = None,
+                 on_yield: Callable | None = None, on_finish: Callable | None = None,
+                 status: Callable[[str], None] | None = None, progress: dict | bool | None = None,
+                 **kwargs):
+    """Run ``func(*args, **kwargs)`` (a function or a generator) in a napari ``thread_worker``.
+
+    Parameters
+    ----------
+    what
+        A short description for error messages ("computing embeddings").
+    on_return, on_yield, on_finish
+        Slots for the worker's ``returned``, ``yielded`` and ``finished`` signals (main thread).
+    status
+        Where to write a one-line outcome besides the notification (the widget's status label).
+    progress
+        napari progress bar: ``{"total": n, "desc": "..."}`` (a generator yields once per step) or
+        ``True`` for a busy indicator; None for none.
+
+    Returns
+    -------
+    The started worker (``worker.quit()`` asks a generator to stop at its next ``yield``).
+    """
+    worker = create_worker(func, *args, _progress=progress or None, **kwargs)
+    # napari relays worker errors to its notification manager as raw tracebacks; replace that with
+    # one clear message, so the user sees what failed and why (and a cancel is no error).
+    try:
+        worker.errored.disconnect(worker._relay_error)
+    except (AttributeError, TypeError, RuntimeError):
+        pass
+
+    def _errored(err: BaseException) -> None:
+        if isinstance(err, JobCancelled):
+            if status is not None:
+                status(f"Cancelled {what}.")
+        else:
+            report_error(what, err, status)
+
+    worker.errored.connect(_errored)
+    if on_return is not None:
+        worker.returned.connect(on_return)
+    if on_yield is not None and hasattr(worker, "yielded"):
+        worker.yielded.connect(on_yield)
+    if on_finish is not None:
+        worker.finished.connect(on_finish)
+    worker.start()
+    return worker
+
+
+def make_progress_relay(desc: str):
+    """A ``(callback, relay)`` pair for core functions that report ``progress(done, total)``.
+
+    ``callback`` may be called from any thread: it forwards the numbers to a napari progress bar in
+    the main thread (through a queued Qt signal) and raises :class:`JobCancelled` once
+    ``relay.cancel()`` was called, which stops the core function at its next step. Call
+    ``relay.close()`` (main thread) when the job is over.
+    """
+    from napari.utils import progress as napari_progress
+    from qtpy.QtCore import QObject
+    from qtpy.QtCore import Signal as QtSignal
+
+    class _Relay(QObject):
+        step = QtSignal(int, int)
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.cancelled = False
+            self.bar = napari_progress(total=0, desc=desc)
+            self.step.connect(self._update)
+
+        def _update(self, done: int, total: int) -> None:
+            if self.bar is None:
+                return
+            if total and self.bar.total != total:
+                self.bar.total = total
+            self.bar.update(max(0, done - self.bar.n))
+
+        def cancel(self) -> None:
+            self.cancelled = True
+
+        def close(self) -> None:
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
+
+    relay = _Relay()
+
+    def callback(done: int, total: int) -> None:
+        if relay.cancelled:
+            raise JobCancelled(f"cancelled after {done} of {total} steps")
+        relay.step.emit(int(done), int(total))
+
+    return callback, relay
