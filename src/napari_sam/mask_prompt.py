@@ -53,7 +53,7 @@ def mask_prompt(segmenter, mask: np.ndarray, strength: float = 8.0, with_logits:
 
     Returns ``{"box": (min_row, min_col, max_row, max_col)}`` plus, with ``with_logits``,
     ``"mask_input"``: a :class:`Prediction` carrying the logits and the window they belong to (the
-    window ``segmenter``'s zoom rule picks for that box). ``ValueError`` for an empty mask.
+    window ``segmenter`` answers that box from). ``ValueError`` for an empty mask.
     """
     mask = np.asarray(mask, dtype=bool)
     if mask.shape != tuple(segmenter.image_shape):
@@ -65,7 +65,10 @@ def mask_prompt(segmenter, mask: np.ndarray, strength: float = 8.0, with_logits:
     if not with_logits:
         return out
     size = segmenter.model.input_size
-    window = segmenter.zoom.window_for(bbox, segmenter.image_shape, size) or segmenter.whole_window
+    if hasattr(segmenter, "window_for_box"):  # tiles and seams of large images are handled there
+        window = segmenter.window_for_box(bbox)
+    else:
+        window = segmenter.zoom.window_for(bbox, segmenter.image_shape, size) or segmenter.whole_window
     logits = mask_to_logits(mask, window, size, strength)
     r0, c0, r1, c1 = bbox
     crop = mask[r0:r1 + 1, c0:c1 + 1][None]

@@ -17,10 +17,10 @@ from qtpy.QtWidgets import (QCheckBox, QFileDialog, QFormLayout, QGridLayout, QL
 
 from ._choosers import ImageLayerCombo, device_combo, model_combo
 from ._annotator_layers import PreviewPainter, install_negative_click, make_prompt_layers
-from ._layers import check_image_layer, current_plane, plane_data
+from ._layers import check_image_layer, current_plane
 from ._prompts import collect_prompts
 from ._session import AnnotatorSession
-from ._workers import report_error, start_worker
+from ._workers import make_progress_relay, report_error, start_worker
 
 KEYS = {"commit": "c", "clear": "Shift-C", "undo": "u", "cycle": "m", "negative": "n"}
 _REACT = ("added", "changed", "removed")
@@ -54,7 +54,10 @@ class AnnotatorWidget(QWidget):
         self._models: dict[tuple[str, str], object] = {}
         self._painter: PreviewPainter | None = None
         self._encode_worker = None
+        self._encode_relay = None
         self._encode_plane = None
+        self._propagate_relay = None
+        self._propagate_worker = None
         self._predict_worker = None
         self._pending = False
         self._disconnect: list = []
@@ -116,7 +119,7 @@ class AnnotatorWidget(QWidget):
         self.save_btn.clicked.connect(self._save_dialog)
         self.propagate_btn.clicked.connect(self.propagate)
         self.propagate_btn.setEnabled(False)
-        self.propagate_btn.setToolTip("Needs the stack propagation API of napari-sam (not in this version)")
+        self.propagate_btn.setToolTip("Follow the previewed object through the planes of a stack and commit it")
 
     def set_status(self, text: str) -> None:
         self.status.setText(text)
@@ -139,7 +142,7 @@ class AnnotatorWidget(QWidget):
         return current_plane(self.image_layer, self.session.info, self.viewer.dims.point)
 
     def compute_embeddings(self) -> None:
-        """Load the model (once) and encode the shown plane of the chosen image, in a worker."""
+        """Load the model (once) and embed the shown plane of the chosen image, in a worker."""
         try:
             layer = self.selected_image()
             info = check_image_layer(layer)
@@ -148,58 +151,50 @@ class AnnotatorWidget(QWidget):
             return
         model_name, device = self.model_combo.currentText().strip(), self.device_combo.currentText()
         plane = current_plane(layer, info, self.viewer.dims.point)
-        old = self.session if (self.session is not None and self.image_layer is layer) else None
+        kept = self.session.annotations if (self.session is not None and self.image_layer is layer) else None
+        data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
         models = self._models
 
-        def job():
+        def job(progress, should_stop):
             key = (model_name, device)
             if key not in models:
                 from ..models.loading import load_model
                 models[key] = load_model(model_name, device=device)
-            yield "model"
-            session = old if (old is not None and old.model is models[key]) else \
-                AnnotatorSession(models[key], info, lambda p: plane_data(layer, info, p))
-            if old is not None and session is not old:
-                session.annotations = old.annotations  # keep the committed objects
-            session.encode_plane(plane)
-            yield "encoded"
+            session = AnnotatorSession(models[key], info, data, annotations=kept)
+            session.encode_plane(plane, progress, should_stop)
             return session, layer, plane
 
-        self._start_encode(job, f"Loading {model_name} and computing embeddings", plane)
+        self._start_encode(job, f"Computing embeddings with {model_name}", plane)
 
     def _start_encode(self, job, desc: str, plane) -> None:
-        if self._encode_worker is not None:
-            self._encode_worker.quit()
+        if self._encode_relay is not None:
+            self._encode_relay.cancel()  # a newer request supersedes it
         self.set_status(desc + " …")
         self.compute_btn.setEnabled(False)
         self.cancel_btn.setEnabled(True)
         started = time.perf_counter()
-        holder: dict = {}
+        callback, relay = make_progress_relay("napari-sam: " + desc.lower())
+        self._encode_relay, self._encode_plane = relay, plane
 
         def done(result):
-            if self._encode_worker is not holder.get("w"):
-                return  # cancelled or superseded: drop the result
-            self._install(*result, seconds=time.perf_counter() - started)
+            if self._encode_relay is relay:
+                self._install(*result, seconds=time.perf_counter() - started)
 
         def finished():
-            if self._encode_worker is holder.get("w"):
-                self._encode_worker = None
+            relay.close()
+            if self._encode_relay is relay:
+                self._encode_relay = self._encode_worker = None
                 self.compute_btn.setEnabled(True)
                 self.cancel_btn.setEnabled(False)
 
-        self._encode_plane = plane
-        holder["w"] = self._encode_worker = start_worker(
-            job, what="computing embeddings", on_return=done, on_finish=finished, status=self.set_status,
-            progress={"total": 2, "desc": "napari-sam embeddings"})
+        self._encode_worker = start_worker(job, callback, lambda: relay.cancelled, what="computing embeddings",
+                                           on_return=done, on_finish=finished, status=self.set_status)
 
     def cancel(self) -> None:
-        """Abandon the running embedding job (its result is dropped; the viewer is free at once)."""
-        if self._encode_worker is not None:
-            self._encode_worker.quit()
-            self._encode_worker = None
-            self.set_status("Cancelled.")
-        self.compute_btn.setEnabled(True)
-        self.cancel_btn.setEnabled(False)
+        """Stop the running embedding or propagation job at its next step (finished tiles are kept)."""
+        for relay in (self._encode_relay, self._propagate_relay):
+            if relay is not None:
+                relay.cancel()
 
     def _install(self, session: AnnotatorSession, layer, plane, seconds: float) -> None:
         if session is not self.session:
@@ -214,10 +209,12 @@ class AnnotatorWidget(QWidget):
             for lay in (self.points_layer, self.shapes_layer):
                 lay.events.data.connect(self._on_prompts_changed)
                 self._disconnect.append(lambda lay=lay: lay.events.data.disconnect(self._on_prompts_changed))
-            session.annotations.changed.connect(self._on_objects_changed)
-            self._disconnect.append(lambda: session.annotations.changed.disconnect(self._on_objects_changed))
+            ann = session.annotations
+            ann.changed.connect(self._on_objects_changed)
+            self._disconnect.append(lambda: ann.changed.disconnect(self._on_objects_changed))
             self.viewer.layers.selection.active = self.points_layer
             self.points_layer.mode = "add"
+            self.propagate_btn.setEnabled(bool(session.info.lead_shape))
         where = f" (plane {plane})" if plane else ""
         self.set_status(f"Embeddings ready{where} in {seconds:.1f} s. Click on an object or draw a box.")
         self.embeddings_ready.emit(plane)
@@ -233,13 +230,11 @@ class AnnotatorWidget(QWidget):
         if self.session.is_ready(plane):
             self.request_preview()
         elif self._encode_plane != plane or self._encode_worker is None:
-            session = self.session
+            session, layer = self.session, self.image_layer
 
-            def job():
-                yield "start"
-                session.encode_plane(plane)
-                yield "encoded"
-                return session, self.image_layer, plane
+            def job(progress, should_stop):
+                session.encode_plane(plane, progress, should_stop)
+                return session, layer, plane
 
             self._start_encode(job, f"Computing embeddings of plane {plane}", plane)
 
@@ -343,8 +338,33 @@ class AnnotatorWidget(QWidget):
             self.objects_layer.refresh()
 
     def propagate(self) -> None:
-        report_error("propagation", ValueError("propagating through a stack needs the stack API, which this "
-                                               "version of napari-sam does not have yet"), self.set_status)
+        """Follow the previewed object through the stack (a worker), then commit it on every plane
+        where it was found (one id per plane)."""
+        if self.session is None or self.prediction is None:
+            report_error("propagation", ValueError("nothing to propagate: preview an object first"), self.set_status)
+            return
+        if not self.session.info.lead_shape:
+            report_error("propagation", ValueError("this image has a single plane"), self.set_status)
+            return
+        session, prediction, prompts = self.session, self.prediction, self._shown_prompts
+        callback, relay = make_progress_relay("napari-sam: propagating")
+        self._propagate_relay = relay
+        self.cancel_btn.setEnabled(True)
+        self.set_status("Propagating through the stack …")
+
+        def done(masks):
+            ids = session.commit_planes(masks, prompts)
+            self.clear_prompts()
+            self.set_status(f"Propagated to {len(masks)} planes: objects {ids[0]}–{ids[-1]}.")
+
+        def finished():
+            relay.close()
+            self._propagate_relay = None
+            self.cancel_btn.setEnabled(self._encode_worker is not None)
+
+        self._propagate_worker = start_worker(session.propagate, prediction, prompts.plane, callback,
+                                              lambda: relay.cancelled, what="propagation", on_return=done,
+                                              on_finish=finished, status=self.set_status)
 
     def save_annotations(self, path) -> None:
         """Write the committed objects (labels.tif + objects.json) into folder ``path``."""

@@ -1,25 +1,27 @@
-"""The annotator's session: one image layer's planes, their :class:`Segmenter` s and the committed
-objects. No Qt here: the widget calls these methods from its workers and its main thread.
+"""The annotator's session: one image layer, one :class:`~napari_sam.segmenter.Segmenter` (a stack
+for layers with leading axes) and its committed objects. No Qt here: the widget calls these methods
+from its workers and its main thread.
 
-Thread rules (the widget keeps them): ``encode_plane`` runs in a worker and only publishes a finished
-Segmenter; ``predict`` runs in one worker at a time; ``commit``/``undo`` run on the main thread.
+Thread rules (the widget keeps them): ``load``/``encode_plane``/``propagate`` run in one worker at a
+time; ``predict`` runs in one worker at a time; ``commit``/``undo`` run on the main thread.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 
 import numpy as np
 
-from ..annotations import Annotations
 from ..mask_prompt import mask_prompt
 from ..prediction import Prediction
 from ._layers import ImageInfo
 from ._prompts import PromptSet
 
+Progress = Callable[[int, int], None] | None
+Stop = Callable[[], bool] | None
+
 
 class AnnotatorSession:
-    """Segmenters for the planes of one image, sharing one model and one :class:`Annotations`.
+    """A Segmenter over the planes of one image layer, and the objects committed on them.
 
     Parameters
     ----------
@@ -27,54 +29,53 @@ class AnnotatorSession:
         A loaded :class:`~napari_sam.models.loading.SamModel`.
     info
         The image layer's :class:`ImageInfo`.
-    get_plane
-        ``get_plane(plane) -> array``: the (H, W) or (H, W, 3|4) pixels of a plane (``()`` in 2D).
-    max_planes
-        How many planes keep their embeddings (least recently used dropped first).
+    data
+        The layer's full-resolution array: ``lead_shape + (H, W)`` (``+ (C,)`` for RGB), numpy or
+        dask. Several leading axes (e.g. T, Z) are flattened into one plane axis.
+    annotations
+        Objects committed earlier on the same image (kept when the model changes).
     """
 
-    def __init__(self, model, info: ImageInfo, get_plane: Callable[[tuple[int, ...]], object],
-                 max_planes: int = 8) -> None:
-        self.model = model
-        self.info = info
-        self.get_plane = get_plane
-        self.max_planes = max_planes
-        self._segmenters: OrderedDict[tuple[int, ...], object] = OrderedDict()
-        self._scaling = None
-        shape = (info.num_planes, *info.spatial_shape) if info.lead_shape else info.spatial_shape
-        self.annotations = Annotations(shape)
-
-    # -- embeddings --------------------------------------------------------------------------------
-    def is_ready(self, plane: tuple[int, ...]) -> bool:
-        return tuple(plane) in self._segmenters
-
-    def segmenter(self, plane: tuple[int, ...]):
-        """The ready Segmenter of ``plane``; ``ValueError`` if its embeddings are not computed."""
-        plane = tuple(plane)
-        if plane not in self._segmenters:
-            where = f" of plane {plane}" if plane else ""
-            raise ValueError(f"no embeddings{where} yet: press 'Compute embeddings' first")
-        self._segmenters.move_to_end(plane)
-        return self._segmenters[plane]
-
-    def encode_plane(self, plane: tuple[int, ...], progress: Callable[[int, int], None] | None = None):
-        """Encode one plane (slow: seconds on a CPU); returns its Segmenter, published when done.
-
-        All planes of a stack share the intensity scaling of the first plane encoded, so one object
-        looks the same to the model on every plane.
-        """
+    def __init__(self, model, info: ImageInfo, data, annotations=None) -> None:
         from ..segmenter import Segmenter
 
-        plane = tuple(plane)
-        seg = Segmenter(self.model)
-        seg.set_image(self.get_plane(plane), scaling=self._scaling, progress=progress)
-        if self._scaling is None:
-            self._scaling = seg.image.scaling
-        self._segmenters[plane] = seg
-        self._segmenters.move_to_end(plane)
-        while len(self._segmenters) > self.max_planes:
-            self._segmenters.popitem(last=False)
-        return seg
+        self.model = model
+        self.info = info
+        self.segmenter = Segmenter(model)
+        if len(info.lead_shape) > 1:
+            data = data.reshape(info.num_planes, *data.shape[len(info.lead_shape):])
+        self._data = data
+        self._ready: set[int] = set()
+        self._loaded = False
+        self._kept_annotations = annotations
+
+    # -- planes and embeddings ---------------------------------------------------------------------
+    def flat(self, plane: tuple[int, ...]) -> int:
+        """The Segmenter's plane index of a leading-axes index (0 for a 2D image)."""
+        return self.info.flat_plane(tuple(plane)) or 0
+
+    def is_ready(self, plane: tuple[int, ...]) -> bool:
+        return self._loaded and self.flat(plane) in self._ready
+
+    def encode_plane(self, plane: tuple[int, ...], progress: Progress = None, should_stop: Stop = None) -> None:
+        """Embed ``plane`` (seconds on a CPU; tiles for a large image): the first call validates the
+        image, computes its global intensity scaling and opens the embedding store."""
+        p = self.flat(plane)
+        seg = self.segmenter
+        if not self._loaded:
+            seg.set_image(self._data, stack_axis=0 if self.info.lead_shape else None, plane=p,
+                          progress=progress, should_stop=should_stop)
+            if self._kept_annotations is not None and self._kept_annotations.labels.shape == seg.labels.shape:
+                seg.annotations = self._kept_annotations
+            self._loaded = True
+        else:
+            seg.set_plane(p, encode=True, progress=progress, should_stop=should_stop)
+        self._ready.add(p)
+
+    @property
+    def annotations(self):
+        """The committed objects (:class:`~napari_sam.annotations.Annotations`); None before loading."""
+        return self.segmenter.annotations if self._loaded else self._kept_annotations
 
     # -- prompts → prediction ----------------------------------------------------------------------
     def prompt_kwargs(self, prompts: PromptSet) -> tuple[dict, str]:
@@ -90,7 +91,7 @@ class AnnotatorSession:
             kwargs["points"] = prompts.points
             kwargs["labels"] = prompts.labels
         if prompts.mask is not None:
-            kwargs.update(mask_prompt(self.segmenter(prompts.plane), prompts.mask))
+            kwargs.update(mask_prompt(self.segmenter, prompts.mask))
             if len(prompts.boxes):
                 note = "a polygon/ellipse is drawn: rectangles are ignored"
         elif len(prompts.boxes):
@@ -105,12 +106,21 @@ class AnnotatorSession:
         """Predict the object(s) for ``prompts`` on their plane; returns the prediction and a note."""
         if prompts.empty:
             raise ValueError("no prompts: click on an object or draw a box")
-        if len(prompts.points) and not (prompts.labels == 1).any() and not len(prompts.boxes) \
-                and prompts.mask is None:
+        if not (prompts.labels == 1).any() and not len(prompts.boxes) and prompts.mask is None:
             raise ValueError("only negative points: add a positive point or a box on the object")
-        seg = self.segmenter(prompts.plane)
+        if not self.is_ready(prompts.plane):
+            where = f" of plane {prompts.plane}" if prompts.plane else ""
+            raise ValueError(f"no embeddings{where} yet: press 'Compute embeddings' first")
         kwargs, note = self.prompt_kwargs(prompts)
-        return seg.predict(multimask=multimask, **kwargs), note
+        return self.segmenter.predict(multimask=multimask, plane=self.flat(prompts.plane), **kwargs), note
+
+    def propagate(self, prediction: Prediction, plane: tuple[int, ...], progress: Progress = None,
+                  should_stop: Stop = None) -> dict[int, np.ndarray]:
+        """Follow object 0 of ``prediction`` from ``plane`` through the stack: flat plane → (H, W) mask."""
+        if not self.info.lead_shape:
+            raise ValueError("propagation needs a stack: this image has a single plane")
+        return self.segmenter.propagate(prediction, plane=self.flat(plane), progress=progress,
+                                        should_stop=should_stop)
 
     # -- committed objects -------------------------------------------------------------------------
     def commit(self, prediction: Prediction, plane: tuple[int, ...], candidate: int | None = None,
@@ -121,23 +131,25 @@ class AnnotatorSession:
         if none is left.
         """
         ids: list[int] = []
-        flat = self.info.flat_plane(tuple(plane))
         record = prompts.as_dict() if prompts is not None else {}
         skipped = []
         for k in range(prediction.scores.shape[0]):
-            m = prediction.best_index(k) if candidate is None else candidate
             try:
-                ids.append(self.annotations.commit(prediction.mask(k, m), plane=flat,
-                                                   score=float(prediction.scores[k, m]), prompts=record))
+                ids.append(self.segmenter.commit(prediction, k=k, candidate=candidate, prompts=record,
+                                                 plane=self.flat(plane)))
             except ValueError as err:
                 skipped.append(str(err))
         if not ids:
             raise ValueError(f"nothing committed: {skipped[0] if skipped else 'no object'}")
         return ids
 
+    def commit_planes(self, masks: dict[int, np.ndarray], prompts: PromptSet | None = None) -> list[int]:
+        """Commit a propagation result, one object per plane; returns the ids."""
+        return self.segmenter.commit_planes(masks, prompts=prompts.as_dict() if prompts is not None else None)
+
     def undo(self) -> int | None:
         """Remove the last committed object; its id or None."""
-        return self.annotations.undo()
+        return self.segmenter.undo() if self._loaded else None
 
     @property
     def labels_view(self) -> np.ndarray:

@@ -12,6 +12,12 @@ class JobCancelled(Exception):
     """Raised inside a job's progress callback once the user pressed Cancel."""
 
 
+def _is_cancel(err: BaseException) -> bool:
+    from ..embeddings import Cancelled
+
+    return isinstance(err, (JobCancelled, Cancelled))
+
+
 def report_error(what: str, err: BaseException, status: Callable[[str], None] | None = None) -> None:
     """Tell the user that ``what`` failed, with the exception's message: a napari notification and,
     if given, the widget's status line. User errors (``ValueError``) read as plain sentences."""
@@ -54,7 +60,7 @@ def start_worker(func: Callable, *args, what: str, on_return: Callable | None = 
         pass
 
     def _errored(err: BaseException) -> None:
-        if isinstance(err, JobCancelled):
+        if _is_cancel(err):
             if status is not None:
                 status(f"Cancelled {what}.")
         else:
