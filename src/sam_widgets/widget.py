@@ -1,0 +1,337 @@
+"""``SamWidget``: prompt SAM on an image inside a notebook; a thin front end over :class:`napari_sam.Segmenter`.
+
+The widget holds no segmentation logic: prompts from the canvas (or from Python) go to the shared
+:class:`~napari_sam.segmenter.Segmenter`, masks come back from it, committed objects live in its
+:class:`~napari_sam.annotations.Annotations` (the same objects the napari plugin edits and saves).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import anywidget
+import numpy as np
+import traitlets
+
+from napari_sam.annotations import Annotations
+from napari_sam.prediction import Prediction
+from napari_sam.segmenter import Segmenter
+
+from ._messages import prediction_message, tile_message
+from ._progress import progress_bar
+from ._prompts import empty_prompt, normalise_prompt, prompt_arguments
+from ._tiles import TILE, TileSource, default_limits, intensity_range
+
+_STATIC = Path(__file__).parent / "static"
+_MAX_TILES_PER_REQUEST = 64
+
+
+class SamWidget(anywidget.AnyWidget):
+    """An image canvas that segments what you click, for Jupyter (Lab, Notebook 7, VS Code).
+
+    Mouse: click = positive point, Shift/Alt/Ctrl-click = negative point, drag = box, wheel = zoom,
+    right/middle-drag (or Space-drag) = pan. Keys: Enter commits, Escape clears the prompt, Ctrl+Z
+    undoes, 1/2/3 pick a candidate mask, F fits the image.
+
+    Parameters
+    ----------
+    image
+        (H, W), (H, W, 3|4) or multichannel (with ``channel_axis``); numpy, dask or zarr. May be None
+        when ``segmenter`` already holds an image.
+    model
+        A :class:`~napari_sam.models.loading.SamModel`, a registry name or a checkpoint path; ignored
+        when ``segmenter`` is given.
+    segmenter
+        Continue an existing session (e.g. the one used in napari): its image, embeddings and
+        annotations are reused. With ``image`` too, the image is replaced (and encoded).
+    annotations
+        Committed objects to continue from: an :class:`~napari_sam.annotations.Annotations` or a folder
+        written by ``Annotations.save`` / :meth:`save` (shape must match the image).
+    channel_axis, device, zoom
+        Passed to :meth:`Segmenter.set_image` / :class:`Segmenter`.
+    multimask
+        Ask for three candidate masks per prompt (the picker) instead of one.
+    height
+        Canvas height in CSS pixels.
+    progress
+        Show a progress bar (``tqdm.auto``) while the image is encoded.
+
+    Examples
+    --------
+    >>> w = SamWidget(image, model="lite_medsam")
+    >>> w                              # click on an object, press Enter to commit
+    >>> w.labels                       # (H, W) int32, in the next cell
+    >>> w.table()                      # one row per committed object
+    """
+
+    _esm = _STATIC / "widget.js"
+    _css = _STATIC / "widget.css"
+
+    image_shape = traitlets.List(traitlets.Int(), default_value=[0, 0]).tag(sync=True)
+    channels = traitlets.Int(1).tag(sync=True)
+    tile_size = traitlets.Int(TILE).tag(sync=True)
+    max_level = traitlets.Int(0).tag(sync=True)
+    image_version = traitlets.Int(0).tag(sync=True)
+    contrast_limits = traitlets.List(traitlets.Float(), allow_none=True, default_value=None,
+                                     minlen=2, maxlen=2).tag(sync=True)
+    auto_limits = traitlets.List(traitlets.Float(), default_value=[0.0, 255.0]).tag(sync=True)
+    data_range = traitlets.List(traitlets.Float(), default_value=[0.0, 255.0]).tag(sync=True)
+    prompt = traitlets.Dict(default_value=empty_prompt()).tag(sync=True)
+    candidate = traitlets.Int(-1).tag(sync=True)
+    scores = traitlets.List(traitlets.Float(), default_value=[]).tag(sync=True)
+    multimask = traitlets.Bool(True).tag(sync=True)
+    status = traitlets.Unicode("").tag(sync=True)
+    busy = traitlets.Bool(False).tag(sync=True)
+    error = traitlets.Unicode("").tag(sync=True)
+    num_objects = traitlets.Int(0).tag(sync=True)
+    labels_version = traitlets.Int(0).tag(sync=True)
+    height = traitlets.Int(520).tag(sync=True)
+
+    def __init__(self, image=None, model="lite_medsam", *, segmenter: Segmenter | None = None,
+                 annotations: Annotations | str | os.PathLike | None = None, channel_axis: int | None = None,
+                 device: str = "auto", zoom: bool = True, multimask: bool = True, height: int = 520,
+                 progress: bool = True) -> None:
+        super().__init__(multimask=bool(multimask), height=int(height))
+        if segmenter is None:
+            if image is None:
+                raise ValueError("give an image (or a segmenter that already holds one): SamWidget(image)")
+            segmenter = Segmenter(model, zoom=zoom, device=device)
+        elif not isinstance(segmenter, Segmenter):
+            raise ValueError(f"segmenter must be a napari_sam.Segmenter; got {type(segmenter).__name__}")
+        self._segmenter = segmenter
+        self._prediction: Prediction | None = None
+        self._annotations: Annotations | None = None
+        self._seq = 0
+        self._progress = progress
+        self.on_msg(self._on_message)
+        if image is not None:
+            self.set_image(image, channel_axis=channel_axis)
+        elif segmenter.image is None:
+            raise ValueError("the segmenter holds no image yet: pass image=... or call segmenter.set_image first")
+        else:
+            self._image_ready()
+        if annotations is not None:
+            self.load(annotations)
+
+    # -- the session -------------------------------------------------------------------------------
+    @property
+    def segmenter(self) -> Segmenter:
+        """The shared :class:`~napari_sam.segmenter.Segmenter` (same object the napari plugin can use)."""
+        return self._segmenter
+
+    @property
+    def annotations(self) -> Annotations:
+        """The committed objects (:class:`~napari_sam.annotations.Annotations`)."""
+        return self._segmenter.annotations
+
+    @property
+    def labels(self) -> np.ndarray:
+        """(H, W) int32 label image of the committed objects (0 = background); a view, copy to keep."""
+        return self._segmenter.labels
+
+    @property
+    def objects(self) -> list[dict]:
+        """The committed objects: dicts with id, area, bbox (min_row, min_col, max_row, max_col), score, prompts."""
+        return self.annotations.table()
+
+    def table(self):
+        """The committed objects as a ``pandas.DataFrame`` (one row per object, bbox split in columns)."""
+        try:
+            import pandas as pd
+        except ImportError as err:  # pragma: no cover - pandas ships with the jupyter extra
+            raise ImportError("table() needs pandas: pip install 'napari-sam[jupyter]' (or use .objects)") from err
+        rows = []
+        for o in self.objects:
+            r0, c0, r1, c1 = o["bbox"]
+            rows.append({"id": o["id"], "area": o["area"], "min_row": r0, "min_col": c0, "max_row": r1,
+                         "max_col": c1, "score": o["score"], "prompts": o["prompts"]})
+        columns = ["id", "area", "min_row", "min_col", "max_row", "max_col", "score", "prompts"]
+        return pd.DataFrame(rows, columns=columns).set_index("id")
+
+    @property
+    def prediction(self) -> Prediction | None:
+        """The current (not yet committed) :class:`~napari_sam.prediction.Prediction`, or None."""
+        return self._prediction
+
+    @property
+    def mask(self) -> np.ndarray | None:
+        """(H, W) bool mask of the selected candidate of the current prediction, or None."""
+        if self._prediction is None:
+            return None
+        return self._prediction.mask(0, self._selected())
+
+    def set_image(self, image, *, channel_axis: int | None = None) -> None:
+        """Show and encode a new image (prompts, prediction and committed objects start afresh)."""
+        with progress_bar("embedding", enabled=self._progress) as progress:
+            self.status = "embedding the image…"
+            self._segmenter.set_image(image, channel_axis=channel_axis, progress=progress)
+        self._image_ready()
+
+    def _image_ready(self) -> None:
+        image = self._segmenter.image
+        self._tiles = TileSource(image, self.tile_size)
+        self._clear_prediction()
+        with self.hold_sync():
+            self.channels = self._tiles.channels
+            self.max_level = self._tiles.max_level
+            self.auto_limits = list(default_limits(image))
+            self.data_range = list(intensity_range(image))
+            self.contrast_limits = None
+            self.prompt = empty_prompt()
+            self.image_shape = list(image.shape)
+            self.image_version += 1
+        self._watch(self._segmenter.annotations)
+        self.status = "ready"
+
+    def _watch(self, annotations: Annotations) -> None:
+        if self._annotations is annotations:
+            return
+        if self._annotations is not None:
+            self._annotations.changed.disconnect(self._on_annotations_changed)
+        self._annotations = annotations
+        annotations.changed.connect(self._on_annotations_changed)
+        self._on_annotations_changed(0)
+
+    def _on_annotations_changed(self, _obj_id: int = 0) -> None:
+        with self.hold_sync():
+            self.num_objects = len(self._annotations.objects)
+            self.labels_version += 1
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Save the committed objects (``labels.tif`` + ``objects.json``), readable by the napari plugin."""
+        return self.annotations.save(folder)
+
+    def load(self, annotations: Annotations | str | os.PathLike) -> None:
+        """Continue from saved objects: an :class:`Annotations` or a folder written by :meth:`save`."""
+        if not isinstance(annotations, Annotations):
+            annotations = Annotations.load(annotations)
+        shape = tuple(self._segmenter.image_shape)
+        if tuple(annotations.labels.shape) != shape:
+            raise ValueError(f"these annotations are for an image of shape {annotations.labels.shape}, "
+                             f"not this one's {shape}")
+        self._segmenter.annotations = annotations
+        self._watch(annotations)
+
+    # -- prompts → masks ---------------------------------------------------------------------------
+    def add_point(self, row: float, col: float, positive: bool = True) -> Prediction | None:
+        """Add a positive (or negative) point at image pixel (row, col) and segment."""
+        prompt = normalise_prompt(self.prompt, self.image_shape)
+        prompt["points"] = prompt["points"] + [[float(row), float(col), 1 if positive else 0]]
+        self.prompt = normalise_prompt(prompt, self.image_shape)
+        return self._prediction
+
+    def set_box(self, box) -> Prediction | None:
+        """Set the box (min_row, min_col, max_row, max_col) of the current object and segment."""
+        self.prompt = normalise_prompt({**self.prompt, "box": list(box)}, self.image_shape)
+        return self._prediction
+
+    def segment(self, points=None, labels=None, box=None) -> Prediction | None:
+        """Replace the prompt: ``points`` (N, 2) (row, col), ``labels`` (N,) 1/0, ``box`` (4,); segment."""
+        pts = [] if points is None else np.asarray(points, dtype=float).reshape(-1, 2).tolist()
+        lab = [1] * len(pts) if labels is None else [int(v) for v in np.ravel(labels)]
+        if len(lab) != len(pts):
+            raise ValueError(f"labels must give one 1/0 per point: {len(pts)} points, {len(lab)} labels")
+        prompt = {"points": [[r, c, v] for (r, c), v in zip(pts, lab)],
+                  "box": None if box is None else list(np.ravel(box))}
+        self.prompt = normalise_prompt(prompt, self.image_shape)
+        return self._prediction
+
+    def clear_prompts(self) -> None:
+        """Forget the current prompt and its mask."""
+        self.prompt = empty_prompt()
+
+    @traitlets.validate("prompt")
+    def _validate_prompt(self, proposal):
+        return normalise_prompt(proposal["value"], self.image_shape)
+
+    @traitlets.observe("prompt")
+    def _on_prompt(self, change) -> None:
+        args = prompt_arguments(change["new"])
+        if args is None:
+            self._clear_prediction()
+            return
+        self.busy, self.status, self.error = True, "segmenting…", ""
+        try:
+            pred = self._segmenter.predict(**args, multimask=self.multimask)
+        except ValueError as err:
+            self._clear_prediction()
+            self.error = str(err)
+            if not self._property_lock:  # a Python caller gets the error; the browser gets the status line
+                raise
+            return
+        finally:
+            self.busy = False
+        self._prediction = pred
+        best = pred.best_index(0)
+        self._seq += 1
+        header, buffers = prediction_message(pred, self._seq, best)
+        with self.hold_sync():
+            self.scores = [float(s) for s in pred.scores[0]]
+            self.candidate = best
+        self.send(header, buffers)
+        self.status = f"mask {best + 1}/{pred.num_candidates}: predicted IoU {pred.scores[0, best]:.2f} — Enter commits"
+
+    def _resend_prediction(self) -> None:
+        if self._prediction is not None:
+            header, buffers = prediction_message(self._prediction, self._seq, self._selected())
+            self.send(header, buffers)
+
+    def _selected(self) -> int:
+        m = self.candidate
+        if self._prediction is None:
+            raise ValueError("no mask yet: click on an object or give a prompt first")
+        if not 0 <= m < self._prediction.num_candidates:
+            return self._prediction.best_index(0)
+        return m
+
+    def _clear_prediction(self) -> None:
+        self._prediction = None
+        self._seq += 1
+        with self.hold_sync():
+            self.scores = []
+            self.candidate = -1
+        self.send({"type": "prediction", "seq": self._seq, "candidates": [], "selected": -1}, [])
+
+    def commit(self) -> int:
+        """Commit the selected mask as a new object; returns its id and clears the prompt."""
+        if self._prediction is None:
+            raise ValueError("nothing to commit: click on an object (or call segment()) first")
+        obj_id = self._segmenter.commit(self._prediction, candidate=self._selected(),
+                                        prompts={k: v for k, v in self.prompt.items() if v})
+        self.clear_prompts()
+        self.status = f"committed object {obj_id}"
+        return obj_id
+
+    def undo(self) -> int | None:
+        """Remove the last committed object; its id, or None when there is nothing to undo."""
+        obj_id = self._segmenter.undo()
+        self.status = "nothing to undo" if obj_id is None else f"removed object {obj_id}"
+        return obj_id
+
+    # -- messages from the browser -----------------------------------------------------------------
+    def _on_message(self, _widget, content: dict, _buffers) -> None:
+        kind = content.get("type")
+        try:
+            if kind == "tiles":
+                self._send_tiles(content)
+            elif kind == "hello":
+                self._resend_prediction()
+            elif kind == "commit":
+                self.commit()
+            elif kind == "undo":
+                self.undo()
+        except ValueError as err:  # user-facing: shown in the widget's status line
+            self.error = str(err)
+
+    def _send_tiles(self, content: dict) -> None:
+        what = content.get("kind", "image")
+        gen = int(content.get("gen", 0))
+        limits = self.contrast_limits
+        labels = self.labels if what == "labels" else None
+        for level, i, j in content.get("keys", [])[:_MAX_TILES_PER_REQUEST]:
+            if what == "labels":
+                tile = self._tiles.labels_tile(labels, int(level), int(i), int(j))
+            else:
+                tile = self._tiles.image_tile(int(level), int(i), int(j), limits)
+            header, buffers = tile_message(what, int(level), int(i), int(j), tile, gen)
+            self.send(header, buffers)

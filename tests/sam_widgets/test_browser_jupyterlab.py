@@ -1,0 +1,172 @@
+"""The feature end to end: JupyterLab on localhost, the widget in Chromium (Playwright), real model.
+
+Click on a nucleus → the mask overlay appears in the page; drag a box around it and commit → the
+kernel's ``w.labels`` changed (the notebook writes them to ``labels.npy`` whenever they change).
+A screenshot goes to ``tests/_artifacts/jupyter_widget.png``.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from labserver import start_lab
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+CHROMIUM = os.environ.get("NAPARI_SAM_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "_artifacts"
+
+NOTEBOOK_CODE = """\
+import os
+import numpy as np
+from napari_sam.data import nuclei
+from sam_widgets import SamWidget
+
+image, _ = nuclei()
+w = SamWidget(image, model="lite_medsam", height=480, progress=False)
+
+def save_labels(change=None):
+    with open("labels.tmp", "wb") as f:
+        np.save(f, w.labels)
+    os.replace("labels.tmp", "labels.npy")
+
+w.observe(save_labels, names="labels_version")
+save_labels()
+w"""
+
+
+def _target_nucleus(gt: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A large nucleus away from the border: its mask and bbox (min_row, min_col, max_row, max_col)."""
+    from napari_sam.coords import mask_bbox
+
+    best = None
+    for i in np.unique(gt)[1:]:
+        m = gt == i
+        r0, c0, r1, c1 = mask_bbox(m)
+        if min(r0, c0) < 40 or max(r1, c1) > 470:
+            continue
+        if best is None or m.sum() > best[0].sum():
+            best = (m, (r0, c0, r1, c1))
+    return best
+
+
+def run_all_cells(page) -> None:
+    """Wait for the kernel, then Run ▸ Run All Cells from JupyterLab's menu bar."""
+    page.get_by_text("| Idle").first.wait_for(timeout=90_000)
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+
+def _cyan_pixels(page, selector: str) -> int:
+    """Pixels of the widget's canvas tinted by the mask colour (blue well above red)."""
+    return page.eval_on_selector(selector, """c => {
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i + 2] - d[i] > 60 && d[i + 1] - d[i] > 40) n++;
+        return n;
+    }""")
+
+
+def _read_labels(folder: Path, min_objects: int, timeout: float) -> np.ndarray:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        path = folder / "labels.npy"
+        if path.exists():
+            labels = np.load(path)
+            if len(np.unique(labels)) - 1 >= min_objects:
+                return labels
+        time.sleep(0.5)
+    raise AssertionError(f"the kernel's labels never reached {min_objects} object(s)")
+
+
+def test_click_and_commit_in_jupyterlab(tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (set NAPARI_SAM_CHROMIUM)")
+    from napari_sam.data import nuclei
+
+    _, gt = nuclei()
+    target, (r0, c0, r1, c1) = _target_nucleus(gt)
+    centre = np.argwhere(target).mean(axis=0)
+
+    root, state = tmp_path / "root", tmp_path / "state"
+    root.mkdir()
+    state.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(NOTEBOOK_CODE)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, root / "widget.ipynb")
+
+    server = start_lab(root, state)
+    errors: list[str] = []
+    try:
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            try:
+                page.goto(server.lab_url("widget.ipynb"))
+                page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=90_000)
+                run_all_cells(page)
+                widget = page.wait_for_selector(".sam-widget[data-tiles-pending='0'][data-view]", timeout=120_000)
+                canvas = ".sam-widget canvas.sam-canvas"
+                page.locator(".sam-widget").scroll_into_view_if_needed()
+                page.wait_for_function("() => document.querySelector('.sam-widget').dataset.objects === '0'")
+                assert _cyan_pixels(page, canvas) == 0
+
+                def screen(row: float, col: float) -> tuple[float, float]:
+                    import json
+
+                    view = json.loads(widget.get_attribute("data-view"))
+                    box = page.locator(canvas).bounding_box()
+                    return (box["x"] + view["tx"] + (col + 0.5) * view["scale"],
+                            box["y"] + view["ty"] + (row + 0.5) * view["scale"])
+
+                # 1. click on the nucleus: a positive point, the mask overlay appears
+                page.mouse.click(*screen(*centre))
+                page.wait_for_function(
+                    "() => Number(document.querySelector('.sam-widget').dataset.overlayPixels) > 0", timeout=120_000)
+                page.wait_for_timeout(300)  # one animation frame
+                assert _cyan_pixels(page, canvas) > 0, "the mask overlay is not drawn on the canvas"
+
+                # 2. drag a box around it (the point stays): a good mask; commit with the toolbar button
+                seq = int(widget.get_attribute("data-prediction-seq"))
+                page.mouse.move(*screen(r0 - 3, c0 - 3))
+                page.mouse.down()
+                for f in np.linspace(0, 1, 6)[1:]:
+                    page.mouse.move(*screen(r0 - 3 + f * (r1 - r0 + 6), c0 - 3 + f * (c1 - c0 + 6)))
+                page.mouse.up()
+                page.wait_for_function(
+                    f"() => Number(document.querySelector('.sam-widget').dataset.predictionSeq) > {seq}",
+                    timeout=120_000)
+                page.get_by_role("button", name="Commit").click()
+                labels = _read_labels(root, 1, timeout=60)
+                page.wait_for_function("() => document.querySelector('.sam-widget').dataset.objects === '1'")
+                page.wait_for_selector(".sam-widget[data-tiles-pending='0']")
+                page.wait_for_timeout(500)
+                ARTIFACTS.mkdir(exist_ok=True)
+                page.locator(".sam-widget").screenshot(path=str(ARTIFACTS / "jupyter_widget.png"))
+                page.screenshot(path=str(ARTIFACTS / "jupyter_lab_page.png"))
+            except Exception:
+                ARTIFACTS.mkdir(exist_ok=True)
+                page.screenshot(path=str(ARTIFACTS / "jupyter_failure.png"))
+                status = page.locator(".sam-status").all_text_contents()
+                print("widget status:", status, "page errors:", errors)
+                raise
+            browser.close()
+    finally:
+        server.stop()
+    assert not errors, f"JavaScript errors in the page: {errors}"
+    obj = labels == labels[target].max()
+    iou = (obj & target).sum() / (obj | target).sum()
+    assert labels[target].any(), "the committed object does not cover the nucleus"
+    assert iou > 0.5, f"committed object IoU with the nucleus {iou:.2f}"
+    shutil.rmtree(state / "runtime", ignore_errors=True)
