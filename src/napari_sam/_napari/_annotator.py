@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from qtpy.QtCore import Signal
+from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import (QCheckBox, QFileDialog, QFormLayout, QGridLayout, QLabel, QPushButton,
                             QVBoxLayout, QWidget)
 
@@ -63,7 +63,12 @@ class AnnotatorWidget(QWidget):
         self._disconnect: list = []
         self.last_latency_s: float | None = None
         self._build_ui()
+        self._plane_timer = QTimer(self)  # debounce: scrubbing through a stack encodes only where it stops
+        self._plane_timer.setSingleShot(True)
+        self._plane_timer.setInterval(250)
+        self._plane_timer.timeout.connect(self._on_plane_settled)
         self.viewer.dims.events.current_step.connect(self._on_plane_changed)
+        self.viewer.layers.events.removed.connect(self._on_layer_removed)
         self._bind_keys()
 
     # -- UI ----------------------------------------------------------------------------------------
@@ -223,10 +228,15 @@ class AnnotatorWidget(QWidget):
     def _on_plane_changed(self, *_) -> None:
         if self.session is None or not self.session.info.lead_shape:
             return
-        plane = self._current_plane()
         if self._painter is not None:
             self._painter.clear()
         self.prediction = None
+        self._plane_timer.start()
+
+    def _on_plane_settled(self) -> None:
+        if self.session is None or self.image_layer not in self.viewer.layers:
+            return
+        plane = self._current_plane()
         if self.session.is_ready(plane):
             self.request_preview()
         elif self._encode_plane != plane or self._encode_worker is None:
@@ -381,6 +391,29 @@ class AnnotatorWidget(QWidget):
             except (ValueError, OSError) as err:
                 report_error("saving annotations", err, self.set_status)
 
+    @property
+    def busy(self) -> bool:
+        """Whether a worker (embeddings, preview, propagation) is running."""
+        return any(w is not None for w in (self._encode_worker, self._predict_worker, self._propagate_relay))
+
+    def _on_layer_removed(self, event) -> None:
+        if self.session is not None and event.value is self.image_layer:
+            self.shutdown()
+            self.set_status("The image layer was removed; choose an image and compute its embeddings.")
+
+    def shutdown(self) -> None:
+        """Cancel running jobs and forget the session (the layers stay in the viewer)."""
+        self.cancel()
+        self._plane_timer.stop()
+        for disconnect in self._disconnect:
+            disconnect()
+        self._disconnect = []
+        self.session = self.image_layer = self._painter = self.prediction = None
+
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt)
+        self.shutdown()
         self.unbind_keys()
+        for ev, slot in ((self.viewer.dims.events.current_step, self._on_plane_changed),
+                         (self.viewer.layers.events.removed, self._on_layer_removed)):
+            ev.disconnect(slot)
         super().closeEvent(event)
