@@ -5,6 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .fused import apply_linear, conv2d as fused_conv2d
+
 
 class LayerNorm2d(nn.Module):
     """Layer normalisation over the channel axis of a (B, C, H, W) tensor."""
@@ -24,14 +26,16 @@ class LayerNorm2d(nn.Module):
 class FeedForward(nn.Module):
     """Two linear layers with an activation between them (names as in the SAM checkpoints)."""
 
-    def __init__(self, dim: int, hidden: int, act: type[nn.Module] = nn.GELU) -> None:
+    def __init__(self, dim: int, hidden: int, act: str = "gelu") -> None:
         super().__init__()
+        if act not in ("gelu", "relu"):
+            raise ValueError(f"unsupported activation {act!r}")
         self.lin1 = nn.Linear(dim, hidden)
         self.lin2 = nn.Linear(hidden, dim)
-        self.act = act()
+        self.act = act
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.lin2(self.act(self.lin1(x)))
+        return apply_linear(self.lin2, apply_linear(self.lin1, x, self.act))
 
 
 class StackedLinear(nn.Module):
@@ -46,9 +50,7 @@ class StackedLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i < last:
-                x = F.relu(x)
+            x = apply_linear(layer, x, "relu" if i < last else None)
         return torch.sigmoid(x) if self.sigmoid_output else x
 
 
@@ -78,11 +80,13 @@ class ConvBN(nn.Module):
         self.folded_weight = None
         self.folded_bias = None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, act: str | None = None) -> torch.Tensor:
+        """Convolution, BatchNorm and optionally ``act`` ("gelu"), fused into one kernel once folded."""
         if self.folded_weight is not None and not self.training:
-            return F.conv2d(x, self.folded_weight, self.folded_bias, self.c.stride, self.c.padding,
-                            self.c.dilation, self.c.groups)
-        return self.bn(self.c(x))
+            return fused_conv2d(x, self.folded_weight, self.folded_bias, self.c.stride, self.c.padding,
+                                self.c.dilation, self.c.groups, act)
+        y = self.bn(self.c(x))
+        return F.gelu(y) if act == "gelu" else y
 
 
 def pad_to_multiple(x: torch.Tensor, window: int) -> tuple[torch.Tensor, int, int]:
@@ -107,3 +111,16 @@ def from_windows(x: torch.Tensor, window: int, b: int, hp: int, wp: int) -> torc
     c = x.shape[-1]
     x = x.view(b, hp // window, wp // window, window, window, c).transpose(2, 3)
     return x.reshape(b, hp, wp, c)
+
+
+def biased_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """softmax(q·kᵀ/√d + bias)·v for (B, heads, N, d) tensors and a bias broadcastable to (B, heads, N, N).
+
+    On the CPU, scaled_dot_product_attention with a float mask takes a slow generic path; a matmul, an
+    in-place scale-and-add and a softmax are faster and give the same numbers.
+    """
+    if q.device.type != "cpu":
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+    scores = torch.matmul(q, k.transpose(-2, -1))
+    scores.mul_(q.shape[-1] ** -0.5).add_(bias)
+    return torch.matmul(torch.softmax(scores, dim=-1), v)

@@ -6,7 +6,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .fused import apply_linear, linear
 from .layers import FeedForward, LayerNorm2d, StackedLinear
+
+
+def _deconv2x2(x: torch.Tensor, deconv: nn.ConvTranspose2d) -> torch.Tensor:
+    """ConvTranspose2d(kernel 2, stride 2) on (B, h, w, Cin) → (B, 2h, 2w, Cout), channels last."""
+    b, h, w, _ = x.shape
+    weight = deconv.weight  # (Cin, Cout, 2, 2)
+    cout = weight.shape[1]
+    as_linear = weight.permute(2, 3, 1, 0).reshape(4 * cout, -1)  # rows ordered (di, dj, out)
+    y = linear(x, as_linear, deconv.bias.repeat(4))  # (B, h, w, 4·Cout)
+    y = y.view(b, h, w, 2, 2, cout).permute(0, 1, 3, 2, 4, 5)
+    return y.reshape(b, 2 * h, 2 * w, cout)
 
 
 class TokenAttention(nn.Module):
@@ -28,14 +40,19 @@ class TokenAttention(nn.Module):
         return x.view(b, n, self.num_heads, c // self.num_heads).transpose(1, 2)
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        q = self._heads(self.q_proj(q))
-        k = self._heads(self.k_proj(k))
-        v = self._heads(self.v_proj(v))
+        q = self._heads(apply_linear(self.q_proj, q))
+        k = self._heads(apply_linear(self.k_proj, k))
+        v = self._heads(apply_linear(self.v_proj, v))
         b = max(q.shape[0], k.shape[0])  # one image shared by all prompts: broadcast, do not copy
         q, k, v = q.expand(b, -1, -1, -1), k.expand(b, -1, -1, -1), v.expand(b, -1, -1, -1)
-        out = F.scaled_dot_product_attention(q, k, v)
+        if q.device.type == "cpu" and min(q.shape[2], k.shape[2]) <= 64:
+            # Prompt tokens are few: plain matmuls beat the flash kernel's per-call overhead on the CPU.
+            scores = torch.matmul(q, k.transpose(-2, -1)).mul_(q.shape[-1] ** -0.5)
+            out = torch.matmul(torch.softmax(scores, dim=-1), v)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v)
         b, h, n, d = out.shape
-        return self.out_proj(out.transpose(1, 2).reshape(b, n, h * d))
+        return apply_linear(self.out_proj, out.transpose(1, 2).reshape(b, n, h * d))
 
 
 class TwoWayBlock(nn.Module):
@@ -47,7 +64,7 @@ class TwoWayBlock(nn.Module):
         self.norm1 = nn.LayerNorm(dim)
         self.cross_attn_token_to_image = TokenAttention(dim, num_heads, downsample)
         self.norm2 = nn.LayerNorm(dim)
-        self.mlp = FeedForward(dim, mlp_dim, act=nn.ReLU)
+        self.mlp = FeedForward(dim, mlp_dim, act="relu")
         self.norm3 = nn.LayerNorm(dim)
         self.norm4 = nn.LayerNorm(dim)
         self.cross_attn_image_to_token = TokenAttention(dim, num_heads, downsample)
@@ -115,6 +132,16 @@ class MaskDecoder(nn.Module):
         self.iou_prediction_head = StackedLinear(transformer_dim, iou_head_hidden_dim, self.num_mask_tokens,
                                                  iou_head_depth)
 
+    def upscale(self, x: torch.Tensor) -> torch.Tensor:
+        """``output_upscaling`` on channels-last tokens: (B, h, w, C) → (B, 4h, 4w, C/8).
+
+        A 2×2 stride-2 transposed convolution is a linear map of each pixel to a 2×2 block; run as one
+        matrix product and a reshuffle it is several times faster on the CPU than the deconvolution.
+        """
+        up1, norm, _, up2, _ = self.output_upscaling
+        x = F.gelu(F.layer_norm(_deconv2x2(x, up1), (norm.weight.shape[0],), norm.weight, norm.bias, norm.eps))
+        return F.gelu(_deconv2x2(x, up2))
+
     def forward(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor, sparse: torch.Tensor,
                 dense: torch.Tensor, multimask_output: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode masks.
@@ -147,9 +174,10 @@ class MaskDecoder(nn.Module):
         iou_token_out = hs[:, 0]
         chosen = range(1, self.num_mask_tokens) if multimask_output else range(0, 1)
         h, w = image_embeddings.shape[-2:]
-        upscaled = self.output_upscaling(src.transpose(1, 2).reshape(b, -1, h, w))
+        upscaled = self.upscale(src.reshape(b, h, w, -1))  # (B, 4h, 4w, C/8)
         hyper = torch.stack([self.output_hypernetworks_mlps[i](hs[:, 1 + i]) for i in chosen], dim=1)
-        bu, cu, hu, wu = upscaled.shape
-        logits = (hyper @ upscaled.view(bu, cu, hu * wu)).view(bu, -1, hu, wu)
+        bu, hu, wu, cu = upscaled.shape
+        logits = torch.matmul(upscaled.view(bu, hu * wu, cu), hyper.transpose(1, 2))  # (B, 16hw, M)
+        logits = logits.transpose(1, 2).reshape(bu, -1, hu, wu)
         iou = self.iou_prediction_head(iou_token_out)[:, list(chosen)]
         return logits, iou

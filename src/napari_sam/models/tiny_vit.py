@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import ConvBN, LayerNorm2d, from_windows, pad_to_multiple, to_windows
+from .fused import apply_linear
+from .layers import ConvBN, LayerNorm2d, biased_attention, from_windows, pad_to_multiple, to_windows
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class Stem(nn.Module):
         self.seq = nn.Sequential(ConvBN(3, dim // 2, k, s, p), nn.GELU(), ConvBN(dim // 2, dim, k, s, p))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.seq(x)
+        return self.seq[2](self.seq[0](x, "gelu"))
 
 
 class MBConv(nn.Module):
@@ -60,8 +61,7 @@ class MBConv(nn.Module):
         self.conv3 = ConvBN(hidden, dim, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.gelu(self.conv1(x))
-        y = F.gelu(self.conv2(y))
+        y = self.conv2(self.conv1(x, "gelu"), "gelu")
         return F.gelu(self.conv3(y) + x)
 
 
@@ -76,9 +76,7 @@ class PatchMerging(nn.Module):
         self.conv3 = ConvBN(out_dim, out_dim, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.gelu(self.conv1(x))
-        x = F.gelu(self.conv2(x))
-        return self.conv3(x)
+        return self.conv3(self.conv2(self.conv1(x, "gelu"), "gelu"))
 
 
 class WindowAttention(nn.Module):
@@ -98,15 +96,24 @@ class WindowAttention(nn.Module):
         self.attention_biases = nn.Parameter(torch.zeros(num_heads, len(offsets)))
         self.register_buffer("bias_index", torch.tensor(index).view(len(cells), len(cells)), persistent=False)
 
+    def _bias(self) -> torch.Tensor:
+        cached = getattr(self, "_inference_bias", None)
+        if cached is not None and not self.training:
+            return cached
+        return self.attention_biases[:, self.bias_index]
+
+    def prepare_for_inference(self) -> None:
+        """Gather the (heads, N, N) bias once instead of at every call."""
+        self._inference_bias = self.attention_biases[:, self.bias_index].detach().contiguous()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, c = x.shape
         x = self.norm(x)
         # The checkpoints lay q, k and v out head by head: (heads, [q | k | v]).
-        qkv = self.qkv(x).view(b, n, self.num_heads, 3 * self.head_dim).transpose(1, 2)
+        qkv = apply_linear(self.qkv, x).view(b, n, self.num_heads, 3 * self.head_dim).transpose(1, 2)
         q, k, v = qkv.split(self.head_dim, dim=-1)
-        bias = self.attention_biases[:, self.bias_index].to(q.dtype)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-        return self.proj(out.transpose(1, 2).reshape(b, n, c))
+        out = biased_attention(q, k, v, self._bias().to(q.dtype))
+        return apply_linear(self.proj, out.transpose(1, 2).reshape(b, n, c))
 
 
 class TokenMLP(nn.Module):
@@ -117,7 +124,7 @@ class TokenMLP(nn.Module):
         self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.gelu(self.fc1(self.norm(x))))
+        return apply_linear(self.fc2, apply_linear(self.fc1, self.norm(x), "gelu"))
 
 
 class TinyViTBlock(nn.Module):
@@ -148,6 +155,7 @@ class ConvStage(nn.Module):
         self.downsample = PatchMerging(dim, out_dim) if out_dim is not None else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) → (B, H', W', C')
+        x = x.contiguous(memory_format=torch.channels_last)  # permute to (B, H, W, C) is then free
         for block in self.blocks:
             x = block(x)
         if self.downsample is not None:
@@ -200,13 +208,16 @@ class TinyViTImageEncoder(nn.Module):
         )
 
     def prepare_for_inference(self) -> None:
-        """Fold every BatchNorm into its convolution (call after loading weights)."""
+        """Fold every BatchNorm into its convolution and cache attention biases (after loading weights)."""
         for module in self.modules():
             if isinstance(module, ConvBN):
                 module.fold()
+            elif isinstance(module, WindowAttention):
+                module.prepare_for_inference()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.patch_embed(x)
+        # Channels-last throughout: the (B, H, W, C) token layout and the convolutions then share memory.
+        x = self.patch_embed(x.contiguous(memory_format=torch.channels_last))
         for stage in self.layers:
             x = stage(x)
         return self.neck(x.permute(0, 3, 1, 2))

@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import FeedForward, LayerNorm2d, from_windows, pad_to_multiple, to_windows
+from .fused import apply_linear
+from .layers import FeedForward, LayerNorm2d, biased_attention, from_windows, pad_to_multiple, to_windows
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class ViTAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, h, w, c = x.shape
         n = h * w
-        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
+        qkv = apply_linear(self.qkv, x).reshape(b, n, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)  # each (B, heads, N, head_dim)
         bias = None
         if self.use_rel_pos:
@@ -69,9 +70,12 @@ class ViTAttention(nn.Module):
             bias_h = torch.einsum("bnhwd,hkd->bnhwk", q_grid, rh)
             bias_w = torch.einsum("bnhwd,wkd->bnhwk", q_grid, rw)
             bias = (bias_h[..., :, None] + bias_w[..., None, :]).reshape(b, self.num_heads, n, n)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        if bias is None:
+            out = F.scaled_dot_product_attention(q, k, v)
+        else:
+            out = biased_attention(q, k, v, bias)
         out = out.transpose(1, 2).reshape(b, h, w, c)
-        return self.proj(out)
+        return apply_linear(self.proj, out)
 
 
 class ViTBlock(nn.Module):

