@@ -47,8 +47,12 @@ class SamWidget(anywidget.AnyWidget):
     annotations
         Committed objects to continue from: an :class:`~napari_sam.annotations.Annotations` or a folder
         written by ``Annotations.save`` / :meth:`save` (shape must match the image).
-    channel_axis, device, zoom
-        Passed to :meth:`Segmenter.set_image` / :class:`Segmenter`.
+    channel_axis, stack_axis, plane, cache
+        Passed to :meth:`Segmenter.set_image`: the channel axis; the plane axis of a (Z, Y, X) or
+        (T, Y, X) stack (the widget then shows a plane slider) and the plane shown first; a folder for
+        the tile embeddings of a large image (reopened next time, see ``docs/large_images.md``).
+    device, zoom
+        Passed to :class:`Segmenter` when ``model`` is a name or path.
     multimask
         Ask for three candidate masks per prompt (the picker) instead of one.
     height
@@ -72,6 +76,8 @@ class SamWidget(anywidget.AnyWidget):
     tile_size = traitlets.Int(TILE).tag(sync=True)
     max_level = traitlets.Int(0).tag(sync=True)
     image_version = traitlets.Int(0).tag(sync=True)
+    plane = traitlets.Int(0).tag(sync=True)
+    num_planes = traitlets.Int(1).tag(sync=True)
     contrast_limits = traitlets.List(traitlets.Float(), allow_none=True, default_value=None,
                                      minlen=2, maxlen=2).tag(sync=True)
     auto_limits = traitlets.List(traitlets.Float(), default_value=[0.0, 255.0]).tag(sync=True)
@@ -89,6 +95,7 @@ class SamWidget(anywidget.AnyWidget):
 
     def __init__(self, image=None, model="lite_medsam", *, segmenter: Segmenter | None = None,
                  annotations: Annotations | str | os.PathLike | None = None, channel_axis: int | None = None,
+                 stack_axis: int | None = None, plane: int = 0, cache: str | os.PathLike | None = None,
                  device: str = "auto", zoom: bool = True, multimask: bool = True, height: int = 520,
                  progress: bool = True) -> None:
         super().__init__(multimask=bool(multimask), height=int(height))
@@ -101,11 +108,12 @@ class SamWidget(anywidget.AnyWidget):
         self._segmenter = segmenter
         self._prediction: Prediction | None = None
         self._annotations: Annotations | None = None
+        self._source = None
         self._seq = 0
         self._progress = progress
         self.on_msg(self._on_message)
         if image is not None:
-            self.set_image(image, channel_axis=channel_axis)
+            self.set_image(image, channel_axis=channel_axis, stack_axis=stack_axis, plane=plane, cache=cache)
         elif segmenter.image is None:
             raise ValueError("the segmenter holds no image yet: pass image=... or call segmenter.set_image first")
         else:
@@ -122,11 +130,14 @@ class SamWidget(anywidget.AnyWidget):
     @property
     def annotations(self) -> Annotations:
         """The committed objects (:class:`~napari_sam.annotations.Annotations`)."""
+        self.refresh()
         return self._segmenter.annotations
 
     @property
     def labels(self) -> np.ndarray:
-        """(H, W) int32 label image of the committed objects (0 = background); a view, copy to keep."""
+        """(H, W) int32 label image of the committed objects (0 = background), (P, H, W) for a stack;
+        the session's own array (copy it to keep a snapshot)."""
+        self.refresh()
         return self._segmenter.labels
 
     @property
@@ -143,9 +154,11 @@ class SamWidget(anywidget.AnyWidget):
         rows = []
         for o in self.objects:
             r0, c0, r1, c1 = o["bbox"]
-            rows.append({"id": o["id"], "area": o["area"], "min_row": r0, "min_col": c0, "max_row": r1,
-                         "max_col": c1, "score": o["score"], "prompts": o["prompts"]})
-        columns = ["id", "area", "min_row", "min_col", "max_row", "max_col", "score", "prompts"]
+            rows.append({"id": o["id"], "plane": o["plane"], "area": o["area"], "min_row": r0, "min_col": c0,
+                         "max_row": r1, "max_col": c1, "score": o["score"], "prompts": o["prompts"]})
+        columns = ["id", "plane", "area", "min_row", "min_col", "max_row", "max_col", "score", "prompts"]
+        if self.num_planes == 1:
+            columns.remove("plane")
         return pd.DataFrame(rows, columns=columns).set_index("id")
 
     @property
@@ -160,18 +173,46 @@ class SamWidget(anywidget.AnyWidget):
             return None
         return self._prediction.mask(0, self._selected())
 
-    def set_image(self, image, *, channel_axis: int | None = None) -> None:
-        """Show and encode a new image (prompts, prediction and committed objects start afresh)."""
+    def set_image(self, image, *, channel_axis: int | None = None, stack_axis: int | None = None, plane: int = 0,
+                  cache: str | os.PathLike | None = None, **kwargs) -> None:
+        """Show and encode a new image (prompts, prediction and committed objects start afresh).
+
+        Keyword arguments are those of :meth:`napari_sam.Segmenter.set_image`.
+        """
         with progress_bar("embedding", enabled=self._progress) as progress:
             self.status = "embedding the image…"
-            self._segmenter.set_image(image, channel_axis=channel_axis, progress=progress)
+            self._segmenter.set_image(image, channel_axis=channel_axis, stack_axis=stack_axis, plane=plane,
+                                      cache=cache, progress=progress, **kwargs)
         self._image_ready()
 
+    def refresh(self) -> None:
+        """Catch up with changes made to the shared session outside this widget (a new image, plane or
+        annotations object set on the :class:`Segmenter` directly, e.g. by another front end).
+
+        Commits and undos through any front end are seen at once; this covers replaced objects and is
+        called on every use of the widget.
+        """
+        seg = self._segmenter
+        if seg.source is not self._source:
+            self._image_ready()
+            return
+        if seg.plane != self.plane:
+            self._tiles = TileSource(seg.image, self.tile_size)
+            self.plane = seg.plane
+            self._clear_prediction()
+            self.labels_version += 1
+        if seg.annotations is not self._annotations:
+            self._watch(seg.annotations)
+
     def _image_ready(self) -> None:
-        image = self._segmenter.image
+        seg = self._segmenter
+        self._source = seg.source
+        image = seg.image
         self._tiles = TileSource(image, self.tile_size)
         self._clear_prediction()
         with self.hold_sync():
+            self.num_planes = seg.num_planes
+            self.plane = seg.plane
             self.channels = self._tiles.channels
             self.max_level = self._tiles.max_level
             self.auto_limits = list(default_limits(image))
@@ -182,6 +223,29 @@ class SamWidget(anywidget.AnyWidget):
             self.image_version += 1
         self._watch(self._segmenter.annotations)
         self.status = "ready"
+
+    @traitlets.validate("plane")
+    def _validate_plane(self, proposal) -> int:
+        p = int(proposal["value"])
+        if not 0 <= p < self.num_planes:
+            raise ValueError(f"plane {p} does not exist: this image has {self.num_planes} plane(s)")
+        return p
+
+    @traitlets.observe("plane")
+    def _on_plane(self, change) -> None:
+        seg = self._segmenter
+        if seg.source is None or change["new"] == seg.plane:
+            return
+        seg.set_plane(change["new"], encode=False)  # embedded on the first prompt there
+        self._tiles = TileSource(seg.image, self.tile_size)
+        self.prompt = empty_prompt()
+        self._clear_prediction()
+        self.labels_version += 1
+        self.status = f"plane {change['new']}"
+
+    def _plane_labels(self) -> np.ndarray:
+        labels = self._segmenter.labels
+        return labels[self._segmenter.plane] if labels.ndim == 3 else labels
 
     def _watch(self, annotations: Annotations) -> None:
         if self._annotations is annotations:
@@ -205,7 +269,7 @@ class SamWidget(anywidget.AnyWidget):
         """Continue from saved objects: an :class:`Annotations` or a folder written by :meth:`save`."""
         if not isinstance(annotations, Annotations):
             annotations = Annotations.load(annotations)
-        shape = tuple(self._segmenter.image_shape)
+        shape = tuple(self._segmenter.annotations.labels.shape)
         if tuple(annotations.labels.shape) != shape:
             raise ValueError(f"these annotations are for an image of shape {annotations.labels.shape}, "
                              f"not this one's {shape}")
@@ -246,6 +310,7 @@ class SamWidget(anywidget.AnyWidget):
 
     @traitlets.observe("prompt")
     def _on_prompt(self, change) -> None:
+        self.refresh()
         args = prompt_arguments(change["new"])
         if args is None:
             self._clear_prediction()
@@ -294,6 +359,7 @@ class SamWidget(anywidget.AnyWidget):
 
     def commit(self) -> int:
         """Commit the selected mask as a new object; returns its id and clears the prompt."""
+        self.refresh()
         if self._prediction is None:
             raise ValueError("nothing to commit: click on an object (or call segment()) first")
         obj_id = self._segmenter.commit(self._prediction, candidate=self._selected(),
@@ -304,6 +370,7 @@ class SamWidget(anywidget.AnyWidget):
 
     def undo(self) -> int | None:
         """Remove the last committed object; its id, or None when there is nothing to undo."""
+        self.refresh()
         obj_id = self._segmenter.undo()
         self.status = "nothing to undo" if obj_id is None else f"removed object {obj_id}"
         return obj_id
@@ -312,6 +379,7 @@ class SamWidget(anywidget.AnyWidget):
     def _on_message(self, _widget, content: dict, _buffers) -> None:
         kind = content.get("type")
         try:
+            self.refresh()
             if kind == "tiles":
                 self._send_tiles(content)
             elif kind == "hello":
@@ -327,7 +395,7 @@ class SamWidget(anywidget.AnyWidget):
         what = content.get("kind", "image")
         gen = int(content.get("gen", 0))
         limits = self.contrast_limits
-        labels = self.labels if what == "labels" else None
+        labels = self._plane_labels() if what == "labels" else None
         for level, i, j in content.get("keys", [])[:_MAX_TILES_PER_REQUEST]:
             if what == "labels":
                 tile = self._tiles.labels_tile(labels, int(level), int(i), int(j))

@@ -396,6 +396,11 @@ function render({ model, el: host }) {
   const lo = el("input", "sam-range"), hi = el("input", "sam-range");
   for (const r of [lo, hi]) { r.type = "range"; contrast.appendChild(r); }
   bar.appendChild(contrast);
+  const planeBox = el("span", "sam-plane");
+  const planeLabel = el("span", "sam-label"), planeInput = el("input", "sam-range");
+  planeInput.type = "range"; planeInput.min = "0"; planeInput.step = "1";
+  planeBox.append(planeLabel, planeInput);
+  bar.appendChild(planeBox);
 
   function updatePicker() {
     picker.replaceChildren();
@@ -421,14 +426,26 @@ function render({ model, el: host }) {
     if (b <= a) b = a + Number(hi.step);
     clearTimeout(contrastTimer);
     contrastTimer = setTimeout(() => {
-      model.set("contrast_limits", [a, b]);
+      model.set("contrast_limits", [a, b]); // change:contrast_limits refetches the tiles
       model.save_changes();
-      gen.image++;
-      schedule();
     }, 80);
   }
   lo.addEventListener("input", onContrast);
   hi.addEventListener("input", onContrast);
+
+  function updatePlane() {
+    const n = model.get("num_planes"), p = model.get("plane");
+    planeBox.style.display = n > 1 ? "" : "none";
+    planeInput.max = String(n - 1);
+    planeInput.value = String(p);
+    planeLabel.textContent = `plane ${p}/${n - 1}`;
+  }
+  let planeTimer = 0;
+  planeInput.addEventListener("input", () => {
+    planeLabel.textContent = `plane ${planeInput.value}/${model.get("num_planes") - 1}`;
+    clearTimeout(planeTimer);
+    planeTimer = setTimeout(() => { model.set("plane", Number(planeInput.value)); model.save_changes(); }, 120);
+  });
 
   function updateStatus() {
     const err = model.get("error");
@@ -463,12 +480,14 @@ function render({ model, el: host }) {
   const onContrastLimits = () => { updateContrast(); gen.image++; schedule(); };
   const onHeight = () => { wrap.style.height = `${model.get("height")}px`; fitted = false; schedule(); };
   const onCandidates = () => { updatePicker(); schedule(); };
+  function onPlane() { gen.image++; updatePlane(); schedule(); }
   const handlers = [
     ["msg:custom", onCustom], ["change:image_version", onImage], ["change:labels_version", onLabels],
     ["change:contrast_limits", onContrastLimits], ["change:height", onHeight], ["change:prompt", schedule],
     ["change:scores", onCandidates], ["change:candidate", onCandidates], ["change:status", updateStatus],
     ["change:error", updateStatus], ["change:busy", updateStatus], ["change:num_objects", updateStatus],
     ["change:data_range", updateContrast], ["change:auto_limits", updateContrast],
+    ["change:plane", onPlane], ["change:num_planes", updatePlane],
   ];
   for (const [name, fn] of handlers) model.on(name, fn);
 
@@ -487,6 +506,7 @@ function render({ model, el: host }) {
   model.send({ type: "hello" }); // ask for the current mask (a view opened after a prediction)
   updateContrast();
   updatePicker();
+  updatePlane();
   updateStatus();
   schedule();
 
@@ -495,6 +515,7 @@ function render({ model, el: host }) {
     resize.disconnect();
     if (frame) cancelAnimationFrame(frame);
     clearTimeout(contrastTimer);
+    clearTimeout(planeTimer);
   };
 }
 
