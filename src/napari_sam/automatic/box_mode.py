@@ -1,0 +1,115 @@
+"""Proposal mode: classical candidate boxes answered as box prompts, filtered and de-overlapped.
+
+For box-trained models (``spec.auto_mode == "boxes"``). The encoder runs once per planned window
+(:mod:`~napari_sam.automatic.planning`), every window's boxes are decoded in batches, and masks are
+kept over their box's neighbourhood only (:mod:`~napari_sam.automatic.decode`).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..image import PreparedImage
+from ..models.loading import SamModel
+from .decode import decode_window
+from .filters import Candidates, clean_mask, stability_score
+from .planning import plan_windows
+from .proposals import Proposals, propose_boxes, to_gray
+
+
+@dataclass(frozen=True)
+class BoxModeParams:
+    """Settings of proposal mode.
+
+    Attributes
+    ----------
+    pred_iou_thresh
+        Drop masks whose predicted IoU is below this.
+    stability_thresh
+        Drop masks whose stability score (IoU of the masks at logit ±``stability_offset``) is below this.
+    stability_offset
+        Logit offset of the stability score.
+    zoom_factor
+        Each box is answered from a window about this many times its extent.
+    sigma, diameter, spacings
+        Proposal settings (:func:`~napari_sam.automatic.proposals.propose_boxes`); ``diameter`` None
+        estimates the typical object size from the image.
+    box_pad
+        Pixels added around every proposal box.
+    max_overlap
+        A mask whose area is already claimed by more than this fraction is dropped.
+    min_area
+        Smallest object in pixels (default: a sixteenth of the typical object's area, at least 6).
+    batch_size
+        Box prompts per decoder call.
+    """
+
+    pred_iou_thresh: float = 0.5
+    stability_thresh: float = 0.75
+    stability_offset: float = 1.0
+    zoom_factor: float = 7.0
+    sigma: float = 1.0
+    diameter: float | None = None
+    spacings: tuple[float, ...] = (0.3, 0.5)
+    box_pad: float = 1.0
+    max_overlap: float = 0.3
+    min_area: int | None = None
+    batch_size: int = 32
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def gray_of(image: PreparedImage) -> np.ndarray:
+    """(H, W) float32 gray display pixels of a prepared image (read whole)."""
+    h, w = image.shape
+    return to_gray(image.region(0, h, 0, w))
+
+
+def box_candidates(model: SamModel, image: PreparedImage, embeddings, proposals: Proposals,
+                   params: BoxModeParams, progress: Callable[[int, int], None] | None = None
+                   ) -> tuple[Candidates, dict]:
+    """Answer every proposal box; one candidate mask per box, before filtering.
+
+    ``embeddings`` is anything with ``get(window) -> (1, C, h, w)`` tensor (e.g.
+    :class:`~napari_sam.embeddings.WindowEmbeddings`). Returns the candidates and counters.
+    """
+    shape = image.shape
+    windows, assign = plan_windows(proposals.boxes, shape, model.input_size, factor=params.zoom_factor)
+    masks, offsets, scores, stab, prompt = [], [], [], [], []
+    for j, window in enumerate(windows):
+        idx = np.flatnonzero(assign == j)
+        emb = embeddings.get(window)
+        crops = decode_window(model, emb, window, shape, boxes_rc=proposals.boxes[idx],
+                              batch_size=params.batch_size)
+        for i, crop in zip(idx, crops):
+            logits = crop.logits[0]
+            masks.append(clean_mask(logits > 0))
+            offsets.append(crop.offset)
+            scores.append(float(crop.scores[0]))
+            stab.append(float(stability_score(logits, 0.0, params.stability_offset)))
+            prompt.append(int(i))
+        if progress is not None:
+            progress(j + 1, len(windows))
+    cands = Candidates(masks, np.array(offsets, dtype=np.int64).reshape(-1, 2), np.array(scores, np.float32),
+                       np.array(stab, np.float32), np.array(prompt, np.int64))
+    return cands, {"proposals": len(proposals), "windows": len(windows), "decoded": len(cands),
+                   "diameter": proposals.diameter}
+
+
+def select(cands: Candidates, params: BoxModeParams, diameter: float) -> tuple[Candidates, np.ndarray]:
+    """Filter by predicted IoU, stability and size; return the survivors and their painting order."""
+    min_area = params.min_area if params.min_area is not None else max(6, int(np.pi * (diameter / 8) ** 2))
+    areas = cands.areas
+    ok = (cands.scores >= params.pred_iou_thresh) & (cands.stability >= params.stability_thresh) & (areas >= min_area)
+    kept = cands.subset(np.flatnonzero(ok))
+    order = np.argsort(-(kept.scores * kept.stability), kind="stable")
+    return kept, order
+
+
+def propose(image: PreparedImage, params: BoxModeParams) -> Proposals:
+    """Candidate boxes of a prepared 2D image."""
+    return propose_boxes(gray_of(image), sigma=params.sigma, diameter=params.diameter, spacings=params.spacings,
+                         pad=params.box_pad)

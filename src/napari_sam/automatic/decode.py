@@ -1,0 +1,183 @@
+"""Batched decoding of many prompts on one window embedding, with masks cut to a region per prompt.
+
+SAM's decoder upsamples every prompt's image tokens to a (4h, 4w) grid with transposed convolutions of
+stride 2 and kernel 2, which are local: the logits over a sub-grid depend only on the tokens above it.
+For small objects this module upsamples only the tokens around each prompt's crop region (exactly the
+same logits there, a fraction of the work) and samples them bilinearly at the image's pixel centres.
+
+Coordinates are image pixels (row, col); boxes are (min_row, min_col, max_row, max_col), max inclusive.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..coords import boxes_to_model_xyxy, image_to_model_xy
+from ..models.loading import SamModel
+from ..windows import Window
+
+
+@dataclass
+class MaskCrop:
+    """Candidate masks of one prompt over a crop of the image.
+
+    Attributes
+    ----------
+    logits
+        (M, h, w) float32 logits sampled at the pixel centres of rows [row, row + h) and columns
+        [col, col + w) of the image (M = 1, or 3 for multimask output).
+    offset
+        (row, col) of the crop's top-left pixel in the image.
+    scores
+        (M,) float32 predicted IoU.
+    """
+
+    logits: np.ndarray
+    offset: tuple[int, int]
+    scores: np.ndarray
+
+
+def crop_regions(boxes_rc: np.ndarray | None, window: Window, image_shape: tuple[int, int], margin: float,
+                 min_margin: int, count: int) -> np.ndarray:
+    """(K, 4) int crop regions [r0, r1) × [c0, c1) per prompt: the box grown by ``margin`` × its extent
+    (at least ``min_margin`` pixels), clipped to the window's part of the image; the whole of it without
+    boxes."""
+    h, w = image_shape
+    wr0, wc0 = window.row0, window.col0
+    wr1, wc1 = min(window.row0 + window.size, h), min(window.col0 + window.size, w)
+    if boxes_rc is None:
+        return np.tile(np.array([wr0, wr1, wc0, wc1], dtype=np.int64), (count, 1))
+    b = np.asarray(boxes_rc, dtype=np.float64)
+    er = np.maximum(margin * (b[:, 2] - b[:, 0] + 1), min_margin)
+    ec = np.maximum(margin * (b[:, 3] - b[:, 1] + 1), min_margin)
+    out = np.stack([np.floor(b[:, 0] - er), np.ceil(b[:, 2] + er) + 1,
+                    np.floor(b[:, 1] - ec), np.ceil(b[:, 3] + ec) + 1], axis=1).astype(np.int64)
+    out[:, 0] = np.clip(out[:, 0], wr0, wr1 - 1)
+    out[:, 1] = np.clip(out[:, 1], out[:, 0] + 1, wr1)
+    out[:, 2] = np.clip(out[:, 2], wc0, wc1 - 1)
+    out[:, 3] = np.clip(out[:, 3], out[:, 2] + 1, wc1)
+    return out
+
+
+def _interp_matrix(pos: np.ndarray, n: int) -> torch.Tensor:
+    """(len(pos), n) bilinear weights sampling a grid of n cells at fractional cell-centre positions."""
+    pos = np.clip(pos, 0.0, n - 1.0)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, n - 1)
+    frac = pos - lo
+    m = np.zeros((len(pos), n), dtype=np.float32)
+    rows = np.arange(len(pos))
+    np.add.at(m, (rows, lo), 1.0 - frac)
+    np.add.at(m, (rows, hi), frac)
+    return torch.from_numpy(m)
+
+
+def decode_window(model: SamModel, embedding: torch.Tensor, window: Window, image_shape: tuple[int, int],
+                  **kwargs) -> list[MaskCrop]:
+    """All of :func:`iter_decode_window`'s batches as one list (one :class:`MaskCrop` per prompt)."""
+    return [crop for batch in iter_decode_window(model, embedding, window, image_shape, **kwargs) for crop in batch]
+
+
+def iter_decode_window(model: SamModel, embedding: torch.Tensor, window: Window, image_shape: tuple[int, int], *,
+                  boxes_rc: np.ndarray | None = None, points_rc: np.ndarray | None = None,
+                  multimask: bool = False, margin: float = 0.5, min_margin: int = 6,
+                  batch_size: int = 32) -> Iterator[list[MaskCrop]]:
+    """Decode K prompts that share ``window``, ``batch_size`` per decoder call, yielding each batch.
+
+    Parameters
+    ----------
+    model
+        The loaded model.
+    embedding
+        (1, C, h, w) embedding of ``window``.
+    window
+        The window (image pixels) the embedding was computed from.
+    image_shape
+        (H, W) of the image.
+    boxes_rc
+        (K, 4) boxes, one object each; or None.
+    points_rc
+        (K, 2) single positive points, one object each (with ``boxes_rc`` None).
+    multimask
+        Three candidates per prompt instead of one.
+    margin, min_margin
+        Masks are kept over the box grown by ``margin`` × its extent (at least ``min_margin`` pixels) on
+        every side; point prompts keep the whole window.
+    batch_size
+        Prompts per decoder call.
+
+    Yields
+    ------
+    list of MaskCrop
+        One per prompt of the batch, in prompt order.
+    """
+    if (boxes_rc is None) == (points_rc is None):
+        raise ValueError("give either boxes_rc or points_rc")
+    prompts = np.asarray(boxes_rc if boxes_rc is not None else points_rc, dtype=np.float64)
+    k = len(prompts)
+    if k == 0:
+        return
+    net = model.network
+    dev = model.device
+    s = model.input_size
+    scale = window.scale(s)
+    origin = (window.row0, window.col0)
+    regions = crop_regions(boxes_rc, window, image_shape, margin, min_margin, k)
+    for start in range(0, k, batch_size):
+        sl = slice(start, min(start + batch_size, k))
+        with torch.inference_mode():
+            if boxes_rc is not None:
+                xyxy = torch.as_tensor(boxes_to_model_xyxy(prompts[sl], origin, scale), dtype=torch.float32,
+                                       device=dev)
+                sparse, dense = net.prompt_encoder(None, xyxy, None)
+            else:
+                xy = torch.as_tensor(image_to_model_xy(prompts[sl], origin, scale), dtype=torch.float32, device=dev)
+                labels = torch.ones(xy.shape[0], 1, dtype=torch.int64, device=dev)
+                sparse, dense = net.prompt_encoder((xy[:, None], labels), None, None)
+            batch = _decode_batch(net, embedding, sparse, dense, regions[sl], origin, scale, s, multimask)
+        yield batch
+
+
+def _decode_batch(net, embedding, sparse, dense, regions, origin, scale, input_size, multimask) -> list[MaskCrop]:
+    md = net.mask_decoder
+    b = sparse.shape[0]
+    out_tokens = torch.cat([md.iou_token.weight, md.mask_tokens.weight], dim=0)
+    tokens = torch.cat([out_tokens[None].expand(b, -1, -1), sparse], dim=1)
+    hs, src = md.transformer(embedding + dense, net.prompt_encoder.get_dense_pe(), tokens)
+    chosen = list(range(1, md.num_mask_tokens)) if multimask else [0]
+    iou = md.iou_prediction_head(hs[:, 0])[:, chosen].float().cpu().numpy()
+    hyper = torch.stack([md.output_hypernetworks_mlps[i](hs[:, 1 + i]) for i in chosen], dim=1)  # (B, M, c)
+    he, we = embedding.shape[-2:]
+    grid = src.transpose(1, 2).reshape(b, -1, he, we)
+    up = 4  # the upscaler's factor: logits are (4h, 4w)
+    px_per_logit = input_size / (up * he)
+    # token ranges under each crop region, padded by one token for the bilinear neighbours
+    rows_model = [(image_to_model_xy(np.array([[r0, 0], [r1 - 1, 0]], float), origin, scale)[:, 1]) for r0, r1, _, _ in regions]
+    cols_model = [(image_to_model_xy(np.array([[0, c0], [0, c1 - 1]], float), origin, scale)[:, 0]) for _, _, c0, c1 in regions]
+    t_rows = [(max(0, math.floor(y[0] / (px_per_logit * up)) - 1), min(he, math.ceil(y[1] / (px_per_logit * up)) + 2))
+              for y in rows_model]
+    t_cols = [(max(0, math.floor(x[0] / (px_per_logit * up)) - 1), min(we, math.ceil(x[1] / (px_per_logit * up)) + 2))
+              for x in cols_model]
+    th = max(t1 - t0 for t0, t1 in t_rows)
+    tw = max(t1 - t0 for t0, t1 in t_cols)
+    starts_r = [min(t0, he - th) for t0, _ in t_rows]
+    starts_c = [min(t0, we - tw) for t0, _ in t_cols]
+    crops = torch.stack([grid[i, :, r:r + th, c:c + tw] for i, (r, c) in enumerate(zip(starts_r, starts_c))])
+    upscaled = md.output_upscaling(crops)  # (B, c, 4th, 4tw)
+    bu, cu, hu, wu = upscaled.shape
+    logits = (hyper @ upscaled.reshape(bu, cu, hu * wu)).reshape(bu, -1, hu, wu).float().cpu()
+    result = []
+    for i, (r0, r1, c0, c1) in enumerate(regions):
+        # image pixel centres → logit-cell coordinates within this crop
+        ys = image_to_model_xy(np.stack([np.arange(r0, r1), np.zeros(r1 - r0)], 1), origin, scale)[:, 1]
+        xs = image_to_model_xy(np.stack([np.zeros(c1 - c0), np.arange(c0, c1)], 1), origin, scale)[:, 0]
+        ly = (ys + 0.5) / px_per_logit - 0.5 - up * starts_r[i]
+        lx = (xs + 0.5) / px_per_logit - 0.5 - up * starts_c[i]
+        wy, wx = _interp_matrix(ly, hu), _interp_matrix(lx, wu)
+        sampled = wy @ logits[i] @ wx.T  # (M, h, w)
+        result.append(MaskCrop(sampled.numpy(), (int(r0), int(c0)), iou[i].astype(np.float32)))
+    return result

@@ -1,0 +1,171 @@
+"""``segment_everything``: automatic instance segmentation of an image, a large image or one plane.
+
+>>> from napari_sam.automatic import segment_everything
+>>> labels = segment_everything(image)                 # (H, W) int32, 0 = background
+>>> labels, info = segment_everything(image, mode="points", return_info=True)
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from ..embeddings import WindowEmbeddings
+from ..image import IntensityScaling, PreparedImage
+from ..models.loading import SamModel, load_model
+from .box_mode import BoxModeParams, box_candidates, propose, select
+from .filters import paint_labels
+from .merge import TileLabels, merge_tiles
+from .point_grid import PointGridParams, point_candidates
+
+MODES = ("points", "boxes")
+DEFAULT_TILE = 2048  # images larger than this on a side are segmented in overlapping tiles
+DEFAULT_OVERLAP = 256
+
+
+def resolve_model(model: SamModel | str | None, device: str = "auto") -> SamModel:
+    """A loaded model from a :class:`SamModel`, a registry name or checkpoint path, or None (default)."""
+    if isinstance(model, SamModel):
+        return model
+    return load_model(model or "lite_medsam", device=device)
+
+
+def resolve_mode(model: SamModel, mode: str | None) -> str:
+    """``mode``, or the model's own ``spec.auto_mode`` when None; ``ValueError`` for anything else."""
+    chosen = model.spec.auto_mode if mode is None else mode
+    if chosen not in MODES:
+        raise ValueError(f"mode must be 'points' (point grid) or 'boxes' (box proposals), or None for the "
+                         f"model's default ({model.spec.auto_mode!r}); got {mode!r}")
+    return chosen
+
+
+def default_params(mode: str, params=None):
+    """The parameter object of ``mode``: ``params`` itself, a dict of overrides, or the defaults."""
+    cls = PointGridParams if mode == "points" else BoxModeParams
+    if params is None:
+        return cls()
+    if isinstance(params, dict):
+        try:
+            return cls(**params)
+        except TypeError as err:
+            raise ValueError(f"unknown parameter for mode {mode!r}: {err}; valid: {sorted(cls().to_dict())}") from None
+    if not isinstance(params, cls):
+        raise ValueError(f"mode {mode!r} takes {cls.__name__}, got {type(params).__name__}")
+    return params
+
+
+def _as_prepared(image, channel_axis, scaling, stack_axis, plane) -> PreparedImage:
+    if isinstance(image, PreparedImage):
+        return image
+    from ..planes import make_source
+
+    source = make_source(image, stack_axis=stack_axis, channel_axis=channel_axis, scaling=scaling)
+    if source.is_stack:
+        if plane is None:
+            raise ValueError(f"this is a stack of {source.num_planes} planes: pass plane=INDEX, or use "
+                             f"segment_stack() for all of them")
+        return source.plane(plane)
+    return source.plane(0)
+
+
+def _segment_prepared(model: SamModel, image: PreparedImage, mode: str, params, embeddings,
+                      progress: Callable[[int, int], None] | None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Labels, per-label scores (index 0 unused) and counters for one (tile of an) image."""
+    if embeddings is None:
+        embeddings = WindowEmbeddings(model, image, capacity=64)
+    if mode == "points":
+        cands, info = point_candidates(model, image, embeddings, params, progress)
+        order = np.argsort(-cands.scores, kind="stable")
+        labels, kept = paint_labels(cands, image.shape, order=order, max_overlap=1.0)
+    else:
+        proposals = propose(image, params)
+        cands, info = box_candidates(model, image, embeddings, proposals, params, progress)
+        kept_c, order = select(cands, params, proposals.diameter)
+        labels, kept = paint_labels(kept_c, image.shape, order=order, max_overlap=params.max_overlap)
+        cands = kept_c
+    scores = np.concatenate([[0.0], cands.scores[kept]]).astype(np.float32) if len(kept) else np.zeros(1, np.float32)
+    info["objects"] = int(len(kept))
+    info["encoded_windows"] = int(getattr(embeddings, "encoded_count", 0))
+    return labels, scores, info
+
+
+def tile_origins(shape: tuple[int, int], tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    """(r0, c0, r1, c1) of overlapping tiles covering an (H, W) image, row-major."""
+    def starts(length: int) -> list[int]:
+        if length <= tile:
+            return [0]
+        stride = tile - overlap
+        n = int(np.ceil((length - tile) / stride)) + 1
+        return sorted(set(np.linspace(0, length - tile, n).round().astype(int).tolist()))
+
+    h, w = shape
+    return [(r, c, min(r + tile, h), min(c + tile, w)) for r in starts(h) for c in starts(w)]
+
+
+def segment_everything(image, *, model: SamModel | str | None = None, mode: str | None = None, params=None,
+                       channel_axis: int | None = None, stack_axis: int | None = None, plane: int | None = None,
+                       scaling: IntensityScaling | None = None, tile_size: int = DEFAULT_TILE,
+                       tile_overlap: int = DEFAULT_OVERLAP, device: str = "auto", embeddings=None,
+                       progress: Callable[[int, int], None] | None = None, return_info: bool = False):
+    """Automatic instance segmentation: every object of a 2D image as one integer label.
+
+    Parameters
+    ----------
+    image
+        (H, W), (H, W, 3|4), multichannel with ``channel_axis``, or a stack with ``stack_axis`` and
+        ``plane``; numpy, dask or zarr; or a :class:`~napari_sam.image.PreparedImage`.
+    model
+        A loaded model, a registry name or a checkpoint path (default ``lite_medsam``).
+    mode
+        ``"points"`` (grid of point prompts, SAM's generator), ``"boxes"`` (classical box proposals
+        answered as box prompts), or None for the model's ``spec.auto_mode``.
+    params
+        :class:`~napari_sam.automatic.point_grid.PointGridParams` or
+        :class:`~napari_sam.automatic.box_mode.BoxModeParams` for the mode, or a dict of overrides.
+    scaling
+        A recorded intensity scaling (e.g. the stack's) instead of this image's own.
+    tile_size, tile_overlap
+        Images larger than ``tile_size`` on a side are segmented in tiles overlapping by
+        ``tile_overlap`` pixels (at least the largest object), and objects crossing seams are joined.
+    embeddings
+        For a single-tile image only: an object with ``get(window)`` to reuse (e.g. a cache).
+    progress
+        Called as ``progress(done, total)`` in units of tiles × windows.
+    return_info
+        Also return a dict of counters (proposals, windows encoded, objects, seconds, parameters).
+
+    Returns
+    -------
+    numpy.ndarray
+        (H, W) int32 labels, 0 = background, objects 1..N; with ``return_info``, ``(labels, info)``.
+    """
+    t0 = time.perf_counter()
+    if tile_overlap < 0 or tile_size <= tile_overlap:
+        raise ValueError(f"tile_size ({tile_size}) must be larger than tile_overlap ({tile_overlap}) ≥ 0")
+    net = resolve_model(model, device)
+    chosen = resolve_mode(net, mode)
+    p = default_params(chosen, params)
+    prepared = _as_prepared(image, channel_axis, scaling, stack_axis, plane)
+    shape = prepared.shape
+    tiles = tile_origins(shape, tile_size, tile_overlap)
+    info: dict = {"mode": chosen, "model": net.name, "parameters": p.to_dict(), "tiles": len(tiles)}
+    if len(tiles) == 1:
+        labels, _, tile_info = _segment_prepared(net, prepared, chosen, p, embeddings, progress)
+        info.update(tile_info)
+    else:
+        parts: list[TileLabels] = []
+        totals: dict[str, float] = {}
+        for k, (r0, c0, r1, c1) in enumerate(tiles):
+            sub = PreparedImage(prepared.data[r0:r1, c0:c1], prepared.scaling, prepared.layout)
+            step = None if progress is None else (lambda d, t, k=k: progress(k * t + d, len(tiles) * t))
+            lab, scores, tile_info = _segment_prepared(net, sub, chosen, p, None, step)
+            parts.append(TileLabels((r0, c0), lab, scores))
+            for key, v in tile_info.items():
+                if isinstance(v, (int, float)):
+                    totals[key] = totals.get(key, 0) + v
+        labels = merge_tiles(parts, shape)
+        info.update(totals)
+        info["objects"] = int(labels.max(initial=0))
+    info["seconds"] = time.perf_counter() - t0
+    return (labels, info) if return_info else labels
