@@ -11,6 +11,7 @@ COMMANDS = [
     ("models", "napari_sam._cli.models", "list the registered models or fetch one into the cache"),
     ("data", "napari_sam._cli.data", "fetch the packaged sample data into the cache"),
     ("demo", "napari_sam._cli.demo", "the main job: label a sample TIFF stack with the default model"),
+    ("label", "napari_sam._cli.label", "label TIFF/OME-TIFF/zarr images and stacks in batch (local or dask)"),
     ("embed", "napari_sam._cli.embed", "embed a large image or stack into a persistent, resumable tile cache"),
 ]
 
