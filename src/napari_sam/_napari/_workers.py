@@ -51,14 +51,6 @@ def start_worker(func: Callable, *args, what: str, on_return: Callable | None = 
     -------
     The started worker (``worker.quit()`` asks a generator to stop at its next ``yield``).
     """
-    worker = create_worker(func, *args, _progress=progress or None, **kwargs)
-    # napari relays worker errors to its notification manager as raw tracebacks; replace that with
-    # one clear message, so the user sees what failed and why (and a cancel is no error).
-    try:
-        worker.errored.disconnect(worker._relay_error)
-    except (AttributeError, TypeError, RuntimeError):
-        pass
-
     def _errored(err: BaseException) -> None:
         if _is_cancel(err):
             if status is not None:
@@ -66,7 +58,14 @@ def start_worker(func: Callable, *args, what: str, on_return: Callable | None = 
         else:
             report_error(what, err, status)
 
-    worker.errored.connect(_errored)
+    # Our own "errored" slot (given here, so superqt does not re-raise in the event loop) replaces
+    # napari's relay of raw tracebacks: the user sees one clear message of what failed and why.
+    worker = create_worker(func, *args, _progress=progress or None, _connect={"errored": _errored},
+                           _start_thread=False, **kwargs)
+    try:
+        worker.errored.disconnect(worker._relay_error)
+    except (AttributeError, TypeError, RuntimeError):
+        pass
     if on_return is not None:
         worker.returned.connect(on_return)
     if on_yield is not None and hasattr(worker, "yielded"):
