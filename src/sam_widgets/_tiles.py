@@ -9,6 +9,7 @@ image are read.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 
 import numpy as np
 
@@ -79,11 +80,16 @@ class TileSource:
         The prepared image the session segments (its global scaling gives the default contrast).
     tile
         Tile side in tile pixels.
+    cache_tiles
+        Image tiles kept (least recently used dropped first), so panning back and changing zoom do not
+        read a lazy image again; coarse tiles of a large image without a pyramid read many chunks.
     """
 
-    def __init__(self, image: PreparedImage, tile: int = TILE) -> None:
+    def __init__(self, image: PreparedImage, tile: int = TILE, cache_tiles: int = 256) -> None:
         self.image = image
         self.tile = tile
+        self.cache_tiles = cache_tiles
+        self._cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -105,8 +111,16 @@ class TileSource:
         ``contrast_limits`` (low, high) in raw intensity units maps every channel alike; None uses the
         image's own global scaling (the one the model sees).
         """
+        key = (level, i, j, None if contrast_limits is None else tuple(float(v) for v in contrast_limits))
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
         r0, r1, c0, c1 = tile_bounds(self.shape, level, i, j, self.tile)
-        return render(self.image, r0, r1, c0, c1, 1 << level, contrast_limits)
+        out = render(self.image, r0, r1, c0, c1, 1 << level, contrast_limits)
+        self._cache[key] = out
+        while len(self._cache) > self.cache_tiles:
+            self._cache.popitem(last=False)
+        return out
 
     def labels_tile(self, labels: np.ndarray, level: int, i: int, j: int) -> np.ndarray:
         """(h, w) int32 label ids of tile ``(level, i, j)`` (nearest sample), from (H, W) ``labels``."""

@@ -51,6 +51,9 @@ class SamWidget(anywidget.AnyWidget):
         Passed to :meth:`Segmenter.set_image`: the channel axis; the plane axis of a (Z, Y, X) or
         (T, Y, X) stack (the widget then shows a plane slider) and the plane shown first; a folder for
         the tile embeddings of a large image (reopened next time, see ``docs/large_images.md``).
+    encode
+        Embed the plane in view now (True), or only where prompts land (False: for a large image,
+        the first prompt in a region pays for its tiles).
     device, zoom
         Passed to :class:`Segmenter` when ``model`` is a name or path.
     multimask
@@ -96,7 +99,7 @@ class SamWidget(anywidget.AnyWidget):
     def __init__(self, image=None, model="lite_medsam", *, segmenter: Segmenter | None = None,
                  annotations: Annotations | str | os.PathLike | None = None, channel_axis: int | None = None,
                  stack_axis: int | None = None, plane: int = 0, cache: str | os.PathLike | None = None,
-                 device: str = "auto", zoom: bool = True, multimask: bool = True, height: int = 520,
+                 encode: bool = True, device: str = "auto", zoom: bool = True, multimask: bool = True, height: int = 520,
                  progress: bool = True) -> None:
         super().__init__(multimask=bool(multimask), height=int(height))
         if segmenter is None:
@@ -113,7 +116,8 @@ class SamWidget(anywidget.AnyWidget):
         self._progress = progress
         self.on_msg(self._on_message)
         if image is not None:
-            self.set_image(image, channel_axis=channel_axis, stack_axis=stack_axis, plane=plane, cache=cache)
+            self.set_image(image, channel_axis=channel_axis, stack_axis=stack_axis, plane=plane, cache=cache,
+                           encode=encode)
         elif segmenter.image is None:
             raise ValueError("the segmenter holds no image yet: pass image=... or call segmenter.set_image first")
         else:

@@ -37,9 +37,9 @@ def data():
 
 
 @pytest.fixture(scope="module")
-def session(data):
+def session(data, lite_medsam):
     """One widget (whole-image answers, so prompts cost a decoder call only) shared by the tests here."""
-    return SamWidget(data[0], model="lite_medsam", zoom=False, progress=False)
+    return SamWidget(data[0], model=lite_medsam, zoom=False, progress=False)
 
 
 @pytest.fixture
@@ -154,11 +154,11 @@ def test_constructor_checks_its_arguments():
 
 
 @pytest.mark.slow
-def test_stack_planes(data):
+def test_stack_planes(data, lite_medsam):
     """A (P, H, W) stack: a plane slider, prompts and commits on the plane in view."""
     image, _, _ = data
     stack = np.stack([image[:256, :256], image[256:, 256:]])
-    w = SamWidget(stack, stack_axis=0, zoom=False, progress=False)
+    w = SamWidget(stack, model=lite_medsam, stack_axis=0, zoom=False, progress=False)
     assert w.num_planes == 2 and w.image_shape == [256, 256] and w.labels.shape == (2, 256, 256)
     rec = Recorder(w)
     w.plane = 1

@@ -71,6 +71,9 @@ def test_rgb_tiles_and_lazy_reads_touch_only_their_chunks():
     assert tile.shape == (256, 256, 3) and src.channels == 3
     np.testing.assert_array_equal(tile, rgb[256:512, 512:768])  # uint8 RGB is shown as it is
     assert set(reads) == {(1, 2)}
+    reads.clear()
+    src.image_tile(0, 1, 2)  # cached: not read again
+    assert reads == []
 
 
 def test_labels_tiles_and_messages():
