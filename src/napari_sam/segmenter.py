@@ -238,6 +238,8 @@ class Segmenter:
         """:meth:`iter_encode_planes` driven to the end: ``progress(done, total)`` after each batch,
         :class:`~napari_sam.embeddings.Cancelled` when ``should_stop()`` answers True. Returns the tiles
         encoded."""
+        if should_stop is not None and should_stop():
+            raise Cancelled("stopped before the first tile")
         steps = self.iter_encode_planes(planes)
         done = 0
         try:
@@ -251,8 +253,8 @@ class Segmenter:
         return done
 
     def propagate(self, mask_or_prediction: Prediction | np.ndarray | None = None, *, plane: int | None = None,
-                  direction: str = "both", min_iou: float = 0.5, min_overlap: float = 0.3,
-                  max_planes: int | None = None, progress: Callable[[int, int], None] | None = None,
+                  direction: str = "both", min_iou: float = 0.5, min_overlap: float = 0.5,
+                  min_stability: float = 0.8, max_planes: int | None = None, progress: Callable[[int, int], None] | None = None,
                   should_stop: Callable[[], bool] | None = None) -> dict[int, np.ndarray]:
         """Follow one object from ``plane`` through the stack (see :func:`napari_sam.stacks.propagate`).
 
@@ -283,7 +285,8 @@ class Segmenter:
             raise ValueError(f"mask shape {mask.shape} does not match a plane's {self.image_shape}")
         return propagate(self.predict, mask, plane, src.num_planes, start_prediction=pred,
                          window_for=lambda box: self.window_for_box(box), direction=direction,
-                         min_iou=min_iou, min_overlap=min_overlap, max_planes=max_planes,
+                         min_iou=min_iou, min_overlap=min_overlap, min_stability=min_stability,
+                         max_planes=max_planes,
                          progress=progress, should_stop=should_stop)
 
     # -- prompts → masks ---------------------------------------------------------------------------

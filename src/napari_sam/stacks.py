@@ -1,10 +1,12 @@
 """Propagating one object through a (Z, Y, X) or (T, Y, X) stack.
 
 From the plane where the object was segmented, each next plane is prompted with the previous plane's
-mask: its bounding box (grown by a margin, so the object may grow) and, when the next plane is
+mask: its bounding box (grown by a few pixels, so the object may grow) and, when the next plane is
 answered from the same window, the previous low-res logits as SAM's mask prompt. Propagation stops
-in a direction at the first plane where the predicted IoU falls below ``min_iou``, the overlap (IoU)
-with the previous plane's mask below ``min_overlap``, or the mask is empty.
+in a direction at the first plane where the mask is empty, the predicted IoU falls below
+``min_iou``, SAM's stability score below ``min_stability`` (the model is guessing: the object has
+ended), or the overlap with the previous plane's mask (intersection over the smaller one) below
+``min_overlap`` (the answer jumped to another object).
 """
 from __future__ import annotations
 
@@ -21,7 +23,22 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.logical_and(a, b).sum() / union) if union else 0.0
 
 
-def grow_box(bbox_rc, image_shape: tuple[int, int], fraction: float = 0.1, pixels: int = 2) -> tuple[int, ...]:
+def mask_overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over the smaller mask: 1 when one contains the other (an object that shrinks or
+    grows between planes), 0 when they are disjoint (the answer jumped to something else)."""
+    smaller = min(int(a.sum()), int(b.sum()))
+    return float(np.logical_and(a, b).sum() / smaller) if smaller else 0.0
+
+
+def stability(logits: np.ndarray, offset: float = 1.0) -> float:
+    """SAM's stability score of one (h, w) logit map: area(logits > +offset) / area(logits > −offset).
+    Near 1 for a crisp object, low where the model is guessing (e.g. a plane without the object)."""
+    inner = int((logits > offset).sum())
+    outer = int((logits > -offset).sum())
+    return inner / outer if outer else 0.0
+
+
+def grow_box(bbox_rc, image_shape: tuple[int, int], fraction: float = 0.0, pixels: int = 2) -> tuple[int, ...]:
     """``bbox_rc`` grown by ``fraction`` of its extent plus ``pixels`` on every side, kept in the image."""
     r0, c0, r1, c1 = bbox_rc
     dr = int(round(fraction * (r1 - r0 + 1))) + pixels
@@ -30,9 +47,16 @@ def grow_box(bbox_rc, image_shape: tuple[int, int], fraction: float = 0.1, pixel
     return max(r0 - dr, 0), max(c0 - dc, 0), min(r1 + dr, h - 1), min(c1 + dc, w - 1)
 
 
+def _fills(found, box, image_shape: tuple[int, int], margin: int = 1) -> bool:
+    """Whether a mask's bbox ``found`` reaches an edge of its prompt ``box`` that is not the image's."""
+    h, w = image_shape
+    return ((found[0] <= box[0] + margin and box[0] > 0) or (found[1] <= box[1] + margin and box[1] > 0) or
+            (found[2] >= box[2] - margin and box[2] < h - 1) or (found[3] >= box[3] - margin and box[3] < w - 1))
+
+
 def propagate(predict: Callable[..., Prediction], start_mask: np.ndarray, start_plane: int, num_planes: int, *,
               start_prediction: Prediction | None = None, window_for: Callable | None = None, direction: str = "both", min_iou: float = 0.5,
-              min_overlap: float = 0.3, max_planes: int | None = None, use_mask_prompt: bool = True,
+              min_overlap: float = 0.5, min_stability: float = 0.8, max_planes: int | None = None, use_mask_prompt: bool = True, regrow: int = 2,
               progress: Callable[[int, int], None] | None = None,
               should_stop: Callable[[], bool] | None = None) -> dict[int, np.ndarray]:
     """Follow one object from ``start_plane`` through neighbouring planes.
@@ -53,10 +77,16 @@ def propagate(predict: Callable[..., Prediction], start_mask: np.ndarray, start_
     min_iou
         Stop where the model's predicted IoU of the best candidate is below this.
     min_overlap
-        Stop where the mask's IoU with the previous plane's mask is below this (the object moved away
-        or vanished).
+        Stop where the mask's overlap (intersection over the smaller mask) with the previous plane's mask
+        is below this (the object moved away or the answer jumped).
+    min_stability
+        Stop where the stability score of the best candidate's logits is below this.
     max_planes
         At most this many planes in each direction (default: to the end of the stack).
+    use_mask_prompt
+        Pass the previous plane's logits as SAM's mask prompt when the window is the same.
+    regrow
+        How many times a box is widened (by 15 %) when the mask fills it (a growing object).
 
     Returns
     -------
@@ -80,14 +110,21 @@ def propagate(predict: Callable[..., Prediction], start_mask: np.ndarray, start_
             if should_stop is not None and should_stop():
                 return dict(sorted(out.items()))
             box = grow_box(mask_bbox(prev_mask), start_mask.shape)
-            same_window = window_for is not None and prev_pred is not None and window_for(box) == prev_pred.windows[0]
-            pred = predict(box=box, plane=q, mask_input=prev_pred if use_mask_prompt and same_window else None)
+            for _ in range(1 + regrow):  # a mask filling its box: the object grew, widen the box
+                same_window = (window_for is not None and prev_pred is not None
+                               and window_for(box) == prev_pred.windows[0])
+                pred = predict(box=box, plane=q, mask_input=prev_pred if use_mask_prompt and same_window else None)
+                found = mask_bbox(pred.mask(0))
+                if found is None or not _fills(found, box, start_mask.shape):
+                    break
+                box = grow_box(box, start_mask.shape, fraction=0.15)
             k = pred.best_index(0)
             mask = pred.mask(0, k)
             done += 1
             if progress is not None:
                 progress(done, total)
-            if (not mask.any() or float(pred.scores[0, k]) < min_iou or mask_iou(mask, prev_mask) < min_overlap):
+            if (not mask.any() or float(pred.scores[0, k]) < min_iou
+                    or stability(pred.logits[0, k]) < min_stability or mask_overlap(mask, prev_mask) < min_overlap):
                 break
             out[q] = mask
             prev_mask, prev_pred = mask, pred
