@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from qtpy.QtWidgets import (QCheckBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+from qtpy.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                             QListWidget, QPushButton, QVBoxLayout, QWidget)
 
 from ._choosers import device_combo, model_combo
@@ -26,29 +26,34 @@ def cli_label_available() -> bool:
         return False
 
 
-def label_command(inputs: list[str], outdir: str, model: str | None = None, device: str | None = None) -> list[str]:
+def label_command(inputs: list[str], outdir: str, model: str | None = None, device: str | None = None,
+                  fmt: str = "tiff", auto_mode: str | None = None) -> list[str]:
     """The command line of one batch job: ``python -m napari_sam.cli label INPUT... -o OUTDIR``."""
-    cmd = [sys.executable, "-m", "napari_sam.cli", "label", *inputs, "-o", outdir]
+    cmd = [sys.executable, "-m", "napari_sam.cli", "label", *inputs, "-o", outdir, "--format", fmt,
+           "--no-progress"]
     if model:
         cmd += ["--model", model]
     if device and device != "auto":
         cmd += ["--device", device]
+    if auto_mode:
+        cmd += ["--auto-mode", auto_mode]
     return cmd
 
 
 def run_batch(files: list[str], outdir: str, model: str | None, device: str | None, progress,
-              poll_s: float = 0.2) -> list[str]:
+              fmt: str = "tiff", auto_mode: str | None = None, poll_s: float = 0.2) -> list[str]:
     """Label ``files`` one process at a time; ``progress(done, total)`` after each (it may raise to
-    cancel: the running process is terminated). Returns the files that appeared in ``outdir``."""
+    cancel: the running process is terminated). Returns the new entries of ``outdir`` (files, or
+    folders for OME-Zarr)."""
     if not files:
         raise ValueError("no input files: add images to label")
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    before = {p for p in out.rglob("*")}
+    before = set(out.iterdir())
     progress(0, len(files))
     for i, path in enumerate(files):
-        proc = subprocess.Popen(label_command([path], str(out), model, device), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(label_command([path], str(out), model, device, fmt, auto_mode),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         while proc.poll() is None:
             try:
                 progress(i, len(files))
@@ -59,11 +64,12 @@ def run_batch(files: list[str], outdir: str, model: str | None, device: str | No
             time.sleep(poll_s)
         stdout, stderr = proc.communicate()
         if proc.returncode != 0:
-            last = (stderr or stdout).strip().splitlines()
+            lines = [ln.strip() for ln in (stdout + "\n" + stderr).splitlines() if ln.strip()]
+            reasons = [ln for ln in lines if ln.startswith("failed:") or "error" in ln.lower()]
             raise ValueError(f"labeling {Path(path).name} failed (exit {proc.returncode}): "
-                             f"{last[-1] if last else 'no message'}")
+                             f"{(reasons or lines or ['no message'])[-1]}")
         progress(i + 1, len(files))
-    return sorted(str(p) for p in set(out.rglob("*")) - before if p.is_file())
+    return sorted(str(p) for p in set(out.iterdir()) - before if not p.name.startswith("."))
 
 
 class BatchWidget(QWidget):
@@ -80,6 +86,10 @@ class BatchWidget(QWidget):
         self.browse_btn = QPushButton("…")
         self.model_combo = model_combo()
         self.device_combo = device_combo()
+        self.format_combo = QComboBox()
+        self.format_combo.addItems(["tiff", "ome-zarr"])
+        self.mode_combo = QComboBox()
+        self.mode_combo.addItems(["model default", "points", "boxes"])
         self.open_results = QCheckBox("Open the label images when done")
         self.open_results.setChecked(True)
         self.run_btn = QPushButton("Run batch")
@@ -98,6 +108,8 @@ class BatchWidget(QWidget):
         form.addRow("Output", out_row)
         form.addRow("Model", self.model_combo)
         form.addRow("Device", self.device_combo)
+        form.addRow("Automatic mode", self.mode_combo)
+        form.addRow("Format", self.format_combo)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_btn)
         buttons.addWidget(self.cancel_btn)
@@ -157,6 +169,8 @@ class BatchWidget(QWidget):
             return None
         callback, relay = make_progress_relay("napari-sam: batch labeling")
         model, device = self.model_combo.currentText().strip(), self.device_combo.currentText()
+        fmt = self.format_combo.currentText()
+        auto_mode = None if self.mode_combo.currentIndex() == 0 else self.mode_combo.currentText()
         started = time.perf_counter()
 
         def done(written):
@@ -175,7 +189,8 @@ class BatchWidget(QWidget):
         self.run_btn.setEnabled(False)
         self.cancel_btn.setEnabled(True)
         self.set_status(f"Labeling {len(files)} file(s) …")
-        self._worker = start_worker(run_batch, files, outdir, model, device, callback, what="batch labeling",
+        self._worker = start_worker(run_batch, files, outdir, model, device, callback, fmt, auto_mode,
+                                    what="batch labeling",
                                     on_return=done, on_finish=finished, status=self.set_status)
         return self._worker
 

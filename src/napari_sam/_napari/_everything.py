@@ -81,7 +81,11 @@ class SegmentEverythingWidget(QWidget):
             report_error("segment everything", err, self.set_status)
             return None
         plane = current_plane(layer, info, self.viewer.dims.point)
-        image = plane_data(layer, info, plane)
+        data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+        if len(info.lead_shape) == 1:  # a stack: the plane, scaled like the whole stack
+            image, where = data, {"stack_axis": 0, "plane": plane[0]}
+        else:
+            image, where = plane_data(layer, info, plane), {}
         name, device = self.model_combo.currentText().strip(), self.device_combo.currentText()
         mode = None if self.mode_combo.currentIndex() == 0 else self.mode_combo.currentText()
         callback, relay = make_progress_relay("napari-sam: segment everything")
@@ -94,8 +98,7 @@ class SegmentEverythingWidget(QWidget):
 
             if (name, device) not in models:
                 models[(name, device)] = load_model(name, device=device)
-            return segment_everything(np.asarray(image), model=models[(name, device)], mode=mode,
-                                      progress=callback)
+            return segment_everything(image, model=models[(name, device)], mode=mode, progress=callback, **where)
 
         def done(labels):
             self._add_result(layer, info, plane, np.asarray(labels), time.perf_counter() - started)
