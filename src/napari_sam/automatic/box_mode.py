@@ -46,8 +46,8 @@ class BoxModeParams:
         Box prompts per decoder call.
     """
 
-    pred_iou_thresh: float = 0.5
-    stability_thresh: float = 0.75
+    pred_iou_thresh: float = 0.7
+    stability_thresh: float = 0.7
     stability_offset: float = 1.0
     zoom_factor: float = 7.0
     sigma: float = 1.0

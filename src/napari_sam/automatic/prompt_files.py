@@ -102,6 +102,9 @@ def label_from_prompts(model, image: np.ndarray, prompts: dict, scaling=None) ->
     """(H, W) int32 labels of one plane: one object per box (decoded as one batch) and per point.
 
     Objects are painted in prompt order (boxes, then points); later objects keep only unclaimed pixels.
+    Box-trained models (``spec.auto_mode == "boxes"``) answer points poorly, so for them each point is
+    turned into the box of the smallest classical proposal that holds it (or a box of the typical
+    object size around it).
     """
     from ..segmenter import Segmenter
 
@@ -113,6 +116,9 @@ def label_from_prompts(model, image: np.ndarray, prompts: dict, scaling=None) ->
         return labels
     seg = Segmenter(model)
     seg.set_image(image, scaling=scaling)
+    if points and model.spec.auto_mode == "boxes":
+        boxes = list(boxes) + [tuple(b) for b in points_to_boxes(seg.image, np.array(points, dtype=np.float64))]
+        points = []
     preds = []
     if boxes:
         preds.append(seg.predict(box=np.array(boxes, dtype=np.float64)))
@@ -130,3 +136,24 @@ def label_from_prompts(model, image: np.ndarray, prompts: dict, scaling=None) ->
                 n += 1
                 region[free] = n
     return labels
+
+
+def points_to_boxes(image, points_rc: np.ndarray) -> np.ndarray:
+    """(N, 4) boxes for (N, 2) points: the smallest proposal box holding each point, else a box of the
+    typical object diameter centred on it. ``image`` is a prepared image."""
+    from .box_mode import gray_of
+    from .proposals import propose_boxes
+
+    props = propose_boxes(gray_of(image))
+    h, w = image.shape
+    half = max(props.diameter, 8.0) * 0.6
+    out = []
+    for r, c in points_rc:
+        b = props.boxes
+        inside = (b[:, 0] <= r) & (r <= b[:, 2]) & (b[:, 1] <= c) & (c <= b[:, 3]) if len(b) else np.zeros(0, bool)
+        if inside.any():
+            area = (b[inside, 2] - b[inside, 0]) * (b[inside, 3] - b[inside, 1])
+            out.append(b[inside][int(np.argmin(area))])
+        else:
+            out.append([max(r - half, 0), max(c - half, 0), min(r + half, h - 1), min(c + half, w - 1)])
+    return np.array(out, dtype=np.float64).reshape(-1, 4)
