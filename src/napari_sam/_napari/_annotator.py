@@ -61,7 +61,7 @@ class AnnotatorWidget(QWidget):
         self._predict_worker = None
         self._pending = False
         self._disconnect: list = []
-        self.last_latency_s: float | None = None
+        self.last_timing: dict = {}  # of the last preview: predict_s (in the worker), preview_s (request → painted)
         self._build_ui()
         self._plane_timer = QTimer(self)  # debounce: scrubbing through a stack encodes only where it stops
         self._plane_timer.setSingleShot(True)
@@ -271,9 +271,14 @@ class AnnotatorWidget(QWidget):
         started = time.perf_counter()
         session, multimask = self.session, self.candidate is not None
 
+        def job():
+            t = time.perf_counter()
+            prediction, note = session.predict(prompts, multimask)
+            return prediction, note, time.perf_counter() - t
+
         def done(result):
-            self.last_latency_s = time.perf_counter() - started
             self._show(result[0], prompts, result[1])
+            self.last_timing = {"predict_s": result[2], "preview_s": time.perf_counter() - started}
 
         def finished():
             self._predict_worker = None
@@ -281,7 +286,7 @@ class AnnotatorWidget(QWidget):
                 self._pending = False
                 self.request_preview()
 
-        self._predict_worker = start_worker(session.predict, prompts, multimask, what="predicting the mask",
+        self._predict_worker = start_worker(job, what="predicting the mask",
                                             on_return=done, on_finish=finished, status=self.set_status)
 
     def _show(self, prediction, prompts, note: str) -> None:

@@ -1,0 +1,158 @@
+"""Prompt → preview latency of the napari annotator, end to end, on the CPU.
+
+A real napari viewer (under Xvfb: ``xvfb-run -a python benchmarks/bench_napari_preview.py``) with the
+annotator docked on the nuclei sample and LiteMedSAM's embeddings computed. Each sample is one
+prompt edit made as a user makes it (a rectangle added to the Shapes layer, a point added to the
+Points layer, a box nudged) and is timed from the layer edit to the annotator's ``preview_updated``
+signal, i.e. after the worker predicted, the preview Labels layer was painted and refreshed.
+
+Two cases are reported apart:
+
+* ``ready``: the embeddings the prompt needs are in memory (the whole image's, and the zoom window
+  of that object after its first prompt) — what "with embeddings ready" means;
+* ``first touch``: the first prompt on a new object, which may embed its zoom window on demand.
+
+Prints a table and one JSON line (``{"bench": "napari_preview", ...}``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import numpy as np
+
+
+def _wait(signal, got: list, timeout: float = 120.0) -> None:
+    """Run Qt's event loop (idle, as in a user's session: no busy polling that would hold the GIL)
+    until ``signal`` has put something into ``got``."""
+    from qtpy.QtCore import QEventLoop, QTimer
+
+    if got:
+        return
+    loop = QEventLoop()
+    signal.connect(loop.quit)
+    QTimer.singleShot(int(timeout * 1000), loop.quit)
+    try:
+        loop.exec_()
+    finally:
+        signal.disconnect(loop.quit)
+    if not got:
+        raise TimeoutError("no signal within the timeout")
+
+
+def _settle(app, widget) -> None:
+    while widget.busy or widget._pending:  # let a coalesced follow-up finish before the next sample
+        app.processEvents()
+        time.sleep(0.005)
+
+
+def _timed(app, widget, action, split: list | None = None) -> float:
+    got: list = []
+
+    def slot(_):
+        got.append(time.perf_counter())
+
+    widget.preview_updated.connect(slot)
+    try:
+        t0 = time.perf_counter()
+        action()
+        _wait(widget.preview_updated, got)
+    finally:
+        widget.preview_updated.disconnect(slot)
+    if split is not None:  # the core's predict in the worker, and the rest (layer edit, worker, paint)
+        split.append(widget.last_timing["predict_s"])
+    _settle(app, widget)
+    return got[0] - t0
+
+
+def _stats(ms: list[float]) -> dict:
+    a = np.asarray(ms)
+    return {"n": int(a.size), "median_ms": float(np.median(a)), "p90_ms": float(np.percentile(a, 90)),
+            "max_ms": float(a.max())}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--objects", type=int, default=8, help="nuclei prompted")
+    parser.add_argument("--edits", type=int, default=6, help="prompt edits per nucleus once its window is ready")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    args = parser.parse_args(argv)
+
+    import napari
+    import torch
+    from qtpy.QtWidgets import QApplication
+
+    import napari_sam as ns
+    from napari_sam.data import nuclei
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    image, truth = nuclei()
+    model = ns.load_model("lite_medsam", device="cpu")
+    viewer = napari.Viewer(show=bool(os.environ.get("DISPLAY")))
+    app = QApplication.instance()
+    viewer.add_image(image, name="nuclei")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-sam", "Annotator")
+    widget.device_combo.setCurrentText("cpu")
+    widget._models[("lite_medsam", "cpu")] = model
+    ready: list = []
+    widget.embeddings_ready.connect(ready.append)
+    t0 = time.perf_counter()
+    widget.compute_embeddings()
+    _wait(widget.embeddings_ready, ready)
+    encode_s = time.perf_counter() - t0
+    _settle(app, widget)
+
+    ids, areas = np.unique(truth[truth > 0], return_counts=True)
+    chosen = ids[np.argsort(-areas)][: args.objects * 3: 3]  # mid-to-large nuclei spread over the image
+    first, warm, core, warm_predict = [], [], [], []
+    rng = np.random.default_rng(0)
+    for label in chosen:
+        rows, cols = np.nonzero(truth == label)
+        box = np.array([[rows.min(), cols.min()], [rows.max(), cols.max()]], dtype=float)
+        centre = np.array([rows.mean(), cols.mean()])
+        widget.clear_prompts()
+        first.append(_timed(app, widget, lambda: widget.shapes_layer.add_rectangles(box)))
+        for e in range(args.edits):
+            if e % 2 == 0:  # nudge the box by a pixel or two, as when dragging a corner
+                nudged = box + rng.integers(-2, 3, size=box.shape)
+                warm.append(_timed(app, widget, lambda: setattr(widget.shapes_layer, "data", [nudged]),
+                                   warm_predict))
+            else:  # add a point (positive) inside the object
+                warm.append(_timed(app, widget, lambda: widget.points_layer.add(centre + rng.normal(0, 1, 2)),
+                                   warm_predict))
+        seg = widget.session.segmenter  # the core alone, for comparison: predict on the same prompts
+        t = time.perf_counter()
+        seg.predict(box=(box[0, 0], box[0, 1], box[1, 0], box[1, 1]))
+        core.append(time.perf_counter() - t)
+    viewer.close()
+
+    result = {
+        "bench": "napari_preview", "model": "lite_medsam", "device": "cpu", "image": list(image.shape),
+        "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+        "load_avg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "platform": platform.platform(), "encode_s": encode_s,
+        "ready": _stats([1000 * x for x in warm]), "first_touch": _stats([1000 * x for x in first]),
+        "core_predict_ready": _stats([1000 * x for x in core]),
+        "ready_predict_in_worker": _stats([1000 * x for x in warm_predict]),
+        "ready_adapter_overhead": _stats([1000 * (a - b) for a, b in zip(warm, warm_predict)]),
+    }
+    print(f"napari annotator, prompt → preview (LiteMedSAM, CPU, {torch.get_num_threads()} torch threads, "
+          f"load {result['load_avg_1min']:.1f} on {os.cpu_count()} cores); embeddings {encode_s:.2f} s")
+    print(f"{'case':<36}{'n':>4}{'median ms':>12}{'p90 ms':>10}{'max ms':>10}")
+    for name, key in (("ready (embeddings in memory)", "ready"),
+                      ("  of which Segmenter.predict", "ready_predict_in_worker"),
+                      ("  of which napari + adapter", "ready_adapter_overhead"),
+                      ("first touch (zoom window on demand)", "first_touch"),
+                      ("core predict alone (main thread)", "core_predict_ready")):
+        s = result[key]
+        print(f"{name:<36}{s['n']:>4}{s['median_ms']:>12.1f}{s['p90_ms']:>10.1f}{s['max_ms']:>10.1f}")
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
