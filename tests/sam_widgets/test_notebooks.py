@@ -14,7 +14,7 @@ ALL = sorted(NOTEBOOKS.glob("*.ipynb"))
 
 
 def test_there_are_notebooks():
-    assert {p.name for p in ALL} >= {"quickstart.ipynb", "large_image.ipynb"}
+    assert {p.name for p in ALL} >= {"quickstart.ipynb", "large_image.ipynb", "batch_stack.ipynb"}
 
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
