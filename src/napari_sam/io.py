@@ -58,7 +58,6 @@ def read_image(path: str | os.PathLike, *, series: int = 0, level: int = 0):
         The image in its stored axis order ((Y, X), (Y, X, C), (Z, Y, X), …) and dtype, chunked like the
         file (TIFF tiles/strips, zarr chunks).
     """
-    import dask.array as da
 
     p = Path(path).expanduser()
     if not p.exists():

@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -25,14 +25,14 @@ from .models.loading import SamModel, load_model
 from .planes import PlaneSource, make_source
 from .prediction import Prediction
 from .preprocess import logits_to_window_masks
-from .stacks import propagate
+from .stacks import StackMethods
 from .tiling import TileGrid, _stepped_side, clipped_by, window_for_box
 from .windows import Window, ZoomRule, centred_window, whole_image_window
 
 __all__ = ["Segmenter", "Cancelled"]
 
 
-class Segmenter:
+class Segmenter(StackMethods):
     """Prompt SAM on one 2D image.
 
     Parameters
@@ -182,112 +182,6 @@ class Segmenter:
         if self.source is None:
             raise ValueError("no image yet: call set_image(image) before predict()")
         return self.source
-
-    # -- stacks ------------------------------------------------------------------------------------
-    @property
-    def is_stack(self) -> bool:
-        return self._require_image().is_stack
-
-    @property
-    def num_planes(self) -> int:
-        """Planes of the stack (1 for a 2D image)."""
-        return self._require_image().num_planes
-
-    @property
-    def plane(self) -> int:
-        """The plane in view (0 for a 2D image)."""
-        return self._plane
-
-    def set_plane(self, plane: int, *, encode: bool = True, progress: Callable[[int, int], None] | None = None,
-                  should_stop: Callable[[], bool] | None = None) -> None:
-        """Move the view to ``plane``; with ``encode`` its unfinished tiles are embedded now."""
-        self._plane = self._require_image().check_plane(plane)
-        if encode:
-            self._encode_plane(self._plane, progress, should_stop)
-
-    def planes_to_encode(self, planes: Iterable[int] | None = None) -> list[int]:
-        """``planes`` (default: all), the plane in view first, then outwards from it."""
-        src = self._require_image()
-        chosen = range(src.num_planes) if planes is None else [src.check_plane(p) for p in planes]
-        return sorted(dict.fromkeys(chosen), key=lambda p: (abs(p - self._plane), p))
-
-    def iter_encode_planes(self, planes: Iterable[int] | None = None) -> Iterator[tuple[int, int, int]]:
-        """Embed the unfinished tiles of ``planes``, nearest to the plane in view first.
-
-        A generator for a UI thread: yields ``(plane, done, total)`` after each batch (``done``/``total``
-        count tiles over all the planes). Stop it between batches by closing it (or stop iterating);
-        finished tiles stay in the cache.
-        """
-        if self.store is None:  # a small 2D image: one whole-image window
-            for p in self.planes_to_encode(planes):
-                yield p, self._encode_plane(p), 1
-            return
-        order = self.planes_to_encode(planes)
-        pending = {p: self.embeddings.pending_tiles(p) for p in order}
-        total = sum(len(v) for v in pending.values())
-        done = 0
-        for p in order:
-            if not pending[p]:
-                continue
-            for n, _ in self.embeddings.iter_encode_tiles(p, pending[p]):
-                yield p, done + n, total
-            done += len(pending[p])
-
-    def encode_planes(self, planes: Iterable[int] | None = None, progress: Callable[[int, int], None] | None = None,
-                      should_stop: Callable[[], bool] | None = None) -> int:
-        """:meth:`iter_encode_planes` driven to the end: ``progress(done, total)`` after each batch,
-        :class:`~napari_sam.embeddings.Cancelled` when ``should_stop()`` answers True. Returns the tiles
-        encoded."""
-        if should_stop is not None and should_stop():
-            raise Cancelled("stopped before the first tile")
-        steps = self.iter_encode_planes(planes)
-        done = 0
-        try:
-            for _, done, total in steps:
-                if progress is not None:
-                    progress(done, total)
-                if should_stop is not None and done < total and should_stop():
-                    raise Cancelled(f"stopped after {done} of {total} tiles")
-        finally:
-            steps.close()
-        return done
-
-    def propagate(self, mask_or_prediction: Prediction | np.ndarray | None = None, *, plane: int | None = None,
-                  direction: str = "both", min_iou: float = 0.5, min_overlap: float = 0.5,
-                  min_stability: float = 0.8, max_planes: int | None = None, progress: Callable[[int, int], None] | None = None,
-                  should_stop: Callable[[], bool] | None = None) -> dict[int, np.ndarray]:
-        """Follow one object from ``plane`` through the stack (see :func:`napari_sam.stacks.propagate`).
-
-        Parameters
-        ----------
-        mask_or_prediction
-            The object on ``plane``: a :class:`Prediction` (its best candidate of object 0), an (H, W)
-            bool mask, or None for the last prediction.
-        plane
-            Where the object is (default: the prediction's plane, else the plane in view).
-
-        Returns
-        -------
-        dict[int, numpy.ndarray]
-            Plane → (H, W) bool mask, the start plane included.
-        """
-        src = self._require_image()
-        item = self.last_prediction if mask_or_prediction is None else mask_or_prediction
-        if item is None:
-            raise ValueError("nothing to propagate: predict() on a plane first or pass a mask")
-        pred = item if isinstance(item, Prediction) else None
-        if plane is None:
-            plane = getattr(pred, "plane", None) if pred is not None else None
-            plane = self._plane if plane is None else plane
-        plane = src.check_plane(plane)
-        mask = pred.mask(0) if pred is not None else np.asarray(item, dtype=bool)
-        if mask.shape != self.image_shape:
-            raise ValueError(f"mask shape {mask.shape} does not match a plane's {self.image_shape}")
-        return propagate(self.predict, mask, plane, src.num_planes, start_prediction=pred,
-                         window_for=lambda box: self.window_for_box(box), direction=direction,
-                         min_iou=min_iou, min_overlap=min_overlap, min_stability=min_stability,
-                         max_planes=max_planes,
-                         progress=progress, should_stop=should_stop)
 
     # -- prompts → masks ---------------------------------------------------------------------------
     def predict(self, points=None, labels=None, box=None, mask_input=None, multimask: bool = False, *,
@@ -475,10 +369,6 @@ class Segmenter:
             plane = getattr(prediction, "plane", None) if isinstance(prediction, Prediction) else None
         plane = self._plane if plane is None else src.check_plane(plane)
         return self.annotations.commit(mask, plane=plane, score=score, prompts=prompts)
-
-    def commit_planes(self, masks: dict[int, np.ndarray], prompts: dict | None = None) -> list[int]:
-        """Commit a :meth:`propagate` result, one object per plane (in plane order); returns the ids."""
-        return [self.commit(np.asarray(m, dtype=bool), plane=p, prompts=prompts) for p, m in sorted(masks.items())]
 
     def undo(self) -> int | None:
         """Remove the last committed object; its id, or None when there is nothing to undo."""
