@@ -40,4 +40,4 @@ def test_plane_of_a_scaled_stack_and_propagation(make_napari_viewer, qtbot, lite
     assert 2 in planes and planes == sorted(set(planes))  # the start plane, then one object per plane
     assert not widget.preview_layer.data.any() and len(widget.shapes_layer.data) == 0
     for r in records:  # where the core's propagation found the object, it is that nucleus
-        assert iou(objects[r.plane] == r.id, truth[r.plane] == label) >= 0.7
+        assert iou(objects[r.plane] == r.id, truth[r.plane] == label) >= (0.7 if r.plane == 2 else 0.6)
