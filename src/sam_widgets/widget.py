@@ -338,7 +338,14 @@ class SamWidget(anywidget.AnyWidget):
             self.scores = [float(s) for s in pred.scores[0]]
             self.candidate = best
         self.send(header, buffers)
-        self.status = f"mask {best + 1}/{pred.num_candidates}: predicted IoU {pred.scores[0, best]:.2f} — Enter commits"
+        self._describe_candidate()
+
+    @traitlets.observe("candidate")
+    def _describe_candidate(self, _change=None) -> None:
+        pred = self._prediction
+        if pred is not None and 0 <= self.candidate < pred.num_candidates:
+            m = self.candidate
+            self.status = f"mask {m + 1}/{pred.num_candidates}: predicted IoU {pred.scores[0, m]:.2f} — Enter commits"
 
     def _resend_prediction(self) -> None:
         if self._prediction is not None:

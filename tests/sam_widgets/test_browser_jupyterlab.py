@@ -43,19 +43,30 @@ save_labels()
 w"""
 
 
-def _target_nucleus(gt: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """A large nucleus away from the border: its mask and bbox (min_row, min_col, max_row, max_col)."""
+def _nuclei(gt: np.ndarray, n: int = 2) -> list[tuple[np.ndarray, tuple[int, int, int, int]]]:
+    """The ``n`` largest nuclei away from the border: (mask, bbox (min_row, min_col, max_row, max_col))."""
     from napari_sam.coords import mask_bbox
 
-    best = None
+    found = []
     for i in np.unique(gt)[1:]:
         m = gt == i
         r0, c0, r1, c1 = mask_bbox(m)
-        if min(r0, c0) < 40 or max(r1, c1) > 470:
-            continue
-        if best is None or m.sum() > best[0].sum():
-            best = (m, (r0, c0, r1, c1))
-    return best
+        if min(r0, c0) >= 40 and max(r1, c1) <= 470:
+            found.append((m, (r0, c0, r1, c1)))
+    return sorted(found, key=lambda t: -t[0].sum())[:n]
+
+
+def drag_box(page, screen, widget, box, timeout: float = 120_000) -> None:
+    """Drag from one corner of ``box`` (min_row, min_col, max_row, max_col) to the other; wait for the mask."""
+    seq = int(widget.get_attribute("data-prediction-seq"))
+    b0, b1, b2, b3 = box
+    page.mouse.move(*screen(b0, b1))
+    page.mouse.down()
+    for f in np.linspace(0, 1, 6)[1:]:
+        page.mouse.move(*screen(b0 + f * (b2 - b0), b1 + f * (b3 - b1)))
+    page.mouse.up()
+    page.wait_for_function(
+        f"() => Number(document.querySelector('.sam-widget').dataset.predictionSeq) > {seq}", timeout=timeout)
 
 
 def run_all_cells(page) -> None:
@@ -94,7 +105,8 @@ def test_click_and_commit_in_jupyterlab(tmp_path):
     from napari_sam.data import nuclei
 
     _, gt = nuclei()
-    target, (r0, c0, r1, c1) = _target_nucleus(gt)
+    (target, (r0, c0, r1, c1)), (_, (q0, p0, q1, p1)) = _nuclei(gt)
+    second_box = (q0 - 3, p0 - 3, q1 + 3, p1 + 3)
     centre = np.argwhere(target).mean(axis=0)
 
     root, state = tmp_path / "root", tmp_path / "state"
@@ -138,18 +150,19 @@ def test_click_and_commit_in_jupyterlab(tmp_path):
                 assert _cyan_pixels(page, canvas) > 0, "the mask overlay is not drawn on the canvas"
 
                 # 2. drag a box around it (the point stays): a good mask; commit with the toolbar button
-                seq = int(widget.get_attribute("data-prediction-seq"))
-                page.mouse.move(*screen(r0 - 3, c0 - 3))
-                page.mouse.down()
-                for f in np.linspace(0, 1, 6)[1:]:
-                    page.mouse.move(*screen(r0 - 3 + f * (r1 - r0 + 6), c0 - 3 + f * (c1 - c0 + 6)))
-                page.mouse.up()
-                page.wait_for_function(
-                    f"() => Number(document.querySelector('.sam-widget').dataset.predictionSeq) > {seq}",
-                    timeout=120_000)
+                drag_box(page, screen, widget, (r0 - 3, c0 - 3, r1 + 3, c1 + 3))
                 page.get_by_role("button", name="Commit").click()
                 labels = _read_labels(root, 1, timeout=60)
                 page.wait_for_function("() => document.querySelector('.sam-widget').dataset.objects === '1'")
+
+                # 3. box a second nucleus and pick another of the three candidate masks (kept uncommitted)
+                drag_box(page, screen, widget, second_box)
+                buttons = page.locator(".sam-candidate")
+                assert buttons.count() == 3
+                active = [i for i in range(3) if "active" in (buttons.nth(i).get_attribute("class") or "")]
+                other = (active[0] + 1) % 3 if active else 0
+                buttons.nth(other).click()
+                assert "active" in buttons.nth(other).get_attribute("class")
                 page.wait_for_selector(".sam-widget[data-tiles-pending='0']")
                 page.wait_for_timeout(500)
                 ARTIFACTS.mkdir(exist_ok=True)

@@ -81,6 +81,7 @@ def test_browser_prompt_and_commit_messages(widget, data):
     widget.set_state({"prompt": {"points": [[float(r), float(c), 1]], "box": list(mask_bbox(target))}})
     assert widget.prediction is not None
     widget.set_state({"candidate": 0})
+    assert widget.status.startswith("mask 1/3")
     expected = widget.prediction.mask(0, 0)
     widget._on_message(widget, {"type": "commit"}, [])
     assert widget.num_objects == 1 and widget.labels_version > version

@@ -114,6 +114,7 @@ function render({ model, el: host }) {
   const pending = new Set(); // "kind:gen:L:i:j"
   let gen = { image: 1, labels: model.get("labels_version") };
   let pred = { candidates: [], seq: -1 };
+  root.dataset.predictionSeq = "-1";
   let drag = null; // {mode: "maybe"|"box"|"pan", x0, y0, x, y, negative, tx0, ty0}
   let spaceDown = false;
   let frame = 0;
@@ -240,7 +241,11 @@ function render({ model, el: host }) {
       if (!t || t.gen !== gen.image) missing++;
       drawTile("image", l, i, j);
     }
-    for (const [l, i, j] of keys) drawTile("labels", l, i, j);
+    for (const [l, i, j] of keys) {
+      const t = tiles.get(`labels:${l}:${i}:${j}`);
+      if (!t || t.gen !== gen.labels) missing++;
+      drawTile("labels", l, i, j);
+    }
     root.dataset.tilesPending = String(missing);
     drawMask();
     drawPrompt();
