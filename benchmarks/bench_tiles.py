@@ -68,7 +68,12 @@ def child_memory(args: argparse.Namespace) -> None:
 
     seg = Segmenter(MODEL, device="cpu")
     out = {"size": args.child_size, "model_only": args.child_tiff is None}
-    if args.child_tiff is not None:
+    if args.child_bare:  # the encoder alone on one batch of random inputs: its own activation memory
+        import torch
+
+        with torch.inference_mode():
+            seg.model.network.image_encoder(torch.randn(args.batch_size, 3, seg.model.input_size, seg.model.input_size))
+    elif args.child_tiff is not None:
         done = []
         t0 = time.perf_counter()
         try:
@@ -124,6 +129,7 @@ def main() -> None:
     p.add_argument("--child-tiff", default=None, help=argparse.SUPPRESS)
     p.add_argument("--child-cache", default=None, help=argparse.SUPPRESS)
     p.add_argument("--child-write", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--child-bare", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child_write is not None:
         write_tiff(Path(args.child_write), args.child_size, seed=args.child_size)
@@ -138,6 +144,7 @@ def main() -> None:
     # 1. peak memory for growing sizes, each in a fresh process started while this one is still small
     # (a child's ru_maxrss starts from its parent's at fork: measure before loading anything here)
     base = run_child(["--child-size", "0"])
+    bare_mem = run_child(["--child-size", "0", "--child-bare", "--batch-size", str(args.batch_size)])
     rows = []
     for size in args.sizes:
         path = work / f"mem{size}.tif"
@@ -150,6 +157,7 @@ def main() -> None:
         rows.append(run_child(extra))
     result["memory"] = {"model_only_peak_rss_mb": round(base["peak_rss_mb"], 1),
                         "model_only_vm_hwm_mb": base["vm_hwm_mb"] and round(base["vm_hwm_mb"], 1),
+                        "bare_encoder_batch_peak_rss_mb": round(bare_mem["peak_rss_mb"], 1),
                         "tiles_encoded_per_size": args.memory_tiles or "all",
                         "sizes": [{"image": r["size"], "image_mb": round(r["size"] ** 2 * 2 / 2 ** 20, 1),
                                    "tiles_total": r["tiles_total"], "tiles_encoded": r["tiles_encoded"],
@@ -224,7 +232,8 @@ def main() -> None:
           f"{r['after_resume']} more encoded (of {r['tiles']})")
     m = result["memory"]
     print(f"\npeak RSS (fresh process each; model only: {m['model_only_peak_rss_mb']} MB, "
-          f"VmHWM {m['model_only_vm_hwm_mb']} MB)")
+          f"VmHWM {m['model_only_vm_hwm_mb']} MB; model + one bare encoder batch of {args.batch_size}: "
+          f"{m['bare_encoder_batch_peak_rss_mb']} MB)")
     print(f"  {'image':>7} {'MB':>7} {'tiles':>7} {'encoded':>8} {'s':>7} {'peak MB':>8} {'VmHWM MB':>9}")
     for s in m["sizes"]:
         print(f"  {s['image']:>6}² {s['image_mb']:>7} {s['tiles_total']:>7} {s['tiles_encoded']:>8} {s['seconds']:>7} "
