@@ -63,3 +63,17 @@ def prompt_arguments(prompt: dict) -> dict | None:
     if not points and box is None:
         return None
     return {"points": [p[:2] for p in points] or None, "labels": [p[2] for p in points] or None, "box": box}
+
+
+def describe_prompts(prompts: dict) -> str:
+    """A short summary of an object's recorded prompts, e.g. ``"box + 2 points (1 negative)"``."""
+    parts = []
+    if prompts.get("box") is not None:
+        parts.append("box")
+    points = prompts.get("points") or []
+    if points:
+        negative = sum(1 for p in points if len(p) > 2 and p[2] == 0)
+        text = f"{len(points)} point{'s' if len(points) > 1 else ''}"
+        parts.append(text + (f" ({negative} negative)" if negative else ""))
+    parts += [f"{k}: {v}" for k, v in prompts.items() if k not in ("box", "points")]
+    return " + ".join(parts)

@@ -19,7 +19,7 @@ from napari_sam.segmenter import Segmenter
 
 from ._messages import prediction_message, tile_message
 from ._progress import progress_bar
-from ._prompts import empty_prompt, normalise_prompt, prompt_arguments
+from ._prompts import describe_prompts, empty_prompt, normalise_prompt, prompt_arguments
 from ._tiles import TILE, TileSource, default_limits, intensity_range
 
 _STATIC = Path(__file__).parent / "static"
@@ -150,7 +150,8 @@ class SamWidget(anywidget.AnyWidget):
         return self.annotations.table()
 
     def table(self):
-        """The committed objects as a ``pandas.DataFrame`` (one row per object, bbox split in columns)."""
+        """The committed objects as a ``pandas.DataFrame`` (one row per object, bbox split in columns,
+        prompts summarised; :attr:`objects` has them in full)."""
         try:
             import pandas as pd
         except ImportError as err:  # pragma: no cover - pandas ships with the jupyter extra
@@ -159,7 +160,8 @@ class SamWidget(anywidget.AnyWidget):
         for o in self.objects:
             r0, c0, r1, c1 = o["bbox"]
             rows.append({"id": o["id"], "plane": o["plane"], "area": o["area"], "min_row": r0, "min_col": c0,
-                         "max_row": r1, "max_col": c1, "score": o["score"], "prompts": o["prompts"]})
+                         "max_row": r1, "max_col": c1, "score": o["score"],
+                         "prompts": describe_prompts(o["prompts"])})
         columns = ["id", "plane", "area", "min_row", "min_col", "max_row", "max_col", "score", "prompts"]
         if self.num_planes == 1:
             columns.remove("plane")

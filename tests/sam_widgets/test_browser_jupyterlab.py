@@ -168,6 +168,33 @@ def test_click_and_commit_in_jupyterlab(tmp_path):
                 ARTIFACTS.mkdir(exist_ok=True)
                 page.locator(".sam-widget").screenshot(path=str(ARTIFACTS / "jupyter_widget.png"))
                 page.screenshot(path=str(ARTIFACTS / "jupyter_lab_page.png"))
+
+                # 4. zoom out with the wheel: the canvas asks for coarser tiles (level 1); zoom in; pan
+                import json
+
+                def view() -> dict:
+                    return json.loads(widget.get_attribute("data-view"))
+
+                before = view()
+                page.mouse.move(*screen(256, 256))
+                for _ in range(4):
+                    page.mouse.wheel(0, 240)
+                page.wait_for_function("() => JSON.parse(document.querySelector('.sam-widget').dataset.view).level === 1")
+                page.wait_for_selector(".sam-widget[data-tiles-pending='0']", timeout=60_000)
+                for _ in range(12):
+                    page.mouse.wheel(0, -240)
+                page.wait_for_timeout(300)
+                zoomed = view()
+                assert zoomed["scale"] > 2 * before["scale"] and zoomed["level"] == 0
+                x, y = screen(256, 256)
+                page.mouse.move(x, y)
+                page.mouse.down(button="right")
+                page.mouse.move(x + 120, y + 60, steps=4)
+                page.mouse.up(button="right")
+                page.wait_for_timeout(300)
+                panned = view()
+                assert abs(panned["tx"] - zoomed["tx"] - 120) < 2 and abs(panned["ty"] - zoomed["ty"] - 60) < 2
+                page.wait_for_selector(".sam-widget[data-tiles-pending='0']", timeout=60_000)
             except Exception:
                 ARTIFACTS.mkdir(exist_ok=True)
                 page.screenshot(path=str(ARTIFACTS / "jupyter_failure.png"))

@@ -89,6 +89,7 @@ def test_browser_prompt_and_commit_messages(widget, data):
     assert widget.prompt == {"points": [], "box": None} and widget.prediction is None
     table = widget.table()
     assert list(table.index) == [1] and table.loc[1, "area"] == expected.sum()
+    assert table.loc[1, "prompts"] == "box + 1 point"
     assert widget.objects[0]["prompts"]["box"] == list(map(float, mask_bbox(target)))
     iou = (expected & target).sum() / (expected | target).sum()
     assert iou > 0.5

@@ -11,7 +11,7 @@ from napari_sam.image import prepare_image
 from napari_sam.prediction import Prediction
 from napari_sam.windows import Window
 from sam_widgets._messages import pack_mask, prediction_message, tile_message, unpack_mask
-from sam_widgets._prompts import normalise_prompt, prompt_arguments
+from sam_widgets._prompts import describe_prompts, normalise_prompt, prompt_arguments
 from sam_widgets._tiles import TILE, TileSource, default_limits, intensity_range, max_level, tile_bounds
 
 
@@ -129,6 +129,8 @@ def test_prompts_are_checked_and_canonical():
         normalise_prompt({"pts": []}, (100, 200))
     with pytest.raises(ValueError, match="finite"):
         normalise_prompt({"box": [0, 0, float("nan"), 3]}, (100, 200))
+    assert describe_prompts(p) == "box + 2 points (1 negative)"
+    assert describe_prompts({"source": "napari-sam label"}) == "source: napari-sam label"
 
 
 def test_show_overlay_draws_image_and_labels():
