@@ -230,6 +230,16 @@ class SamWidget(anywidget.AnyWidget):
         self._watch(self._segmenter.annotations)
         self.status = "ready"
 
+    @traitlets.validate("contrast_limits")
+    def _validate_limits(self, proposal):
+        value = proposal["value"]
+        if value is not None:
+            low, high = (float(v) for v in value)
+            if not (np.isfinite(low) and np.isfinite(high)) or high <= low:
+                raise ValueError(f"contrast_limits must be finite (low, high) with high > low; got {list(value)}")
+            value = [low, high]
+        return value
+
     @traitlets.validate("plane")
     def _validate_plane(self, proposal) -> int:
         p = int(proposal["value"])

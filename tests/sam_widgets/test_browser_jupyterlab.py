@@ -169,7 +169,26 @@ def test_click_and_commit_in_jupyterlab(tmp_path):
                 page.locator(".sam-widget").screenshot(path=str(ARTIFACTS / "jupyter_widget.png"))
                 page.screenshot(path=str(ARTIFACTS / "jupyter_lab_page.png"))
 
-                # 4. zoom out with the wheel: the canvas asks for coarser tiles (level 1); zoom in; pan
+                # 4. the contrast sliders: tiles come back with the new limits, the image gets brighter
+                def mean_gray() -> float:
+                    return page.eval_on_selector(canvas, """c => {
+                        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                        let s = 0;
+                        for (let i = 0; i < d.length; i += 4) s += d[i + 1];
+                        return s / (d.length / 4);
+                    }""")
+
+                dark = mean_gray()
+                page.eval_on_selector(".sam-range >> nth=1", """r => {
+                    r.value = String(Number(r.min) + (Number(r.max) - Number(r.min)) * 0.25);
+                    r.dispatchEvent(new Event('input', {bubbles: true}));
+                }""")
+                page.wait_for_timeout(400)
+                page.wait_for_selector(".sam-widget[data-tiles-pending='0']", timeout=60_000)
+                page.wait_for_timeout(300)
+                assert mean_gray() > dark + 5, "lowering the upper contrast limit did not brighten the image"
+
+                # 5. zoom out with the wheel: the canvas asks for coarser tiles (level 1); zoom in; pan
                 import json
 
                 def view() -> dict:

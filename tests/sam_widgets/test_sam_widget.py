@@ -120,6 +120,11 @@ def test_user_errors_are_clear(widget):
         widget.add_point(600, 10)
     with pytest.raises(ValueError, match="one 1/0 per point"):
         widget.segment(points=[(1, 2), (3, 4)], labels=[1])
+    with pytest.raises(ValueError, match="high > low"):
+        widget.contrast_limits = (5, 1)
+    widget.contrast_limits = (10, 100)  # raw units; tiles are cut with them
+    assert widget.contrast_limits == [10.0, 100.0]
+    widget.contrast_limits = None  # back to the image's own scaling
     with pytest.raises(ValueError, match="plane 3 does not exist"):
         widget.plane = 3
     assert widget.undo() is None and widget.status == "nothing to undo"
