@@ -99,8 +99,8 @@ class SamWidget(anywidget.AnyWidget):
     def __init__(self, image=None, model="lite_medsam", *, segmenter: Segmenter | None = None,
                  annotations: Annotations | str | os.PathLike | None = None, channel_axis: int | None = None,
                  stack_axis: int | None = None, plane: int = 0, cache: str | os.PathLike | None = None,
-                 encode: bool = True, device: str = "auto", zoom: bool = True, multimask: bool = True, height: int = 520,
-                 progress: bool = True) -> None:
+                 encode: bool = True, device: str = "auto", zoom: bool = True, multimask: bool = True,
+                 height: int = 520, progress: bool = True) -> None:
         super().__init__(multimask=bool(multimask), height=int(height))
         if segmenter is None:
             if image is None:

@@ -198,7 +198,8 @@ def test_click_and_commit_in_jupyterlab(tmp_path):
                 page.mouse.move(*screen(256, 256))
                 for _ in range(4):
                     page.mouse.wheel(0, 240)
-                page.wait_for_function("() => JSON.parse(document.querySelector('.sam-widget').dataset.view).level === 1")
+                page.wait_for_function(
+                    "() => JSON.parse(document.querySelector('.sam-widget').dataset.view).level === 1")
                 page.wait_for_selector(".sam-widget[data-tiles-pending='0']", timeout=60_000)
                 for _ in range(12):
                     page.mouse.wheel(0, -240)
