@@ -54,6 +54,62 @@ class TokenAttention(nn.Module):
         b, h, n, d = out.shape
         return apply_linear(self.out_proj, out.transpose(1, 2).reshape(b, n, h * d))
 
+    def _split_weight(self, linear_layer: nn.Linear) -> torch.Tensor:
+        """(inner, C) weight → (heads, head_dim, C)."""
+        w = linear_layer.weight
+        return w.view(self.num_heads, w.shape[0] // self.num_heads, w.shape[1])
+
+    def tokens_attend_image(self, tokens_q: torch.Tensor, image_k: torch.Tensor, image_v: torch.Tensor
+                            ) -> torch.Tensor:
+        """Same result as ``forward(tokens_q, image_k, image_v)`` without projecting the N image tokens.
+
+        Keys and values are linear in the image, and each softmax row sums to one, so the projections
+        move onto the few prompt tokens: q·(W_k x + b_k) = (W_kᵀq)·x + const (the constant cancels in
+        the softmax) and P·(x W_vᵀ + b_v) = (P·x) W_vᵀ + b_v. Image tokens: (1 or B, N, C).
+        """
+        b, t, _ = tokens_q.shape
+        h = self.num_heads
+        q = self._heads(apply_linear(self.q_proj, tokens_q))  # (B, h, T, d)
+        qk = torch.matmul(q, self._split_weight(self.k_proj)).reshape(b, h * t, -1)  # (B, hT, C)
+        qk = qk * q.shape[-1] ** -0.5
+        probs = torch.softmax(_batched_mm(qk, image_k.transpose(1, 2)), dim=-1)  # (B, hT, N)
+        mixed = _batched_mm(probs, image_v).view(b, h, t, -1)  # (B, h, T, C)
+        out = torch.matmul(mixed, self._split_weight(self.v_proj).transpose(1, 2))  # (B, h, T, d)
+        out = out + self.v_proj.bias.view(h, 1, -1)
+        return apply_linear(self.out_proj, out.transpose(1, 2).reshape(b, t, -1))
+
+    def image_attends_tokens(self, image_q: torch.Tensor, tokens_k: torch.Tensor, tokens_v: torch.Tensor
+                             ) -> torch.Tensor:
+        """Same result as ``forward(image_q, tokens_k, tokens_v)`` without projecting the N image tokens.
+
+        (W_q x + b_q)·k = x·(W_qᵀk) + b_q·k, and the output projection of P·v is P·(v W_oᵀ) + b_o, so both
+        image-sized matrix products shrink to (N × C) · (C × heads·T).
+        """
+        b, t, _ = tokens_k.shape
+        h = self.num_heads
+        k = self._heads(apply_linear(self.k_proj, tokens_k))  # (B, h, T, d)
+        scale = k.shape[-1] ** -0.5
+        kq = torch.matmul(k, self._split_weight(self.q_proj)).reshape(b, h * t, -1) * scale  # (B, hT, C)
+        bias = torch.matmul(k, self.q_proj.bias.view(h, -1, 1)).reshape(b, 1, h * t) * scale
+        scores = _batched_mm(image_q, kq.transpose(1, 2)) + bias  # (B, N, hT)
+        n = scores.shape[1]
+        probs = torch.softmax(scores.view(b, n, h, t), dim=-1).view(b, n, h * t)
+        v = self._heads(apply_linear(self.v_proj, tokens_v))  # (B, h, T, d)
+        wo = self.out_proj.weight.view(-1, h, v.shape[-1]).permute(1, 2, 0)  # (h, d, C)
+        values_out = torch.matmul(v, wo).reshape(b, h * t, -1)  # (B, hT, C)
+        return torch.bmm(probs, values_out) + self.out_proj.bias
+
+
+def _batched_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(Ba, n, k) @ (Bb, k, m) with Ba or Bb equal to 1 broadcast as one large GEMM, not copies."""
+    if a.shape[0] == b.shape[0]:
+        return torch.bmm(a, b)
+    if b.shape[0] == 1:  # shared right operand: stack the left rows
+        return torch.matmul(a.reshape(-1, a.shape[-1]), b[0]).view(a.shape[0], a.shape[1], -1)
+    # shared left operand (the image): one (n, k) @ (k, B·m) product
+    out = torch.matmul(a[0], b.transpose(0, 1).reshape(b.shape[1], -1))  # (n, B·m)
+    return out.view(a.shape[1], b.shape[0], -1).transpose(0, 1)
+
 
 class TwoWayBlock(nn.Module):
     """Self-attention of tokens, tokens→image, token MLP, image→tokens."""
@@ -79,10 +135,11 @@ class TwoWayBlock(nn.Module):
             tokens = tokens + self.self_attn(q, q, tokens)
         tokens = self.norm1(tokens)
         image_k = image + image_pe
-        tokens = self.norm2(tokens + self.cross_attn_token_to_image(tokens + token_pe, image_k, image))
+        tokens = self.norm2(tokens + self.cross_attn_token_to_image.tokens_attend_image(tokens + token_pe, image_k,
+                                                                                          image))
         tokens = self.norm3(tokens + self.mlp(tokens))
         q = tokens + token_pe
-        image = self.norm4(image + self.cross_attn_image_to_token(image_k, q, tokens))
+        image = self.norm4(image + self.cross_attn_image_to_token.image_attends_tokens(image_k, q, tokens))
         return tokens, image
 
 
@@ -104,7 +161,7 @@ class TwoWayTransformer(nn.Module):
         token_pe = tokens
         for layer in self.layers:
             tokens, image = layer(tokens, image, token_pe, image_pe)
-        attn = self.final_attn_token_to_image(tokens + token_pe, image + image_pe, image)
+        attn = self.final_attn_token_to_image.tokens_attend_image(tokens + token_pe, image + image_pe, image)
         return self.norm_final_attn(tokens + attn), image
 
 
