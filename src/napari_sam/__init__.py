@@ -12,7 +12,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["load_model", "Segmenter", "Prediction", "ZoomRule", "MODELS", "__version__"]
+__all__ = ["load_model", "Segmenter", "Prediction", "ZoomRule", "MODELS", "segment_everything", "__version__"]
 
 
 def __getattr__(name: str):
@@ -29,6 +29,9 @@ def __getattr__(name: str):
     if name == "ZoomRule":
         from .windows import ZoomRule
         return ZoomRule
+    if name == "segment_everything":
+        from .automatic import segment_everything
+        return segment_everything
     if name == "MODELS":
         from .models.registry import MODELS
         return MODELS
