@@ -53,8 +53,6 @@ def test_stack_planes_are_linked(lite_medsam):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="measured F1 0.77 on the nuclei (recall 0.69 limited by the classical proposals); "
-                          "target 0.85 not reached yet", strict=False)
 def test_nuclei_f1_target(lite_medsam, nuclei_data):
     img, truth = nuclei_data
     labels = segment_everything(img, model=lite_medsam)

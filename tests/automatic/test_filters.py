@@ -50,3 +50,17 @@ def test_match_scores_one_to_one():
     s = match_scores(pred, truth)
     assert (s["tp"], s["fp"], s["fn"]) == (1, 1, 1)
     assert s["f1"] == pytest.approx(0.5)
+
+
+def test_cluster_masks_drops_a_mask_over_two_objects():
+    from napari_sam.automatic.clusters import cluster_masks
+    from napari_sam.automatic.filters import Candidates
+
+    a = np.zeros((20, 40), bool); a[5:15, 2:18] = True
+    b = np.zeros((20, 40), bool); b[5:15, 22:38] = True
+    both = a | b
+    c = Candidates([a, b, both], np.zeros((3, 2), np.int64), np.ones(3, np.float32), np.ones(3, np.float32),
+                   np.arange(3))
+    assert cluster_masks(c).tolist() == [False, False, True]
+    with pytest.raises(ValueError):
+        cluster_masks(c, contain=0)

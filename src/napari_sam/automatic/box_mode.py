@@ -13,6 +13,7 @@ import numpy as np
 
 from ..image import PreparedImage
 from ..models.loading import SamModel
+from .clusters import cluster_masks
 from .decode import decode_window
 from .filters import Candidates, clean_mask, stability_score
 from .planning import plan_windows
@@ -43,7 +44,15 @@ class BoxModeParams:
     min_area
         Smallest object in pixels (default: a sixteenth of the typical object's area, at least 6).
     batch_size
-        Box prompts per decoder call.
+        Box prompts per decoder call (boxes of similar size are batched together).
+    low_levels
+        Extra proposal levels below the Otsu threshold (fractions of the way from the background level
+        to it), for dim objects.
+    decoder_context
+        Tokens of context around each box that the decoder's transformer sees (None: the whole window,
+        exact; a few tokens give nearly the same masks at a fraction of the cost).
+    drop_clusters
+        Drop masks that hold two smaller, mostly disjoint candidates (one mask over touching objects).
     """
 
     pred_iou_thresh: float = 0.7
@@ -57,6 +66,9 @@ class BoxModeParams:
     max_overlap: float = 0.3
     min_area: int | None = None
     batch_size: int = 32
+    low_levels: tuple[float, ...] = (0.5,)
+    decoder_context: int | None = None
+    drop_clusters: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,9 +93,12 @@ def box_candidates(model: SamModel, image: PreparedImage, embeddings, proposals:
     masks, offsets, scores, stab, prompt = [], [], [], [], []
     for j, window in enumerate(windows):
         idx = np.flatnonzero(assign == j)
+        b = proposals.boxes[idx]
+        # similar sizes per batch: a batch's crops share the size of its largest
+        idx = idx[np.argsort(np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]), kind="stable")]
         emb = embeddings.get(window)
         crops = decode_window(model, emb, window, shape, boxes_rc=proposals.boxes[idx],
-                              batch_size=params.batch_size)
+                              batch_size=params.batch_size, context=params.decoder_context)
         for i, crop in zip(idx, crops):
             logits = crop.logits[0]
             masks.append(clean_mask(logits > 0))
@@ -105,6 +120,8 @@ def select(cands: Candidates, params: BoxModeParams, diameter: float) -> tuple[C
     areas = cands.areas
     ok = (cands.scores >= params.pred_iou_thresh) & (cands.stability >= params.stability_thresh) & (areas >= min_area)
     kept = cands.subset(np.flatnonzero(ok))
+    if params.drop_clusters and len(kept):
+        kept = kept.subset(np.flatnonzero(~cluster_masks(kept)))
     order = np.argsort(-(kept.scores * kept.stability), kind="stable")
     return kept, order
 
@@ -112,4 +129,4 @@ def select(cands: Candidates, params: BoxModeParams, diameter: float) -> tuple[C
 def propose(image: PreparedImage, params: BoxModeParams) -> Proposals:
     """Candidate boxes of a prepared 2D image."""
     return propose_boxes(gray_of(image), sigma=params.sigma, diameter=params.diameter, spacings=params.spacings,
-                         pad=params.box_pad)
+                         pad=params.box_pad, low_levels=tuple(params.low_levels))

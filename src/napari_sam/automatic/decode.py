@@ -85,7 +85,7 @@ def decode_window(model: SamModel, embedding: torch.Tensor, window: Window, imag
 def iter_decode_window(model: SamModel, embedding: torch.Tensor, window: Window, image_shape: tuple[int, int], *,
                   boxes_rc: np.ndarray | None = None, points_rc: np.ndarray | None = None,
                   multimask: bool = False, margin: float = 0.5, min_margin: int = 6,
-                  batch_size: int = 32) -> Iterator[list[MaskCrop]]:
+                  batch_size: int = 32, context: int | None = None) -> Iterator[list[MaskCrop]]:
     """Decode K prompts that share ``window``, ``batch_size`` per decoder call, yielding each batch.
 
     Parameters
@@ -109,6 +109,10 @@ def iter_decode_window(model: SamModel, embedding: torch.Tensor, window: Window,
         every side; point prompts keep the whole window.
     batch_size
         Prompts per decoder call.
+    context
+        None: the decoder's transformer sees the whole window (exact). An int: it sees only the tokens
+        of each prompt's crop region grown by this many tokens on every side (an approximation that
+        costs a fraction of the work for small objects: attention far from the object is negligible).
 
     Yields
     ------
@@ -138,34 +142,57 @@ def iter_decode_window(model: SamModel, embedding: torch.Tensor, window: Window,
                 xy = torch.as_tensor(image_to_model_xy(prompts[sl], origin, scale), dtype=torch.float32, device=dev)
                 labels = torch.ones(xy.shape[0], 1, dtype=torch.int64, device=dev)
                 sparse, dense = net.prompt_encoder((xy[:, None], labels), None, None)
-            batch = _decode_batch(net, embedding, sparse, dense, regions[sl], origin, scale, s, multimask)
+            batch = _decode_batch(net, embedding, sparse, dense, regions[sl], origin, scale, s, multimask, context)
         yield batch
 
 
-def _decode_batch(net, embedding, sparse, dense, regions, origin, scale, input_size, multimask) -> list[MaskCrop]:
+def _token_ranges(regions, origin, scale, input_size, he, we) -> tuple[list, list, int, int]:
+    """Per prompt, the token rows and columns under its crop region (one token of padding for the
+    bilinear neighbours), as common-size (th, tw) starts."""
+    tok = input_size / he  # model pixels per token
+    rows = [image_to_model_xy(np.array([[r0, 0], [r1 - 1, 0]], float), origin, scale)[:, 1] for r0, r1, _, _ in regions]
+    cols = [image_to_model_xy(np.array([[0, c0], [0, c1 - 1]], float), origin, scale)[:, 0] for _, _, c0, c1 in regions]
+    t_rows = [(max(0, math.floor(y[0] / tok) - 1), min(he, math.ceil(y[1] / tok) + 2)) for y in rows]
+    t_cols = [(max(0, math.floor(x[0] / tok) - 1), min(we, math.ceil(x[1] / tok) + 2)) for x in cols]
+    th = max(t1 - t0 for t0, t1 in t_rows)
+    tw = max(t1 - t0 for t0, t1 in t_cols)
+    return [min(t0, he - th) for t0, _ in t_rows], [min(t0, we - tw) for t0, _ in t_cols], th, tw
+
+
+def _crop_stack(x: torch.Tensor, starts_r, starts_c, th: int, tw: int) -> torch.Tensor:
+    """(1 or B, C, h, w) → (B, C, th, tw): one crop per prompt."""
+    return torch.stack([x[min(i, x.shape[0] - 1), :, r:r + th, c:c + tw] for i, (r, c) in enumerate(zip(starts_r, starts_c))])
+
+
+def _decode_batch(net, embedding, sparse, dense, regions, origin, scale, input_size, multimask,
+                  context=None) -> list[MaskCrop]:
     md = net.mask_decoder
     b = sparse.shape[0]
     out_tokens = torch.cat([md.iou_token.weight, md.mask_tokens.weight], dim=0)
     tokens = torch.cat([out_tokens[None].expand(b, -1, -1), sparse], dim=1)
-    hs, src = md.transformer(embedding + dense, net.prompt_encoder.get_dense_pe(), tokens)
+    he, we = embedding.shape[-2:]
+    starts_r, starts_c, th, tw = _token_ranges(regions, origin, scale, input_size, he, we)
+    pe = net.prompt_encoder.get_dense_pe()
+    if context is None:
+        hs, src = md.transformer(embedding + dense, pe, tokens)
+        grid = src.transpose(1, 2).reshape(b, -1, he, we)
+    else:  # the transformer sees each prompt's neighbourhood only
+        ch, cw = min(he, th + 2 * context), min(we, tw + 2 * context)
+        cr = [min(max(0, r - context), he - ch) for r in starts_r]
+        cc = [min(max(0, c - context), we - cw) for c in starts_c]
+        hs, src = md.transformer(_crop_stack(embedding + dense, cr, cc, ch, cw), _crop_stack(pe, cr, cc, ch, cw),
+                                 tokens)
+        grid = src.transpose(1, 2).reshape(b, -1, ch, cw)
+        starts_r = [r - r0 for r, r0 in zip(starts_r, cr)]
+        starts_c = [c - c0 for c, c0 in zip(starts_c, cc)]
+        origin_r, origin_c = cr, cc
     chosen = list(range(1, md.num_mask_tokens)) if multimask else [0]
     iou = md.iou_prediction_head(hs[:, 0])[:, chosen].float().cpu().numpy()
     hyper = torch.stack([md.output_hypernetworks_mlps[i](hs[:, 1 + i]) for i in chosen], dim=1)  # (B, M, c)
-    he, we = embedding.shape[-2:]
-    grid = src.transpose(1, 2).reshape(b, -1, he, we)
     up = 4  # the upscaler's factor: logits are (4h, 4w)
     px_per_logit = input_size / (up * he)
-    # token ranges under each crop region, padded by one token for the bilinear neighbours
-    rows_model = [(image_to_model_xy(np.array([[r0, 0], [r1 - 1, 0]], float), origin, scale)[:, 1]) for r0, r1, _, _ in regions]
-    cols_model = [(image_to_model_xy(np.array([[0, c0], [0, c1 - 1]], float), origin, scale)[:, 0]) for _, _, c0, c1 in regions]
-    t_rows = [(max(0, math.floor(y[0] / (px_per_logit * up)) - 1), min(he, math.ceil(y[1] / (px_per_logit * up)) + 2))
-              for y in rows_model]
-    t_cols = [(max(0, math.floor(x[0] / (px_per_logit * up)) - 1), min(we, math.ceil(x[1] / (px_per_logit * up)) + 2))
-              for x in cols_model]
-    th = max(t1 - t0 for t0, t1 in t_rows)
-    tw = max(t1 - t0 for t0, t1 in t_cols)
-    starts_r = [min(t0, he - th) for t0, _ in t_rows]
-    starts_c = [min(t0, we - tw) for t0, _ in t_cols]
+    if context is None:
+        origin_r, origin_c = [0] * b, [0] * b
     crops = torch.stack([grid[i, :, r:r + th, c:c + tw] for i, (r, c) in enumerate(zip(starts_r, starts_c))])
     upscaled = md.output_upscaling(crops)  # (B, c, 4th, 4tw)
     bu, cu, hu, wu = upscaled.shape
@@ -175,8 +202,8 @@ def _decode_batch(net, embedding, sparse, dense, regions, origin, scale, input_s
         # image pixel centres → logit-cell coordinates within this crop
         ys = image_to_model_xy(np.stack([np.arange(r0, r1), np.zeros(r1 - r0)], 1), origin, scale)[:, 1]
         xs = image_to_model_xy(np.stack([np.zeros(c1 - c0), np.arange(c0, c1)], 1), origin, scale)[:, 0]
-        ly = (ys + 0.5) / px_per_logit - 0.5 - up * starts_r[i]
-        lx = (xs + 0.5) / px_per_logit - 0.5 - up * starts_c[i]
+        ly = (ys + 0.5) / px_per_logit - 0.5 - up * (starts_r[i] + origin_r[i])
+        lx = (xs + 0.5) / px_per_logit - 0.5 - up * (starts_c[i] + origin_c[i])
         wy, wx = _interp_matrix(ly, hu), _interp_matrix(lx, wu)
         sampled = wy @ logits[i] @ wx.T  # (M, h, w)
         result.append(MaskCrop(sampled.numpy(), (int(r0), int(c0)), iou[i].astype(np.float32)))

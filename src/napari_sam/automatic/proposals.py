@@ -137,10 +137,28 @@ def dedupe_boxes(boxes: np.ndarray, iou_threshold: float = 0.75) -> np.ndarray:
     return np.array(keep, dtype=np.int64)
 
 
+def _level_sets(g: np.ndarray, fg: np.ndarray, d: float, sigma: float, spacings: tuple[float, ...],
+                intensity_split: bool, min_area: int, suffix: str) -> list[tuple[str, np.ndarray]]:
+    """(generator name, boxes) of one foreground: distance watersheds, intensity watershed, components."""
+    sets: list[tuple[str, np.ndarray]] = []
+    dist = ndi.distance_transform_edt(fg)
+    for f in spacings:
+        md = max(2, int(round(f * d)))
+        sets.append((f"distance{f:g}{suffix}",
+                     label_boxes(_seeded_watershed(-dist, _maxima(dist, md, fg), fg), min_area)))
+    if intensity_split:
+        s2 = ndi.gaussian_filter(g, max(sigma, d / 8))
+        md = max(2, int(round(0.4 * d)))
+        sets.append((f"intensity{suffix}", label_boxes(_seeded_watershed(-s2, _maxima(s2, md, fg), fg), min_area)))
+    comps, _ = ndi.label(fg)
+    sets.append((f"component{suffix}", label_boxes(comps, min_area)))
+    return sets
+
+
 def propose_boxes(gray: np.ndarray, *, sigma: float = 1.0, threshold: float | None = None,
                   diameter: float | None = None, spacings: tuple[float, ...] = (0.3, 0.5),
                   intensity_split: bool = True, min_area: int | None = None, max_area_fraction: float = 0.25,
-                  dedupe_iou: float = 0.75, pad: float = 1.0) -> Proposals:
+                  dedupe_iou: float = 0.75, pad: float = 1.0, low_levels: tuple[float, ...] = ()) -> Proposals:
     """Candidate boxes for one 2D image.
 
     Parameters
@@ -165,30 +183,31 @@ def propose_boxes(gray: np.ndarray, *, sigma: float = 1.0, threshold: float | No
         Candidates overlapping an earlier one by more than this box IoU are dropped.
     pad
         Pixels added around every box (box prompts slightly larger than the object work best).
+    low_levels
+        Also propose from foregrounds at lower thresholds, each given as a fraction f of the way from the
+        background level (the smoothed image's median) to the threshold: dim objects that the first
+        threshold cuts off or misses get boxes of their own (de-duplicated against the first level's).
     """
+    if any(not 0 < f < 1 for f in low_levels):
+        raise ValueError(f"low_levels must lie in (0, 1), got {low_levels}")
     g = np.asarray(gray, dtype=np.float32)
     if g.ndim != 2:
         raise ValueError(f"propose_boxes needs one 2D gray plane, got shape {g.shape}")
     smooth, fg, t = foreground_mask(g, sigma, threshold)
     d = float(diameter) if diameter else estimate_diameter(fg)
     if not fg.any() or d <= 0:
-        return Proposals(np.zeros((0, 4)), np.zeros(0, dtype="<U12"), d, t)
+        return Proposals(np.zeros((0, 4)), np.zeros(0, dtype="<U20"), d, t)
     if min_area is None:
         min_area = max(9, int(np.pi * (d / 4) ** 2))
     max_area = max_area_fraction * g.size
-    sets: list[tuple[str, np.ndarray]] = []
-    dist = ndi.distance_transform_edt(fg)
-    for f in spacings:
-        md = max(2, int(round(f * d)))
-        sets.append((f"distance{f:g}", label_boxes(_seeded_watershed(-dist, _maxima(dist, md, fg), fg), min_area)))
-    if intensity_split:
-        s2 = ndi.gaussian_filter(g, max(sigma, d / 8))
-        md = max(2, int(round(0.4 * d)))
-        sets.append(("intensity", label_boxes(_seeded_watershed(-s2, _maxima(s2, md, fg), fg), min_area)))
-    comps, _ = ndi.label(fg)
-    sets.append(("component", label_boxes(comps, min_area)))
+    sets = _level_sets(g, fg, d, sigma, spacings, intensity_split, min_area, "")
+    background = float(np.median(smooth))
+    for f in low_levels:
+        level = background + f * (t - background)
+        _, fg_low, _ = foreground_mask(g, sigma, level)
+        sets += _level_sets(g, fg_low, d, sigma, spacings, intensity_split, min_area, f"@{f:g}")
     boxes = np.concatenate([b for _, b in sets]) if sets else np.zeros((0, 4))
-    source = np.concatenate([np.full(len(b), name) for name, b in sets]) if sets else np.zeros(0, dtype="<U12")
+    source = np.concatenate([np.full(len(b), name) for name, b in sets]) if sets else np.zeros(0, dtype="<U20")
     area = (boxes[:, 2] - boxes[:, 0] + 1) * (boxes[:, 3] - boxes[:, 1] + 1)
     ok = area <= max_area
     boxes, source = boxes[ok], source[ok]
