@@ -10,15 +10,21 @@ from .fused import apply_linear, linear
 from .layers import FeedForward, LayerNorm2d, StackedLinear
 
 
-def _deconv2x2(x: torch.Tensor, deconv: nn.ConvTranspose2d) -> torch.Tensor:
-    """ConvTranspose2d(kernel 2, stride 2) on (B, h, w, Cin) → (B, 2h, 2w, Cout), channels last."""
+def _deconv2x2(x: torch.Tensor, deconv: nn.ConvTranspose2d, act: str | None = None, shuffle: bool = True
+               ) -> torch.Tensor:
+    """ConvTranspose2d(kernel 2, stride 2) (then ``act``) on (B, h, w, Cin) → (B, 2h, 2w, Cout), channels last.
+
+    With ``shuffle=False`` the 2×2 blocks stay apart: (B, h, w, 2, 2, Cout), pixel (2i+di, 2j+dj) at
+    [i, j, di, dj] (an elementwise activation commutes with the reshuffle).
+    """
     b, h, w, _ = x.shape
     weight = deconv.weight  # (Cin, Cout, 2, 2)
     cout = weight.shape[1]
     as_linear = weight.permute(2, 3, 1, 0).reshape(4 * cout, -1)  # rows ordered (di, dj, out)
-    y = linear(x, as_linear, deconv.bias.repeat(4))  # (B, h, w, 4·Cout)
-    y = y.view(b, h, w, 2, 2, cout).permute(0, 1, 3, 2, 4, 5)
-    return y.reshape(b, 2 * h, 2 * w, cout)
+    y = linear(x, as_linear, deconv.bias.repeat(4), act).view(b, h, w, 2, 2, cout)
+    if not shuffle:
+        return y
+    return y.permute(0, 1, 3, 2, 4, 5).reshape(b, 2 * h, 2 * w, cout)
 
 
 class TokenAttention(nn.Module):
@@ -189,15 +195,21 @@ class MaskDecoder(nn.Module):
         self.iou_prediction_head = StackedLinear(transformer_dim, iou_head_hidden_dim, self.num_mask_tokens,
                                                  iou_head_depth)
 
-    def upscale(self, x: torch.Tensor) -> torch.Tensor:
-        """``output_upscaling`` on channels-last tokens: (B, h, w, C) → (B, 4h, 4w, C/8).
+    def upscaled_logits(self, x: torch.Tensor, hyper: torch.Tensor) -> torch.Tensor:
+        """``output_upscaling`` on channels-last tokens (B, h, w, C), dotted with the hypernetwork
+        outputs (B, M, C/8) → (B, M, 4h, 4w) logits.
 
         A 2×2 stride-2 transposed convolution is a linear map of each pixel to a 2×2 block; run as one
-        matrix product and a reshuffle it is several times faster on the CPU than the deconvolution.
+        matrix product it is several times faster on the CPU than the deconvolution. The last block
+        reshuffle is done on the M-channel logits rather than the C/8-channel features.
         """
         up1, norm, _, up2, _ = self.output_upscaling
         x = F.gelu(F.layer_norm(_deconv2x2(x, up1), (norm.weight.shape[0],), norm.weight, norm.bias, norm.eps))
-        return F.gelu(_deconv2x2(x, up2))
+        y = _deconv2x2(x, up2, act="gelu", shuffle=False)  # (B, 2h, 2w, 2, 2, C/8)
+        b, h2, w2 = y.shape[:3]
+        logits = torch.matmul(y.reshape(b, -1, y.shape[-1]), hyper.transpose(1, 2))  # (B, 2h·2w·4, M)
+        logits = logits.view(b, h2, w2, 2, 2, -1).permute(0, 5, 1, 3, 2, 4)
+        return logits.reshape(b, -1, 2 * h2, 2 * w2)
 
     def forward(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor, sparse: torch.Tensor,
                 dense: torch.Tensor, multimask_output: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -231,10 +243,7 @@ class MaskDecoder(nn.Module):
         iou_token_out = hs[:, 0]
         chosen = range(1, self.num_mask_tokens) if multimask_output else range(0, 1)
         h, w = image_embeddings.shape[-2:]
-        upscaled = self.upscale(src.reshape(b, h, w, -1))  # (B, 4h, 4w, C/8)
         hyper = torch.stack([self.output_hypernetworks_mlps[i](hs[:, 1 + i]) for i in chosen], dim=1)
-        bu, hu, wu, cu = upscaled.shape
-        logits = torch.matmul(upscaled.view(bu, hu * wu, cu), hyper.transpose(1, 2))  # (B, 16hw, M)
-        logits = logits.transpose(1, 2).reshape(bu, -1, hu, wu)
+        logits = self.upscaled_logits(src.reshape(b, h, w, -1), hyper)
         iou = self.iou_prediction_head(iou_token_out)[:, list(chosen)]
         return logits, iou
