@@ -51,7 +51,10 @@ def logits_to_window_masks(logits: torch.Tensor, window: Window, image_shape: tu
     As SAM does: upsample to S×S, drop the padding, resize to the window's pixels, threshold.
     """
     h, w, rh, rw = resized_extent(window, image_shape, input_size)
-    up = F.interpolate(logits.float(), size=(input_size, input_size), mode="bilinear", align_corners=False)
+    up = logits.float()
+    if tuple(up.shape[-2:]) != (input_size, input_size):  # LiteMedSAM's logits are already S×S
+        up = F.interpolate(up, size=(input_size, input_size), mode="bilinear", align_corners=False)
     up = up[..., :rh, :rw]
-    up = F.interpolate(up, size=(h, w), mode="bilinear", align_corners=False)
+    if (rh, rw) != (h, w):
+        up = F.interpolate(up, size=(h, w), mode="bilinear", align_corners=False)
     return (up > threshold).cpu().numpy()
