@@ -8,10 +8,11 @@ import time
 from pathlib import Path
 
 from qtpy.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-                            QListWidget, QPushButton, QVBoxLayout, QWidget)
+                            QListWidget, QPushButton, QVBoxLayout)
 
 from ._choosers import device_combo, model_combo
-from ._workers import JobCancelled, make_progress_relay, report_error, start_worker
+from ._job_widget import JobWidget
+from ._workers import JobCancelled, make_progress_relay, report_error
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".zarr")
 
@@ -72,11 +73,11 @@ def run_batch(files: list[str], outdir: str, model: str | None, device: str | No
     return sorted(str(p) for p in set(out.iterdir()) - before if not p.name.startswith("."))
 
 
-class BatchWidget(QWidget):
+class BatchWidget(JobWidget):
     """Label a list of image files with the command-line job and write the results to a folder."""
 
     def __init__(self, napari_viewer, parent=None) -> None:
-        super().__init__(parent)
+        super().__init__("Run batch", parent)
         self.viewer = napari_viewer
         self.files = QListWidget()
         self.add_btn = QPushButton("Add files…")
@@ -92,12 +93,8 @@ class BatchWidget(QWidget):
         self.mode_combo.addItems(["model default", "points", "boxes"])
         self.open_results = QCheckBox("Open the label images when done")
         self.open_results.setChecked(True)
-        self.run_btn = QPushButton("Run batch")
-        self.cancel_btn = QPushButton("Cancel")
-        self.cancel_btn.setEnabled(False)
-        self.status = QLabel("" if cli_label_available() else
-                             "This napari-sam has no 'label' command (napari_sam._cli.label) yet.")
-        self.status.setWordWrap(True)
+        if not cli_label_available():
+            self.set_status("This napari-sam has no 'label' command (napari_sam._cli.label) yet.")
         row = QHBoxLayout()
         row.addWidget(self.add_btn)
         row.addWidget(self.clear_btn)
@@ -124,14 +121,7 @@ class BatchWidget(QWidget):
         self.add_btn.clicked.connect(self._add_dialog)
         self.clear_btn.clicked.connect(self.files.clear)
         self.browse_btn.clicked.connect(self._out_dialog)
-        self.run_btn.clicked.connect(self.run)
-        self.cancel_btn.clicked.connect(self.cancel)
-        self._worker = None
-        self._relay = None
         self.written: list[str] = []
-
-    def set_status(self, text: str) -> None:
-        self.status.setText(text)
 
     def add_files(self, paths) -> None:
         for p in paths:
@@ -179,24 +169,8 @@ class BatchWidget(QWidget):
             if self.open_results.isChecked():
                 self._open(written)
 
-        def finished():
-            relay.close()
-            self._worker = None
-            self.run_btn.setEnabled(True)
-            self.cancel_btn.setEnabled(False)
-
-        self._relay = relay
-        self.run_btn.setEnabled(False)
-        self.cancel_btn.setEnabled(True)
-        self.set_status(f"Labeling {len(files)} file(s) …")
-        self._worker = start_worker(run_batch, files, outdir, model, device, callback, fmt, auto_mode,
-                                    what="batch labeling",
-                                    on_return=done, on_finish=finished, status=self.set_status)
-        return self._worker
-
-    def cancel(self) -> None:
-        if self._relay is not None:
-            self._relay.cancel()
+        return self.start_job(run_batch, files, outdir, model, device, callback, fmt, auto_mode, relay=relay,
+                              what="batch labeling", on_return=done, busy_text=f"Labeling {len(files)} file(s) …")
 
     def _open(self, written: list[str]) -> None:
         import tifffile

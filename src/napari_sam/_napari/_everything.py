@@ -4,11 +4,12 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from qtpy.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QVBoxLayout
 
 from ._choosers import ImageLayerCombo, device_combo, model_combo
+from ._job_widget import JobWidget
 from ._layers import check_image_layer, current_plane, plane_data, transform_kwargs
-from ._workers import make_progress_relay, report_error, start_worker
+from ._workers import make_progress_relay, report_error
 
 MODES = ("model default", "points", "boxes")
 
@@ -23,7 +24,7 @@ def automatic_available() -> bool:
         return False
 
 
-class SegmentEverythingWidget(QWidget):
+class SegmentEverythingWidget(JobWidget):
     """Label every object of the shown plane of an image with ``napari_sam.automatic``.
 
     The result is a new Labels layer "<image> SAM everything" with the image's transform (a stack
@@ -31,7 +32,7 @@ class SegmentEverythingWidget(QWidget):
     """
 
     def __init__(self, napari_viewer, parent=None) -> None:
-        super().__init__(parent)
+        super().__init__("Segment everything", parent)
         self.viewer = napari_viewer
         self.image_combo = ImageLayerCombo(napari_viewer)
         self.model_combo = model_combo()
@@ -40,12 +41,8 @@ class SegmentEverythingWidget(QWidget):
         self.mode_combo.addItems(list(MODES))
         self.mode_combo.setToolTip("points: SAM's point grid; boxes: box proposals (for box-trained models "
                                    "such as LiteMedSAM); model default: what the model's registry entry says")
-        self.run_btn = QPushButton("Segment everything")
-        self.cancel_btn = QPushButton("Cancel")
-        self.cancel_btn.setEnabled(False)
-        self.status = QLabel("" if automatic_available() else
-                             "This napari-sam has no automatic mode (napari_sam.automatic) yet.")
-        self.status.setWordWrap(True)
+        if not automatic_available():
+            self.set_status("This napari-sam has no automatic mode (napari_sam.automatic) yet.")
         form = QFormLayout()
         form.addRow("Image", self.image_combo)
         form.addRow("Model", self.model_combo)
@@ -59,15 +56,8 @@ class SegmentEverythingWidget(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.status)
         layout.addStretch(1)
-        self.run_btn.clicked.connect(self.run)
-        self.cancel_btn.clicked.connect(self.cancel)
-        self._worker = None
-        self._relay = None
         self._models: dict = {}
         self.result_layer = None
-
-    def set_status(self, text: str) -> None:
-        self.status.setText(text)
 
     def run(self):
         """Start the job in a worker; returns the worker (None if the input was refused)."""
@@ -103,23 +93,8 @@ class SegmentEverythingWidget(QWidget):
         def done(labels):
             self._add_result(layer, info, plane, np.asarray(labels), time.perf_counter() - started)
 
-        def finished():
-            relay.close()
-            self._worker = None
-            self.run_btn.setEnabled(True)
-            self.cancel_btn.setEnabled(False)
-
-        self._relay = relay
-        self.run_btn.setEnabled(False)
-        self.cancel_btn.setEnabled(True)
-        self.set_status("Segmenting everything …")
-        self._worker = start_worker(job, what="segment everything", on_return=done, on_finish=finished,
-                                    status=self.set_status)
-        return self._worker
-
-    def cancel(self) -> None:
-        if self._relay is not None:
-            self._relay.cancel()
+        return self.start_job(job, relay=relay, what="segment everything", on_return=done,
+                              busy_text="Segmenting everything …")
 
     def _add_result(self, layer, info, plane, labels: np.ndarray, seconds: float) -> None:
         from ._layers import check_labels_data

@@ -1,0 +1,55 @@
+"""A dock widget that runs one long job at a time in a worker, with Run/Cancel buttons and progress."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from qtpy.QtWidgets import QLabel, QPushButton, QWidget
+
+from ._workers import start_worker
+
+
+class JobWidget(QWidget):
+    """Base for widgets with a ``run_btn``, a ``cancel_btn`` and a ``status`` label.
+
+    :meth:`start_job` runs ``fn(*args)`` in a worker, disables Run and enables Cancel until it ends,
+    and closes the progress relay (from ``make_progress_relay``) whatever the outcome.
+    """
+
+    def __init__(self, run_text: str, parent=None) -> None:
+        super().__init__(parent)
+        self.run_btn = QPushButton(run_text)
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setEnabled(False)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.run_btn.clicked.connect(self.run)
+        self.cancel_btn.clicked.connect(self.cancel)
+        self._worker = None
+        self._relay = None
+
+    def run(self):  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def set_status(self, text: str) -> None:
+        self.status.setText(text)
+
+    def start_job(self, fn: Callable, *args, relay, what: str, on_return: Callable, busy_text: str):
+        """Start ``fn(*args)`` in a worker; returns the worker."""
+        def finished():
+            relay.close()
+            self._worker = None
+            self.run_btn.setEnabled(True)
+            self.cancel_btn.setEnabled(False)
+
+        self._relay = relay
+        self.run_btn.setEnabled(False)
+        self.cancel_btn.setEnabled(True)
+        self.set_status(busy_text)
+        self._worker = start_worker(fn, *args, what=what, on_return=on_return, on_finish=finished,
+                                    status=self.set_status)
+        return self._worker
+
+    def cancel(self) -> None:
+        """Ask the running job to stop at its next progress report."""
+        if self._relay is not None:
+            self._relay.cancel()
