@@ -36,11 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .models.checkpoints import FetchError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args._run(args) or 0)
-    except ValueError as err:  # user errors: one clear line, no traceback
+    except (ValueError, FetchError) as err:  # user and download errors: one clear line, no traceback
         print(f"napari-sam {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

