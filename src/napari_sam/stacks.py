@@ -16,6 +16,7 @@ import numpy as np
 
 from .coords import mask_bbox
 from .embeddings import Cancelled
+from .mask_scores import stability_score
 from .prediction import Prediction
 
 
@@ -32,11 +33,9 @@ def mask_overlap(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def stability(logits: np.ndarray, offset: float = 1.0) -> float:
-    """SAM's stability score of one (h, w) logit map: area(logits > +offset) / area(logits > −offset).
+    """SAM's stability score of one (h, w) logit map (see :func:`napari_sam.mask_scores.stability_score`).
     Near 1 for a crisp object, low where the model is guessing (e.g. a plane without the object)."""
-    inner = int((logits > offset).sum())
-    outer = int((logits > -offset).sum())
-    return inner / outer if outer else 0.0
+    return float(stability_score(logits, 0.0, offset))
 
 
 def grow_box(bbox_rc, image_shape: tuple[int, int], fraction: float = 0.0, pixels: int = 2) -> tuple[int, ...]:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage as ndi
 
+from ..mask_scores import stability_score  # noqa: F401  (re-exported: the filters' users import it here)
+
 
 @dataclass
 class Candidates:
@@ -66,17 +68,6 @@ class Candidates:
         return Candidates([m for p in parts for m in p.masks], np.concatenate([p.offsets for p in parts]),
                           np.concatenate([p.scores for p in parts]), np.concatenate([p.stability for p in parts]),
                           np.concatenate([p.prompt for p in parts]))
-
-
-def stability_score(logits: np.ndarray, threshold: float = 0.0, offset: float = 1.0) -> np.ndarray:
-    """IoU between the masks thresholded at ``threshold + offset`` and ``threshold - offset``.
-
-    ``logits`` is (..., h, w); returns (...,) float32 (1 for an empty mask at both levels: nothing).
-    """
-    x = np.asarray(logits)
-    hi = (x > threshold + offset).sum(axis=(-2, -1))
-    lo = (x > threshold - offset).sum(axis=(-2, -1))
-    return np.where(lo > 0, hi / np.maximum(lo, 1), 0.0).astype(np.float32)
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
