@@ -10,7 +10,15 @@ Two cases are reported apart:
 
 * ``ready``: the embeddings the prompt needs are in memory (the whole image's, and the zoom window
   of that object after its first prompt) — what "with embeddings ready" means;
-* ``first touch``: the first prompt on a new object, which may embed its zoom window on demand.
+* ``first touch``: the first prompt on a new object, which may embed its zoom window on demand (an
+  edit that moves the object into another zoom window is reported apart, with the same cost).
+
+"ready" is also timed to the end of the first canvas frame drawn after the preview was painted (the
+mask on screen): under Xvfb that frame is rendered by Mesa's llvmpipe on the CPU, which a desktop
+with a graphics card does not pay.
+
+When the embeddings are ready, the annotator decodes on the main thread (see
+``AnnotatorWidget.request_preview``); the share of such previews is printed.
 
 Prints a table and one JSON line (``{"bench": "napari_preview", ...}``).
 """
@@ -21,8 +29,11 @@ import json
 import os
 import platform
 import time
+import warnings
 
 import numpy as np
+
+warnings.filterwarnings("ignore", message="Private attribute access", category=FutureWarning)
 
 
 def _wait(signal, got: list, timeout: float = 120.0) -> None:
@@ -49,22 +60,46 @@ def _settle(app, widget) -> None:
         time.sleep(0.005)
 
 
-def _timed(app, widget, action, split: list | None = None) -> float:
+def _timed(app, widget, action, split: list | None = None, frames: list | None = None,
+           refined: list | None = None) -> float:
+    """Seconds from ``action()`` (a prompt edit) to the first ``preview_updated``; with ``frames``, also
+    appends the seconds to the end of the first canvas frame drawn after that preview was painted, with
+    ``refined`` the seconds to the last preview (the zoom window's, after a coarse first one)."""
+    from qtpy.QtCore import QEventLoop, QTimer
+
     got: list = []
+    drawn: list = []
 
     def slot(_):
         got.append(time.perf_counter())
 
+    def on_draw(_event):
+        if got and not drawn:
+            drawn.append(time.perf_counter())
+
+    canvas = widget.viewer.window._qt_viewer.canvas._scene_canvas
     widget.preview_updated.connect(slot)
+    canvas.events.draw.connect(on_draw, position="last")  # after napari's own draw handler rendered
     try:
         t0 = time.perf_counter()
         action()
         _wait(widget.preview_updated, got)
+        if frames is not None:
+            deadline = time.perf_counter() + 1.0
+            while not drawn and time.perf_counter() < deadline:
+                loop = QEventLoop()
+                QTimer.singleShot(2, loop.quit)
+                loop.exec_()
+            if drawn:
+                frames.append(drawn[0] - t0)
+        if split is not None:  # the core's predict, and the rest (layer edit, worker if any, paint)
+            split.append(widget.last_timing["predict_s"])
+        _settle(app, widget)  # a coarse first preview is followed by the zoom window's
     finally:
         widget.preview_updated.disconnect(slot)
-    if split is not None:  # the core's predict in the worker, and the rest (layer edit, worker, paint)
-        split.append(widget.last_timing["predict_s"])
-    _settle(app, widget)
+        canvas.events.draw.disconnect(on_draw)
+    if refined is not None:
+        refined.append(got[-1] - t0)
     return got[0] - t0
 
 
@@ -96,6 +131,12 @@ def main(argv: list[str] | None = None) -> dict:
     app = QApplication.instance()
     viewer.add_image(image, name="nuclei")
     _, widget = viewer.window.add_plugin_dock_widget("napari-sam", "Annotator")
+    viewer.window._qt_window.resize(1500, 950)  # a desktop-sized window: the canvas is really drawn
+    for _ in range(20):
+        app.processEvents()
+        time.sleep(0.01)
+    viewer.reset_view()
+    canvas_size = viewer.window._qt_viewer.canvas._scene_canvas.native.size()
     widget.device_combo.setCurrentText("cpu")
     widget._models[("lite_medsam", "cpu")] = model
     ready: list = []
@@ -108,22 +149,35 @@ def main(argv: list[str] | None = None) -> dict:
 
     ids, areas = np.unique(truth[truth > 0], return_counts=True)
     chosen = ids[np.argsort(-areas)][: args.objects * 3: 3]  # mid-to-large nuclei spread over the image
-    first, warm, core, warm_predict = [], [], [], []
+    first, warm, core, warm_predict, warm_frame, inline, new_window = [], [], [], [], [], [], []
+    first_refined, first_coarse, new_window_refined = [], [], []
     rng = np.random.default_rng(0)
     for label in chosen:
         rows, cols = np.nonzero(truth == label)
         box = np.array([[rows.min(), cols.min()], [rows.max(), cols.max()]], dtype=float)
         centre = np.array([rows.mean(), cols.mean()])
         widget.clear_prompts()
-        first.append(_timed(app, widget, lambda: widget.shapes_layer.add_rectangles(box)))
+        _settle(app, widget)
+        first.append(_timed(app, widget, lambda: widget.shapes_layer.add_rectangles(box), refined=first_refined))
+        first_coarse.append(bool(widget.last_timing.get("coarse")) or first_refined[-1] > first[-1])
         for e in range(args.edits):
+            encoded = widget.session.segmenter.embeddings.encoded_count
+            predict_s, frame_s, refined = [], [], []
             if e % 2 == 0:  # nudge the box by a pixel or two, as when dragging a corner
                 nudged = box + rng.integers(-2, 3, size=box.shape)
-                warm.append(_timed(app, widget, lambda: setattr(widget.shapes_layer, "data", [nudged]),
-                                   warm_predict))
+                total = _timed(app, widget, lambda: setattr(widget.shapes_layer, "data", [nudged]), predict_s,
+                               frame_s, refined)
             else:  # add a point (positive) inside the object
-                warm.append(_timed(app, widget, lambda: widget.points_layer.add(centre + rng.normal(0, 1, 2)),
-                                   warm_predict))
+                total = _timed(app, widget, lambda: widget.points_layer.add(centre + rng.normal(0, 1, 2)),
+                               predict_s, frame_s, refined)
+            if widget.session.segmenter.embeddings.encoded_count != encoded:
+                new_window.append(total)  # the edit moved the object into a zoom window not embedded yet
+                new_window_refined += refined
+                continue
+            warm.append(total)
+            warm_predict += predict_s
+            warm_frame += frame_s
+            inline.append(bool(widget.last_timing.get("inline")))
         seg = widget.session.segmenter  # the core alone, for comparison: predict on the same prompts
         t = time.perf_counter()
         seg.predict(box=(box[0, 0], box[0, 1], box[1, 0], box[1, 1]))
@@ -135,21 +189,36 @@ def main(argv: list[str] | None = None) -> dict:
         "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
         "load_avg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "platform": platform.platform(), "encode_s": encode_s,
+        "canvas_px": [canvas_size.width(), canvas_size.height()],
         "ready": _stats([1000 * x for x in warm]), "first_touch": _stats([1000 * x for x in first]),
         "core_predict_ready": _stats([1000 * x for x in core]),
-        "ready_predict_in_worker": _stats([1000 * x for x in warm_predict]),
+        "ready_predict": _stats([1000 * x for x in warm_predict]),
+        "ready_on_screen": _stats([1000 * x for x in warm_frame]) if warm_frame else None,
+        "ready_inline_fraction": float(np.mean(inline)),
+        "first_touch_refined": _stats([1000 * x for x in first_refined]),
+        "first_touch_coarse_fraction": float(np.mean(first_coarse)),
+        "edit_needing_new_window": _stats([1000 * x for x in new_window]) if new_window else None,
+        "edit_needing_new_window_refined": _stats([1000 * x for x in new_window_refined]) if new_window else None,
         "ready_adapter_overhead": _stats([1000 * (a - b) for a, b in zip(warm, warm_predict)]),
     }
     print(f"napari annotator, prompt → preview (LiteMedSAM, CPU, {torch.get_num_threads()} torch threads, "
-          f"load {result['load_avg_1min']:.1f} on {os.cpu_count()} cores); embeddings {encode_s:.2f} s")
+          f"load {result['load_avg_1min']:.1f} on {os.cpu_count()} cores); embeddings {encode_s:.2f} s; "
+          f"canvas {result['canvas_px'][0]}×{result['canvas_px'][1]} px")
     print(f"{'case':<36}{'n':>4}{'median ms':>12}{'p90 ms':>10}{'max ms':>10}")
     for name, key in (("ready (embeddings in memory)", "ready"),
-                      ("  of which Segmenter.predict", "ready_predict_in_worker"),
+                      ("  of which Segmenter.predict", "ready_predict"),
                       ("  of which napari + adapter", "ready_adapter_overhead"),
-                      ("first touch (zoom window on demand)", "first_touch"),
+                      ("ready, until the frame is drawn", "ready_on_screen"),
+                      ("first touch: first preview", "first_touch"),
+                      ("first touch: zoom window's preview", "first_touch_refined"),
+                      ("edit into a new zoom window: first", "edit_needing_new_window"),
+                      ("  and the zoom window's preview", "edit_needing_new_window_refined"),
                       ("core predict alone (main thread)", "core_predict_ready")):
         s = result[key]
-        print(f"{name:<36}{s['n']:>4}{s['median_ms']:>12.1f}{s['p90_ms']:>10.1f}{s['max_ms']:>10.1f}")
+        if s is not None:
+            print(f"{name:<36}{s['n']:>4}{s['median_ms']:>12.1f}{s['p90_ms']:>10.1f}{s['max_ms']:>10.1f}")
+    print(f"ready previews answered on the main thread: {100 * result['ready_inline_fraction']:.0f} %; "
+          f"first touches with a coarse first preview: {100 * result['first_touch_coarse_fraction']:.0f} %")
     print(json.dumps(result))
     return result
 

@@ -116,3 +116,31 @@ def test_bad_prompts_are_refused(segmenter, kwargs, message):
 def test_predict_before_set_image_is_refused(lite_medsam):
     with pytest.raises(ValueError, match="set_image"):
         Segmenter(lite_medsam).predict(points=[(1, 1)])
+
+
+def test_decode_only_predictions_for_a_responsive_ui(lite_medsam, nuclei_data, nuclei_boxes):
+    """``encode=False`` never runs the encoder: a prompt whose zoom window is not embedded yet raises
+    EmbeddingNotReady; ``zoom=False`` answers it from the whole image's embedding (coarser, at once);
+    once the window is encoded, the decode-only call gives exactly the normal answer."""
+    from napari_sam.embeddings import EmbeddingNotReady
+
+    _, gt = nuclei_data
+    boxes, ids = nuclei_boxes
+    seg = Segmenter(lite_medsam)
+    seg.set_image(nuclei_data[0])
+    encoded = seg.embeddings.encoded_count
+    box = boxes[0]
+    with pytest.raises(EmbeddingNotReady, match="not computed yet"):
+        seg.predict(box=box, encode=False)
+    coarse = seg.predict(box=box, encode=False, zoom=False)
+    assert seg.embeddings.encoded_count == encoded  # nothing was encoded by either call
+    assert coarse.windows[0].size == max(gt.shape)
+    assert _iou(coarse.masks[0], gt == ids[0]) > 0.3
+    full = seg.predict(box=box)  # encodes the zoom window
+    assert seg.embeddings.encoded_count == encoded + 1 and full.windows[0].size < max(gt.shape)
+    again = seg.predict(box=box, encode=False)
+    assert np.array_equal(again.masks, full.masks) and np.allclose(again.scores, full.scores)
+    # the switch is per call: the next ordinary call encodes the window it needs again
+    other = next(b for b in boxes[1:] if seg.window_for_box(b) not in seg.embeddings)
+    seg.predict(box=other)
+    assert seg.embeddings.encoded_count == encoded + 2

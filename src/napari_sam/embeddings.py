@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -23,6 +24,12 @@ ProgressCallback = Callable[[int, int], None]
 
 class Cancelled(Exception):
     """Raised inside a long job when its ``should_stop`` callback answers True."""
+
+
+class EmbeddingNotReady(LookupError):
+    """Raised by :meth:`WindowEmbeddings.get` when a window would have to be encoded while encoding is
+    switched off for the calling thread (:meth:`WindowEmbeddings.encoding_allowed`): the caller can
+    answer the prompt later, in a worker, with encoding allowed."""
 
 
 class WindowEmbeddings:
@@ -56,6 +63,7 @@ class WindowEmbeddings:
         self.store = store
         self._cache: OrderedDict[tuple[int, Window], torch.Tensor] = OrderedDict()
         self._lock = threading.RLock()
+        self._no_encoding = threading.local()  # per thread: may get() run the encoder?
         self.encoded_count = 0  # windows through the encoder, for tests and benchmarks
 
     @property
@@ -82,9 +90,21 @@ class WindowEmbeddings:
             return None
         return self.grid.index_of(window)
 
+    @contextmanager
+    def encoding_allowed(self, allowed: bool):
+        """Within this block, :meth:`get` on the calling thread encodes missing windows (``allowed``) or
+        raises :class:`EmbeddingNotReady` instead. Other threads are not affected."""
+        before = getattr(self._no_encoding, "on", False)
+        self._no_encoding.on = not allowed
+        try:
+            yield
+        finally:
+            self._no_encoding.on = before
+
     def get(self, window: Window, plane: int = 0) -> torch.Tensor:
         """(1, 256, h, w) embedding of ``window`` on ``plane`` (on the model's device), from memory, from
-        the store, or encoded now."""
+        the store, or encoded now (unless :meth:`encoding_allowed` switched that off: then
+        :class:`EmbeddingNotReady`)."""
         key = (plane, window)
         with self._lock:
             if key in self._cache:
@@ -95,6 +115,8 @@ class WindowEmbeddings:
             emb = torch.from_numpy(self.store.read(plane, t).astype(np.float32))[None].to(self.model.device)
             self.put(window, emb, plane)
             return emb
+        if getattr(self._no_encoding, "on", False):
+            raise EmbeddingNotReady(f"the embedding of window {window} on plane {plane} is not computed yet")
         self.encode([window], plane=plane)
         with self._lock:
             return self._cache[key]

@@ -186,7 +186,7 @@ class Segmenter(StackMethods):
 
     # -- prompts → masks ---------------------------------------------------------------------------
     def predict(self, points=None, labels=None, box=None, mask_input=None, multimask: bool = False, *,
-                plane: int | None = None) -> Prediction:
+                plane: int | None = None, encode: bool = True, zoom: bool = True) -> Prediction:
         """Masks for prompts given in image pixels (of ``plane`` for a stack, default the plane in view).
 
         Parameters
@@ -203,6 +203,17 @@ class Segmenter(StackMethods):
             (``Prediction.logits[k, m]``), in that prediction's window; or that :class:`Prediction`.
         multimask
             Return the three ambiguity-aware candidates instead of one mask.
+        plane
+            The plane of a stack the prompts are on.
+        encode
+            Whether windows whose embeddings are not computed yet (a zoom window, a tile) may be encoded
+            now. With False the call only decodes (milliseconds) and raises
+            :class:`~napari_sam.embeddings.EmbeddingNotReady` where an embedding is missing — for a UI that
+            answers from its main thread when it can and from a worker when it must.
+        zoom
+            Whether the zoom rule (:attr:`zoom`) may answer from a window around the object. False answers
+            from the whole image (or the tile that holds the object): a coarser mask, but from embeddings
+            that are usually computed already — a quick first preview while the zoom window is encoded.
 
         Returns
         -------
@@ -210,6 +221,13 @@ class Segmenter(StackMethods):
             ``masks`` (K, H, W) bool (or (K, 3, H, W) with ``multimask``), ``scores`` (K, M) predicted
             IoU, ``logits`` (K, M, 256, 256); ``plane`` the plane it answers.
         """
+        self._require_image()
+        rule = self.zoom if zoom else ZoomRule(enabled=False)
+        with self.embeddings.encoding_allowed(encode):
+            return self._predict(points, labels, box, mask_input, multimask, plane, rule)
+
+    def _predict(self, points, labels, box, mask_input, multimask: bool, plane: int | None,
+                 rule: ZoomRule) -> Prediction:
         src = self._require_image()
         plane = self._plane if plane is None else src.check_plane(plane)
         pts = lab = None
@@ -235,22 +253,23 @@ class Segmenter(StackMethods):
                 pts = lab = None
 
         if boxes is None:  # one object prompted by points
-            window = prev_window or self._window_for_points(pts, lab, plane)
+            window = prev_window or self._window_for_points(pts, lab, plane, rule)
             pred = self._decode_group(window, [None], pts, lab, mask_logits, multimask, plane)
         else:
             windows = [prev_window] * len(boxes) if prev_window is not None else [
-                self.window_for_box(b) for b in boxes]
+                self.window_for_box(b, rule) for b in boxes]
             pred = self._decode_many(windows, boxes, pts, lab, mask_logits, multimask, plane)
         pred.plane = plane
         self.last_prediction = pred
         return pred
 
-    def window_for_box(self, box) -> Window:
+    def window_for_box(self, box, zoom: ZoomRule | None = None) -> Window:
         """The window an object with bounding box ``box`` (min_row, min_col, max_row, max_col) is answered
-        from: a zoom window, the tile whose core holds it, or a window centred on it when it crosses a
-        seam (see :func:`napari_sam.tiling.window_for_box`)."""
+        from: a zoom window (by ``zoom``, default :attr:`zoom`), the tile whose core holds it, or a window
+        centred on it when it crosses a seam (see :func:`napari_sam.tiling.window_for_box`)."""
         self._require_image()
-        return window_for_box(as_boxes_rc(box)[0], self.grid, self.zoom, self.model.input_size)
+        return window_for_box(as_boxes_rc(box)[0], self.grid, self.zoom if zoom is None else zoom,
+                              self.model.input_size)
 
     def _mask_prompt(self, mask_input) -> tuple[Window | None, torch.Tensor | None]:
         if mask_input is None:
@@ -289,13 +308,13 @@ class Segmenter(StackMethods):
         r, c = first.offsets[0]
         return bbox[0] + r, bbox[1] + c, bbox[2] + r, bbox[3] + c
 
-    def _window_for_points(self, pts: np.ndarray, lab: np.ndarray, plane: int) -> Window:
+    def _window_for_points(self, pts: np.ndarray, lab: np.ndarray, plane: int, rule: ZoomRule) -> Window:
         """Zoom for point prompts: a first answer (whole image, or the tile whose core holds the points)
         tells the object's size; an object cut by that tile's edge is looked at again from a window
         centred on it."""
         grid, shape = self.grid, self.image_shape
         positives = pts[lab == 1] if (lab == 1).any() else pts
-        if grid.is_single and not self.zoom.enabled:
+        if grid.is_single and not rule.enabled:
             return self.whole_window
         centre = positives.mean(axis=0)
         first = self.whole_window if grid.is_single else grid.tile(grid.tile_at(*centre))
@@ -314,7 +333,7 @@ class Segmenter(StackMethods):
             r0, c0 = positives.min(axis=0)
             r1, c1 = positives.max(axis=0)
             bbox = (r0, c0, r1, c1)
-        window = self.window_for_box(bbox)
+        window = self.window_for_box(bbox, rule)
         if not all(window.contains_box((p[0], p[1], p[0], p[1])) for p in positives):
             return first
         return window

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sam_napari_helpers import PREDICT_TIMEOUT_MS, compute, dock_annotator, iou, object_box, wait_preview
+from sam_napari_helpers import (PREDICT_TIMEOUT_MS, compute, dock_annotator, iou, object_box, pick_nucleus,
+                                wait_preview)
 
 pytestmark = pytest.mark.gui
 
@@ -93,3 +94,44 @@ def test_point_and_box_on_a_nucleus_commit_and_undo(make_napari_viewer, qtbot, l
     viewer.layers.selection.active = widget.objects_layer
     viewer.screenshot(str(artifacts_dir / "annotator_committed.png"), canvas_only=False)
     assert len(widget.session.annotations.objects) == 5
+
+
+def test_previews_come_at_once_then_sharpen(make_napari_viewer, qtbot, lite_medsam, nuclei_data):
+    """With the embeddings in memory a prompt is answered on the main thread, inside the layer edit
+    (no worker, no frame in between). The first prompt on an object, whose zoom window is not embedded
+    yet, shows the whole image's answer at once and the zoom window's answer when its worker is done;
+    a worker's answer that arrives after the prompts were cleared is dropped."""
+    image, truth = nuclei_data
+    viewer = make_napari_viewer(show=True)
+    viewer.add_image(image, name="nuclei")
+    widget = dock_annotator(viewer, lite_medsam)
+    widget.image_combo.setCurrentText("nuclei")
+    compute(qtbot, widget)
+    shown = []
+    widget.preview_updated.connect(lambda p: shown.append((p, dict(widget.last_timing))))
+
+    label = pick_nucleus(truth)
+    widget.shapes_layer.add_rectangles(_rect(truth, label))
+    assert len(shown) == 1  # painted before add_rectangles returned
+    first, how = shown[0]
+    assert how["inline"] and how["coarse"] and first.windows[0].size == max(image.shape)
+    assert iou(widget.preview_layer.data > 0, truth == label) >= 0.3
+    assert widget._predict_worker is not None  # the zoom window is being embedded
+    qtbot.waitUntil(lambda: widget._predict_worker is None, timeout=PREDICT_TIMEOUT_MS)
+    refined, how = shown[-1]
+    assert len(shown) == 2 and not how["inline"] and not how["coarse"]
+    assert refined.windows[0].size < max(image.shape)
+    assert iou(widget.preview_layer.data > 0, truth == label) >= 0.7
+
+    rows, cols = np.nonzero(truth == label)
+    widget.points_layer.add([rows.mean(), cols.mean()])  # same object, same window: answered inline
+    assert len(shown) == 3 and shown[2][1]["inline"] and not shown[2][1]["coarse"]
+    assert widget._predict_worker is None
+    assert iou(widget.preview_layer.data > 0, truth == label) >= 0.7
+
+    other = pick_nucleus(truth, skip=4)
+    widget.shapes_layer.add_rectangles(_rect(truth, other))  # a new object: its window goes to a worker
+    assert widget._predict_worker is not None
+    widget.clear_prompts()
+    qtbot.waitUntil(lambda: widget._predict_worker is None, timeout=PREDICT_TIMEOUT_MS)
+    assert widget.prediction is None and not widget.preview_layer.data.any()

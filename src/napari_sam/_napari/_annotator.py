@@ -60,8 +60,13 @@ class AnnotatorWidget(QWidget):
         self._propagate_worker = None
         self._predict_worker = None
         self._pending = False
+        self._clearing = False
+        self._cleared = 0  # how many times the prompts were cleared: a worker's late answer is dropped
         self._disconnect: list = []
-        self.last_timing: dict = {}  # of the last preview: predict_s (in the worker), preview_s (request → painted)
+        self.inline_budget_s = 0.1  # decoder passes faster than this run on the main thread
+        self._decode_estimate_s = 0.0  # the last decoder-only prediction's duration
+        # of the last preview: predict_s, preview_s (request → painted), inline (main thread or worker)
+        self.last_timing: dict = {}
         self._build_ui()
         self._plane_timer = QTimer(self)  # debounce: scrubbing through a stack encodes only where it stops
         self._plane_timer.setSingleShot(True)
@@ -250,11 +255,21 @@ class AnnotatorWidget(QWidget):
 
     # -- prompts → preview -------------------------------------------------------------------------
     def _on_prompts_changed(self, event) -> None:
-        if str(getattr(event, "action", "changed")) in _REACT:
+        if str(getattr(event, "action", "changed")) in _REACT and not self._clearing:
             self.request_preview()
 
     def request_preview(self) -> None:
-        """Predict from the current prompts in a worker (one at a time; the latest prompts win)."""
+        """Predict from the current prompts and show the preview (one prediction at a time; the latest
+        prompts win).
+
+        When the embeddings the prompts need are in memory, the prediction is a decoder pass (tens of ms
+        on a CPU) and runs right here on the main thread, so the prompt and its mask appear in the same
+        frame and no canvas redraw competes with it for the CPU. A prompt that needs a new embedding
+        (the zoom window of a new object, a tile of a large image), or a machine where decoding alone
+        took longer than :attr:`inline_budget_s`, goes to a worker and the viewer stays responsive; while
+        a new zoom window is encoded, a coarse preview from the whole image's embedding is shown.
+        ``last_timing`` tells how the shown preview was made.
+        """
         if self.session is None:
             return
         plane = self._current_plane()
@@ -270,15 +285,25 @@ class AnnotatorWidget(QWidget):
         self._pending = False
         started = time.perf_counter()
         session, multimask = self.session, self.candidate is not None
+        if self._decode_estimate_s < self.inline_budget_s and self._predict_inline(prompts, multimask, started):
+            return
 
         def job():
-            t = time.perf_counter()
+            t, encoded = time.perf_counter(), session.segmenter.embeddings.encoded_count
             prediction, note = session.predict(prompts, multimask)
-            return prediction, note, time.perf_counter() - t
+            return prediction, note, time.perf_counter() - t, session.segmenter.embeddings.encoded_count > encoded
+
+        cleared = self._cleared
 
         def done(result):
-            self._show(result[0], prompts, result[1])
-            self.last_timing = {"predict_s": result[2], "preview_s": time.perf_counter() - started}
+            prediction, note, seconds, encoded = result
+            if cleared != self._cleared:  # the prompts were cleared (or committed) meanwhile
+                return
+            if not encoded:  # a decoder pass alone: is the main thread fast enough for the next one?
+                self._decode_estimate_s = seconds
+            self.last_timing = {"predict_s": seconds, "preview_s": time.perf_counter() - started, "inline": False,
+                                "coarse": False}
+            self._show(prediction, prompts, note)
 
         def finished():
             self._predict_worker = None
@@ -288,6 +313,29 @@ class AnnotatorWidget(QWidget):
 
         self._predict_worker = start_worker(job, what="predicting the mask",
                                             on_return=done, on_finish=finished, status=self.set_status)
+
+    def _predict_inline(self, prompts, multimask: bool, started: float) -> bool:
+        """Decode on the main thread from embeddings in memory. True when that answered the prompts;
+        False when the zoom window they need is not embedded yet: the caller then starts a worker, and
+        meanwhile a coarse preview from the whole image (or its tile) is shown if that one is ready."""
+        from ..embeddings import EmbeddingNotReady
+
+        for zoom in (True, False):
+            t = time.perf_counter()
+            try:
+                prediction, note = self.session.predict(prompts, multimask, encode=False, zoom=zoom)
+            except EmbeddingNotReady:
+                continue
+            except Exception as err:  # noqa: BLE001 (shown to the user, as a worker's error would be)
+                report_error("predicting the mask", err, self.set_status)
+                return True
+            seconds = time.perf_counter() - t
+            self._decode_estimate_s = seconds
+            self.last_timing = {"predict_s": seconds, "preview_s": time.perf_counter() - started, "inline": True,
+                                "coarse": not zoom}
+            self._show(prediction, prompts, note if zoom else "refining in a zoom window …")
+            return zoom
+        return False
 
     def _show(self, prediction, prompts, note: str) -> None:
         self.prediction, self._shown_prompts = prediction, prompts
@@ -333,11 +381,17 @@ class AnnotatorWidget(QWidget):
             return
         self.candidate = None
         self.candidate_label.setText("Candidate: best")
-        if len(self.points_layer.data):
-            self.points_layer.data = np.zeros((0, self.points_layer.ndim))
-        if len(self.shapes_layer.data):
-            self.shapes_layer.selected_data = set(range(len(self.shapes_layer.data)))
-            self.shapes_layer.remove_selected()
+        self._clearing = True  # no prediction for the half-cleared prompts in between
+        try:
+            if len(self.points_layer.data):
+                self.points_layer.data = np.zeros((0, self.points_layer.ndim))
+            if len(self.shapes_layer.data):
+                self.shapes_layer.selected_data = set(range(len(self.shapes_layer.data)))
+                self.shapes_layer.remove_selected()
+        finally:
+            self._clearing = False
+        self._pending = False
+        self._cleared += 1
         self._show(None, None, "")
 
     def undo(self) -> int | None:

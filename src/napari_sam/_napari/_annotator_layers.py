@@ -2,7 +2,7 @@
 (Labels) and the committed objects (Labels), all with the image layer's transform.
 
 The preview is painted from a :class:`~napari_sam.prediction.Prediction`'s crops, clearing only the
-region painted before, so an update costs in proportion to the object, not to the image.
+pixels painted before, so an update costs in proportion to the object, not to the image.
 """
 from __future__ import annotations
 
@@ -69,44 +69,72 @@ def make_prompt_layers(viewer, image_layer, info: ImageInfo, objects_data: np.nd
 
 
 class PreviewPainter:
-    """Paints predictions into the preview Labels layer (object k gets value k + 1)."""
+    """Paints predictions into the preview Labels layer (object k gets value k + 1).
+
+    Pixels are written with :meth:`napari.layers.Labels.data_setitem`, so napari re-colours and
+    re-uploads only the changed region, not the whole plane (which matters for large images). The
+    preview layer's undo history is not used.
+    """
 
     def __init__(self, layer, info: ImageInfo) -> None:
         self.layer = layer
         self.info = info
         self._painted: tuple | None = None  # (plane, r0, r1, c0, c1)
 
-    def clear(self, refresh: bool = True) -> None:
+    def _painted_pixels(self) -> tuple | None:
+        """Full-rank indices of the non-zero pixels painted last time."""
         if self._painted is None:
-            return
+            return None
         plane, r0, r1, c0, c1 = self._painted
-        self.layer.data[plane][r0:r1, c0:c1] = 0
-        self._painted = None
-        if refresh:
+        rows, cols = np.nonzero(self.layer.data[plane][r0:r1, c0:c1])
+        return self._index(plane, rows + r0, cols + c0)
+
+    @staticmethod
+    def _index(plane: tuple, rows: np.ndarray, cols: np.ndarray) -> tuple:
+        return (*(np.full(rows.size, p, dtype=np.intp) for p in plane), rows, cols)
+
+    def _write(self, index: tuple | None, value, refresh: bool) -> None:
+        if index is not None and index[-1].size:
+            self.layer.data_setitem(index, value, refresh=refresh)
+        elif refresh:
             self.layer.refresh()
+
+    def _forget_history(self) -> None:
+        # data_setitem records each write for Ctrl-Z; a preview is not an edit to undo, and the
+        # records (indices of every pixel) would pile up for large objects.
+        history = getattr(self.layer, "_undo_history", None)
+        if history is not None:
+            history.clear()
+
+    def clear(self, refresh: bool = True) -> None:
+        old = self._painted_pixels()
+        self._painted = None
+        self._write(old, 0, refresh)
+        self._forget_history()
 
     def paint(self, prediction, plane: tuple[int, ...], candidate: int | None = None) -> int:
         """Show ``prediction`` (candidate ``candidate`` or each object's best) on ``plane``; returns
         the number of foreground pixels painted."""
-        self.clear(refresh=False)
-        target = self.layer.data[tuple(plane)]
+        plane = tuple(plane)
+        rows, cols, values = [], [], []
         box = None
-        count = 0
         for k, (crop, (r, c)) in enumerate(zip(prediction.crops, prediction.offsets)):
             m = prediction.best_index(k) if candidate is None else candidate
-            mask = crop[m]
-            rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
-            if rows.size == 0:
+            rr, cc = np.nonzero(crop[m])
+            if rr.size == 0:
                 continue
-            rr0, rr1, cc0, cc1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-            region = target[r + rr0:r + rr1, c + cc0:c + cc1]
-            region[mask[rr0:rr1, cc0:cc1]] = k + 1
-            count += int(mask.sum())
-            b = (r + rr0, r + rr1, c + cc0, c + cc1)
+            rows.append(rr + r)
+            cols.append(cc + c)
+            values.append(np.full(rr.size, k + 1, dtype=self.layer.data.dtype))
+            b = (rows[-1].min(), rows[-1].max() + 1, cols[-1].min(), cols[-1].max() + 1)
             box = b if box is None else (min(box[0], b[0]), max(box[1], b[1]), min(box[2], b[2]), max(box[3], b[3]))
-        if box is not None:
-            self._painted = (tuple(plane), *box)
-        self.layer.refresh()
+        count = int(sum(v.size for v in values))
+        self.clear(refresh=count == 0)
+        if count:
+            self._write(self._index(plane, np.concatenate(rows), np.concatenate(cols)), np.concatenate(values),
+                        refresh=True)
+            self._forget_history()
+            self._painted = (plane, *box)
         return count
 
 

@@ -3,7 +3,8 @@ for layers with leading axes) and its committed objects. No Qt here: the widget 
 from its workers and its main thread.
 
 Thread rules (the widget keeps them): ``load``/``encode_plane``/``propagate`` run in one worker at a
-time; ``predict`` runs in one worker at a time; ``commit``/``undo`` run on the main thread.
+time; one ``predict`` at a time, on the main thread (``encode=False``: decoding only) or in a worker
+(when it has to encode); ``commit``/``undo`` run on the main thread.
 """
 from __future__ import annotations
 
@@ -102,8 +103,14 @@ class AnnotatorSession:
                 kwargs["box"] = prompts.boxes if len(prompts.boxes) > 1 else prompts.boxes[0]
         return kwargs, note
 
-    def predict(self, prompts: PromptSet, multimask: bool = False) -> tuple[Prediction, str]:
-        """Predict the object(s) for ``prompts`` on their plane; returns the prediction and a note."""
+    def predict(self, prompts: PromptSet, multimask: bool = False, encode: bool = True,
+                zoom: bool = True) -> tuple[Prediction, str]:
+        """Predict the object(s) for ``prompts`` on their plane; returns the prediction and a note.
+
+        With ``encode=False`` only embeddings already computed are used: a prompt that needs a new one
+        (the zoom window of a new object) raises :class:`~napari_sam.embeddings.EmbeddingNotReady`.
+        ``zoom=False`` answers from the whole image (or its tile) instead of a zoom window: the quick,
+        coarser first preview (see :meth:`~napari_sam.segmenter.Segmenter.predict`)."""
         if prompts.empty:
             raise ValueError("no prompts: click on an object or draw a box")
         if not (prompts.labels == 1).any() and not len(prompts.boxes) and prompts.mask is None:
@@ -112,7 +119,8 @@ class AnnotatorSession:
             where = f" of plane {prompts.plane}" if prompts.plane else ""
             raise ValueError(f"no embeddings{where} yet: press 'Compute embeddings' first")
         kwargs, note = self.prompt_kwargs(prompts)
-        return self.segmenter.predict(multimask=multimask, plane=self.flat(prompts.plane), **kwargs), note
+        return self.segmenter.predict(multimask=multimask, plane=self.flat(prompts.plane), encode=encode,
+                                      zoom=zoom, **kwargs), note
 
     def propagate(self, prediction: Prediction, plane: tuple[int, ...], progress: Progress = None,
                   should_stop: Stop = None) -> dict[int, np.ndarray]:
