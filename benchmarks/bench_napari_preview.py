@@ -103,6 +103,28 @@ def _timed(app, widget, action, split: list | None = None, frames: list | None =
     return got[0] - t0
 
 
+def _to_frame(app, viewer, action) -> float:
+    """Seconds from ``action()`` to the end of the next canvas frame."""
+    from qtpy.QtCore import QEventLoop, QTimer
+
+    drawn: list = []
+    canvas = viewer.window._qt_viewer.canvas._scene_canvas
+    on_draw = lambda _event: drawn.append(time.perf_counter())  # noqa: E731
+    canvas.events.draw.connect(on_draw, position="last")
+    try:
+        t0 = time.perf_counter()
+        action()
+        while not drawn and time.perf_counter() < t0 + 1.0:
+            loop = QEventLoop()
+            QTimer.singleShot(2, loop.quit)
+            loop.exec_()
+    finally:
+        canvas.events.draw.disconnect(on_draw)
+    for _ in range(5):
+        app.processEvents()
+    return drawn[0] - t0
+
+
 def _stats(ms: list[float]) -> dict:
     a = np.asarray(ms)
     return {"n": int(a.size), "median_ms": float(np.median(a)), "p90_ms": float(np.percentile(a, 90)),
@@ -182,6 +204,22 @@ def main(argv: list[str] | None = None) -> dict:
         t = time.perf_counter()
         seg.predict(box=(box[0, 0], box[0, 1], box[1, 0], box[1, 1]))
         core.append(time.perf_counter() - t)
+
+    # The floor napari sets: the same edits with the annotator switched off (its slots disconnected),
+    # timed to the end of the frame that shows them.
+    points, shapes = widget.points_layer, widget.shapes_layer
+    widget.shutdown()
+    napari_only = []
+    for label in chosen:
+        rows, cols = np.nonzero(truth == label)
+        box = np.array([[rows.min(), cols.min()], [rows.max(), cols.max()]], dtype=float)
+        centre = np.array([rows.mean(), cols.mean()])
+        for e in range(args.edits):
+            if e % 2 == 0:
+                nudged = box + rng.integers(-2, 3, size=box.shape)
+                napari_only.append(_to_frame(app, widget.viewer, lambda: setattr(shapes, "data", [nudged])))
+            else:
+                napari_only.append(_to_frame(app, widget.viewer, lambda: points.add(centre + rng.normal(0, 1, 2))))
     viewer.close()
 
     result = {
@@ -195,6 +233,7 @@ def main(argv: list[str] | None = None) -> dict:
         "ready_predict": _stats([1000 * x for x in warm_predict]),
         "ready_on_screen": _stats([1000 * x for x in warm_frame]) if warm_frame else None,
         "ready_inline_fraction": float(np.mean(inline)),
+        "napari_alone_on_screen": _stats([1000 * x for x in napari_only]),
         "first_touch_refined": _stats([1000 * x for x in first_refined]),
         "first_touch_coarse_fraction": float(np.mean(first_coarse)),
         "edit_needing_new_window": _stats([1000 * x for x in new_window]) if new_window else None,
@@ -209,6 +248,7 @@ def main(argv: list[str] | None = None) -> dict:
                       ("  of which Segmenter.predict", "ready_predict"),
                       ("  of which napari + adapter", "ready_adapter_overhead"),
                       ("ready, until the frame is drawn", "ready_on_screen"),
+                      ("  same edits, annotator off", "napari_alone_on_screen"),
                       ("first touch: first preview", "first_touch"),
                       ("first touch: zoom window's preview", "first_touch_refined"),
                       ("edit into a new zoom window: first", "edit_needing_new_window"),
