@@ -20,7 +20,9 @@ from .coords import mask_bbox
 
 @dataclass
 class ObjectRecord:
-    """One committed object. ``bbox`` is (min_row, min_col, max_row, max_col), max inclusive."""
+    """One committed object. ``bbox`` is (min_row, min_col, max_row, max_col), max inclusive (over all
+    its planes); ``area`` its pixel count. ``plane`` is the plane it was prompted on (stacks), ``planes``
+    every plane it covers when it spans several (a propagated object), else None."""
 
     id: int
     area: int
@@ -28,6 +30,7 @@ class ObjectRecord:
     plane: int | None = None
     score: float | None = None
     prompts: dict = field(default_factory=dict)
+    planes: list[int] | None = None
 
 
 class Annotations:
@@ -46,7 +49,8 @@ class Annotations:
             raise ValueError(f"labels are (H, W) or (planes, H, W); got shape {shape}")
         self.labels = np.zeros(shape, dtype=np.int32)
         self.objects: list[ObjectRecord] = []
-        self._undo: list[tuple[int, tuple, np.ndarray, np.ndarray]] = []  # id, region slices, index, old values
+        # per commit: (id, parts), a part (plane, region slices, flat index in the region, old values)
+        self._undo: list[tuple[int, list[tuple]]] = []
         self._next_id = 1
 
     @property
@@ -62,12 +66,9 @@ class Annotations:
             raise ValueError(f"plane must be in [0, {self.labels.shape[0]}) for a stack; got {plane}")
         return self.labels[plane]
 
-    def commit(self, mask: np.ndarray, *, plane: int | None = None, score: float | None = None,
-               prompts: dict | None = None, overwrite: bool = False) -> int:
-        """Add ``mask`` ((H, W) bool) as a new object and return its id.
-
-        Pixels already labelled keep their object unless ``overwrite``. An empty mask raises ``ValueError``.
-        """
+    def _part(self, mask: np.ndarray, plane: int | None, overwrite: bool) -> tuple | None:
+        """Where ``mask`` goes on ``plane``: (plane, region, flat index, bbox), or None when every pixel is
+        taken (``ValueError`` for a wrong shape or an empty mask)."""
         mask = np.asarray(mask, dtype=bool)
         target = self._plane_view(plane)
         if mask.shape != target.shape:
@@ -79,29 +80,76 @@ class Annotations:
         region = (slice(r0, r1 + 1), slice(c0, c1 + 1))
         sub = mask[region] if overwrite else mask[region] & (target[region] == 0)
         index = np.flatnonzero(sub)
-        if index.size == 0:
-            raise ValueError("every pixel of the mask already belongs to another object")
-        view = target[region]
-        flat = view.reshape(-1).copy()
-        flat_old = flat[index].copy()
+        return None if index.size == 0 else (plane, region, index, bbox)
+
+    def _write(self, parts: list[tuple], record_for) -> int:
+        """Paint the new id into every part, record one undo step and the object; returns the id."""
         new_id = self._next_id
-        flat[index] = new_id
-        target[region] = flat.reshape(view.shape)
-        self._undo.append((new_id, (plane, region), index, flat_old))
-        self.objects.append(ObjectRecord(new_id, int(index.size), bbox, plane, score, prompts or {}))
+        undo = []
+        for plane, region, index, _ in parts:
+            target = self._plane_view(plane)
+            view = target[region]
+            flat = view.reshape(-1).copy()
+            undo.append((plane, region, index, flat[index].copy()))
+            flat[index] = new_id
+            target[region] = flat.reshape(view.shape)
+        boxes = np.array([p[3] for p in parts])
+        bbox = (int(boxes[:, 0].min()), int(boxes[:, 1].min()), int(boxes[:, 2].max()), int(boxes[:, 3].max()))
+        self._undo.append((new_id, undo))
+        self.objects.append(record_for(new_id, int(sum(p[2].size for p in parts)), bbox))
         self._next_id += 1
         self.changed.emit(new_id)
         return new_id
+
+    def commit(self, mask: np.ndarray, *, plane: int | None = None, score: float | None = None,
+               prompts: dict | None = None, overwrite: bool = False) -> int:
+        """Add ``mask`` ((H, W) bool) as a new object and return its id.
+
+        Pixels already labelled keep their object unless ``overwrite``. An empty mask raises ``ValueError``.
+        """
+        part = self._part(mask, plane, overwrite)
+        if part is None:
+            raise ValueError("every pixel of the mask already belongs to another object")
+        return self._write([part], lambda i, area, bbox: ObjectRecord(i, area, bbox, plane, score, prompts or {}))
+
+    def commit_planes(self, masks: dict[int, np.ndarray], *, plane: int | None = None, score: float | None = None,
+                      prompts: dict | None = None, overwrite: bool = False) -> int:
+        """Add one object spanning several planes of a stack: ``masks`` maps plane → (H, W) bool mask.
+
+        The object gets one id on every plane (a 3D object, or one cell followed through time), and one
+        :meth:`undo` removes it from all of them. Planes whose mask is empty or already taken are
+        skipped; ``ValueError`` if none is left. ``plane`` is the plane it was prompted on (default the
+        first).
+        """
+        if self.labels.ndim != 3:
+            raise ValueError("commit_planes needs stack labels (planes, H, W); use commit for a 2D image")
+        parts = []
+        for p in sorted(masks):
+            try:
+                part = self._part(masks[p], int(p), overwrite)
+            except ValueError as err:
+                if "empty" not in str(err):
+                    raise
+                part = None
+            if part is not None:
+                parts.append(part)
+        if not parts:
+            raise ValueError("nothing to commit: every plane's mask is empty or already belongs to other objects")
+        planes = [p[0] for p in parts]
+        seed = planes[0] if plane is None else int(plane)
+        return self._write(parts, lambda i, area, bbox: ObjectRecord(i, area, bbox, seed, score, prompts or {},
+                                                                  planes))
 
     def undo(self) -> int | None:
         """Remove the last committed object (restoring what it covered); its id, or None if none left."""
         if not self._undo:
             return None
-        obj_id, (plane, region), index, old = self._undo.pop()
-        target = self._plane_view(plane)
-        tmp = target[region].copy().reshape(-1)
-        tmp[index] = old
-        target[region] = tmp.reshape(target[region].shape)
+        obj_id, parts = self._undo.pop()
+        for plane, region, index, old in reversed(parts):
+            target = self._plane_view(plane)
+            tmp = target[region].copy().reshape(-1)
+            tmp[index] = old
+            target[region] = tmp.reshape(target[region].shape)
         self.objects = [o for o in self.objects if o.id != obj_id]
         self._next_id = obj_id
         self.changed.emit(obj_id)

@@ -241,7 +241,10 @@ class StackMethods:
                          max_planes=max_planes,
                          progress=progress, should_stop=should_stop)
 
-    def commit_planes(self, masks: dict[int, np.ndarray], prompts: dict | None = None) -> list[int]:
-        """Commit a :meth:`propagate` result, one object per plane (in plane order); returns the ids."""
-        return [self.commit(np.asarray(m, dtype=bool), plane=p, prompts=prompts) for p, m in sorted(masks.items())]
+    def commit_planes(self, masks: dict[int, np.ndarray], prompts: dict | None = None,
+                      plane: int | None = None) -> int:
+        """Commit a :meth:`propagate` result (plane → (H, W) bool mask) as one object: one id on every
+        plane, removed by one :meth:`undo`. ``plane`` is where it was prompted; returns the id."""
+        self._require_image()
+        return self.annotations.commit_planes(masks, plane=plane, prompts=prompts)
 

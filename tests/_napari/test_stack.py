@@ -35,9 +35,11 @@ def test_plane_of_a_scaled_stack_and_propagation(make_napari_viewer, qtbot, lite
     qtbot.waitUntil(lambda: widget._propagate_relay is None, timeout=3 * ENCODE_TIMEOUT_MS)
     objects = widget.objects_layer.data
     assert objects.shape == stack.shape
-    records = widget.session.annotations.objects
-    planes = sorted(r.plane for r in records)
-    assert 2 in planes and planes == sorted(set(planes))  # the start plane, then one object per plane
+    (record,) = widget.session.annotations.objects  # one object with one id on every plane it covers
+    assert record.plane == 2 and 2 in record.planes and len(record.planes) >= 2
+    assert sorted(np.nonzero((objects == record.id).any(axis=(1, 2)))[0].tolist()) == record.planes
     assert not widget.preview_layer.data.any() and len(widget.shapes_layer.data) == 0
-    for r in records:  # where the core's propagation found the object, it is that nucleus
-        assert iou(objects[r.plane] == r.id, truth[r.plane] == label) >= (0.7 if r.plane == 2 else 0.6)
+    for z in record.planes:  # where the core's propagation found the object, it is that nucleus
+        assert iou(objects[z] == record.id, truth[z] == label) >= (0.7 if z == 2 else 0.6)
+    assert f"Object {record.id} committed on {len(record.planes)} planes" in widget.status.text()
+    assert widget.undo() == record.id and not widget.objects_layer.data.any()

@@ -407,8 +407,8 @@ class AnnotatorWidget(QWidget):
             self.objects_layer.refresh()
 
     def propagate(self) -> None:
-        """Follow the previewed object through the stack (a worker), then commit it on every plane
-        where it was found (one id per plane)."""
+        """Follow the previewed object through the stack (a worker), then commit it under one new id on
+        every plane where it was found (one undo removes it)."""
         if self.session is None or self.prediction is None:
             report_error("propagation", ValueError("nothing to propagate: preview an object first"), self.set_status)
             return
@@ -422,9 +422,14 @@ class AnnotatorWidget(QWidget):
         self.set_status("Propagating through the stack …")
 
         def done(masks):
-            ids = session.commit_planes(masks, prompts)
+            try:
+                new_id = session.commit_planes(masks, prompts)
+            except ValueError as err:
+                report_error("propagation", err, self.set_status)
+                return
             self.clear_prompts()
-            self.set_status(f"Propagated to {len(masks)} planes: objects {ids[0]}–{ids[-1]}.")
+            planes = session.annotations.objects[-1].planes
+            self.set_status(f"Object {new_id} committed on {len(planes)} planes ({planes[0]}–{planes[-1]}).")
 
         def finished():
             relay.close()

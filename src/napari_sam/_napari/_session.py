@@ -151,9 +151,10 @@ class AnnotatorSession:
             raise ValueError(f"nothing committed: {skipped[0] if skipped else 'no object'}")
         return ids
 
-    def commit_planes(self, masks: dict[int, np.ndarray], prompts: PromptSet | None = None) -> list[int]:
-        """Commit a propagation result, one object per plane; returns the ids."""
-        return self.segmenter.commit_planes(masks, prompts=prompts.as_dict() if prompts is not None else None)
+    def commit_planes(self, masks: dict[int, np.ndarray], prompts: PromptSet | None = None) -> int:
+        """Commit a propagation result as one object with one id on every plane; returns the id."""
+        return self.segmenter.commit_planes(masks, prompts=prompts.as_dict() if prompts is not None else None,
+                                            plane=self.flat(prompts.plane) if prompts is not None else None)
 
     def undo(self) -> int | None:
         """Remove the last committed object; its id or None."""
