@@ -89,6 +89,30 @@ def test_lite_medsam_box_prompts(lite_medsam, lite_ref):
     assert np.abs(iou.numpy() - lite_ref["box_iou"]).max() < IOU_TOL
 
 
+def test_reused_image_terms_change_no_answer(lite_medsam, lite_ref):
+    """The decoder keeps the prompt-independent image terms of the last embeddings: the second prompt
+    on an embedding (answered from that cache) still matches the reference, and a different embedding
+    is not answered from it."""
+    net = lite_medsam.network
+    decoder = net.mask_decoder
+    emb = torch.from_numpy(lite_ref["embedding"].astype(np.float32))
+    boxes = torch.from_numpy(lite_ref["boxes_xyxy"])
+    first, _ = net.decode(emb, boxes=boxes[:1])
+    assert id(emb) in decoder._prepared_cache
+    again, iou = net.decode(emb, boxes=boxes)  # answered with the kept terms
+    _check_logits(again, lite_ref["box_logits"])
+    assert np.abs(iou.numpy() - lite_ref["box_iou"]).max() < IOU_TOL
+    assert torch.equal(net.decode(emb, boxes=boxes[:1])[0], first)
+    other = emb.flip(-1).contiguous()  # another image
+    flipped, _ = net.decode(other, boxes=boxes[:1])
+    assert not torch.allclose(flipped, first)
+    with torch.inference_mode():
+        sparse, dense = net.prompt_encoder(None, boxes[:1], None)
+        direct, _ = decoder(other, net.prompt_encoder.get_dense_pe(), sparse, dense, False)  # no reuse
+    assert torch.equal(flipped, direct)
+    assert len(decoder._prepared_cache) <= decoder.prepared_cache_size
+
+
 def test_lite_medsam_point_prompts_multimask(lite_medsam, lite_ref):
     emb = torch.from_numpy(lite_ref["embedding"].astype(np.float32))
     xy = torch.from_numpy(lite_ref["points_xy"])[:, None, :]

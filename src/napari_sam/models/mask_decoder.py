@@ -2,6 +2,9 @@
 tokens, an IoU head and a transposed-convolution upscaler."""
 from __future__ import annotations
 
+import weakref
+from collections import OrderedDict
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -143,14 +146,16 @@ class TwoWayBlock(nn.Module):
         self.skip_first_pe = skip_first_pe
 
     def forward(self, tokens: torch.Tensor, image: torch.Tensor, token_pe: torch.Tensor,
-                image_pe: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                image_pe: torch.Tensor, image_k: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``image_k`` is ``image + image_pe`` when the caller has it already."""
         if self.skip_first_pe:
             tokens = self.self_attn(tokens, tokens, tokens)
         else:
             q = tokens + token_pe
             tokens = tokens + self.self_attn(q, q, tokens)
         tokens = self.norm1(tokens)
-        image_k = image + image_pe
+        if image_k is None:
+            image_k = image + image_pe
         tokens = self.norm2(tokens + self.cross_attn_token_to_image.tokens_attend_image(tokens + token_pe, image_k,
                                                                                           image))
         tokens = self.norm3(tokens + self.mlp(tokens))
@@ -169,14 +174,24 @@ class TwoWayTransformer(nn.Module):
         self.final_attn_token_to_image = TokenAttention(dim, num_heads, downsample)
         self.norm_final_attn = nn.LayerNorm(dim)
 
-    def forward(self, image: torch.Tensor, image_pe: torch.Tensor, tokens: torch.Tensor
+    @staticmethod
+    def image_tokens(image: torch.Tensor, image_pe: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The prompt-independent inputs of the first block: image (1 or B, C, h, w) and image_pe
+        (1, C, h, w) as contiguous tokens (·, h·w, C), and their sum (the first block's keys)."""
+        image = image.flatten(2).transpose(1, 2).contiguous()
+        image_pe = image_pe.flatten(2).transpose(1, 2).contiguous()
+        return image, image_pe, image + image_pe
+
+    def forward(self, image: torch.Tensor, image_pe: torch.Tensor, tokens: torch.Tensor,
+                prepared: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        """image (1 or B, C, h, w), image_pe (1, C, h, w), tokens (B, N, C) → tokens, image (B, h·w, C)."""
-        image = image.flatten(2).transpose(1, 2)
-        image_pe = image_pe.flatten(2).transpose(1, 2)
+        """image (1 or B, C, h, w), image_pe (1, C, h, w), tokens (B, N, C) → tokens, image (B, h·w, C).
+
+        ``prepared`` is :meth:`image_tokens` of (image, image_pe), when the caller kept it."""
+        image, image_pe, image_k = prepared if prepared is not None else self.image_tokens(image, image_pe)
         token_pe = tokens
-        for layer in self.layers:
-            tokens, image = layer(tokens, image, token_pe, image_pe)
+        for i, layer in enumerate(self.layers):
+            tokens, image = layer(tokens, image, token_pe, image_pe, image_k if i == 0 else None)
         attn = self.final_attn_token_to_image.tokens_attend_image(tokens + token_pe, image + image_pe, image)
         return self.norm_final_attn(tokens + attn), image
 
@@ -204,6 +219,8 @@ class MaskDecoder(nn.Module):
         )
         self.iou_prediction_head = StackedLinear(transformer_dim, iou_head_hidden_dim, self.num_mask_tokens,
                                                  iou_head_depth)
+        self.prepared_cache_size = 2  # embeddings whose prompt-independent image terms are kept
+        self._prepared_cache: OrderedDict[int, tuple] = OrderedDict()
 
     def upscaled_logits(self, x: torch.Tensor, hyper: torch.Tensor) -> torch.Tensor:
         """``output_upscaling`` on channels-last tokens (B, h, w, C), dotted with the hypernetwork
@@ -221,8 +238,27 @@ class MaskDecoder(nn.Module):
         logits = logits.view(b, h2, w2, 2, 2, -1).permute(0, 5, 1, 3, 2, 4)
         return logits.reshape(b, -1, 2 * h2, 2 * w2)
 
+    def _prepared_image(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor, dense: torch.Tensor,
+                        reusable: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The transformer's prompt-independent image inputs; kept for the last few embeddings when
+        ``reusable`` (no mask prompt: ``dense`` is the constant no-mask embedding), so a new prompt on
+        the same embedding skips three image-sized passes."""
+        if not reusable or image_embeddings.shape[0] != 1 or torch.is_grad_enabled():
+            return self.transformer.image_tokens(image_embeddings + dense, image_pe)
+        key = id(image_embeddings)
+        hit = self._prepared_cache.get(key)
+        if hit is not None and hit[0]() is image_embeddings and hit[1] is image_pe:
+            self._prepared_cache.move_to_end(key)
+            return hit[2]
+        prepared = self.transformer.image_tokens(image_embeddings + dense, image_pe)
+        self._prepared_cache[key] = (weakref.ref(image_embeddings), image_pe, prepared)
+        while len(self._prepared_cache) > self.prepared_cache_size:
+            self._prepared_cache.popitem(last=False)
+        return prepared
+
     def forward(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor, sparse: torch.Tensor,
-                dense: torch.Tensor, multimask_output: bool) -> tuple[torch.Tensor, torch.Tensor]:
+                dense: torch.Tensor, multimask_output: bool, dense_is_constant: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode masks.
 
         Parameters
@@ -237,6 +273,10 @@ class MaskDecoder(nn.Module):
             (1 or B, C, h, w) mask-prompt embedding.
         multimask_output
             True: the three ambiguity-aware masks; False: the single-mask token.
+        dense_is_constant
+            ``dense`` is the no-mask embedding (no mask prompt), so the image's prompt-independent
+            terms may be reused for the next prompts on the same ``image_embeddings`` tensor (which
+            must then not be modified in place).
 
         Returns
         -------
@@ -248,8 +288,8 @@ class MaskDecoder(nn.Module):
         b = sparse.shape[0]
         out_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
         tokens = torch.cat([out_tokens[None].expand(b, -1, -1), sparse], dim=1)
-        src = image_embeddings + dense
-        hs, src = self.transformer(src, image_pe, tokens)
+        prepared = self._prepared_image(image_embeddings, image_pe, dense, dense_is_constant)
+        hs, src = self.transformer(None, None, tokens, prepared)
         iou_token_out = hs[:, 0]
         chosen = range(1, self.num_mask_tokens) if multimask_output else range(0, 1)
         h, w = image_embeddings.shape[-2:]

@@ -55,4 +55,5 @@ class SamNetwork(nn.Module):
         Coordinates are (x, y) in the model input frame. Returns logits (B, M, 4h, 4w) and IoU (B, M).
         """
         sparse, dense = self.prompt_encoder(points, boxes, mask_logits)
-        return self.mask_decoder(embedding, self.prompt_encoder.get_dense_pe(), sparse, dense, multimask)
+        return self.mask_decoder(embedding, self.prompt_encoder.get_dense_pe(), sparse, dense, multimask,
+                                 dense_is_constant=mask_logits is None)
