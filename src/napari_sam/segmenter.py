@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 
 import numpy as np
@@ -73,6 +74,9 @@ class Segmenter(StackMethods):
         self.last_prediction: Prediction | None = None
         self.annotations: Annotations | None = None
         self._plane = 0
+        # clicks → box for box-trained models: the last few searches, so asking again (a decode-only
+        # attempt, then a coarse answer, then the zoomed one) searches once
+        self._box_searches: OrderedDict[tuple, tuple | None] = OrderedDict()
         self._temp_cleanup = None
 
     # -- image -------------------------------------------------------------------------------------
@@ -128,6 +132,7 @@ class Segmenter(StackMethods):
         self.embeddings = WindowEmbeddings(self.model, source.plane, grid=grid, store=store,
                                            batch_size=self.batch_size)
         self.last_prediction = None
+        self._box_searches.clear()
         h, w = source.plane_shape
         self.annotations = Annotations((source.num_planes, h, w) if source.is_stack else (h, w))
         self._plane = source.check_plane(plane)
@@ -288,6 +293,12 @@ class Segmenter(StackMethods):
             raise ValueError(f"mask_input must be low-res logits of shape (256, 256); got {logits.shape}")
         return window, torch.from_numpy(logits)[None].to(self.model.device)
 
+    def needs_box_search(self, points=None, box=None, mask_input=None) -> bool:
+        """Whether these prompts make a box-trained model search the box under the clicks
+        (:mod:`napari_sam.point_box`): a batch of decoder passes, about ten times one prompt's cost."""
+        return (self.model.spec.box_prompts_only and points is not None and len(points) > 0
+                and (box is None or np.size(box) == 0) and mask_input is None)
+
     def _box_from_points(self, pts: np.ndarray, lab: np.ndarray, plane: int) -> tuple | None:
         """For box-trained models: the box of the object under the positive points (see point_box)."""
         positives, negatives = pts[lab == 1], pts[lab == 0]
@@ -295,10 +306,17 @@ class Segmenter(StackMethods):
             return None
         grid = self.grid
         first = self.whole_window if grid.is_single else grid.tile(grid.tile_at(*positives.mean(axis=0)))
+        key = (plane, first, pts.tobytes(), lab.tobytes())
+        if key in self._box_searches:
+            return self._box_searches.get(key)
         boxes = search_boxes(positives, max_side=first.size / 2)
         answer = self._decode_group(first, list(boxes), None, None, None, False, plane)
-        return pick_box(boxes, [c[0] for c in answer.crops], answer.offsets, answer.scores[:, 0], positives,
-                        negatives)
+        found = pick_box(boxes, [c[0] for c in answer.crops], answer.offsets, answer.scores[:, 0], positives,
+                         negatives)
+        self._box_searches[key] = found
+        while len(self._box_searches) > 8:  # the oldest searches go first
+            self._box_searches.popitem(last=False)
+        return found
 
     def _first_answer(self, window: Window, pts, lab, plane: int) -> tuple[int, int, int, int] | None:
         first = self._decode_group(window, [None], pts, lab, None, False, plane)

@@ -135,3 +135,34 @@ def test_previews_come_at_once_then_sharpen(make_napari_viewer, qtbot, lite_meds
     widget.clear_prompts()
     qtbot.waitUntil(lambda: widget._predict_worker is None, timeout=PREDICT_TIMEOUT_MS)
     assert widget.prediction is None and not widget.preview_layer.data.any()
+
+
+def test_clicks_for_a_box_trained_model_are_searched_in_a_worker(make_napari_viewer, qtbot, lite_medsam,
+                                                                 nuclei_data, monkeypatch):
+    """LiteMedSAM turns a click into the box of the object under it: a batch of decoder passes, too slow
+    for the main thread on a CPU. The click returns at once; the worker shows the whole image's answer
+    as soon as the box is found, then the zoomed one; the search runs once for the three answers."""
+    import napari_sam.segmenter as segmenter_module
+
+    image, truth = nuclei_data
+    viewer = make_napari_viewer(show=True)
+    viewer.add_image(image, name="nuclei")
+    widget = dock_annotator(viewer, lite_medsam)
+    widget.image_combo.setCurrentText("nuclei")
+    compute(qtbot, widget)
+    searches = []
+    real_search = segmenter_module.search_boxes
+    monkeypatch.setattr(segmenter_module, "search_boxes", lambda *a, **k: searches.append(1) or real_search(*a, **k))
+    shown = []
+    widget.preview_updated.connect(lambda p: shown.append((p, dict(widget.last_timing))))
+
+    label = pick_nucleus(truth, skip=2)
+    inside = np.argwhere(truth == label)
+    centre = inside[np.argmin(((inside - inside.mean(axis=0)) ** 2).sum(axis=1))]
+    widget.points_layer.add(centre)
+    assert shown == [] and widget._predict_worker is not None  # nothing decoded on the main thread
+    qtbot.waitUntil(lambda: widget._predict_worker is None, timeout=PREDICT_TIMEOUT_MS)
+    assert [(how["inline"], how["coarse"]) for _, how in shown] == [(False, True), (False, False)]
+    assert shown[0][0].windows[0].size == max(image.shape) > shown[1][0].windows[0].size
+    assert iou(widget.preview_layer.data > 0, truth == label) >= 0.6
+    assert len(searches) == 1  # the decode-only try, the coarse and the zoomed answer share one search

@@ -264,11 +264,12 @@ class AnnotatorWidget(QWidget):
 
         When the embeddings the prompts need are in memory, the prediction is a decoder pass (tens of ms
         on a CPU) and runs right here on the main thread, so the prompt and its mask appear in the same
-        frame and no canvas redraw competes with it for the CPU. A prompt that needs a new embedding
-        (the zoom window of a new object, a tile of a large image), or a machine where decoding alone
-        took longer than :attr:`inline_budget_s`, goes to a worker and the viewer stays responsive; while
-        a new zoom window is encoded, a coarse preview from the whole image's embedding is shown.
-        ``last_timing`` tells how the shown preview was made.
+        frame and no canvas redraw competes with it for the CPU. Everything slower goes to a worker and
+        the viewer stays responsive: a prompt that needs a new embedding (the zoom window of a new
+        object, a tile of a large image), clicks that a box-trained model turns into a box (a batch of
+        decoder passes), and every prompt on a machine where one decoder pass took longer than
+        :attr:`inline_budget_s`. While a new zoom window is encoded, a coarse preview from the whole
+        image's embedding is shown. ``last_timing`` tells how the shown preview was made.
         """
         if self.session is None:
             return
@@ -285,22 +286,45 @@ class AnnotatorWidget(QWidget):
         self._pending = False
         started = time.perf_counter()
         session, multimask = self.session, self.candidate is not None
-        if self._decode_estimate_s < self.inline_budget_s and self._predict_inline(prompts, multimask, started):
-            return
+        coarse_shown = False
+        if self._decode_estimate_s < self.inline_budget_s and not session.needs_box_search(prompts):
+            answered = self._predict_inline(prompts, multimask, started)
+            if answered == "final":
+                return
+            coarse_shown = answered == "coarse"
+        self._predict_in_worker(prompts, multimask, started, coarse_shown)
+
+    def _predict_in_worker(self, prompts, multimask: bool, started: float, coarse_shown: bool) -> None:
+        from ..embeddings import EmbeddingNotReady
+
+        session, cleared = self.session, self._cleared
 
         def job():
             t, encoded = time.perf_counter(), session.segmenter.embeddings.encoded_count
-            prediction, note = session.predict(prompts, multimask)
+            try:
+                prediction, note = session.predict(prompts, multimask, encode=False)
+            except EmbeddingNotReady:  # a new zoom window: a coarse answer first, then encode it
+                if not coarse_shown:
+                    try:
+                        yield session.predict(prompts, multimask, encode=False, zoom=False)[0], \
+                            time.perf_counter() - t
+                    except EmbeddingNotReady:
+                        pass
+                prediction, note = session.predict(prompts, multimask)
             return prediction, note, time.perf_counter() - t, session.segmenter.embeddings.encoded_count > encoded
 
-        cleared = self._cleared
+        def coarse(result):
+            if cleared == self._cleared:
+                self.last_timing = {"predict_s": result[1], "preview_s": time.perf_counter() - started,
+                                    "inline": False, "coarse": True}
+                self._show(result[0], prompts, "refining in a zoom window …")
 
         def done(result):
             prediction, note, seconds, encoded = result
             if cleared != self._cleared:  # the prompts were cleared (or committed) meanwhile
                 return
-            if not encoded:  # a decoder pass alone: is the main thread fast enough for the next one?
-                self._decode_estimate_s = seconds
+            if not encoded and not session.needs_box_search(prompts):
+                self._decode_estimate_s = seconds  # one decoder pass: fast enough for the main thread?
             self.last_timing = {"predict_s": seconds, "preview_s": time.perf_counter() - started, "inline": False,
                                 "coarse": False}
             self._show(prediction, prompts, note)
@@ -311,13 +335,13 @@ class AnnotatorWidget(QWidget):
                 self._pending = False
                 self.request_preview()
 
-        self._predict_worker = start_worker(job, what="predicting the mask",
+        self._predict_worker = start_worker(job, what="predicting the mask", on_yield=coarse,
                                             on_return=done, on_finish=finished, status=self.set_status)
 
-    def _predict_inline(self, prompts, multimask: bool, started: float) -> bool:
-        """Decode on the main thread from embeddings in memory. True when that answered the prompts;
-        False when the zoom window they need is not embedded yet: the caller then starts a worker, and
-        meanwhile a coarse preview from the whole image (or its tile) is shown if that one is ready."""
+    def _predict_inline(self, prompts, multimask: bool, started: float) -> str | None:
+        """Decode on the main thread from embeddings in memory: "final" when that answered the prompts
+        (or failed with a message to the user); "coarse" when the zoom window they need is not embedded
+        yet and the whole image's (or its tile's) answer is shown meanwhile; None when neither is ready."""
         from ..embeddings import EmbeddingNotReady
 
         for zoom in (True, False):
@@ -328,14 +352,14 @@ class AnnotatorWidget(QWidget):
                 continue
             except Exception as err:  # noqa: BLE001 (shown to the user, as a worker's error would be)
                 report_error("predicting the mask", err, self.set_status)
-                return True
+                return "final"
             seconds = time.perf_counter() - t
             self._decode_estimate_s = seconds
             self.last_timing = {"predict_s": seconds, "preview_s": time.perf_counter() - started, "inline": True,
                                 "coarse": not zoom}
             self._show(prediction, prompts, note if zoom else "refining in a zoom window …")
-            return zoom
-        return False
+            return "final" if zoom else "coarse"
+        return None
 
     def _show(self, prediction, prompts, note: str) -> None:
         self.prediction, self._shown_prompts = prediction, prompts

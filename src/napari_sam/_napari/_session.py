@@ -103,6 +103,11 @@ class AnnotatorSession:
                 kwargs["box"] = prompts.boxes if len(prompts.boxes) > 1 else prompts.boxes[0]
         return kwargs, note
 
+    def needs_box_search(self, prompts: PromptSet) -> bool:
+        """Whether the model has to search the box under the clicks (box-trained models, points only):
+        too slow for the main thread on a CPU."""
+        return prompts.mask is None and self.segmenter.needs_box_search(prompts.points, prompts.boxes)
+
     def predict(self, prompts: PromptSet, multimask: bool = False, encode: bool = True,
                 zoom: bool = True) -> tuple[Prediction, str]:
         """Predict the object(s) for ``prompts`` on their plane; returns the prediction and a note.
