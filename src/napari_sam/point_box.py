@@ -2,8 +2,8 @@
 
 LiteMedSAM and MedSAM were trained with box prompts only; a click gives them nothing useful (IoU near
 0 on the nuclei) and a point next to a box makes the box's answer worse. For these models a click is
-turned into a box: square boxes of growing size centred on the positive points are answered in one
-batched decoder call, and the box whose mask holds every positive point, avoids every negative point and
+turned into a box: square boxes of growing size centred on the positive points are answered by the
+decoder, and the box whose mask holds every positive point, avoids every negative point and
 fits its box (neither spilling out nor far smaller) with the highest predicted IoU wins. Its mask's
 bounding box then prompts the model as an ordinary box.
 """
@@ -13,11 +13,12 @@ import numpy as np
 
 from .coords import mask_bbox
 
-STEP = 2 ** 0.5
+STEP = 2.0  # the side ratio of successive search boxes (on 3 × 40–60 nuclei clicks: same or better
+# mean IoU than √2 steps, 0.63–0.65 vs 0.61–0.64, with about half the decoder passes)
 
 
 def search_boxes(points_rc: np.ndarray, max_side: float, min_side: float = 8.0) -> np.ndarray:
-    """(K, 4) square boxes (min_row, min_col, max_row, max_col) centred on the points, sides in √2 steps
+    """(K, 4) square boxes (min_row, min_col, max_row, max_col) centred on the points, sides in ×2 steps
     from just around the points' spread up to ``max_side``."""
     lo, hi = points_rc.min(axis=0), points_rc.max(axis=0)
     centre = (lo + hi) / 2
