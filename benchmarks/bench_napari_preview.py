@@ -13,6 +13,10 @@ Two cases are reported apart:
 * ``first touch``: the first prompt on a new object, which may embed its zoom window on demand (an
   edit that moves the object into another zoom window is reported apart, with the same cost).
 
+``click alone``: a click with no box on a new object; LiteMedSAM, trained with boxes, turns it into
+the box of the object under it (a batch of decoder passes) in a worker, so the click holds the main
+thread only for napari's own handling of it.
+
 "ready" is also timed to the end of the first canvas frame drawn after the preview was painted (the
 mask on screen): under Xvfb that frame is rendered by Mesa's llvmpipe on the CPU, which a desktop
 with a graphics card does not pay.
@@ -205,6 +209,27 @@ def main(argv: list[str] | None = None) -> dict:
         seg.predict(box=(box[0, 0], box[0, 1], box[1, 0], box[1, 1]))
         core.append(time.perf_counter() - t)
 
+    # Clicks alone: a box-trained model (LiteMedSAM) searches the box under them, in a worker.
+    click_first, click_refined, click_main = [], [], []
+    for label in chosen:
+        inside = np.argwhere(truth == label)
+        centre = inside[np.argmin(((inside - inside.mean(axis=0)) ** 2).sum(axis=1))].astype(float)
+        widget.clear_prompts()
+        _settle(app, widget)
+        t = time.perf_counter()
+        widget.points_layer.add(centre)
+        click_main.append(time.perf_counter() - t)  # how long the click held the main thread
+        got: list = []
+        slot = lambda _p: got.append(time.perf_counter())  # noqa: E731
+        widget.preview_updated.connect(slot)
+        try:
+            _wait(widget.preview_updated, got)
+            _settle(app, widget)
+        finally:
+            widget.preview_updated.disconnect(slot)
+        click_first.append(got[0] - t)
+        click_refined.append(got[-1] - t)
+
     # The floor napari sets: the same edits with the annotator switched off (its slots disconnected),
     # timed to the end of the frame that shows them.
     points, shapes = widget.points_layer, widget.shapes_layer
@@ -234,6 +259,9 @@ def main(argv: list[str] | None = None) -> dict:
         "ready_on_screen": _stats([1000 * x for x in warm_frame]) if warm_frame else None,
         "ready_inline_fraction": float(np.mean(inline)),
         "napari_alone_on_screen": _stats([1000 * x for x in napari_only]),
+        "click_main_thread": _stats([1000 * x for x in click_main]),
+        "click_first_preview": _stats([1000 * x for x in click_first]),
+        "click_refined_preview": _stats([1000 * x for x in click_refined]),
         "first_touch_refined": _stats([1000 * x for x in first_refined]),
         "first_touch_coarse_fraction": float(np.mean(first_coarse)),
         "edit_needing_new_window": _stats([1000 * x for x in new_window]) if new_window else None,
@@ -253,6 +281,9 @@ def main(argv: list[str] | None = None) -> dict:
                       ("first touch: zoom window's preview", "first_touch_refined"),
                       ("edit into a new zoom window: first", "edit_needing_new_window"),
                       ("  and the zoom window's preview", "edit_needing_new_window_refined"),
+                      ("click alone: main thread held", "click_main_thread"),
+                      ("click alone: first preview (worker)", "click_first_preview"),
+                      ("click alone: zoom window's preview", "click_refined_preview"),
                       ("core predict alone (main thread)", "core_predict_ready")):
         s = result[key]
         if s is not None:
