@@ -318,7 +318,10 @@ class Segmenter(StackMethods):
                          negatives)
         self._box_searches[key] = found
         while len(self._box_searches) > 8:  # the oldest searches go first
-            self._box_searches.popitem(last=False)
+            try:
+                self._box_searches.popitem(last=False)
+            except KeyError:  # emptied by another thread meanwhile
+                break
         return found
 
     def _first_answer(self, window: Window, pts, lab, plane: int) -> tuple[int, int, int, int] | None:

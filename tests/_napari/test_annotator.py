@@ -166,3 +166,32 @@ def test_clicks_for_a_box_trained_model_are_searched_in_a_worker(make_napari_vie
     assert shown[0][0].windows[0].size == max(image.shape) > shown[1][0].windows[0].size
     assert iou(widget.preview_layer.data > 0, truth == label) >= 0.6
     assert len(searches) == 1  # the decode-only try, the coarse and the zoomed answer share one search
+
+
+def test_embedding_cache_folder_skips_the_encoder_next_time(make_napari_viewer, qtbot, lite_medsam, nuclei_data,
+                                                           tmp_path):
+    """With a cache folder chosen, the embeddings go to <folder>/<layer>-<model>.zarr on disk; a later
+    session on the same image (another viewer) reads them back instead of running the encoder."""
+    image, truth = nuclei_data
+    folder = tmp_path / "caches" / "not yet there"
+    answers = []
+    for session_number in range(2):
+        viewer = make_napari_viewer(show=True)
+        viewer.add_image(image, name="nuclei")
+        widget = dock_annotator(viewer, lite_medsam)
+        widget.image_combo.setCurrentText("nuclei")
+        widget.cache_edit.setText(str(folder))
+        compute(qtbot, widget)
+        seg = widget.session.segmenter
+        assert widget.session.cache == folder / "nuclei-lite_medsam.zarr"
+        assert (folder / "nuclei-lite_medsam.zarr" / "zarr.json").is_file()
+        if session_number == 0:
+            assert widget.session.cache_status == "new" and seg.embeddings.encoded_count == 1
+            assert "kept in" in widget.status.text()
+        else:
+            assert widget.session.cache_status == "complete" and seg.embeddings.encoded_count == 0
+            assert "read from" in widget.status.text()
+        label = pick_nucleus(truth, skip=1)
+        answers.append(seg.predict(box=object_box(truth, label), zoom=False).masks[0])
+        viewer.close()
+    assert iou(answers[0], answers[1]) > 0.98  # float16 on disk: the same object

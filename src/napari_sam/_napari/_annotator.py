@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 from qtpy.QtCore import QTimer, Signal
-from qtpy.QtWidgets import (QCheckBox, QFileDialog, QFormLayout, QGridLayout, QLabel, QPushButton,
-                            QVBoxLayout, QWidget)
+from qtpy.QtWidgets import (QCheckBox, QFileDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel,
+                            QLineEdit, QPushButton, QVBoxLayout, QWidget)
 
 from ._choosers import ImageLayerCombo, device_combo, model_combo
 from ._annotator_layers import PreviewPainter, install_negative_click, make_prompt_layers
@@ -81,10 +81,21 @@ class AnnotatorWidget(QWidget):
         self.image_combo = ImageLayerCombo(self.viewer)
         self.model_combo = model_combo()
         self.device_combo = device_combo()
+        self.cache_edit = QLineEdit()
+        self.cache_edit.setPlaceholderText("none: embeddings are forgotten on exit")
+        self.cache_edit.setToolTip("A folder where embeddings are kept (one <image>-<model>.zarr per image), "
+                                   "so reopening the image later skips the encoder")
+        cache_btn = QPushButton("…")
+        cache_btn.setMaximumWidth(32)
+        cache_btn.clicked.connect(self._choose_cache_dir)
+        cache_row = QHBoxLayout()
+        cache_row.addWidget(self.cache_edit)
+        cache_row.addWidget(cache_btn)
         form = QFormLayout()
         form.addRow("Image", self.image_combo)
         form.addRow("Model", self.model_combo)
         form.addRow("Device", self.device_combo)
+        form.addRow("Embedding cache", cache_row)
 
         self.compute_btn = QPushButton("Compute embeddings")
         self.cancel_btn = QPushButton("Cancel")
@@ -148,6 +159,22 @@ class AnnotatorWidget(QWidget):
     def selected_image(self):
         return self.image_combo.layer()
 
+    def cache_path(self, layer_name: str, model_name: str):
+        """Where the embeddings of ``layer_name`` with ``model_name`` are kept: ``<folder>/<layer>-<model>.zarr``
+        in the chosen cache folder, or None (a temporary store) when none is chosen."""
+        from pathlib import Path
+
+        folder = self.cache_edit.text().strip()
+        if not folder:
+            return None
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in f"{layer_name}-{Path(model_name).stem}")
+        return Path(folder).expanduser() / f"{safe}.zarr"
+
+    def _choose_cache_dir(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder for napari-sam embedding caches")
+        if folder:
+            self.cache_edit.setText(folder)
+
     def _current_plane(self) -> tuple[int, ...]:
         return current_plane(self.image_layer, self.session.info, self.viewer.dims.point)
 
@@ -164,13 +191,14 @@ class AnnotatorWidget(QWidget):
         kept = self.session.annotations if (self.session is not None and self.image_layer is layer) else None
         data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
         models = self._models
+        cache = self.cache_path(layer.name, model_name)
 
         def job(progress, should_stop):
             key = (model_name, device)
             if key not in models:
                 from ..models.loading import load_model
                 models[key] = load_model(model_name, device=device)
-            session = AnnotatorSession(models[key], info, data, annotations=kept)
+            session = AnnotatorSession(models[key], info, data, annotations=kept, cache=cache)
             session.encode_plane(plane, progress, should_stop)
             return session, layer, plane
 
@@ -226,7 +254,10 @@ class AnnotatorWidget(QWidget):
             self.points_layer.mode = "add"
             self.propagate_btn.setEnabled(bool(session.info.lead_shape))
         where = f" (plane {plane})" if plane else ""
-        self.set_status(f"Embeddings ready{where} in {seconds:.1f} s. Click on an object or draw a box.")
+        cached = {"complete": f"; read from {session.cache}", "resumed": f"; cache {session.cache} resumed",
+                  "new": f"; kept in {session.cache}", "rebuilt": f"; stale cache {session.cache} rebuilt"}
+        note = cached.get(session.cache_status, "")
+        self.set_status(f"Embeddings ready{where} in {seconds:.1f} s{note}. Click on an object or draw a box.")
         self.embeddings_ready.emit(plane)
         self.request_preview()
 

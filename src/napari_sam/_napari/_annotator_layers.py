@@ -6,6 +6,8 @@ pixels painted before, so an update costs in proportion to the object, not to th
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ._layers import ImageInfo, transform_kwargs
@@ -72,8 +74,10 @@ class PreviewPainter:
     """Paints predictions into the preview Labels layer (object k gets value k + 1).
 
     Pixels are written with :meth:`napari.layers.Labels.data_setitem`, so napari re-colours and
-    re-uploads only the changed region, not the whole plane (which matters for large images). The
-    preview layer's undo history is not used.
+    re-uploads only the changed region, not the whole plane (which matters for large images). That
+    method also records each write for Ctrl-Z; a preview is not an edit to undo and the records (every
+    changed pixel's index) would pile up, so they are dropped. Where a napari version no longer lets
+    them be dropped, the painter writes the array and refreshes the whole layer instead.
     """
 
     def __init__(self, layer, info: ImageInfo) -> None:
@@ -93,18 +97,27 @@ class PreviewPainter:
     def _index(plane: tuple, rows: np.ndarray, cols: np.ndarray) -> tuple:
         return (*(np.full(rows.size, p, dtype=np.intp) for p in plane), rows, cols)
 
+    def _undo_records(self):
+        """The layer's undo records (a deque), or None where napari does not expose them."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # napari flags private access from plugins
+            records = getattr(self.layer, "_undo_history", None)
+        return records if hasattr(records, "clear") else None
+
     def _write(self, index: tuple | None, value, refresh: bool) -> None:
+        partial = self._undo_records() is not None
         if index is not None and index[-1].size:
-            self.layer.data_setitem(index, value, refresh=refresh)
-        elif refresh:
+            if partial:
+                self.layer.data_setitem(index, value, refresh=refresh)
+                return
+            self.layer.data[index] = value
+        if refresh:
             self.layer.refresh()
 
     def _forget_history(self) -> None:
-        # data_setitem records each write for Ctrl-Z; a preview is not an edit to undo, and the
-        # records (indices of every pixel) would pile up for large objects.
-        history = getattr(self.layer, "_undo_history", None)
-        if history is not None:
-            history.clear()
+        records = self._undo_records()
+        if records is not None:
+            records.clear()
 
     def clear(self, refresh: bool = True) -> None:
         old = self._painted_pixels()

@@ -35,9 +35,12 @@ class AnnotatorSession:
         dask. Several leading axes (e.g. T, Z) are flattened into one plane axis.
     annotations
         Objects committed earlier on the same image (kept when the model changes).
+    cache
+        A folder (``*.zarr``) to keep the embeddings in, reopened by a later session on the same image
+        and model (see :meth:`~napari_sam.segmenter.Segmenter.set_image`); None for a temporary one.
     """
 
-    def __init__(self, model, info: ImageInfo, data, annotations=None) -> None:
+    def __init__(self, model, info: ImageInfo, data, annotations=None, cache=None) -> None:
         from ..segmenter import Segmenter
 
         self.model = model
@@ -49,6 +52,7 @@ class AnnotatorSession:
         self._ready: set[int] = set()
         self._loaded = False
         self._kept_annotations = annotations
+        self.cache = cache
 
     # -- planes and embeddings ---------------------------------------------------------------------
     def flat(self, plane: tuple[int, ...]) -> int:
@@ -65,13 +69,20 @@ class AnnotatorSession:
         seg = self.segmenter
         if not self._loaded:
             seg.set_image(self._data, stack_axis=0 if self.info.lead_shape else None, plane=p,
-                          progress=progress, should_stop=should_stop)
+                          progress=progress, should_stop=should_stop, cache=self.cache)
             if self._kept_annotations is not None and self._kept_annotations.labels.shape == seg.labels.shape:
                 seg.annotations = self._kept_annotations
             self._loaded = True
         else:
             seg.set_plane(p, encode=True, progress=progress, should_stop=should_stop)
         self._ready.add(p)
+
+    @property
+    def cache_status(self) -> str | None:
+        """What the persistent embedding cache did when opened ("new", "resumed", "complete",
+        "rebuilt"); None without one."""
+        store = self.segmenter.store
+        return None if self.cache is None or store is None else store.status
 
     @property
     def annotations(self):

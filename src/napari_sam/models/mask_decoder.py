@@ -248,12 +248,16 @@ class MaskDecoder(nn.Module):
         key = id(image_embeddings)
         hit = self._prepared_cache.get(key)
         if hit is not None and hit[0]() is image_embeddings and hit[1] is image_pe:
-            self._prepared_cache.move_to_end(key)
             return hit[2]
         prepared = self.transformer.image_tokens(image_embeddings + dense, image_pe)
+        # each dict operation is atomic: a decoder used from two threads at once (a preview on the main
+        # thread while a worker propagates) may recompute an entry, never read a half-written one
         self._prepared_cache[key] = (weakref.ref(image_embeddings), image_pe, prepared)
         while len(self._prepared_cache) > self.prepared_cache_size:
-            self._prepared_cache.popitem(last=False)
+            try:
+                self._prepared_cache.popitem(last=False)  # the oldest first
+            except KeyError:
+                break
         return prepared
 
     def forward(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor, sparse: torch.Tensor,
