@@ -1,4 +1,5 @@
-"""Choosing the torch device: ``auto`` means CUDA, then MPS, then CPU."""
+"""Choosing the torch device (``auto`` means CUDA, then MPS, then CPU), and how many prompts it decodes
+at once."""
 from __future__ import annotations
 
 import torch
@@ -32,3 +33,19 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             raise ValueError("device 'mps' was asked for but Apple MPS is not available; use 'auto' or 'cpu'")
         return torch.device("mps")
     raise ValueError(f"unknown device {device!r}; expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+
+
+CPU_DECODE_CHUNK = 4  # prompts per mask-decoder pass on a CPU (see decode_chunk)
+
+
+def decode_chunk(device: str | torch.device, wanted: int) -> int:
+    """How many prompts to send through the mask decoder in one pass on ``device``.
+
+    Each prompt carries its own copy of the image tokens through the decoder's two-way transformer; on a
+    CPU, past a few prompts those (B, 4096, 256) float tensors fall out of the caches and every prompt
+    costs more (LiteMedSAM on two cores: 31 ms a box with 11 at once, 23 ms with 4; a 16² point grid
+    16.4 s in passes of 64, 7.1 s in passes of 4). GPUs keep ``wanted``.
+    """
+    if torch.device(device).type == "cpu":
+        return max(1, min(int(wanted), CPU_DECODE_CHUNK))
+    return max(1, int(wanted))

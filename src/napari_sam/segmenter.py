@@ -20,6 +20,7 @@ import torch
 from .annotations import Annotations
 from .coords import as_boxes_rc, as_points_rc, boxes_to_model_xyxy, image_to_model_xy, mask_bbox
 from .embedding_store import PREPROCESSING_VERSION, EmbeddingStore, fingerprint
+from .device import decode_chunk
 from .embeddings import Cancelled, WindowEmbeddings
 from .image import IntensityScaling, PreparedImage
 from .models.loading import SamModel, load_model
@@ -32,9 +33,6 @@ from .tiling import TileGrid, _stepped_side, clipped_by, window_for_box
 from .windows import Window, ZoomRule, centred_window, whole_image_window
 
 __all__ = ["Segmenter", "Cancelled"]
-
-
-CPU_DECODE_CHUNK = 4  # prompts per decoder pass on the CPU (see Segmenter._decode_group)
 
 
 class Segmenter(StackMethods):
@@ -383,9 +381,7 @@ class Segmenter(StackMethods):
                       plane: int = 0) -> Prediction:
         """Decode B objects sharing ``window`` (B = number of boxes, or 1 for points only).
 
-        On the CPU they go through the decoder :data:`CPU_DECODE_CHUNK` at a time: each prompt carries
-        its own copy of the image tokens through the two-way transformer, and past a few prompts those
-        (B, 4096, 256) tensors fall out of the caches (11 boxes at once cost 31 ms a box, 4 at once 23).
+        On a CPU they go through the decoder a few at a time (:func:`napari_sam.device.decode_chunk`).
         """
         s = self.model.input_size
         scale = window.scale(s)
@@ -400,7 +396,7 @@ class Segmenter(StackMethods):
             box_xyxy = torch.as_tensor(boxes_to_model_xyxy(np.stack(boxes), origin, scale), dtype=torch.float32,
                                        device=dev)
         emb = self.embeddings.get(window, plane)
-        chunk = CPU_DECODE_CHUNK if torch.device(dev).type == "cpu" else b
+        chunk = decode_chunk(dev, b)
         crops, scores, logits = [], [], []
         for i in range(0, b, chunk):
             n = min(chunk, b - i)

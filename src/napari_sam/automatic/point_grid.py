@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..device import decode_chunk
 from ..image import PreparedImage
 from ..models.loading import SamModel
 from ..windows import Window, whole_image_window
@@ -29,7 +30,8 @@ class PointGridParams:
     points_per_side
         The grid has ``points_per_side``² points per crop (scaled down by ``2**layer`` in crop layers).
     points_per_batch
-        Points per decoder call.
+        Points per decoder call (on a CPU at most :data:`napari_sam.device.CPU_DECODE_CHUNK`, which is
+        faster there).
     pred_iou_thresh, stability_thresh, stability_offset
         Filters on the predicted IoU and the stability score.
     box_nms_thresh
@@ -114,8 +116,9 @@ def point_candidates(model: SamModel, image: PreparedImage, embeddings, params: 
         points = grid_points(window, shape, n)
         emb = embeddings.get(window)
         masks, offsets, scores, stab, prompt = [], [], [], [], []
+        per_pass = decode_chunk(model.device, params.points_per_batch)
         for b, batch in enumerate(iter_decode_window(model, emb, window, shape, points_rc=points, multimask=True,
-                                                     batch_size=params.points_per_batch)):
+                                                     batch_size=per_pass)):
             for j, crop in enumerate(batch):
                 decoded += len(crop.scores)
                 st = stability_score(crop.logits, 0.0, params.stability_offset)
@@ -129,7 +132,7 @@ def point_candidates(model: SamModel, image: PreparedImage, embeddings, params: 
                     offsets.append(tight[1])
                     scores.append(float(crop.scores[m]))
                     stab.append(float(st[m]))
-                    prompt.append(b * params.points_per_batch + j)
+                    prompt.append(b * per_pass + j)
             done += len(batch)
             if progress is not None:
                 progress(done, total)
