@@ -23,6 +23,25 @@ def _press(qtbot, viewer, key, modifier=None):
     qtbot.keyClick(canvas, key, modifier or Qt.KeyboardModifier.NoModifier)
 
 
+def _ready_annotator(make_napari_viewer, qtbot, model, image, cache=None):
+    """A viewer with ``image`` as layer "nuclei" and the annotator docked, its embeddings computed."""
+    viewer = make_napari_viewer(show=True)
+    viewer.add_image(image, name="nuclei")
+    widget = dock_annotator(viewer, model)
+    widget.image_combo.setCurrentText("nuclei")
+    if cache is not None:
+        widget.cache_edit.setText(str(cache))
+    compute(qtbot, widget)
+    return widget
+
+
+def _record_previews(widget) -> list:
+    """(prediction, last_timing) of every preview the widget shows from now on."""
+    shown = []
+    widget.preview_updated.connect(lambda p: shown.append((p, dict(widget.last_timing))))
+    return shown
+
+
 def test_point_and_box_on_a_nucleus_commit_and_undo(make_napari_viewer, qtbot, lite_medsam, nuclei_data,
                                                     artifacts_dir):
     image, truth = nuclei_data
@@ -102,13 +121,8 @@ def test_previews_come_at_once_then_sharpen(make_napari_viewer, qtbot, lite_meds
     yet, shows the whole image's answer at once and the zoom window's answer when its worker is done;
     a worker's answer that arrives after the prompts were cleared is dropped."""
     image, truth = nuclei_data
-    viewer = make_napari_viewer(show=True)
-    viewer.add_image(image, name="nuclei")
-    widget = dock_annotator(viewer, lite_medsam)
-    widget.image_combo.setCurrentText("nuclei")
-    compute(qtbot, widget)
-    shown = []
-    widget.preview_updated.connect(lambda p: shown.append((p, dict(widget.last_timing))))
+    widget = _ready_annotator(make_napari_viewer, qtbot, lite_medsam, image)
+    shown = _record_previews(widget)
 
     label = pick_nucleus(truth)
     widget.shapes_layer.add_rectangles(_rect(truth, label))
@@ -145,16 +159,11 @@ def test_clicks_for_a_box_trained_model_are_searched_in_a_worker(make_napari_vie
     import napari_sam.segmenter as segmenter_module
 
     image, truth = nuclei_data
-    viewer = make_napari_viewer(show=True)
-    viewer.add_image(image, name="nuclei")
-    widget = dock_annotator(viewer, lite_medsam)
-    widget.image_combo.setCurrentText("nuclei")
-    compute(qtbot, widget)
+    widget = _ready_annotator(make_napari_viewer, qtbot, lite_medsam, image)
     searches = []
     real_search = segmenter_module.search_boxes
     monkeypatch.setattr(segmenter_module, "search_boxes", lambda *a, **k: searches.append(1) or real_search(*a, **k))
-    shown = []
-    widget.preview_updated.connect(lambda p: shown.append((p, dict(widget.last_timing))))
+    shown = _record_previews(widget)
 
     label = pick_nucleus(truth, skip=2)
     inside = np.argwhere(truth == label)
@@ -176,12 +185,8 @@ def test_embedding_cache_folder_skips_the_encoder_next_time(make_napari_viewer, 
     folder = tmp_path / "caches" / "not yet there"
     answers = []
     for session_number in range(2):
-        viewer = make_napari_viewer(show=True)
-        viewer.add_image(image, name="nuclei")
-        widget = dock_annotator(viewer, lite_medsam)
-        widget.image_combo.setCurrentText("nuclei")
-        widget.cache_edit.setText(str(folder))
-        compute(qtbot, widget)
+        widget = _ready_annotator(make_napari_viewer, qtbot, lite_medsam, image, cache=folder)
+        viewer = widget.viewer
         seg = widget.session.segmenter
         assert widget.session.cache == folder / "nuclei-lite_medsam.zarr"
         assert (folder / "nuclei-lite_medsam.zarr" / "zarr.json").is_file()
