@@ -125,12 +125,9 @@ class Annotations:
             raise ValueError("commit_planes needs stack labels (planes, H, W); use commit for a 2D image")
         parts = []
         for p in sorted(masks):
-            try:
-                part = self._part(masks[p], int(p), overwrite)
-            except ValueError as err:
-                if "empty" not in str(err):
-                    raise
-                part = None
+            if not np.any(masks[p]):  # the object is not on this plane
+                continue
+            part = self._part(masks[p], int(p), overwrite)
             if part is not None:
                 parts.append(part)
         if not parts:

@@ -227,14 +227,13 @@ class Segmenter(StackMethods):
             ``masks`` (K, H, W) bool (or (K, 3, H, W) with ``multimask``), ``scores`` (K, M) predicted
             IoU, ``logits`` (K, M, 256, 256); ``plane`` the plane it answers.
         """
-        self._require_image()
+        src = self._require_image()
         rule = self.zoom if zoom else ZoomRule(enabled=False)
         with self.embeddings.encoding_allowed(encode):
-            return self._predict(points, labels, box, mask_input, multimask, plane, rule)
+            return self._predict(src, points, labels, box, mask_input, multimask, plane, rule)
 
-    def _predict(self, points, labels, box, mask_input, multimask: bool, plane: int | None,
+    def _predict(self, src: PlaneSource, points, labels, box, mask_input, multimask: bool, plane: int | None,
                  rule: ZoomRule) -> Prediction:
-        src = self._require_image()
         plane = self._plane if plane is None else src.check_plane(plane)
         pts = lab = None
         if points is not None and len(points) > 0:
