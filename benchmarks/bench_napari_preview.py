@@ -59,7 +59,7 @@ def _wait(signal, got: list, timeout: float = 120.0) -> None:
 
 
 def _settle(app, widget) -> None:
-    while widget.busy or widget._pending:  # let a coalesced follow-up finish before the next sample
+    while widget.busy or widget.previews.pending:  # let a coalesced follow-up finish before the next sample
         app.processEvents()
         time.sleep(0.005)
 

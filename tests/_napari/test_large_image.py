@@ -55,8 +55,8 @@ def test_tiled_image_boxes_and_clicks(make_napari_viewer, qtbot, lite_medsam, nu
     # it often settles on too small a box (mean IoU 0.48 on 40 nuclei, docs/core.md), so check that what
     # is shown lies on the clicked nucleus, not its whole extent
     widget.points_layer.add(centre)
-    assert widget._predict_worker is not None and widget.prediction is None
-    qtbot.waitUntil(lambda: widget._predict_worker is None and widget.prediction is not None,
+    assert widget.previews.worker is not None and widget.prediction is None
+    qtbot.waitUntil(lambda: widget.previews.worker is None and widget.prediction is not None,
                     timeout=PREDICT_TIMEOUT_MS)
     preview = widget.preview_layer.data > 0
     assert preview[tuple(centre)] and (preview & (big_truth == inner)).sum() >= 0.8 * preview.sum()

@@ -18,6 +18,7 @@ from qtpy.QtWidgets import (QCheckBox, QFileDialog, QFormLayout, QGridLayout, QH
 from ._choosers import ImageLayerCombo, device_combo, model_combo
 from ._annotator_layers import PreviewPainter, install_negative_click, make_prompt_layers
 from ._layers import check_image_layer, current_plane
+from ._preview import PreviewRuns
 from ._prompts import collect_prompts
 from ._session import AnnotatorSession
 from ._workers import make_progress_relay, report_error, start_worker
@@ -58,16 +59,10 @@ class AnnotatorWidget(QWidget):
         self._encode_plane = None
         self._propagate_relay = None
         self._propagate_worker = None
-        self._predict_worker = None
-        self._pending = False
         self._clearing = False
-        self._cleared = 0  # how many times the prompts were cleared: a worker's late answer is dropped
         self._disconnect: list = []
-        self.inline_budget_s = 0.1  # decoder passes faster than this run on the main thread
-        self._decode_estimate_s = 0.0  # the last decoder-only prediction's duration
-        # of the last preview: predict_s, preview_s (request → painted), inline (main thread or worker)
-        self.last_timing: dict = {}
         self._build_ui()
+        self.previews = PreviewRuns(self._show, self.request_preview, self.set_status)
         self._plane_timer = QTimer(self)  # debounce: scrubbing through a stack encodes only where it stops
         self._plane_timer.setSingleShot(True)
         self._plane_timer.setInterval(250)
@@ -290,107 +285,23 @@ class AnnotatorWidget(QWidget):
             self.request_preview()
 
     def request_preview(self) -> None:
-        """Predict from the current prompts and show the preview (one prediction at a time; the latest
-        prompts win).
-
-        When the embeddings the prompts need are in memory, the prediction is a decoder pass (tens of ms
-        on a CPU) and runs right here on the main thread, so the prompt and its mask appear in the same
-        frame and no canvas redraw competes with it for the CPU. Everything slower goes to a worker and
-        the viewer stays responsive: a prompt that needs a new embedding (the zoom window of a new
-        object, a tile of a large image), clicks that a box-trained model turns into a box (a batch of
-        decoder passes), and every prompt on a machine where one decoder pass took longer than
-        :attr:`inline_budget_s`. While a new zoom window is encoded, a coarse preview from the whole
-        image's embedding is shown. ``last_timing`` tells how the shown preview was made.
-        """
+        """Predict from the current prompts and show the preview: on the main thread when that is only a
+        decoder pass, else in a worker (see :mod:`napari_sam._napari._preview`)."""
         if self.session is None:
             return
         plane = self._current_plane()
-        if not self.session.is_ready(plane):
-            return
-        if self._predict_worker is not None:
-            self._pending = True
+        if not self.session.is_ready(plane) or self.previews.defer():
             return
         prompts = collect_prompts(self.points_layer, self.shapes_layer, self.image_layer, self.session.info, plane)
         if prompts.empty:
             self._show(None, None, "")
             return
-        self._pending = False
-        started = time.perf_counter()
-        session, multimask = self.session, self.candidate is not None
-        coarse_shown = False
-        if self._decode_estimate_s < self.inline_budget_s and not session.needs_box_search(prompts):
-            answered = self._predict_inline(prompts, multimask, started)
-            if answered == "final":
-                return
-            coarse_shown = answered == "coarse"
-        self._predict_in_worker(prompts, multimask, started, coarse_shown)
+        self.previews.run(self.session, prompts, self.candidate is not None)
 
-    def _predict_in_worker(self, prompts, multimask: bool, started: float, coarse_shown: bool) -> None:
-        from ..embeddings import EmbeddingNotReady
-
-        session, cleared = self.session, self._cleared
-
-        def job():
-            t, encoded = time.perf_counter(), session.segmenter.embeddings.encoded_count
-            try:
-                prediction, note = session.predict(prompts, multimask, encode=False)
-            except EmbeddingNotReady:  # a new zoom window: a coarse answer first, then encode it
-                if not coarse_shown:
-                    try:
-                        yield session.predict(prompts, multimask, encode=False, zoom=False)[0], \
-                            time.perf_counter() - t
-                    except EmbeddingNotReady:
-                        pass
-                prediction, note = session.predict(prompts, multimask)
-            return prediction, note, time.perf_counter() - t, session.segmenter.embeddings.encoded_count > encoded
-
-        def coarse(result):
-            if cleared == self._cleared:
-                self.last_timing = {"predict_s": result[1], "preview_s": time.perf_counter() - started,
-                                    "inline": False, "coarse": True}
-                self._show(result[0], prompts, "refining in a zoom window …")
-
-        def done(result):
-            prediction, note, seconds, encoded = result
-            if cleared != self._cleared:  # the prompts were cleared (or committed) meanwhile
-                return
-            if not encoded and not session.needs_box_search(prompts):
-                self._decode_estimate_s = seconds  # one decoder pass: fast enough for the main thread?
-            self.last_timing = {"predict_s": seconds, "preview_s": time.perf_counter() - started, "inline": False,
-                                "coarse": False}
-            self._show(prediction, prompts, note)
-
-        def finished():
-            self._predict_worker = None
-            if self._pending:
-                self._pending = False
-                self.request_preview()
-
-        self._predict_worker = start_worker(job, what="predicting the mask", on_yield=coarse,
-                                            on_return=done, on_finish=finished, status=self.set_status)
-
-    def _predict_inline(self, prompts, multimask: bool, started: float) -> str | None:
-        """Decode on the main thread from embeddings in memory: "final" when that answered the prompts
-        (or failed with a message to the user); "coarse" when the zoom window they need is not embedded
-        yet and the whole image's (or its tile's) answer is shown meanwhile; None when neither is ready."""
-        from ..embeddings import EmbeddingNotReady
-
-        for zoom in (True, False):
-            t = time.perf_counter()
-            try:
-                prediction, note = self.session.predict(prompts, multimask, encode=False, zoom=zoom)
-            except EmbeddingNotReady:
-                continue
-            except Exception as err:  # noqa: BLE001 (shown to the user, as a worker's error would be)
-                report_error("predicting the mask", err, self.set_status)
-                return "final"
-            seconds = time.perf_counter() - t
-            self._decode_estimate_s = seconds
-            self.last_timing = {"predict_s": seconds, "preview_s": time.perf_counter() - started, "inline": True,
-                                "coarse": not zoom}
-            self._show(prediction, prompts, note if zoom else "refining in a zoom window …")
-            return "final" if zoom else "coarse"
-        return None
+    @property
+    def last_timing(self) -> dict:
+        """How the shown preview was made (see :class:`~napari_sam._napari._preview.PreviewRuns`)."""
+        return self.previews.last_timing
 
     def _show(self, prediction, prompts, note: str) -> None:
         self.prediction, self._shown_prompts = prediction, prompts
@@ -445,8 +356,7 @@ class AnnotatorWidget(QWidget):
                 self.shapes_layer.remove_selected()
         finally:
             self._clearing = False
-        self._pending = False
-        self._cleared += 1
+        self.previews.forget()
         self._show(None, None, "")
 
     def undo(self) -> int | None:
@@ -513,7 +423,7 @@ class AnnotatorWidget(QWidget):
     @property
     def busy(self) -> bool:
         """Whether a worker (embeddings, preview, propagation) is running."""
-        return any(w is not None for w in (self._encode_worker, self._predict_worker, self._propagate_relay))
+        return any(w is not None for w in (self._encode_worker, self.previews.worker, self._propagate_relay))
 
     def _on_layer_removed(self, event) -> None:
         if self.session is not None and event.value is self.image_layer:
