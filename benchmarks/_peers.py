@@ -5,6 +5,7 @@ when missing). :func:`reference_module` imports ``reference.py`` into this proce
 pure-Python packages appended to ``sys.path`` (torch and numpy stay ours: the same build), so both
 implementations can be timed in alternation in one run.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -25,7 +26,9 @@ def ensure_peers() -> Path:
     if not wrapper.exists():
         setup = PEERS_DIR / "setup.sh"
         if not setup.exists():
-            raise SystemExit(f"peer material not found at {PEERS_DIR}; set NAPARI_SAM_SHARED to the shared/ folder")
+            raise SystemExit(
+                f"peer material not found at {PEERS_DIR}; set NAPARI_SAM_SHARED to the shared/ folder"
+            )
         subprocess.run(["bash", str(setup), str(PEERS_VENV)], check=True)
     return wrapper
 
@@ -46,6 +49,7 @@ def reference_module():
 def run_reference(*args: str) -> str:
     """Run ``reference.py ARGS`` in the peers' interpreter; returns its stdout."""
     wrapper = ensure_peers()
-    out = subprocess.run([str(wrapper), str(PEERS_DIR / "reference.py"), *args], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [str(wrapper), str(PEERS_DIR / "reference.py"), *args], capture_output=True, text=True, check=True
+    )
     return out.stdout

@@ -7,6 +7,7 @@ and F1 at IoU 0.5 for all three. Prints a table, then one JSON line.
 
     .venv/bin/python benchmarks/bench_automatic.py [--skip-official] [--points-per-side 32]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,8 @@ def main(argv=None) -> int:
 
     from napari_sam.automatic import match_scores, segment_everything
     from napari_sam.automatic.proposals import otsu_watershed
-    from napari_sam.data import NUCLEI_IMAGE, fetch_file, nuclei
-    from napari_sam.image import prepare_image
+    from napari_sam.image.normalize import prepare_image
+    from napari_sam.io.samples import NUCLEI_IMAGE, fetch_file, nuclei
     from napari_sam.models.loading import load_model
 
     torch.set_num_threads(args.threads)
@@ -49,7 +50,9 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     prepared = prepare_image(img)
     classical = otsu_watershed(prepared.region(0, img.shape[0], 0, img.shape[1]).mean(axis=-1))
-    rows.append(("otsu+watershed", time.perf_counter() - t0, match_scores(classical, truth), int(classical.max())))
+    rows.append(
+        ("otsu+watershed", time.perf_counter() - t0, match_scores(classical, truth), int(classical.max()))
+    )
 
     official = None
     if not args.skip_official:
@@ -57,22 +60,46 @@ def main(argv=None) -> int:
 
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "amg.npz"
-            line = run_reference("amg", str(fetch_file(NUCLEI_IMAGE)), "--out", str(out), "--threads",
-                                 str(args.threads), "--points-per-side", str(args.points_per_side))
+            line = run_reference(
+                "amg",
+                str(fetch_file(NUCLEI_IMAGE)),
+                "--out",
+                str(out),
+                "--threads",
+                str(args.threads),
+                "--points-per-side",
+                str(args.points_per_side),
+            )
             official = json.loads(line.strip().splitlines()[-1])
             ref_labels = np.load(out)["labels"]
-        rows.append(("official AMG", official["seconds"], match_scores(ref_labels, truth), int(official["masks"])))
+        rows.append(
+            ("official AMG", official["seconds"], match_scores(ref_labels, truth), int(official["masks"]))
+        )
 
     print(f"{'method':<22}{'seconds':>9}{'objects':>9}{'F1@0.5':>8}{'prec':>7}{'recall':>8}")
     for name, sec, s, n in rows:
         print(f"{name:<22}{sec:>9.1f}{n:>9}{s['f1']:>8.3f}{s['precision']:>7.3f}{s['recall']:>8.3f}")
-    result = {"bench": "automatic", "image": "stardist img2d.tif 512x512", "model": "lite_medsam",
-              "mode": info["mode"], "ours_s": ours_s, "ours_f1": rows[0][2]["f1"],
-              "ours_windows_encoded": info.get("encoded_windows"), "ours_prompts_decoded": info.get("decoded"),
-              "otsu_watershed_f1": rows[1][2]["f1"], "threads": args.threads}
+    result = {
+        "bench": "automatic",
+        "image": "stardist img2d.tif 512x512",
+        "model": "lite_medsam",
+        "mode": info["mode"],
+        "ours_s": ours_s,
+        "ours_f1": rows[0][2]["f1"],
+        "ours_windows_encoded": info.get("encoded_windows"),
+        "ours_prompts_decoded": info.get("decoded"),
+        "otsu_watershed_f1": rows[1][2]["f1"],
+        "threads": args.threads,
+    }
     if official is not None:
-        result.update({"official_s": official["seconds"], "official_f1": rows[2][2]["f1"],
-                       "official_masks": official["masks"], "time_ratio_ours_over_official": ours_s / official["seconds"]})
+        result.update(
+            {
+                "official_s": official["seconds"],
+                "official_f1": rows[2][2]["f1"],
+                "official_masks": official["masks"],
+                "time_ratio_ours_over_official": ours_s / official["seconds"],
+            }
+        )
         print(f"time ratio ours / official: {ours_s / official['seconds']:.3f} (target ≤ 0.2)")
     print(json.dumps(result))
     return 0

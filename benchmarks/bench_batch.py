@@ -5,6 +5,7 @@ LocalCluster of worker processes, on the same inputs in the same run.
 
 Prints a table, then one JSON line (``speedup`` = cluster planes/s ÷ single-process planes/s).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,8 @@ def main(argv=None) -> int:
 
     import tifffile
 
-    from napari_sam.batch import BatchConfig, DaskExecutor, LocalExecutor, run_batch
-    from napari_sam.data import nuclei_stack
+    from napari_sam.batch.run import BatchConfig, DaskExecutor, LocalExecutor, run_batch
+    from napari_sam.io.samples import nuclei_stack
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_batch_"))
     try:
@@ -35,15 +36,25 @@ def main(argv=None) -> int:
         stack, _ = nuclei_stack(args.planes)
         for f in range(args.files):
             r0 = 32 * f
-            tifffile.imwrite(src / f"stack{f}.tif", stack[:, r0:r0 + args.size, r0:r0 + args.size],
-                             metadata={"axes": "ZYX"})
+            tifffile.imwrite(
+                src / f"stack{f}.tif",
+                stack[:, r0 : r0 + args.size, r0 : r0 + args.size],
+                metadata={"axes": "ZYX"},
+            )
         rows = []
-        for name, make in (("1 process (local thread)", lambda: LocalExecutor(1)),
-                           (f"LocalCluster {args.workers} workers", lambda: DaskExecutor.local_cluster(args.workers))):
+        for name, make in (
+            ("1 process (local thread)", lambda: LocalExecutor(1)),
+            (f"LocalCluster {args.workers} workers", lambda: DaskExecutor.local_cluster(args.workers)),
+        ):
             executor = make()
             try:
-                report = run_batch([src], BatchConfig(tmp / name.split()[0], device="cpu"), executor=executor,
-                                   progress=False, log=lambda s: None)
+                report = run_batch(
+                    [src],
+                    BatchConfig(tmp / name.split()[0], device="cpu"),
+                    executor=executor,
+                    progress=False,
+                    log=lambda s: None,
+                )
             finally:
                 executor.close()
             if not report.ok:
@@ -52,9 +63,16 @@ def main(argv=None) -> int:
         print(f"{'executor':<30}{'planes':>7}{'seconds':>9}{'planes/s':>10}")
         for name, n, sec, rate in rows:
             print(f"{name:<30}{n:>7}{sec:>9.1f}{rate:>10.3f}")
-        result = {"bench": "batch", "files": args.files, "planes_per_file": args.planes, "size": args.size,
-                  "single_planes_per_s": rows[0][3], "cluster_planes_per_s": rows[1][3],
-                  "workers": args.workers, "speedup": rows[1][3] / rows[0][3]}
+        result = {
+            "bench": "batch",
+            "files": args.files,
+            "planes_per_file": args.planes,
+            "size": args.size,
+            "single_planes_per_s": rows[0][3],
+            "cluster_planes_per_s": rows[1][3],
+            "workers": args.workers,
+            "speedup": rows[1][3] / rows[0][3],
+        }
         print(json.dumps(result))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -6,6 +6,7 @@ the peer reference (LiteMedSAM in the official segment-anything wrapper), measur
 Timings alternate reference and ours call by call, so a noisy machine slows both alike; the ratio
 (ours / reference) is the median of the per-pair ratios. Prints a table, then one JSON line.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,15 +35,20 @@ def paired(ref_fn, our_fn, repeats: int) -> dict:
             fn()
             acc.append(time.perf_counter() - t0)
     ratios = [o / r for o, r in zip(our_t, ref_t)]
-    return {"reference_s": statistics.median(ref_t), "ours_s": statistics.median(our_t),
-            "ratio": statistics.median(ratios)}
+    return {
+        "reference_s": statistics.median(ref_t),
+        "ours_s": statistics.median(our_t),
+        "ratio": statistics.median(ratios),
+    }
 
 
 # VmHWM is the child's own high-water mark (ru_maxrss would carry the parent's over fork + exec).
-PEAK = ("def peak_kb():\n"
-        "    for line in open('/proc/self/status'):\n"
-        "        if line.startswith('VmHWM:'):\n"
-        "            return int(line.split()[1])\n")
+PEAK = (
+    "def peak_kb():\n"
+    "    for line in open('/proc/self/status'):\n"
+    "        if line.startswith('VmHWM:'):\n"
+    "            return int(line.split()[1])\n"
+)
 MEMORY_SNIPPETS = {
     "ours": (
         "import resource, torch, numpy as np\n"
@@ -93,15 +99,21 @@ def main() -> None:
     results: dict[str, dict] = {}
 
     with torch.inference_mode():
-        results["encoder (1×3×256×256)"] = paired(lambda: ref.image_encoder(x), lambda: ours.network.image_encoder(x),
-                                                  args.repeats)
+        results["encoder (1×3×256×256)"] = paired(
+            lambda: ref.image_encoder(x), lambda: ours.network.image_encoder(x), args.repeats
+        )
         emb_ref = ref.image_encoder(x)
         pe = ref.prompt_encoder.get_dense_pe()
 
         def ref_decode(boxes):
             sp, de = ref.prompt_encoder(points=None, boxes=boxes, masks=None)
-            return ref.mask_decoder(image_embeddings=emb_ref, image_pe=pe, sparse_prompt_embeddings=sp,
-                                    dense_prompt_embeddings=de, multimask_output=False)
+            return ref.mask_decoder(
+                image_embeddings=emb_ref,
+                image_pe=pe,
+                sparse_prompt_embeddings=sp,
+                dense_prompt_embeddings=de,
+                multimask_output=False,
+            )
 
         # Ours: the whole public path on the cached embedding, ending in a full-resolution (256²) bool mask.
         seg = Segmenter(ours, zoom=False)
@@ -110,24 +122,40 @@ def main() -> None:
         box16 = box1.repeat(16, 1, 1) + torch.arange(16.0)[:, None, None]
         rc1 = [(60.0, 60.0, 110.0, 120.0)]
         rc16 = [(60.0 + i, 60.0 + i, 110.0 + i, 120.0 + i) for i in range(16)]
-        results["prompt → mask, 1 box"] = paired(lambda: ref_decode(box1), lambda: seg.predict(box=rc1).masks,
-                                                 args.repeats)
-        results["prompt → masks, 16 boxes"] = paired(lambda: ref_decode(box16), lambda: seg.predict(box=rc16).masks,
-                                                     max(3, args.repeats // 2))
+        results["prompt → mask, 1 box"] = paired(
+            lambda: ref_decode(box1), lambda: seg.predict(box=rc1).masks, args.repeats
+        )
+        results["prompt → masks, 16 boxes"] = paired(
+            lambda: ref_decode(box16), lambda: seg.predict(box=rc16).masks, max(3, args.repeats // 2)
+        )
         emb_ours = ours.network.image_encoder(x)
-        max_emb_diff = float((emb_ours - torch.from_numpy(golden["embedding"].astype(np.float32))).abs().max())
+        max_emb_diff = float(
+            (emb_ours - torch.from_numpy(golden["embedding"].astype(np.float32))).abs().max()
+        )
 
     mem = {"ours": peak_rss_mb("ours", args.threads), "reference": peak_rss_mb("reference", args.threads)}
-    results["peak RSS, encode + 16 boxes (MB)"] = {"reference_s": mem["reference"], "ours_s": mem["ours"],
-                                                   "ratio": mem["ours"] / mem["reference"]}
+    results["peak RSS, encode + 16 boxes (MB)"] = {
+        "reference_s": mem["reference"],
+        "ours_s": mem["ours"],
+        "ratio": mem["ours"] / mem["reference"],
+    }
 
     print(f"{'measure':<36}{'reference':>12}{'ours':>12}{'ours/ref':>10}")
     for name, r in results.items():
         unit = "" if "MB" in name else " s"
         print(f"{name:<36}{r['reference_s']:>10.3f}{unit:2}{r['ours_s']:>10.3f}{unit:2}{r['ratio']:>10.2f}")
     print(f"embedding max |ours - golden| = {max_emb_diff:.2e} (tolerance 2e-2)")
-    print(json.dumps({"benchmark": "core", "threads": args.threads, "repeats": args.repeats,
-                      "results": results, "embedding_max_abs_diff": max_emb_diff}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "core",
+                "threads": args.threads,
+                "repeats": args.repeats,
+                "results": results,
+                "embedding_max_abs_diff": max_emb_diff,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

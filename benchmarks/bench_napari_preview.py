@@ -26,6 +26,7 @@ When the embeddings are ready, the annotator decodes on the main thread (see
 
 Prints a table and one JSON line (``{"bench": "napari_preview", ...}``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,8 +65,9 @@ def _settle(app, widget) -> None:
         time.sleep(0.005)
 
 
-def _timed(app, widget, action, split: list | None = None, frames: list | None = None,
-           refined: list | None = None) -> float:
+def _timed(
+    app, widget, action, split: list | None = None, frames: list | None = None, refined: list | None = None
+) -> float:
     """Seconds from ``action()`` (a prompt edit) to the first ``preview_updated``; with ``frames``, also
     appends the seconds to the end of the first canvas frame drawn after that preview was painted, with
     ``refined`` the seconds to the last preview (the zoom window's, after a coarse first one)."""
@@ -131,14 +133,20 @@ def _to_frame(app, viewer, action) -> float:
 
 def _stats(ms: list[float]) -> dict:
     a = np.asarray(ms)
-    return {"n": int(a.size), "median_ms": float(np.median(a)), "p90_ms": float(np.percentile(a, 90)),
-            "max_ms": float(a.max())}
+    return {
+        "n": int(a.size),
+        "median_ms": float(np.median(a)),
+        "p90_ms": float(np.percentile(a, 90)),
+        "max_ms": float(a.max()),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--objects", type=int, default=8, help="nuclei prompted")
-    parser.add_argument("--edits", type=int, default=6, help="prompt edits per nucleus once its window is ready")
+    parser.add_argument(
+        "--edits", type=int, default=6, help="prompt edits per nucleus once its window is ready"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     args = parser.parse_args(argv)
 
@@ -147,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict:
     from qtpy.QtWidgets import QApplication
 
     import napari_sam as ns
-    from napari_sam.data import nuclei
+    from napari_sam.io.samples import nuclei
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -174,7 +182,7 @@ def main(argv: list[str] | None = None) -> dict:
     _settle(app, widget)
 
     ids, areas = np.unique(truth[truth > 0], return_counts=True)
-    chosen = ids[np.argsort(-areas)][: args.objects * 3: 3]  # mid-to-large nuclei spread over the image
+    chosen = ids[np.argsort(-areas)][: args.objects * 3 : 3]  # mid-to-large nuclei spread over the image
     first, warm, core, warm_predict, warm_frame, inline, new_window = [], [], [], [], [], [], []
     first_refined, first_coarse, new_window_refined = [], [], []
     rng = np.random.default_rng(0)
@@ -184,18 +192,32 @@ def main(argv: list[str] | None = None) -> dict:
         centre = np.array([rows.mean(), cols.mean()])
         widget.clear_prompts()
         _settle(app, widget)
-        first.append(_timed(app, widget, lambda: widget.shapes_layer.add_rectangles(box), refined=first_refined))
+        first.append(
+            _timed(app, widget, lambda: widget.shapes_layer.add_rectangles(box), refined=first_refined)
+        )
         first_coarse.append(bool(widget.last_timing.get("coarse")) or first_refined[-1] > first[-1])
         for e in range(args.edits):
             encoded = widget.session.segmenter.embeddings.encoded_count
             predict_s, frame_s, refined = [], [], []
             if e % 2 == 0:  # nudge the box by a pixel or two, as when dragging a corner
                 nudged = box + rng.integers(-2, 3, size=box.shape)
-                total = _timed(app, widget, lambda: setattr(widget.shapes_layer, "data", [nudged]), predict_s,
-                               frame_s, refined)
+                total = _timed(
+                    app,
+                    widget,
+                    lambda: setattr(widget.shapes_layer, "data", [nudged]),
+                    predict_s,
+                    frame_s,
+                    refined,
+                )
             else:  # add a point (positive) inside the object
-                total = _timed(app, widget, lambda: widget.points_layer.add(centre + rng.normal(0, 1, 2)),
-                               predict_s, frame_s, refined)
+                total = _timed(
+                    app,
+                    widget,
+                    lambda: widget.points_layer.add(centre + rng.normal(0, 1, 2)),
+                    predict_s,
+                    frame_s,
+                    refined,
+                )
             if widget.session.segmenter.embeddings.encoded_count != encoded:
                 new_window.append(total)  # the edit moved the object into a zoom window not embedded yet
                 new_window_refined += refined
@@ -244,16 +266,24 @@ def main(argv: list[str] | None = None) -> dict:
                 nudged = box + rng.integers(-2, 3, size=box.shape)
                 napari_only.append(_to_frame(app, widget.viewer, lambda: setattr(shapes, "data", [nudged])))
             else:
-                napari_only.append(_to_frame(app, widget.viewer, lambda: points.add(centre + rng.normal(0, 1, 2))))
+                napari_only.append(
+                    _to_frame(app, widget.viewer, lambda: points.add(centre + rng.normal(0, 1, 2)))
+                )
     viewer.close()
 
     result = {
-        "bench": "napari_preview", "model": "lite_medsam", "device": "cpu", "image": list(image.shape),
-        "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+        "bench": "napari_preview",
+        "model": "lite_medsam",
+        "device": "cpu",
+        "image": list(image.shape),
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
         "load_avg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        "platform": platform.platform(), "encode_s": encode_s,
+        "platform": platform.platform(),
+        "encode_s": encode_s,
         "canvas_px": [canvas_size.width(), canvas_size.height()],
-        "ready": _stats([1000 * x for x in warm]), "first_touch": _stats([1000 * x for x in first]),
+        "ready": _stats([1000 * x for x in warm]),
+        "first_touch": _stats([1000 * x for x in first]),
         "core_predict_ready": _stats([1000 * x for x in core]),
         "ready_predict": _stats([1000 * x for x in warm_predict]),
         "ready_on_screen": _stats([1000 * x for x in warm_frame]) if warm_frame else None,
@@ -265,31 +295,39 @@ def main(argv: list[str] | None = None) -> dict:
         "first_touch_refined": _stats([1000 * x for x in first_refined]),
         "first_touch_coarse_fraction": float(np.mean(first_coarse)),
         "edit_needing_new_window": _stats([1000 * x for x in new_window]) if new_window else None,
-        "edit_needing_new_window_refined": _stats([1000 * x for x in new_window_refined]) if new_window else None,
+        "edit_needing_new_window_refined": _stats([1000 * x for x in new_window_refined])
+        if new_window
+        else None,
         "ready_adapter_overhead": _stats([1000 * (a - b) for a, b in zip(warm, warm_predict)]),
     }
-    print(f"napari annotator, prompt → preview (LiteMedSAM, CPU, {torch.get_num_threads()} torch threads, "
-          f"load {result['load_avg_1min']:.1f} on {os.cpu_count()} cores); embeddings {encode_s:.2f} s; "
-          f"canvas {result['canvas_px'][0]}×{result['canvas_px'][1]} px")
+    print(
+        f"napari annotator, prompt → preview (LiteMedSAM, CPU, {torch.get_num_threads()} torch threads, "
+        f"load {result['load_avg_1min']:.1f} on {os.cpu_count()} cores); embeddings {encode_s:.2f} s; "
+        f"canvas {result['canvas_px'][0]}×{result['canvas_px'][1]} px"
+    )
     print(f"{'case':<36}{'n':>4}{'median ms':>12}{'p90 ms':>10}{'max ms':>10}")
-    for name, key in (("ready (embeddings in memory)", "ready"),
-                      ("  of which Segmenter.predict", "ready_predict"),
-                      ("  of which napari + adapter", "ready_adapter_overhead"),
-                      ("ready, until the frame is drawn", "ready_on_screen"),
-                      ("  same edits, annotator off", "napari_alone_on_screen"),
-                      ("first touch: first preview", "first_touch"),
-                      ("first touch: zoom window's preview", "first_touch_refined"),
-                      ("edit into a new zoom window: first", "edit_needing_new_window"),
-                      ("  and the zoom window's preview", "edit_needing_new_window_refined"),
-                      ("click alone: main thread held", "click_main_thread"),
-                      ("click alone: first preview (worker)", "click_first_preview"),
-                      ("click alone: zoom window's preview", "click_refined_preview"),
-                      ("core predict alone (main thread)", "core_predict_ready")):
+    for name, key in (
+        ("ready (embeddings in memory)", "ready"),
+        ("  of which Segmenter.predict", "ready_predict"),
+        ("  of which napari + adapter", "ready_adapter_overhead"),
+        ("ready, until the frame is drawn", "ready_on_screen"),
+        ("  same edits, annotator off", "napari_alone_on_screen"),
+        ("first touch: first preview", "first_touch"),
+        ("first touch: zoom window's preview", "first_touch_refined"),
+        ("edit into a new zoom window: first", "edit_needing_new_window"),
+        ("  and the zoom window's preview", "edit_needing_new_window_refined"),
+        ("click alone: main thread held", "click_main_thread"),
+        ("click alone: first preview (worker)", "click_first_preview"),
+        ("click alone: zoom window's preview", "click_refined_preview"),
+        ("core predict alone (main thread)", "core_predict_ready"),
+    ):
         s = result[key]
         if s is not None:
             print(f"{name:<36}{s['n']:>4}{s['median_ms']:>12.1f}{s['p90_ms']:>10.1f}{s['max_ms']:>10.1f}")
-    print(f"ready previews answered on the main thread: {100 * result['ready_inline_fraction']:.0f} %; "
-          f"first touches with a coarse first preview: {100 * result['first_touch_coarse_fraction']:.0f} %")
+    print(
+        f"ready previews answered on the main thread: {100 * result['ready_inline_fraction']:.0f} %; "
+        f"first touches with a coarse first preview: {100 * result['first_touch_coarse_fraction']:.0f} %"
+    )
     print(json.dumps(result))
     return result
 

@@ -1,7 +1,8 @@
 """Run every benchmark in turn (``make bench``); each prints its own table and JSON line.
 
-    python benchmarks/run_all.py [NAME ...]      # NAME: core, tiles, automatic, batch, napari_preview
+python benchmarks/run_all.py [NAME ...]      # NAME: core, tiles, automatic, batch, napari_preview
 """
+
 from __future__ import annotations
 
 import subprocess

@@ -1,4 +1,5 @@
 """Shared fixtures: the real default model and the real nuclei image, loaded once per session."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,6 +33,6 @@ def lite_medsam():
 @pytest.fixture(scope="session")
 def nuclei_data() -> tuple[np.ndarray, np.ndarray]:
     """The stardist 512² nuclei image and its ground-truth instance labels."""
-    from napari_sam.data import nuclei
+    from napari_sam.io.samples import nuclei
 
     return nuclei()

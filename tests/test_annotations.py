@@ -1,4 +1,5 @@
 """Committed objects: ids, overlaps, one-step undo, objects spanning planes, saving and loading."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,8 @@ from napari_sam.annotations import Annotations
 
 
 def _disk(shape, centre, radius):
-    rr, cc = np.ogrid[:shape[0], :shape[1]]
-    return (rr - centre[0]) ** 2 + (cc - centre[1]) ** 2 <= radius ** 2
+    rr, cc = np.ogrid[: shape[0], : shape[1]]
+    return (rr - centre[0]) ** 2 + (cc - centre[1]) ** 2 <= radius**2
 
 
 def test_commit_keeps_earlier_objects_and_undo_restores():

@@ -1,4 +1,5 @@
 """The core never imports Qt, napari or ipywidgets (a fresh interpreter proves it)."""
+
 from __future__ import annotations
 
 import json
@@ -6,11 +7,26 @@ import subprocess
 import sys
 
 CORE_MODULES = [
-    "napari_sam", "napari_sam.segmenter", "napari_sam.models.loading", "napari_sam.image", "napari_sam.cli",
-    "napari_sam.annotations", "napari_sam.data",
+    "napari_sam",
+    "napari_sam.segmenter",
+    "napari_sam.models.loading",
+    "napari_sam.image.normalize",
+    "napari_sam._cli.main",
+    "napari_sam.annotations",
+    "napari_sam.io.samples",
 ]
-FORBIDDEN = ("PyQt5", "PyQt6", "PySide2", "PySide6", "qtpy", "napari", "ipywidgets", "anywidget", "magicgui",
-             "vispy")
+FORBIDDEN = (
+    "PyQt5",
+    "PyQt6",
+    "PySide2",
+    "PySide6",
+    "qtpy",
+    "napari",
+    "ipywidgets",
+    "anywidget",
+    "magicgui",
+    "vispy",
+)
 
 
 def test_core_imports_no_gui_toolkit():

@@ -1,4 +1,5 @@
 """The session API on the real nuclei image with the real LiteMedSAM weights."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,8 +19,9 @@ def nuclei_boxes(nuclei_data):
     _, gt = nuclei_data
     props = regionprops(gt)
     chosen = np.random.default_rng(0).choice(len(props), 40, replace=False)
-    boxes = np.array([[props[i].bbox[0], props[i].bbox[1], props[i].bbox[2] - 1, props[i].bbox[3] - 1]
-                      for i in chosen])
+    boxes = np.array(
+        [[props[i].bbox[0], props[i].bbox[1], props[i].bbox[2] - 1, props[i].bbox[3] - 1] for i in chosen]
+    )
     return boxes, [props[i].label for i in chosen]
 
 
@@ -75,13 +77,15 @@ def test_point_and_box_multimask_and_refinement(segmenter, nuclei_data, nuclei_b
 
 
 def test_clicks_find_their_nucleus_with_a_box_trained_model(segmenter, nuclei_data, nuclei_boxes):
-    """LiteMedSAM answers raw clicks with IoU near 0; napari_sam.point_box turns a click into a box."""
+    """LiteMedSAM answers raw clicks with IoU near 0; napari_sam.prediction.point_box turns a click into a box."""
     _, gt = nuclei_data
     boxes, ids = nuclei_boxes
     ious = []
     for box, obj in zip(boxes[:6], ids[:6]):
         rows, cols = np.nonzero(gt == obj)
-        k = np.argmin((rows - rows.mean()) ** 2 + (cols - cols.mean()) ** 2)  # a pixel of the nucleus near its middle
+        k = np.argmin(
+            (rows - rows.mean()) ** 2 + (cols - cols.mean()) ** 2
+        )  # a pixel of the nucleus near its middle
         res = segmenter.predict(points=[(rows[k], cols[k])])
         assert res.masks[0][rows[k], cols[k]]
         ious.append(_iou(res.masks[0], gt == obj))
@@ -100,14 +104,17 @@ def test_commit_and_undo(segmenter, nuclei_boxes):
     assert segmenter.undo() is None
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({}, "at least one point or a box"),
-    ({"points": [(1, 2, 3)]}, r"shape \(N, 2\)"),
-    ({"points": [(1, 2)], "labels": [1, 0]}, "one 1/0 per point"),
-    ({"points": [(1, 2)], "labels": [2]}, "1 \\(positive\\) or 0"),
-    ({"box": (10, 10, 5, 20)}, "max < min"),
-    ({"box": [(0, 0, 5, 5), (1, 1, 6, 6)], "points": [(2, 2)]}, "one object"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({}, "at least one point or a box"),
+        ({"points": [(1, 2, 3)]}, r"shape \(N, 2\)"),
+        ({"points": [(1, 2)], "labels": [1, 0]}, "one 1/0 per point"),
+        ({"points": [(1, 2)], "labels": [2]}, "1 \\(positive\\) or 0"),
+        ({"box": (10, 10, 5, 20)}, "max < min"),
+        ({"box": [(0, 0, 5, 5), (1, 1, 6, 6)], "points": [(2, 2)]}, "one object"),
+    ],
+)
 def test_bad_prompts_are_refused(segmenter, kwargs, message):
     with pytest.raises(ValueError, match=message):
         segmenter.predict(**kwargs)
@@ -122,7 +129,7 @@ def test_decode_only_predictions_for_a_responsive_ui(lite_medsam, nuclei_data, n
     """``encode=False`` never runs the encoder: a prompt whose zoom window is not embedded yet raises
     EmbeddingNotReady; ``zoom=False`` answers it from the whole image's embedding (coarser, at once);
     once the window is encoded, the decode-only call gives exactly the normal answer."""
-    from napari_sam.embeddings import EmbeddingNotReady
+    from napari_sam.embeddings.embedder import EmbeddingNotReady
 
     _, gt = nuclei_data
     boxes, ids = nuclei_boxes

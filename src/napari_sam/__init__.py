@@ -8,6 +8,7 @@ The core (this package minus ``_napari``) imports no Qt, napari or ipywidgets.
 >>> seg.set_image(image)
 >>> res = seg.predict(points=[(120, 80)], labels=[1])
 """
+
 from __future__ import annotations
 
 __version__ = "0.1.0"
@@ -18,21 +19,27 @@ __all__ = ["load_model", "Segmenter", "Prediction", "ZoomRule", "MODELS", "segme
 def __getattr__(name: str):
     # Lazy: importing the package (e.g. by napari's plugin discovery) must not import torch.
     if name == "load_model":
-        from .models.loading import load_model
+        from napari_sam.models.loading import load_model
+
         return load_model
     if name == "Segmenter":
-        from .segmenter import Segmenter
+        from napari_sam.segmenter import Segmenter
+
         return Segmenter
     if name == "Prediction":
-        from .prediction import Prediction
+        from napari_sam.prediction.result import Prediction
+
         return Prediction
     if name == "ZoomRule":
-        from .windows import ZoomRule
+        from napari_sam.geometry.windows import ZoomRule
+
         return ZoomRule
     if name == "segment_everything":
-        from .automatic import segment_everything
+        from napari_sam.automatic import segment_everything
+
         return segment_everything
     if name == "MODELS":
-        from .models.registry import MODELS
+        from napari_sam.models.registry import MODELS
+
         return MODELS
     raise AttributeError(f"module 'napari_sam' has no attribute {name!r}")

@@ -3,6 +3,7 @@
 Saved as a folder (``labels.tif`` + ``objects.json``), written under a temporary name and renamed, so a
 session saved in napari can be continued in a notebook and back.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,14 +16,15 @@ from pathlib import Path
 import numpy as np
 from psygnal import Signal
 
-from .coords import mask_bbox
+from napari_sam.geometry.coords import mask_bbox
 
 
 @dataclass
 class ObjectRecord:
     """One committed object. ``bbox`` is (min_row, min_col, max_row, max_col), max inclusive (over all
     its planes); ``area`` its pixel count. ``plane`` is the plane it was prompted on (stacks), ``planes``
-    every plane it covers when it spans several (a propagated object), else None."""
+    every plane it covers when it spans several (a propagated object), else None.
+    """
 
     id: int
     area: int
@@ -68,7 +70,8 @@ class Annotations:
 
     def _part(self, mask: np.ndarray, plane: int | None, overwrite: bool) -> tuple | None:
         """Where ``mask`` goes on ``plane``: (plane, region, flat index, bbox), or None when every pixel is
-        taken (``ValueError`` for a wrong shape or an empty mask)."""
+        taken (``ValueError`` for a wrong shape or an empty mask).
+        """
         mask = np.asarray(mask, dtype=bool)
         target = self._plane_view(plane)
         if mask.shape != target.shape:
@@ -94,15 +97,27 @@ class Annotations:
             flat[index] = new_id
             target[region] = flat.reshape(view.shape)
         boxes = np.array([p[3] for p in parts])
-        bbox = (int(boxes[:, 0].min()), int(boxes[:, 1].min()), int(boxes[:, 2].max()), int(boxes[:, 3].max()))
+        bbox = (
+            int(boxes[:, 0].min()),
+            int(boxes[:, 1].min()),
+            int(boxes[:, 2].max()),
+            int(boxes[:, 3].max()),
+        )
         self._undo.append((new_id, undo))
         self.objects.append(record_for(new_id, int(sum(p[2].size for p in parts)), bbox))
         self._next_id += 1
         self.changed.emit(new_id)
         return new_id
 
-    def commit(self, mask: np.ndarray, *, plane: int | None = None, score: float | None = None,
-               prompts: dict | None = None, overwrite: bool = False) -> int:
+    def commit(
+        self,
+        mask: np.ndarray,
+        *,
+        plane: int | None = None,
+        score: float | None = None,
+        prompts: dict | None = None,
+        overwrite: bool = False,
+    ) -> int:
         """Add ``mask`` ((H, W) bool) as a new object and return its id.
 
         Pixels already labelled keep their object unless ``overwrite``. An empty mask raises ``ValueError``.
@@ -110,10 +125,19 @@ class Annotations:
         part = self._part(mask, plane, overwrite)
         if part is None:
             raise ValueError("every pixel of the mask already belongs to another object")
-        return self._write([part], lambda i, area, bbox: ObjectRecord(i, area, bbox, plane, score, prompts or {}))
+        return self._write(
+            [part], lambda i, area, bbox: ObjectRecord(i, area, bbox, plane, score, prompts or {})
+        )
 
-    def commit_planes(self, masks: dict[int, np.ndarray], *, plane: int | None = None, score: float | None = None,
-                      prompts: dict | None = None, overwrite: bool = False) -> int:
+    def commit_planes(
+        self,
+        masks: dict[int, np.ndarray],
+        *,
+        plane: int | None = None,
+        score: float | None = None,
+        prompts: dict | None = None,
+        overwrite: bool = False,
+    ) -> int:
         """Add one object spanning several planes of a stack: ``masks`` maps plane → (H, W) bool mask.
 
         The object gets one id on every plane (a 3D object, or one cell followed through time), and one
@@ -131,11 +155,14 @@ class Annotations:
             if part is not None:
                 parts.append(part)
         if not parts:
-            raise ValueError("nothing to commit: every plane's mask is empty or already belongs to other objects")
+            raise ValueError(
+                "nothing to commit: every plane's mask is empty or already belongs to other objects"
+            )
         planes = [p[0] for p in parts]
         seed = planes[0] if plane is None else int(plane)
-        return self._write(parts, lambda i, area, bbox: ObjectRecord(i, area, bbox, seed, score, prompts or {},
-                                                                  planes))
+        return self._write(
+            parts, lambda i, area, bbox: ObjectRecord(i, area, bbox, seed, score, prompts or {}, planes)
+        )
 
     def undo(self) -> int | None:
         """Remove the last committed object (restoring what it covered); its id, or None if none left."""
@@ -166,8 +193,13 @@ class Annotations:
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
         try:
             tifffile.imwrite(tmp / "labels.tif", self.labels, compression="zlib")
-            meta = {"format": "napari-sam annotations", "version": 1, "shape": list(self.labels.shape),
-                    "next_id": self._next_id, "objects": self.table()}
+            meta = {
+                "format": "napari-sam annotations",
+                "version": 1,
+                "shape": list(self.labels.shape),
+                "next_id": self._next_id,
+                "objects": self.table(),
+            }
             (tmp / "objects.json").write_text(json.dumps(meta, indent=1))
             if path.exists():
                 shutil.rmtree(path)

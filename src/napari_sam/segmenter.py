@@ -5,6 +5,7 @@ Large images and stacks are invisible here: ``set_image(big, cache=path)`` embed
 persistent cache (see ``docs/large_images.md``); prompts anywhere are answered from the right tile or
 from a window centred on their object.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,20 +18,26 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from .annotations import Annotations
-from .coords import as_boxes_rc, as_points_rc, boxes_to_model_xyxy, image_to_model_xy, mask_bbox
-from .embedding_store import PREPROCESSING_VERSION, EmbeddingStore, fingerprint
-from .device import decode_chunk
-from .embeddings import Cancelled, WindowEmbeddings
-from .image import IntensityScaling, PreparedImage
-from .models.loading import SamModel, load_model
-from .planes import PlaneSource, make_source
-from .point_box import pick_box, search_boxes
-from .prediction import Prediction
-from .preprocess import logits_to_window_masks
-from .stacks import StackMethods
-from .tiling import TileGrid, _stepped_side, clipped_by, window_for_box
-from .windows import Window, ZoomRule, centred_window, whole_image_window
+from napari_sam.annotations import Annotations
+from napari_sam.embeddings.embedder import Cancelled, WindowEmbeddings
+from napari_sam.embeddings.preprocess import logits_to_window_masks
+from napari_sam.embeddings.store import PREPROCESSING_VERSION, EmbeddingStore, fingerprint
+from napari_sam.geometry.coords import (
+    as_boxes_rc,
+    as_points_rc,
+    boxes_to_model_xyxy,
+    image_to_model_xy,
+    mask_bbox,
+)
+from napari_sam.geometry.tiling import TileGrid, _stepped_side, clipped_by, window_for_box
+from napari_sam.geometry.windows import Window, ZoomRule, centred_window, whole_image_window
+from napari_sam.image.normalize import IntensityScaling, PreparedImage
+from napari_sam.image.planes import PlaneSource, make_source
+from napari_sam.models.device import decode_chunk
+from napari_sam.models.loading import SamModel, load_model
+from napari_sam.prediction.point_box import pick_box, search_boxes
+from napari_sam.prediction.propagation import StackMethods
+from napari_sam.prediction.result import Prediction
 
 __all__ = ["Segmenter", "Cancelled"]
 
@@ -44,7 +51,7 @@ class Segmenter(StackMethods):
         A loaded :class:`~napari_sam.models.loading.SamModel`, a registry name or a checkpoint path
         (default: ``lite_medsam``).
     zoom
-        The :class:`~napari_sam.windows.ZoomRule`; ``True`` for the default rule, ``False`` to always
+        The :class:`~napari_sam.geometry.windows.ZoomRule`; ``True`` for the default rule, ``False`` to always
         answer from the whole image.
     device
         Used only when ``model`` is a name or path.
@@ -59,8 +66,14 @@ class Segmenter(StackMethods):
     >>> res.masks.shape      # (1, H, W) bool
     """
 
-    def __init__(self, model: SamModel | str | None = None, *, zoom: ZoomRule | bool = True,
-                 device: str = "auto", batch_size: int = 4) -> None:
+    def __init__(
+        self,
+        model: SamModel | str | None = None,
+        *,
+        zoom: ZoomRule | bool = True,
+        device: str = "auto",
+        batch_size: int = 4,
+    ) -> None:
         if model is None or not isinstance(model, SamModel):
             model = load_model(model or "lite_medsam", device=device)
         self.model = model
@@ -81,11 +94,22 @@ class Segmenter(StackMethods):
         self._temp_cleanup = None
 
     # -- image -------------------------------------------------------------------------------------
-    def set_image(self, image, *, channel_axis: int | None = None, scaling: IntensityScaling | None = None,
-                  progress: Callable[[int, int], None] | None = None, cache: str | os.PathLike | None = None,
-                  stack_axis: int | None = None, plane: int = 0, tile_size: int | None = None,
-                  halo: int | None = None, encode: bool = True, should_stop: Callable[[], bool] | None = None,
-                  cache_dtype: str = "float16") -> None:
+    def set_image(
+        self,
+        image,
+        *,
+        channel_axis: int | None = None,
+        scaling: IntensityScaling | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        cache: str | os.PathLike | None = None,
+        stack_axis: int | None = None,
+        plane: int = 0,
+        tile_size: int | None = None,
+        halo: int | None = None,
+        encode: bool = True,
+        should_stop: Callable[[], bool] | None = None,
+        cache_dtype: str = "float16",
+    ) -> None:
         """Validate and scale ``image`` (one global scaling), then embed the plane in view.
 
         Images up to 2·S pixels on their longest side are encoded as one whole-image window (zoom
@@ -96,12 +120,12 @@ class Segmenter(StackMethods):
         ----------
         image
             2D: (H, W), (H, W, 3|4) or multichannel with ``channel_axis``. A stack with ``stack_axis``.
-            numpy, dask or zarr (e.g. :func:`napari_sam.io.read_image` of a TIFF); any numeric dtype,
+            numpy, dask or zarr (e.g. :func:`napari_sam.io.images.read_image` of a TIFF); any numeric dtype,
             NaN/inf allowed. Lazy data is read region by region, never whole.
         channel_axis
             The channel axis (in ``image``'s axes).
         scaling
-            A recorded :class:`~napari_sam.image.IntensityScaling` to reuse instead of computing one.
+            A recorded :class:`~napari_sam.image.normalize.IntensityScaling` to reuse instead of computing one.
         progress
             Called as ``progress(done, total)`` while encoding.
         cache
@@ -117,7 +141,7 @@ class Segmenter(StackMethods):
         encode
             Embed the plane in view now (True), or only on demand (False; see :meth:`encode_planes`).
         should_stop
-            Polled between batches; True cancels with :class:`~napari_sam.embeddings.Cancelled`
+            Polled between batches; True cancels with :class:`~napari_sam.embeddings.embedder.Cancelled`
             (finished tiles stay in the cache).
         cache_dtype
             ``"float16"`` or ``"float32"`` embeddings on disk.
@@ -130,8 +154,9 @@ class Segmenter(StackMethods):
         if cache is not None or not grid.is_single or source.is_stack:
             store = self._open_store(source, grid, cache, cache_dtype)
         self.source, self.grid, self.store = source, grid, store
-        self.embeddings = WindowEmbeddings(self.model, source.plane, grid=grid, store=store,
-                                           batch_size=self.batch_size)
+        self.embeddings = WindowEmbeddings(
+            self.model, source.plane, grid=grid, store=store, batch_size=self.batch_size
+        )
         self.last_prediction = None
         self._box_searches.clear()
         h, w = source.plane_shape
@@ -147,16 +172,27 @@ class Segmenter(StackMethods):
             self._temp_cleanup = weakref.finalize(self, shutil.rmtree, os.path.dirname(cache), True)
         spec = self.model.spec
         signature = {
-            "model": {"name": spec.name, "checkpoint_sha256": self.model.checkpoint_sha256,
-                      "input_size": spec.input_size, "pixel_mean": list(spec.pixel_mean),
-                      "pixel_std": list(spec.pixel_std), "encoder": repr(spec.encoder)},
-            "preprocessing": {"version": PREPROCESSING_VERSION, "scaling": source.scaling.to_dict(),
-                              "channel_axis": source.layout.channel_axis,
-                              "channels": list(source.layout.channels)},
+            "model": {
+                "name": spec.name,
+                "checkpoint_sha256": self.model.checkpoint_sha256,
+                "input_size": spec.input_size,
+                "pixel_mean": list(spec.pixel_mean),
+                "pixel_std": list(spec.pixel_std),
+                "encoder": repr(spec.encoder),
+            },
+            "preprocessing": {
+                "version": PREPROCESSING_VERSION,
+                "scaling": source.scaling.to_dict(),
+                "channel_axis": source.layout.channel_axis,
+                "channels": list(source.layout.channels),
+            },
             "grid": grid.to_dict(),
-            "data": {"shape": [int(v) for v in source.data.shape], "dtype": str(np.dtype(source.data.dtype)),
-                     "stack_axis": source.stack_axis,
-                     "fingerprint": "temporary" if temporary else fingerprint(source.data)},
+            "data": {
+                "shape": [int(v) for v in source.data.shape],
+                "dtype": str(np.dtype(source.data.dtype)),
+                "stack_axis": source.stack_axis,
+                "fingerprint": "temporary" if temporary else fingerprint(source.data),
+            },
         }
         return EmbeddingStore.open(cache, signature, source.num_planes, len(grid), dtype=dtype)
 
@@ -167,8 +203,9 @@ class Segmenter(StackMethods):
 
     def _encode_plane(self, plane: int, progress=None, should_stop=None) -> int:
         if self.store is None:  # a small 2D image: the whole-image window, in memory
-            return self.embeddings.encode([self.whole_window], progress=progress, should_stop=should_stop,
-                                          plane=plane)
+            return self.embeddings.encode(
+                [self.whole_window], progress=progress, should_stop=should_stop, plane=plane
+            )
         return self.embeddings.encode_tiles(plane, progress=progress, should_stop=should_stop)
 
     @property
@@ -191,8 +228,18 @@ class Segmenter(StackMethods):
         return self.source
 
     # -- prompts → masks ---------------------------------------------------------------------------
-    def predict(self, points=None, labels=None, box=None, mask_input=None, multimask: bool = False, *,
-                plane: int | None = None, encode: bool = True, zoom: bool = True) -> Prediction:
+    def predict(
+        self,
+        points=None,
+        labels=None,
+        box=None,
+        mask_input=None,
+        multimask: bool = False,
+        *,
+        plane: int | None = None,
+        encode: bool = True,
+        zoom: bool = True,
+    ) -> Prediction:
         """Masks for prompts given in image pixels (of ``plane`` for a stack, default the plane in view).
 
         Parameters
@@ -214,7 +261,7 @@ class Segmenter(StackMethods):
         encode
             Whether windows whose embeddings are not computed yet (a zoom window, a tile) may be encoded
             now. With False the call only decodes (milliseconds) and raises
-            :class:`~napari_sam.embeddings.EmbeddingNotReady` where an embedding is missing — for a UI that
+            :class:`~napari_sam.embeddings.embedder.EmbeddingNotReady` where an embedding is missing — for a UI that
             answers from its main thread when it can and from a worker when it must.
         zoom
             Whether the zoom rule (:attr:`zoom`) may answer from a window around the object. False answers
@@ -232,17 +279,32 @@ class Segmenter(StackMethods):
         with self.embeddings.encoding_allowed(encode):
             return self._predict(src, points, labels, box, mask_input, multimask, plane, rule)
 
-    def _predict(self, src: PlaneSource, points, labels, box, mask_input, multimask: bool, plane: int | None,
-                 rule: ZoomRule) -> Prediction:
+    def _predict(
+        self,
+        src: PlaneSource,
+        points,
+        labels,
+        box,
+        mask_input,
+        multimask: bool,
+        plane: int | None,
+        rule: ZoomRule,
+    ) -> Prediction:
         plane = self._plane if plane is None else src.check_plane(plane)
         pts = lab = None
         if points is not None and len(points) > 0:
             pts = as_points_rc(points)
-            lab = np.ones(len(pts), dtype=np.int64) if labels is None else np.asarray(labels, dtype=np.int64).ravel()
+            lab = (
+                np.ones(len(pts), dtype=np.int64)
+                if labels is None
+                else np.asarray(labels, dtype=np.int64).ravel()
+            )
             if lab.shape != (len(pts),):
                 raise ValueError(f"labels must give one 1/0 per point: {len(pts)} points, {lab.size} labels")
             if not np.isin(lab, (0, 1)).all():
-                raise ValueError(f"labels must be 1 (positive) or 0 (negative); got {sorted(set(lab.tolist()))}")
+                raise ValueError(
+                    f"labels must be 1 (positive) or 0 (negative); got {sorted(set(lab.tolist()))}"
+                )
         boxes = as_boxes_rc(box) if box is not None and np.size(box) > 0 else None
         if pts is None and boxes is None:
             raise ValueError("give at least one point or a box")
@@ -250,7 +312,7 @@ class Segmenter(StackMethods):
             raise ValueError(f"points belong to one object, but {len(boxes)} boxes were given; pass one box")
         prev_window, mask_logits = self._mask_prompt(mask_input)
         if pts is not None and self.model.spec.box_prompts_only:
-            # Box-trained models: points only locate the object's box (napari_sam.point_box).
+            # Box-trained models: points only locate the object's box (napari_sam.prediction.point_box).
             if boxes is None and prev_window is None:
                 found = self._box_from_points(pts, lab, plane)
                 boxes = None if found is None else as_boxes_rc(found)
@@ -261,8 +323,11 @@ class Segmenter(StackMethods):
             window = prev_window or self._window_for_points(pts, lab, plane, rule)
             pred = self._decode_group(window, [None], pts, lab, mask_logits, multimask, plane)
         else:
-            windows = [prev_window] * len(boxes) if prev_window is not None else [
-                self.window_for_box(b, rule) for b in boxes]
+            windows = (
+                [prev_window] * len(boxes)
+                if prev_window is not None
+                else [self.window_for_box(b, rule) for b in boxes]
+            )
             pred = self._decode_many(windows, boxes, pts, lab, mask_logits, multimask, plane)
         pred.plane = plane
         self.last_prediction = pred
@@ -271,10 +336,12 @@ class Segmenter(StackMethods):
     def window_for_box(self, box, zoom: ZoomRule | None = None) -> Window:
         """The window an object with bounding box ``box`` (min_row, min_col, max_row, max_col) is answered
         from: a zoom window (by ``zoom``, default :attr:`zoom`), the tile whose core holds it, or a window
-        centred on it when it crosses a seam (see :func:`napari_sam.tiling.window_for_box`)."""
+        centred on it when it crosses a seam (see :func:`napari_sam.geometry.tiling.window_for_box`).
+        """
         self._require_image()
-        return window_for_box(as_boxes_rc(box)[0], self.grid, self.zoom if zoom is None else zoom,
-                              self.model.input_size)
+        return window_for_box(
+            as_boxes_rc(box)[0], self.grid, self.zoom if zoom is None else zoom, self.model.input_size
+        )
 
     def _mask_prompt(self, mask_input) -> tuple[Window | None, torch.Tensor | None]:
         if mask_input is None:
@@ -285,7 +352,9 @@ class Segmenter(StackMethods):
             window = pred.windows[0]
         else:
             if self.last_prediction is None:
-                raise ValueError("mask_input logits need an earlier prediction (their window); pass the Prediction")
+                raise ValueError(
+                    "mask_input logits need an earlier prediction (their window); pass the Prediction"
+                )
             logits = np.asarray(mask_input, dtype=np.float32)
             window = self.last_prediction.windows[0]
         logits = np.asarray(logits, dtype=np.float32).reshape(-1, *np.shape(logits)[-2:])
@@ -295,9 +364,15 @@ class Segmenter(StackMethods):
 
     def needs_box_search(self, points=None, box=None, mask_input=None) -> bool:
         """Whether these prompts make a box-trained model search the box under the clicks
-        (:mod:`napari_sam.point_box`): a batch of decoder passes, about ten times one prompt's cost."""
-        return (self.model.spec.box_prompts_only and points is not None and len(points) > 0
-                and (box is None or np.size(box) == 0) and mask_input is None)
+        (:mod:`napari_sam.prediction.point_box`): a batch of decoder passes, about ten times one prompt's cost.
+        """
+        return (
+            self.model.spec.box_prompts_only
+            and points is not None
+            and len(points) > 0
+            and (box is None or np.size(box) == 0)
+            and mask_input is None
+        )
 
     def _box_from_points(self, pts: np.ndarray, lab: np.ndarray, plane: int) -> tuple | None:
         """For box-trained models: the box of the object under the positive points (see point_box)."""
@@ -311,8 +386,9 @@ class Segmenter(StackMethods):
             return self._box_searches.get(key)
         boxes = search_boxes(positives, max_side=first.size / 2)
         answer = self._decode_group(first, list(boxes), None, None, None, False, plane)
-        found = pick_box(boxes, [c[0] for c in answer.crops], answer.offsets, answer.scores[:, 0], positives,
-                         negatives)
+        found = pick_box(
+            boxes, [c[0] for c in answer.crops], answer.offsets, answer.scores[:, 0], positives, negatives
+        )
         self._box_searches[key] = found
         while len(self._box_searches) > 8:  # the oldest searches go first
             try:
@@ -332,7 +408,8 @@ class Segmenter(StackMethods):
     def _window_for_points(self, pts: np.ndarray, lab: np.ndarray, plane: int, rule: ZoomRule) -> Window:
         """Zoom for point prompts: a first answer (whole image, or the tile whose core holds the points)
         tells the object's size; an object cut by that tile's edge is looked at again from a window
-        centred on it."""
+        centred on it.
+        """
         grid, shape = self.grid, self.image_shape
         positives = pts[lab == 1] if (lab == 1).any() else pts
         if grid.is_single and not rule.enabled:
@@ -359,28 +436,37 @@ class Segmenter(StackMethods):
             return first
         return window
 
-    def _decode_many(self, windows: list[Window], boxes: np.ndarray, pts, lab, mask_logits, multimask,
-                     plane: int = 0) -> Prediction:
+    def _decode_many(
+        self, windows: list[Window], boxes: np.ndarray, pts, lab, mask_logits, multimask, plane: int = 0
+    ) -> Prediction:
         """Decode K boxes, grouped by window so each embedding is used by one batched decoder call."""
         order: dict[Window, list[int]] = {}
         for i, w in enumerate(windows):
             order.setdefault(w, []).append(i)
         parts: dict[int, tuple] = {}
         for window, idx in order.items():
-            group = self._decode_group(window, [boxes[i] for i in idx], pts, lab, mask_logits, multimask, plane)
+            group = self._decode_group(
+                window, [boxes[i] for i in idx], pts, lab, mask_logits, multimask, plane
+            )
             for j, i in enumerate(idx):
                 parts[i] = (group.crops[j], group.offsets[j], group.scores[j], group.logits[j])
         k = len(boxes)
-        return Prediction([parts[i][0] for i in range(k)], [parts[i][1] for i in range(k)],
-                          np.stack([parts[i][2] for i in range(k)]), np.stack([parts[i][3] for i in range(k)]),
-                          list(windows), self.image_shape)
+        return Prediction(
+            [parts[i][0] for i in range(k)],
+            [parts[i][1] for i in range(k)],
+            np.stack([parts[i][2] for i in range(k)]),
+            np.stack([parts[i][3] for i in range(k)]),
+            list(windows),
+            self.image_shape,
+        )
 
     @torch.inference_mode()
-    def _decode_group(self, window: Window, boxes: list, pts, lab, mask_logits, multimask: bool,
-                      plane: int = 0) -> Prediction:
+    def _decode_group(
+        self, window: Window, boxes: list, pts, lab, mask_logits, multimask: bool, plane: int = 0
+    ) -> Prediction:
         """Decode B objects sharing ``window`` (B = number of boxes, or 1 for points only).
 
-        On a CPU they go through the decoder a few at a time (:func:`napari_sam.device.decode_chunk`).
+        On a CPU they go through the decoder a few at a time (:func:`napari_sam.models.device.decode_chunk`).
         """
         s = self.model.input_size
         scale = window.scale(s)
@@ -392,22 +478,29 @@ class Segmenter(StackMethods):
             xy = torch.as_tensor(image_to_model_xy(pts, origin, scale), dtype=torch.float32, device=dev)[None]
             labels = torch.as_tensor(lab, device=dev)[None]
         if boxes[0] is not None:
-            box_xyxy = torch.as_tensor(boxes_to_model_xyxy(np.stack(boxes), origin, scale), dtype=torch.float32,
-                                       device=dev)
+            box_xyxy = torch.as_tensor(
+                boxes_to_model_xyxy(np.stack(boxes), origin, scale), dtype=torch.float32, device=dev
+            )
         emb = self.embeddings.get(window, plane)
         chunk = decode_chunk(dev, b)
         crops, scores, logits = [], [], []
         for i in range(0, b, chunk):
             n = min(chunk, b - i)
             point_arg = None if xy is None else (xy.expand(n, -1, -1), labels.expand(n, -1))
-            box_arg = None if box_xyxy is None else box_xyxy[i:i + n]
+            box_arg = None if box_xyxy is None else box_xyxy[i : i + n]
             masks_arg = None if mask_logits is None else mask_logits.expand(n, -1, -1, -1)
             part, iou = self.model.network.decode(emb, point_arg, box_arg, masks_arg, multimask)
             crops += list(logits_to_window_masks(part, window, self.image_shape, s))
             scores.append(iou.float().cpu().numpy())
             logits.append(part.float().cpu().numpy())
-        return Prediction(crops, [origin] * b, np.concatenate(scores), np.concatenate(logits), [window] * b,
-                          self.image_shape)
+        return Prediction(
+            crops,
+            [origin] * b,
+            np.concatenate(scores),
+            np.concatenate(logits),
+            [window] * b,
+            self.image_shape,
+        )
 
     # -- committed objects -------------------------------------------------------------------------
     @property
@@ -416,8 +509,15 @@ class Segmenter(StackMethods):
         self._require_image()
         return self.annotations.labels
 
-    def commit(self, prediction: Prediction | np.ndarray | None = None, *, k: int = 0,
-               candidate: int | None = None, prompts: dict | None = None, plane: int | None = None) -> int:
+    def commit(
+        self,
+        prediction: Prediction | np.ndarray | None = None,
+        *,
+        k: int = 0,
+        candidate: int | None = None,
+        prompts: dict | None = None,
+        plane: int | None = None,
+    ) -> int:
         """Commit a mask as a new object and return its id.
 
         ``prediction`` is a :class:`Prediction` (object ``k``, candidate ``candidate`` or the best one),

@@ -7,6 +7,7 @@
 The widget's JavaScript ships inside this package (``static/``); nothing is fetched from a CDN.
 The core (:mod:`napari_sam`) never imports this package.
 """
+
 from __future__ import annotations
 
 __all__ = ["SamWidget", "show_overlay", "progress_bar"]
@@ -15,12 +16,15 @@ __all__ = ["SamWidget", "show_overlay", "progress_bar"]
 def __getattr__(name: str):
     # Lazy: ``import sam_widgets`` must not import torch or ipywidgets before they are needed.
     if name == "SamWidget":
-        from .widget import SamWidget
+        from sam_widgets.widget import SamWidget
+
         return SamWidget
     if name == "show_overlay":
-        from ._plot import show_overlay
+        from sam_widgets._plot import show_overlay
+
         return show_overlay
     if name == "progress_bar":
-        from ._progress import progress_bar
+        from sam_widgets._progress import progress_bar
+
         return progress_bar
     raise AttributeError(f"module 'sam_widgets' has no attribute {name!r}")

@@ -8,12 +8,13 @@ Every message is a small JSON header plus raw byte buffers (never JSON lists of 
   per candidate, its bbox-tight mask crop bit-packed row-major (``numpy.packbits``, big bit order), placed
   at image pixel (row, col).
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-from napari_sam.coords import mask_bbox
-from napari_sam.prediction import Prediction
+from napari_sam.geometry.coords import mask_bbox
+from napari_sam.prediction.result import Prediction
 
 
 def pack_mask(mask: np.ndarray) -> tuple[dict, bytes]:
@@ -34,9 +35,11 @@ def pack_mask(mask: np.ndarray) -> tuple[dict, bytes]:
     if bbox is None:
         return {"row": 0, "col": 0, "h": 0, "w": 0, "area": 0}, b""
     r0, c0, r1, c1 = bbox
-    crop = mask[r0:r1 + 1, c0:c1 + 1]
-    return ({"row": r0, "col": c0, "h": int(crop.shape[0]), "w": int(crop.shape[1]), "area": int(crop.sum())},
-            np.packbits(crop.ravel()).tobytes())
+    crop = mask[r0 : r1 + 1, c0 : c1 + 1]
+    return (
+        {"row": r0, "col": c0, "h": int(crop.shape[0]), "w": int(crop.shape[1]), "area": int(crop.sum())},
+        np.packbits(crop.ravel()).tobytes(),
+    )
 
 
 def unpack_mask(header: dict, payload: bytes, shape: tuple[int, int]) -> np.ndarray:
@@ -45,7 +48,7 @@ def unpack_mask(header: dict, payload: bytes, shape: tuple[int, int]) -> np.ndar
     h, w = header["h"], header["w"]
     if h and w:
         bits = np.unpackbits(np.frombuffer(payload, dtype=np.uint8), count=h * w).astype(bool)
-        out[header["row"]:header["row"] + h, header["col"]:header["col"] + w] = bits.reshape(h, w)
+        out[header["row"] : header["row"] + h, header["col"] : header["col"] + w] = bits.reshape(h, w)
     return out
 
 
@@ -63,12 +66,24 @@ def prediction_message(pred: Prediction, seq: int, selected: int, k: int = 0) ->
     return {"type": "prediction", "seq": seq, "candidates": candidates, "selected": int(selected)}, buffers
 
 
-def tile_message(kind: str, level: int, i: int, j: int, tile: np.ndarray, gen: int) -> tuple[dict, list[bytes]]:
+def tile_message(
+    kind: str, level: int, i: int, j: int, tile: np.ndarray, gen: int
+) -> tuple[dict, list[bytes]]:
     """Header and buffer for one image (uint8) or labels (int32) tile."""
     h, w = int(tile.shape[0]), int(tile.shape[1])
     c = int(tile.shape[2]) if tile.ndim == 3 else 1
-    header = {"type": "tile", "kind": kind, "level": level, "i": i, "j": j, "h": h, "w": w, "c": c,
-              "gen": gen, "empty": False}
+    header = {
+        "type": "tile",
+        "kind": kind,
+        "level": level,
+        "i": i,
+        "j": j,
+        "h": h,
+        "w": w,
+        "c": c,
+        "gen": gen,
+        "empty": False,
+    }
     if kind == "labels":
         if not tile.any():
             header["empty"] = True

@@ -1,9 +1,10 @@
 """One-line matplotlib figures of an image with its labels."""
+
 from __future__ import annotations
 
 import numpy as np
 
-from napari_sam.image import prepare_image
+from napari_sam.image.normalize import prepare_image
 
 
 def label_colors(labels: np.ndarray, alpha: float = 0.45) -> np.ndarray:
@@ -24,9 +25,18 @@ def label_colors(labels: np.ndarray, alpha: float = 0.45) -> np.ndarray:
     return table[inverse.reshape(labels.shape)]
 
 
-def show_overlay(image, labels=None, *, ax=None, alpha: float = 0.45, outlines: bool = True,
-                 channel_axis: int | None = None, contrast_limits: tuple[float, float] | None = None,
-                 max_size: int = 2048, title: str | None = None):
+def show_overlay(
+    image,
+    labels=None,
+    *,
+    ax=None,
+    alpha: float = 0.45,
+    outlines: bool = True,
+    channel_axis: int | None = None,
+    contrast_limits: tuple[float, float] | None = None,
+    max_size: int = 2048,
+    title: str | None = None,
+):
     """Plot ``image`` with ``labels`` over it, in one line.
 
     Parameters
@@ -49,7 +59,7 @@ def show_overlay(image, labels=None, *, ax=None, alpha: float = 0.45, outlines: 
     """
     import matplotlib.pyplot as plt
 
-    from ._tiles import render
+    from sam_widgets._tiles import render
 
     prepared = prepare_image(image, channel_axis=channel_axis)
     h, w = prepared.shape
@@ -58,8 +68,14 @@ def show_overlay(image, labels=None, *, ax=None, alpha: float = 0.45, outlines: 
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 6 * h / max(w, 1)))
     extent = (-0.5, w - 0.5, h - 0.5, -0.5)
-    ax.imshow(pixels, cmap="gray" if pixels.ndim == 2 else None, vmin=0, vmax=255, extent=extent,
-              interpolation="nearest")
+    ax.imshow(
+        pixels,
+        cmap="gray" if pixels.ndim == 2 else None,
+        vmin=0,
+        vmax=255,
+        extent=extent,
+        interpolation="nearest",
+    )
     if labels is not None:
         labels = np.asarray(labels)
         if labels.shape != (h, w):

@@ -1,4 +1,5 @@
 """Progress bars for long work in a notebook: adapts the core's ``progress(done, total)`` callbacks."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -6,7 +7,9 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def progress_bar(desc: str, *, enabled: bool = True, unit: str = "window") -> Iterator[Callable[[int, int], None]]:
+def progress_bar(
+    desc: str, *, enabled: bool = True, unit: str = "window"
+) -> Iterator[Callable[[int, int], None]]:
     """A ``progress(done, total)`` callback drawing a ``tqdm.auto`` bar (a widget in notebooks, text elsewhere).
 
     Parameters

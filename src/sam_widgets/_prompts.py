@@ -3,6 +3,7 @@
 A prompt is ``{"points": [[row, col, label], ...], "box": [min_row, min_col, max_row, max_col] | None}``
 in image pixels (pixel centres at integers), label 1 = positive, 0 = negative.
 """
+
 from __future__ import annotations
 
 import math

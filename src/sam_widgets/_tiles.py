@@ -6,6 +6,7 @@ pixels, so every tile is at most ``T × T`` whatever the zoom. Level 0 is full r
 the image's bottom/right edge are smaller. Only the requested rows and columns of a lazy (dask/zarr)
 image are read.
 """
+
 from __future__ import annotations
 
 import math
@@ -13,7 +14,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from napari_sam.image import IntensityScaling, PreparedImage
+from napari_sam.image.normalize import IntensityScaling, PreparedImage
 
 TILE = 256  #: tile side in tile pixels
 
@@ -24,7 +25,9 @@ def max_level(shape: tuple[int, int], tile: int = TILE) -> int:
     return max(0, math.ceil(math.log2(longest / tile))) if longest > tile else 0
 
 
-def tile_bounds(shape: tuple[int, int], level: int, i: int, j: int, tile: int = TILE) -> tuple[int, int, int, int]:
+def tile_bounds(
+    shape: tuple[int, int], level: int, i: int, j: int, tile: int = TILE
+) -> tuple[int, int, int, int]:
     """Image rows/cols ``(r0, r1, c0, c1)`` (half-open, clipped to the image) covered by tile ``(level, i, j)``.
 
     Raises ``ValueError`` for a tile outside the image or a level outside ``[0, max_level]``.
@@ -47,8 +50,15 @@ def _read(data, r0: int, r1: int, c0: int, c1: int, step: int) -> np.ndarray:
     return np.asarray(block)
 
 
-def render(image: PreparedImage, r0: int, r1: int, c0: int, c1: int, step: int = 1,
-           contrast_limits: tuple[float, float] | None = None) -> np.ndarray:
+def render(
+    image: PreparedImage,
+    r0: int,
+    r1: int,
+    c0: int,
+    c1: int,
+    step: int = 1,
+    contrast_limits: tuple[float, float] | None = None,
+) -> np.ndarray:
     """Display pixels of rows [r0, r1) and columns [c0, c1) of ``image``, every ``step``-th pixel.
 
     Returns (h, w) uint8 for gray images, (h, w, 3) uint8 otherwise. ``contrast_limits`` (low, high) in
@@ -60,7 +70,9 @@ def render(image: PreparedImage, r0: int, r1: int, c0: int, c1: int, step: int =
     if contrast_limits is not None:
         low, high = (float(v) for v in contrast_limits)
         if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
-            raise ValueError(f"contrast_limits must be finite (low, high) with high > low; got {contrast_limits}")
+            raise ValueError(
+                f"contrast_limits must be finite (low, high) with high > low; got {contrast_limits}"
+            )
         n = raw.shape[-1]
         scaling = IntensityScaling((low,) * n, (high,) * n, "manual")
     scaled = scaling.apply(raw)
@@ -72,7 +84,7 @@ def render(image: PreparedImage, r0: int, r1: int, c0: int, c1: int, step: int =
 
 
 class TileSource:
-    """Cuts display tiles of one :class:`~napari_sam.image.PreparedImage`.
+    """Cuts display tiles of one :class:`~napari_sam.image.normalize.PreparedImage`.
 
     Parameters
     ----------
@@ -104,8 +116,9 @@ class TileSource:
     def max_level(self) -> int:
         return max_level(self.shape, self.tile)
 
-    def image_tile(self, level: int, i: int, j: int,
-                   contrast_limits: tuple[float, float] | None = None) -> np.ndarray:
+    def image_tile(
+        self, level: int, i: int, j: int, contrast_limits: tuple[float, float] | None = None
+    ) -> np.ndarray:
         """Display pixels of tile ``(level, i, j)``: (h, w) uint8 for gray images, (h, w, 3) uint8 otherwise.
 
         ``contrast_limits`` (low, high) in raw intensity units maps every channel alike; None uses the
@@ -132,7 +145,7 @@ class TileSource:
 
 def intensity_range(image: PreparedImage) -> tuple[float, float]:
     """(min, max) of the finite raw values over a strided sample, for the contrast slider's bounds."""
-    from napari_sam.image import compute_scaling
+    from napari_sam.image.normalize import compute_scaling
 
     try:
         full = compute_scaling(image.data, percentiles=(0.0, 100.0), rgb_uint8_identity=False)

@@ -4,6 +4,7 @@ The widget holds no segmentation logic: prompts from the canvas (or from Python)
 :class:`~napari_sam.segmenter.Segmenter`, masks come back from it, committed objects live in its
 :class:`~napari_sam.annotations.Annotations` (the same objects the napari plugin edits and saves).
 """
+
 from __future__ import annotations
 
 import os
@@ -14,13 +15,12 @@ import numpy as np
 import traitlets
 
 from napari_sam.annotations import Annotations
-from napari_sam.prediction import Prediction
+from napari_sam.prediction.result import Prediction
 from napari_sam.segmenter import Segmenter
-
-from ._messages import prediction_message, tile_message
-from ._progress import progress_bar
-from ._prompts import describe_prompts, empty_prompt, normalise_prompt, prompt_arguments
-from ._tiles import TILE, TileSource, default_limits, intensity_range
+from sam_widgets._messages import prediction_message, tile_message
+from sam_widgets._progress import progress_bar
+from sam_widgets._prompts import describe_prompts, empty_prompt, normalise_prompt, prompt_arguments
+from sam_widgets._tiles import TILE, TileSource, default_limits, intensity_range
 
 _STATIC = Path(__file__).parent / "static"
 _MAX_TILES_PER_REQUEST = 64
@@ -81,8 +81,9 @@ class SamWidget(anywidget.AnyWidget):
     image_version = traitlets.Int(0).tag(sync=True)
     plane = traitlets.Int(0).tag(sync=True)
     num_planes = traitlets.Int(1).tag(sync=True)
-    contrast_limits = traitlets.List(traitlets.Float(), allow_none=True, default_value=None,
-                                     minlen=2, maxlen=2).tag(sync=True)
+    contrast_limits = traitlets.List(
+        traitlets.Float(), allow_none=True, default_value=None, minlen=2, maxlen=2
+    ).tag(sync=True)
     auto_limits = traitlets.List(traitlets.Float(), default_value=[0.0, 255.0]).tag(sync=True)
     data_range = traitlets.List(traitlets.Float(), default_value=[0.0, 255.0]).tag(sync=True)
     prompt = traitlets.Dict(default_value=empty_prompt()).tag(sync=True)
@@ -96,11 +97,24 @@ class SamWidget(anywidget.AnyWidget):
     labels_version = traitlets.Int(0).tag(sync=True)
     height = traitlets.Int(520).tag(sync=True)
 
-    def __init__(self, image=None, model="lite_medsam", *, segmenter: Segmenter | None = None,
-                 annotations: Annotations | str | os.PathLike | None = None, channel_axis: int | None = None,
-                 stack_axis: int | None = None, plane: int = 0, cache: str | os.PathLike | None = None,
-                 encode: bool = True, device: str = "auto", zoom: bool = True, multimask: bool = True,
-                 height: int = 520, progress: bool = True) -> None:
+    def __init__(
+        self,
+        image=None,
+        model="lite_medsam",
+        *,
+        segmenter: Segmenter | None = None,
+        annotations: Annotations | str | os.PathLike | None = None,
+        channel_axis: int | None = None,
+        stack_axis: int | None = None,
+        plane: int = 0,
+        cache: str | os.PathLike | None = None,
+        encode: bool = True,
+        device: str = "auto",
+        zoom: bool = True,
+        multimask: bool = True,
+        height: int = 520,
+        progress: bool = True,
+    ) -> None:
         super().__init__(multimask=bool(multimask), height=int(height))
         if segmenter is None:
             if image is None:
@@ -116,10 +130,18 @@ class SamWidget(anywidget.AnyWidget):
         self._progress = progress
         self.on_msg(self._on_message)
         if image is not None:
-            self.set_image(image, channel_axis=channel_axis, stack_axis=stack_axis, plane=plane, cache=cache,
-                           encode=encode)
+            self.set_image(
+                image,
+                channel_axis=channel_axis,
+                stack_axis=stack_axis,
+                plane=plane,
+                cache=cache,
+                encode=encode,
+            )
         elif segmenter.image is None:
-            raise ValueError("the segmenter holds no image yet: pass image=... or call segmenter.set_image first")
+            raise ValueError(
+                "the segmenter holds no image yet: pass image=... or call segmenter.set_image first"
+            )
         else:
             self._image_ready()
         if annotations is not None:
@@ -140,7 +162,8 @@ class SamWidget(anywidget.AnyWidget):
     @property
     def labels(self) -> np.ndarray:
         """(H, W) int32 label image of the committed objects (0 = background), (P, H, W) for a stack;
-        the session's own array (copy it to keep a snapshot)."""
+        the session's own array (copy it to keep a snapshot).
+        """
         self.refresh()
         return self._segmenter.labels
 
@@ -151,17 +174,30 @@ class SamWidget(anywidget.AnyWidget):
 
     def table(self):
         """The committed objects as a ``pandas.DataFrame`` (one row per object, bbox split in columns,
-        prompts summarised; :attr:`objects` has them in full)."""
+        prompts summarised; :attr:`objects` has them in full).
+        """
         try:
             import pandas as pd
         except ImportError as err:  # pragma: no cover - pandas ships with the jupyter extra
-            raise ImportError("table() needs pandas: pip install 'napari-sam[jupyter]' (or use .objects)") from err
+            raise ImportError(
+                "table() needs pandas: pip install 'napari-sam[jupyter]' (or use .objects)"
+            ) from err
         rows = []
         for o in self.objects:
             r0, c0, r1, c1 = o["bbox"]
-            rows.append({"id": o["id"], "plane": o["plane"], "area": o["area"], "min_row": r0, "min_col": c0,
-                         "max_row": r1, "max_col": c1, "score": o["score"],
-                         "prompts": describe_prompts(o["prompts"])})
+            rows.append(
+                {
+                    "id": o["id"],
+                    "plane": o["plane"],
+                    "area": o["area"],
+                    "min_row": r0,
+                    "min_col": c0,
+                    "max_row": r1,
+                    "max_col": c1,
+                    "score": o["score"],
+                    "prompts": describe_prompts(o["prompts"]),
+                }
+            )
         columns = ["id", "plane", "area", "min_row", "min_col", "max_row", "max_col", "score", "prompts"]
         if self.num_planes == 1:
             columns.remove("plane")
@@ -169,7 +205,7 @@ class SamWidget(anywidget.AnyWidget):
 
     @property
     def prediction(self) -> Prediction | None:
-        """The current (not yet committed) :class:`~napari_sam.prediction.Prediction`, or None."""
+        """The current (not yet committed) :class:`~napari_sam.prediction.result.Prediction`, or None."""
         return self._prediction
 
     @property
@@ -179,16 +215,31 @@ class SamWidget(anywidget.AnyWidget):
             return None
         return self._prediction.mask(0, self._selected())
 
-    def set_image(self, image, *, channel_axis: int | None = None, stack_axis: int | None = None, plane: int = 0,
-                  cache: str | os.PathLike | None = None, **kwargs) -> None:
+    def set_image(
+        self,
+        image,
+        *,
+        channel_axis: int | None = None,
+        stack_axis: int | None = None,
+        plane: int = 0,
+        cache: str | os.PathLike | None = None,
+        **kwargs,
+    ) -> None:
         """Show and encode a new image (prompts, prediction and committed objects start afresh).
 
         Keyword arguments are those of :meth:`napari_sam.Segmenter.set_image`.
         """
         with progress_bar("embedding", enabled=self._progress) as progress:
             self.status = "embedding the image…"
-            self._segmenter.set_image(image, channel_axis=channel_axis, stack_axis=stack_axis, plane=plane,
-                                      cache=cache, progress=progress, **kwargs)
+            self._segmenter.set_image(
+                image,
+                channel_axis=channel_axis,
+                stack_axis=stack_axis,
+                plane=plane,
+                cache=cache,
+                progress=progress,
+                **kwargs,
+            )
         self._image_ready()
 
     def refresh(self) -> None:
@@ -236,7 +287,9 @@ class SamWidget(anywidget.AnyWidget):
         if value is not None:
             low, high = (float(v) for v in value)
             if not (np.isfinite(low) and np.isfinite(high)) or high <= low:
-                raise ValueError(f"contrast_limits must be finite (low, high) with high > low; got {list(value)}")
+                raise ValueError(
+                    f"contrast_limits must be finite (low, high) with high > low; got {list(value)}"
+                )
             value = [low, high]
         return value
 
@@ -287,8 +340,10 @@ class SamWidget(anywidget.AnyWidget):
             annotations = Annotations.load(annotations)
         shape = tuple(self._segmenter.annotations.labels.shape)
         if tuple(annotations.labels.shape) != shape:
-            raise ValueError(f"these annotations are for an image of shape {annotations.labels.shape}, "
-                             f"not this one's {shape}")
+            raise ValueError(
+                f"these annotations are for an image of shape {annotations.labels.shape}, "
+                f"not this one's {shape}"
+            )
         self._segmenter.annotations = annotations
         self._watch(annotations)
 
@@ -311,8 +366,10 @@ class SamWidget(anywidget.AnyWidget):
         lab = [1] * len(pts) if labels is None else [int(v) for v in np.ravel(labels)]
         if len(lab) != len(pts):
             raise ValueError(f"labels must give one 1/0 per point: {len(pts)} points, {len(lab)} labels")
-        prompt = {"points": [[r, c, v] for (r, c), v in zip(pts, lab)],
-                  "box": None if box is None else list(np.ravel(box))}
+        prompt = {
+            "points": [[r, c, v] for (r, c), v in zip(pts, lab)],
+            "box": None if box is None else list(np.ravel(box)),
+        }
         self.prompt = normalise_prompt(prompt, self.image_shape)
         return self._prediction
 
@@ -357,7 +414,9 @@ class SamWidget(anywidget.AnyWidget):
         pred = self._prediction
         if pred is not None and 0 <= self.candidate < pred.num_candidates:
             m = self.candidate
-            self.status = f"mask {m + 1}/{pred.num_candidates}: predicted IoU {pred.scores[0, m]:.2f} — Enter commits"
+            self.status = (
+                f"mask {m + 1}/{pred.num_candidates}: predicted IoU {pred.scores[0, m]:.2f} — Enter commits"
+            )
 
     def _resend_prediction(self) -> None:
         if self._prediction is not None:
@@ -385,8 +444,9 @@ class SamWidget(anywidget.AnyWidget):
         self.refresh()
         if self._prediction is None:
             raise ValueError("nothing to commit: click on an object (or call segment()) first")
-        obj_id = self._segmenter.commit(self._prediction, candidate=self._selected(),
-                                        prompts={k: v for k, v in self.prompt.items() if v})
+        obj_id = self._segmenter.commit(
+            self._prediction, candidate=self._selected(), prompts={k: v for k, v in self.prompt.items() if v}
+        )
         self.clear_prompts()
         self.status = f"committed object {obj_id}"
         return obj_id

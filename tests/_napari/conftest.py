@@ -1,6 +1,7 @@
 """Fixtures for the napari front end. The real model (``lite_medsam``), the sample data
 (``nuclei_data``) and ``artifacts_dir`` (tests/_artifacts/, git-ignored) come from tests/conftest.py;
 napari's ``make_napari_viewer`` from napari's pytest plugin (``napari.utils._testsupport``)."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Helpers of the napari tests (ground-truth objects, IoU, waiting for the annotator's workers)."""
+
 from __future__ import annotations
 
 import numpy as np

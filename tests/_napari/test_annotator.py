@@ -1,11 +1,21 @@
 """The annotator in a real napari viewer (under Xvfb) with the real LiteMedSAM model: the sample,
 embeddings, point and box prompts, keys, commit and undo, mask prompts, several boxes at once."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from sam_napari_helpers import (PREDICT_TIMEOUT_MS, compute, dock_annotator, iou, object_box, object_rect,
-                                pick_nucleus, ready_annotator, wait_preview)
+from sam_napari_helpers import (
+    PREDICT_TIMEOUT_MS,
+    compute,
+    dock_annotator,
+    iou,
+    object_box,
+    object_rect,
+    pick_nucleus,
+    ready_annotator,
+    wait_preview,
+)
 
 pytestmark = pytest.mark.gui
 
@@ -18,8 +28,9 @@ def _press(qtbot, viewer, key, modifier=None):
     qtbot.keyClick(canvas, key, modifier or Qt.KeyboardModifier.NoModifier)
 
 
-def test_point_and_box_on_a_nucleus_commit_and_undo(make_napari_viewer, qtbot, lite_medsam, nuclei_data,
-                                                    artifacts_dir):
+def test_point_and_box_on_a_nucleus_commit_and_undo(
+    make_napari_viewer, qtbot, lite_medsam, nuclei_data, artifacts_dir
+):
     image, truth = nuclei_data
     viewer = make_napari_viewer(show=True)
     viewer.window._qt_window.resize(1500, 950)
@@ -45,7 +56,9 @@ def test_point_and_box_on_a_nucleus_commit_and_undo(make_napari_viewer, qtbot, l
     wait_preview(qtbot, widget, widget.points_layer.remove_selected)  # box only
     assert iou(widget.preview_layer.data > 0, truth == label) >= 0.8
     widget.points_layer.add(centre)
-    qtbot.waitUntil(lambda: np.array_equal(widget.preview_layer.data, point_and_box), timeout=PREDICT_TIMEOUT_MS)
+    qtbot.waitUntil(
+        lambda: np.array_equal(widget.preview_layer.data, point_and_box), timeout=PREDICT_TIMEOUT_MS
+    )
 
     # keys: C commits (and clears the prompts), U undoes
     _press(qtbot, viewer, "c")
@@ -73,7 +86,9 @@ def test_point_and_box_on_a_nucleus_commit_and_undo(make_napari_viewer, qtbot, l
 
     # several rectangles and no points: one object per box, committed together
     labels = [54, 32, 88]  # ground-truth ids of three nuclei near (226, 418), (245, 447), (363, 464)
-    wait_preview(qtbot, widget, lambda: widget.shapes_layer.add_rectangles([object_rect(truth, lab) for lab in labels]))
+    wait_preview(
+        qtbot, widget, lambda: widget.shapes_layer.add_rectangles([object_rect(truth, lab) for lab in labels])
+    )
     assert widget.prediction.scores.shape[0] == 3
     assert widget.commit() == [2, 3, 4]
     for i, lab in zip((2, 3, 4), labels):
@@ -91,8 +106,9 @@ def test_point_and_box_on_a_nucleus_commit_and_undo(make_napari_viewer, qtbot, l
     assert len(widget.session.annotations.objects) == 5
 
 
-def test_embedding_cache_folder_skips_the_encoder_next_time(make_napari_viewer, qtbot, lite_medsam, nuclei_data,
-                                                           tmp_path):
+def test_embedding_cache_folder_skips_the_encoder_next_time(
+    make_napari_viewer, qtbot, lite_medsam, nuclei_data, tmp_path
+):
     """With a cache folder chosen, the embeddings go to <folder>/<layer>-<model>.zarr on disk; a later
     session on the same image (another viewer) reads them back instead of running the encoder."""
     image, truth = nuclei_data

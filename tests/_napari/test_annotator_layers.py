@@ -1,5 +1,6 @@
 """The preview painter on a real napari Labels layer: it writes only the object's pixels, clears what it
 painted before, and leaves no undo records behind (also where napari hides them)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +8,8 @@ import pytest
 from napari.layers import Labels
 
 from napari_sam._napari._annotator_layers import PreviewPainter
-from napari_sam.prediction import Prediction
-from napari_sam.windows import Window
+from napari_sam.geometry.windows import Window
+from napari_sam.prediction.result import Prediction
 
 pytestmark = pytest.mark.gui
 
@@ -16,13 +17,19 @@ pytestmark = pytest.mark.gui
 def _prediction(masks_at: list[tuple[np.ndarray, tuple[int, int]]], shape=(60, 80)) -> Prediction:
     crops = [m[None] for m, _ in masks_at]
     k = len(crops)
-    return Prediction(crops, [o for _, o in masks_at], np.full((k, 1), 0.9, np.float32),
-                      np.zeros((k, 1, 256, 256), np.float32), [Window(0, 0, 80)] * k, shape)
+    return Prediction(
+        crops,
+        [o for _, o in masks_at],
+        np.full((k, 1), 0.9, np.float32),
+        np.zeros((k, 1, 256, 256), np.float32),
+        [Window(0, 0, 80)] * k,
+        shape,
+    )
 
 
 def _disk(radius: int) -> np.ndarray:
-    rr, cc = np.mgrid[-radius:radius + 1, -radius:radius + 1]
-    return rr ** 2 + cc ** 2 <= radius ** 2
+    rr, cc = np.mgrid[-radius : radius + 1, -radius : radius + 1]
+    return rr**2 + cc**2 <= radius**2
 
 
 @pytest.mark.parametrize("napari_keeps_records", [True, False])

@@ -1,4 +1,5 @@
 """The segment-everything and batch widgets drive the real core (automatic mode, ``napari-sam label``)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,7 +13,7 @@ pytestmark = pytest.mark.gui
 
 
 def _blobs(side=256):
-    from napari_sam.data import blobs
+    from napari_sam.io.samples import blobs
 
     centres = [(60, 60), (60, 180), (180, 70), (190, 190), (125, 125)]
     return blobs((side, side), centres, [14, 18, 12, 16, 15], seed=3)

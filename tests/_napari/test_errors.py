@@ -1,4 +1,5 @@
 """Failures reach the user as napari notifications with the reason, never silently."""
+
 from __future__ import annotations
 
 import numpy as np

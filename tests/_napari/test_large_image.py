@@ -1,5 +1,6 @@
 """The annotator on an image larger than the model's input: embedded as tiles (with the progress bar),
 then boxes and clicks anywhere answered from a zoom window, with a tile's answer meanwhile."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -56,7 +57,8 @@ def test_tiled_image_boxes_and_clicks(make_napari_viewer, qtbot, lite_medsam, nu
     # is shown lies on the clicked nucleus, not its whole extent
     widget.points_layer.add(centre)
     assert widget.previews.worker is not None and widget.prediction is None
-    qtbot.waitUntil(lambda: widget.previews.worker is None and widget.prediction is not None,
-                    timeout=PREDICT_TIMEOUT_MS)
+    qtbot.waitUntil(
+        lambda: widget.previews.worker is None and widget.prediction is not None, timeout=PREDICT_TIMEOUT_MS
+    )
     preview = widget.preview_layer.data > 0
     assert preview[tuple(centre)] and (preview & (big_truth == inner)).sum() >= 0.8 * preview.sum()

@@ -1,4 +1,5 @@
 """The npe2 manifest validates and every python_name in it imports."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,8 +33,9 @@ def test_npe2_validate_command():
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "npe2", "validate", str(ROOT / "napari.yaml")],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "npe2", "validate", str(ROOT / "napari.yaml")], capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 

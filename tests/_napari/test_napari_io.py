@@ -1,4 +1,5 @@
 """Writers (TIFF, OME-Zarr), the annotation-folder reader and the sample data of the plugin."""
+
 from __future__ import annotations
 
 import json
@@ -28,7 +29,9 @@ def test_ome_zarr_round_trip_with_scale(tmp_path):
     import zarr
 
     path = str(tmp_path / "labels.ome.zarr")
-    write_labels_ome_zarr(path, _labels(), {"name": "objects", "scale": (2.0, 0.5, 0.5), "translate": (0, 1, 2)})
+    write_labels_ome_zarr(
+        path, _labels(), {"name": "objects", "scale": (2.0, 0.5, 0.5), "translate": (0, 1, 2)}
+    )
     root = zarr.open_group(path, mode="r")
     assert np.array_equal(root["0"][...], _labels())
     ms = root.attrs["multiscales"][0]

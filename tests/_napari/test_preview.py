@@ -1,12 +1,19 @@
 """Where previews are predicted (napari_sam._napari._preview), in a real viewer with the real model:
 at once on the main thread when the embeddings are in memory, a coarse answer then the zoomed one for a
 new object, box searches for clicks in a worker, late answers dropped."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from sam_napari_helpers import (PREDICT_TIMEOUT_MS, iou, object_rect, pick_nucleus, ready_annotator,
-                                record_previews)
+from sam_napari_helpers import (
+    PREDICT_TIMEOUT_MS,
+    iou,
+    object_rect,
+    pick_nucleus,
+    ready_annotator,
+    record_previews,
+)
 
 pytestmark = pytest.mark.gui
 
@@ -47,8 +54,9 @@ def test_previews_come_at_once_then_sharpen(make_napari_viewer, qtbot, lite_meds
     assert widget.prediction is None and not widget.preview_layer.data.any()
 
 
-def test_clicks_for_a_box_trained_model_are_searched_in_a_worker(make_napari_viewer, qtbot, lite_medsam,
-                                                                 nuclei_data, monkeypatch):
+def test_clicks_for_a_box_trained_model_are_searched_in_a_worker(
+    make_napari_viewer, qtbot, lite_medsam, nuclei_data, monkeypatch
+):
     """LiteMedSAM turns a click into the box of the object under it: a batch of decoder passes, too slow
     for the main thread on a CPU. The click returns at once; the worker shows the whole image's answer
     as soon as the box is found, then the zoomed one; the search runs once for the three answers."""
@@ -58,7 +66,9 @@ def test_clicks_for_a_box_trained_model_are_searched_in_a_worker(make_napari_vie
     widget = ready_annotator(make_napari_viewer, qtbot, lite_medsam, image)
     searches = []
     real_search = segmenter_module.search_boxes
-    monkeypatch.setattr(segmenter_module, "search_boxes", lambda *a, **k: searches.append(1) or real_search(*a, **k))
+    monkeypatch.setattr(
+        segmenter_module, "search_boxes", lambda *a, **k: searches.append(1) or real_search(*a, **k)
+    )
     shown = record_previews(widget)
 
     label = pick_nucleus(truth, skip=2)

@@ -1,5 +1,6 @@
 """Prompts from napari layers in image pixels: transforms, planes, polarity, shapes → boxes and masks
 (napari layer objects, no viewer)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -11,8 +12,14 @@ from napari.utils.interactions import mouse_press_callbacks, mouse_release_callb
 
 from napari_sam._napari._annotator_layers import install_negative_click
 from napari_sam._napari._layers import check_image_layer, current_plane, to_image_pixels
-from napari_sam._napari._prompts import (NEGATIVE, POSITIVE, PROMPT_FEATURE, collect_prompts, ellipse_outline,
-                                         rasterise_polygon)
+from napari_sam._napari._prompts import (
+    NEGATIVE,
+    POSITIVE,
+    PROMPT_FEATURE,
+    collect_prompts,
+    ellipse_outline,
+    rasterise_polygon,
+)
 
 
 def test_points_of_another_transform_land_on_image_pixels():
@@ -27,10 +34,16 @@ def test_prompts_on_the_shown_plane_only_with_polarity():
     info = check_image_layer(image)
     assert info.lead_shape == (3,) and info.spatial_shape == (64, 64)
     assert current_plane(image, info, (10.0, 0.0, 0.0)) == (2,)
-    points = Points(np.array([[2, 10, 12], [2, 20, 22], [1, 5, 5]], dtype=float),
-                    features={PROMPT_FEATURE: [POSITIVE, NEGATIVE, POSITIVE]}, scale=(5.0, 1.0, 1.0))
-    shapes = Shapes([np.array([[2, 4, 6], [2, 4, 30], [2, 40, 30], [2, 40, 6]], dtype=float)],
-                    shape_type="rectangle", scale=(5.0, 1.0, 1.0))
+    points = Points(
+        np.array([[2, 10, 12], [2, 20, 22], [1, 5, 5]], dtype=float),
+        features={PROMPT_FEATURE: [POSITIVE, NEGATIVE, POSITIVE]},
+        scale=(5.0, 1.0, 1.0),
+    )
+    shapes = Shapes(
+        [np.array([[2, 4, 6], [2, 4, 30], [2, 40, 30], [2, 40, 6]], dtype=float)],
+        shape_type="rectangle",
+        scale=(5.0, 1.0, 1.0),
+    )
     prompts = collect_prompts(points, shapes, image, info, (2,))
     assert np.allclose(prompts.points, [[10, 12], [20, 22]]) and prompts.labels.tolist() == [1, 0]
     assert np.allclose(prompts.boxes, [[4, 6, 40, 30]]) and prompts.mask is None
@@ -70,15 +83,22 @@ def _click(layer, position, modifiers=()):
     from napari.utils._proxies import ReadOnlyWrapper
 
     for kind, run in (("mouse_press", mouse_press_callbacks), ("mouse_release", mouse_release_callbacks)):
-        run(layer, ReadOnlyWrapper(MouseEvent(kind, modifiers=list(modifiers), position=tuple(position)),
-                                   exceptions=("handled",)))
+        run(
+            layer,
+            ReadOnlyWrapper(
+                MouseEvent(kind, modifiers=list(modifiers), position=tuple(position)), exceptions=("handled",)
+            ),
+        )
 
 
 def test_click_is_positive_shift_click_and_negative_mode_are_negative():
     import pandas as pd
 
-    layer = Points(np.zeros((0, 2)), features=pd.DataFrame({PROMPT_FEATURE: pd.Categorical(
-        [], categories=[POSITIVE, NEGATIVE])}), feature_defaults={PROMPT_FEATURE: POSITIVE})
+    layer = Points(
+        np.zeros((0, 2)),
+        features=pd.DataFrame({PROMPT_FEATURE: pd.Categorical([], categories=[POSITIVE, NEGATIVE])}),
+        feature_defaults={PROMPT_FEATURE: POSITIVE},
+    )
     negative_mode = [False]
     install_negative_click(layer, lambda: negative_mode[0])
     layer.mode = "add"

@@ -1,4 +1,5 @@
 """The annotator on a plane of a 3D stack with a non-trivial layer transform, and propagation."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +10,7 @@ pytestmark = pytest.mark.gui
 
 
 def test_plane_of_a_scaled_stack_and_propagation(make_napari_viewer, qtbot, lite_medsam, artifacts_dir):
-    from napari_sam.data import nuclei_stack
+    from napari_sam.io.samples import nuclei_stack
 
     stack, truth = nuclei_stack(3)
     viewer = make_napari_viewer(show=True)

@@ -1,7 +1,7 @@
 import numpy as np
 
 from napari_sam.automatic.decode import decode_window
-from napari_sam.data import blobs
+from napari_sam.io.samples import blobs
 from napari_sam.segmenter import Segmenter
 
 
@@ -16,7 +16,7 @@ def test_cropped_decoding_matches_the_segmenter(lite_medsam):
     for k, crop in enumerate(crops):
         ours = np.zeros(img.shape, bool)
         r, c = crop.offset
-        ours[r:r + crop.logits.shape[1], c:c + crop.logits.shape[2]] = crop.logits[0] > 0
+        ours[r : r + crop.logits.shape[1], c : c + crop.logits.shape[2]] = crop.logits[0] > 0
         agree = (ours == ref.masks[k]).mean()
         assert agree > 0.995
         assert abs(float(crop.scores[0]) - float(ref.scores[k, 0])) < 1e-4

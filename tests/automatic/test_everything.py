@@ -1,9 +1,10 @@
 """segment_everything / segment_stack with the real default model (LiteMedSAM) on real and generated images."""
+
 import numpy as np
 import pytest
 
 from napari_sam.automatic import match_scores, segment_everything, segment_stack
-from napari_sam.data import blobs
+from napari_sam.io.samples import blobs
 
 CENTRES = [(30, 30), (34, 90), (90, 40), (95, 98)]
 
@@ -33,8 +34,9 @@ def test_tiles_join_objects_across_seams(lite_medsam, blob_image):
 def test_points_mode_runs_and_filters(lite_medsam, blob_image):
     img, _ = blob_image
     # LiteMedSAM scores point prompts low: SAM's default 0.88 filter leaves nothing (as the official generator)
-    labels, info = segment_everything(img, model=lite_medsam, mode="points", params={"points_per_side": 4},
-                                      return_info=True)
+    labels, info = segment_everything(
+        img, model=lite_medsam, mode="points", params={"points_per_side": 4}, return_info=True
+    )
     assert info["mode"] == "points" and info["decoded"] == 16 * 3
     assert labels.max() == 0
     with pytest.raises(ValueError, match="mode must be"):

@@ -1,8 +1,15 @@
 import numpy as np
 import pytest
 
-from napari_sam.automatic.filters import (Candidates, box_iou, box_nms, clean_mask, paint_labels,
-                                          remove_small_regions, stability_score)
+from napari_sam.automatic.filters import (
+    Candidates,
+    box_iou,
+    box_nms,
+    clean_mask,
+    paint_labels,
+    remove_small_regions,
+    stability_score,
+)
 from napari_sam.automatic.metrics import match_scores
 
 
@@ -33,8 +40,13 @@ def test_paint_labels_resolves_overlaps_by_score():
     a = np.ones((10, 10), bool)
     b = np.ones((10, 10), bool)
     c = np.ones((4, 4), bool)
-    cands = Candidates([a, b, c], np.array([[0, 0], [2, 2], [30, 30]]), np.array([0.9, 0.8, 0.7], np.float32),
-                       np.ones(3, np.float32), np.arange(3))
+    cands = Candidates(
+        [a, b, c],
+        np.array([[0, 0], [2, 2], [30, 30]]),
+        np.array([0.9, 0.8, 0.7], np.float32),
+        np.ones(3, np.float32),
+        np.arange(3),
+    )
     labels, kept = paint_labels(cands, (40, 40), max_overlap=0.3)
     assert kept.tolist() == [0, 2]  # b overlaps a by 64 % and is dropped
     assert labels.max() == 2 and (labels == 1).sum() == 100
@@ -56,11 +68,14 @@ def test_cluster_masks_drops_a_mask_over_two_objects():
     from napari_sam.automatic.clusters import cluster_masks
     from napari_sam.automatic.filters import Candidates
 
-    a = np.zeros((20, 40), bool); a[5:15, 2:18] = True
-    b = np.zeros((20, 40), bool); b[5:15, 22:38] = True
+    a = np.zeros((20, 40), bool)
+    a[5:15, 2:18] = True
+    b = np.zeros((20, 40), bool)
+    b[5:15, 22:38] = True
     both = a | b
-    c = Candidates([a, b, both], np.zeros((3, 2), np.int64), np.ones(3, np.float32), np.ones(3, np.float32),
-                   np.arange(3))
+    c = Candidates(
+        [a, b, both], np.zeros((3, 2), np.int64), np.ones(3, np.float32), np.ones(3, np.float32), np.arange(3)
+    )
     assert cluster_masks(c).tolist() == [False, False, True]
     with pytest.raises(ValueError):
         cluster_masks(c, contain=0)

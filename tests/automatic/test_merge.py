@@ -21,7 +21,7 @@ def test_object_crossing_a_seam_becomes_one_label():
 def test_link_planes_follows_moving_objects():
     planes = np.zeros((3, 30, 30), int)
     for z in range(3):
-        planes[z, 5 + z:12 + z, 5:12] = 4  # one object drifting down
+        planes[z, 5 + z : 12 + z, 5:12] = 4  # one object drifting down
     planes[2, 20:25, 20:25] = 1  # appears on the last plane
     linked = link_planes(planes)
     assert set(np.unique(linked[:2])) == {0, 1}

@@ -3,7 +3,7 @@ import pytest
 
 from napari_sam.automatic.filters import box_iou
 from napari_sam.automatic.proposals import label_boxes, otsu_watershed, propose_boxes
-from napari_sam.data import blobs
+from napari_sam.io.samples import blobs
 
 
 def test_proposals_find_every_blob():
@@ -24,13 +24,17 @@ def test_low_levels_find_dim_objects():
     from napari_sam.automatic.proposals import propose_boxes
 
     img = np.full((64, 64), 10.0)
-    img[10:20, 10:20] = 200.0   # bright
-    img[40:52, 40:52] = 60.0    # dim: below Otsu's threshold between 10 and 200
-    img[12:18, 44:50] = 200.0   # a second bright one, so the threshold sits high
+    img[10:20, 10:20] = 200.0  # bright
+    img[40:52, 40:52] = 60.0  # dim: below Otsu's threshold between 10 and 200
+    img[12:18, 44:50] = 200.0  # a second bright one, so the threshold sits high
     plain = propose_boxes(img, sigma=0.5, diameter=10)
     low = propose_boxes(img, sigma=0.5, diameter=10, low_levels=(0.2,))
+
     def has_dim(p):
-        return any(b[0] <= 41 and b[2] >= 50 and b[1] <= 41 and b[3] >= 50 and b[2] - b[0] < 20 for b in p.boxes)
+        return any(
+            b[0] <= 41 and b[2] >= 50 and b[1] <= 41 and b[3] >= 50 and b[2] - b[0] < 20 for b in p.boxes
+        )
+
     assert not has_dim(plain) and has_dim(low)
     with pytest.raises(ValueError, match="low_levels"):
         propose_boxes(img, low_levels=(1.5,))

@@ -1,4 +1,5 @@
 """The checkpoint store: verified, atomic, weights-only; bad files are refused with the reason."""
+
 from __future__ import annotations
 
 import hashlib
@@ -127,21 +128,26 @@ def test_failed_download_says_what_to_do_and_leaves_nothing(tmp_path):
     from dataclasses import replace
 
     spec = get_spec("sam_vit_b")
-    unreachable = replace(spec, checkpoint=replace(spec.checkpoint, url="http://127.0.0.1:9/sam_vit_b_01ec64.pth"))
+    unreachable = replace(
+        spec, checkpoint=replace(spec.checkpoint, url="http://127.0.0.1:9/sam_vit_b_01ec64.pth")
+    )
     with pytest.raises(ck.FetchError, match="put it at .*sam_vit_b_01ec64.pth or pass its path"):
         ck.fetch_checkpoint(unreachable, tmp_path)
     assert list((tmp_path / "checkpoints").iterdir()) == []
 
 
 def test_cli_reports_a_failed_download_in_one_line(tmp_path, capsys, monkeypatch):
-    from napari_sam import cli
+    from napari_sam._cli import main as cli
     from napari_sam.models import registry
 
     spec = registry.MODELS["sam_vit_b"]
     from dataclasses import replace
 
-    monkeypatch.setitem(registry.MODELS, "sam_vit_b",
-                        replace(spec, checkpoint=replace(spec.checkpoint, url="http://127.0.0.1:9/x.pth")))
+    monkeypatch.setitem(
+        registry.MODELS,
+        "sam_vit_b",
+        replace(spec, checkpoint=replace(spec.checkpoint, url="http://127.0.0.1:9/x.pth")),
+    )
     assert cli.main(["models", "fetch", "sam_vit_b", "--cache-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "could not download http://127.0.0.1:9/x.pth" in err and "Traceback" not in err

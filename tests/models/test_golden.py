@@ -3,6 +3,7 @@
 Tolerances from tests/golden/README.md: embeddings 2e-2 (stored as float16), logits 5e-2, masks IoU ≥ 0.995,
 IoU predictions 2e-3.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,7 +43,9 @@ def test_vit_encoder_matches_official(golden_dir):
     cfg_json = json.loads((golden_dir / "meta.json").read_text())["vit_tiny_config"]
     cfg = ViTConfig(**{**cfg_json, "global_attn_indexes": tuple(cfg_json["global_attn_indexes"])})
     encoder = ViTImageEncoder(cfg)
-    encoder.load_state_dict(_floats(torch.load(golden_dir / "sam_vit_tiny_random.pt", weights_only=True)), strict=True)
+    encoder.load_state_dict(
+        _floats(torch.load(golden_dir / "sam_vit_tiny_random.pt", weights_only=True)), strict=True
+    )
     encoder.eval()
     ref = np.load(golden_dir / "sam_vit_tiny_random.npz")
     with torch.inference_mode():
@@ -54,13 +57,21 @@ def test_vit_encoder_matches_official(golden_dir):
 @pytest.mark.parametrize("folded", [False, True], ids=["batchnorm", "folded"])
 def test_mobilesam_tinyvit_matches_reference(golden_dir, folded):
     c = json.loads((golden_dir / "meta.json").read_text())["tinyvit_small_config"]
-    cfg = TinyViTConfig(img_size=c["img_size"], embed_dims=tuple(c["embed_dims"]), depths=tuple(c["depths"]),
-                        num_heads=tuple(c["num_heads"]), window_sizes=tuple(c["window_sizes"]),
-                        mlp_ratio=c["mlp_ratio"], mbconv_expand_ratio=c["mbconv_expand_ratio"],
-                        local_conv_size=c["local_conv_size"], stem="stride4")
+    cfg = TinyViTConfig(
+        img_size=c["img_size"],
+        embed_dims=tuple(c["embed_dims"]),
+        depths=tuple(c["depths"]),
+        num_heads=tuple(c["num_heads"]),
+        window_sizes=tuple(c["window_sizes"]),
+        mlp_ratio=c["mlp_ratio"],
+        mbconv_expand_ratio=c["mbconv_expand_ratio"],
+        local_conv_size=c["local_conv_size"],
+        stem="stride4",
+    )
     encoder = TinyViTImageEncoder(cfg)
-    encoder.load_state_dict(_floats(torch.load(golden_dir / "mobilesam_tinyvit_random.pt", weights_only=True)),
-                            strict=True)
+    encoder.load_state_dict(
+        _floats(torch.load(golden_dir / "mobilesam_tinyvit_random.pt", weights_only=True)), strict=True
+    )
     encoder.eval()
     if folded:
         encoder.prepare_for_inference()
@@ -84,7 +95,9 @@ def test_lite_medsam_encoder_matches_reference(lite_medsam, lite_ref):
 
 def test_lite_medsam_box_prompts(lite_medsam, lite_ref):
     emb = torch.from_numpy(lite_ref["embedding"].astype(np.float32))
-    logits, iou = lite_medsam.network.decode(emb, boxes=torch.from_numpy(lite_ref["boxes_xyxy"]), multimask=False)
+    logits, iou = lite_medsam.network.decode(
+        emb, boxes=torch.from_numpy(lite_ref["boxes_xyxy"]), multimask=False
+    )
     _check_logits(logits, lite_ref["box_logits"])
     assert np.abs(iou.numpy() - lite_ref["box_iou"]).max() < IOU_TOL
 
@@ -124,7 +137,10 @@ def test_lite_medsam_point_prompts_multimask(lite_medsam, lite_ref):
 
 def test_lite_medsam_points_box_and_mask_prompt(lite_medsam, lite_ref):
     emb = torch.from_numpy(lite_ref["embedding"].astype(np.float32))
-    points = (torch.from_numpy(lite_ref["combo_points_xy"]), torch.from_numpy(lite_ref["combo_labels"]).long())
+    points = (
+        torch.from_numpy(lite_ref["combo_points_xy"]),
+        torch.from_numpy(lite_ref["combo_labels"]).long(),
+    )
     box = torch.from_numpy(lite_ref["boxes_xyxy"][:1])
     mask = torch.from_numpy(lite_ref["box_logits"][:1].astype(np.float32))
     logits, iou = lite_medsam.network.decode(emb, points=points, boxes=box, mask_logits=mask, multimask=False)

@@ -4,6 +4,7 @@ Click on a nucleus → the mask overlay appears in the page; drag a box around i
 kernel's ``w.labels`` changed (the notebook writes them to ``labels.npy`` whenever they change).
 A screenshot goes to ``tests/_artifacts/jupyter_widget.png``.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,20 +15,26 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-
 from labserver import start_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 CHROMIUM = os.environ.get("NAPARI_SAM_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "_artifacts"
 
 NOTEBOOK_CODE = """\
 import os
 import numpy as np
-from napari_sam.data import nuclei
+from napari_sam.io.samples import nuclei
 from sam_widgets import SamWidget
 
 image, _ = nuclei()
@@ -45,7 +52,7 @@ w"""
 
 def _nuclei(gt: np.ndarray, n: int = 2) -> list[tuple[np.ndarray, tuple[int, int, int, int]]]:
     """The ``n`` largest nuclei away from the border: (mask, bbox (min_row, min_col, max_row, max_col))."""
-    from napari_sam.coords import mask_bbox
+    from napari_sam.geometry.coords import mask_bbox
 
     found = []
     for i in np.unique(gt)[1:]:
@@ -66,7 +73,8 @@ def drag_box(page, screen, widget, box, timeout: float = 120_000) -> None:
         page.mouse.move(*screen(b0 + f * (b2 - b0), b1 + f * (b3 - b1)))
     page.mouse.up()
     page.wait_for_function(
-        f"() => Number(document.querySelector('.sam-widget').dataset.predictionSeq) > {seq}", timeout=timeout)
+        f"() => Number(document.querySelector('.sam-widget').dataset.predictionSeq) > {seq}", timeout=timeout
+    )
 
 
 def run_all_cells(page) -> None:
@@ -78,12 +86,15 @@ def run_all_cells(page) -> None:
 
 def _cyan_pixels(page, selector: str) -> int:
     """Pixels of the widget's canvas tinted by the mask colour (blue well above red)."""
-    return page.eval_on_selector(selector, """c => {
+    return page.eval_on_selector(
+        selector,
+        """c => {
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
         let n = 0;
         for (let i = 0; i < d.length; i += 4) if (d[i + 2] - d[i] > 60 && d[i + 1] - d[i] > 40) n++;
         return n;
-    }""")
+    }""",
+    )
 
 
 def _read_labels(folder: Path, min_objects: int, timeout: float) -> np.ndarray:
@@ -102,7 +113,7 @@ def test_click_and_commit_in_jupyterlab(tmp_path):
     playwright = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM} (set NAPARI_SAM_CHROMIUM)")
-    from napari_sam.data import nuclei
+    from napari_sam.io.samples import nuclei
 
     _, gt = nuclei()
     (target, (r0, c0, r1, c1)), (_, (q0, p0, q1, p1)) = _nuclei(gt)
@@ -128,7 +139,9 @@ def test_click_and_commit_in_jupyterlab(tmp_path):
                 page.goto(server.lab_url("widget.ipynb"))
                 page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=90_000)
                 run_all_cells(page)
-                widget = page.wait_for_selector(".sam-widget[data-tiles-pending='0'][data-view]", timeout=120_000)
+                widget = page.wait_for_selector(
+                    ".sam-widget[data-tiles-pending='0'][data-view]", timeout=120_000
+                )
                 canvas = ".sam-widget canvas.sam-canvas"
                 page.locator(".sam-widget").scroll_into_view_if_needed()
                 page.wait_for_function("() => document.querySelector('.sam-widget').dataset.objects === '0'")
@@ -139,13 +152,17 @@ def test_click_and_commit_in_jupyterlab(tmp_path):
 
                     view = json.loads(widget.get_attribute("data-view"))
                     box = page.locator(canvas).bounding_box()
-                    return (box["x"] + view["tx"] + (col + 0.5) * view["scale"],
-                            box["y"] + view["ty"] + (row + 0.5) * view["scale"])
+                    return (
+                        box["x"] + view["tx"] + (col + 0.5) * view["scale"],
+                        box["y"] + view["ty"] + (row + 0.5) * view["scale"],
+                    )
 
                 # 1. click on the nucleus: a positive point, the mask overlay appears
                 page.mouse.click(*screen(*centre))
                 page.wait_for_function(
-                    "() => Number(document.querySelector('.sam-widget').dataset.overlayPixels) > 0", timeout=120_000)
+                    "() => Number(document.querySelector('.sam-widget').dataset.overlayPixels) > 0",
+                    timeout=120_000,
+                )
                 page.wait_for_timeout(300)  # one animation frame
                 assert _cyan_pixels(page, canvas) > 0, "the mask overlay is not drawn on the canvas"
 
@@ -171,18 +188,24 @@ def test_click_and_commit_in_jupyterlab(tmp_path):
 
                 # 4. the contrast sliders: tiles come back with the new limits, the image gets brighter
                 def mean_gray() -> float:
-                    return page.eval_on_selector(canvas, """c => {
+                    return page.eval_on_selector(
+                        canvas,
+                        """c => {
                         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
                         let s = 0;
                         for (let i = 0; i < d.length; i += 4) s += d[i + 1];
                         return s / (d.length / 4);
-                    }""")
+                    }""",
+                    )
 
                 dark = mean_gray()
-                page.eval_on_selector(".sam-range >> nth=1", """r => {
+                page.eval_on_selector(
+                    ".sam-range >> nth=1",
+                    """r => {
                     r.value = String(Number(r.min) + (Number(r.max) - Number(r.min)) * 0.25);
                     r.dispatchEvent(new Event('input', {bubbles: true}));
-                }""")
+                }""",
+                )
                 page.wait_for_timeout(400)
                 page.wait_for_selector(".sam-widget[data-tiles-pending='0']", timeout=60_000)
                 page.wait_for_timeout(300)
@@ -199,7 +222,8 @@ def test_click_and_commit_in_jupyterlab(tmp_path):
                 for _ in range(4):
                     page.mouse.wheel(0, 240)
                 page.wait_for_function(
-                    "() => JSON.parse(document.querySelector('.sam-widget').dataset.view).level === 1")
+                    "() => JSON.parse(document.querySelector('.sam-widget').dataset.view).level === 1"
+                )
                 page.wait_for_selector(".sam-widget[data-tiles-pending='0']", timeout=60_000)
                 for _ in range(12):
                     page.mouse.wheel(0, -240)
@@ -213,7 +237,9 @@ def test_click_and_commit_in_jupyterlab(tmp_path):
                 page.mouse.up(button="right")
                 page.wait_for_timeout(300)
                 panned = view()
-                assert abs(panned["tx"] - zoomed["tx"] - 120) < 2 and abs(panned["ty"] - zoomed["ty"] - 60) < 2
+                assert (
+                    abs(panned["tx"] - zoomed["tx"] - 120) < 2 and abs(panned["ty"] - zoomed["ty"] - 60) < 2
+                )
                 page.wait_for_selector(".sam-widget[data-tiles-pending='0']", timeout=60_000)
             except Exception:
                 ARTIFACTS.mkdir(exist_ok=True)

@@ -1,5 +1,6 @@
 """The notebooks in notebooks/ run headless (nbclient, a real kernel and model) and are kept in git
 without outputs."""
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,9 @@ def test_notebook_is_stripped(path):
     nb = json.loads(path.read_text())
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":
-            assert cell.get("outputs") == [], f"{path.name}: a cell keeps outputs; strip them before committing"
+            assert cell.get("outputs") == [], (
+                f"{path.name}: a cell keeps outputs; strip them before committing"
+            )
             assert cell.get("execution_count") is None, f"{path.name}: a cell keeps its execution count"
     assert "widgets" not in nb["metadata"], f"{path.name}: saved widget state in the metadata; strip it"
 
@@ -37,7 +40,9 @@ def test_notebook_runs(path, tmp_path):
     work.mkdir()
     shutil.copy(path, work / path.name)
     nb = nbformat.read(work / path.name, as_version=4)
-    client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(work)}})
+    client = NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(work)}}
+    )
     try:
         client.execute()  # raises CellExecutionError with the failing cell's traceback
     finally:  # the executed notebook, to read (tests/_artifacts is not committed)

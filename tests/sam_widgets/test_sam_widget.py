@@ -1,13 +1,14 @@
 """SamWidget's Python side with the real model, no browser: prompts in, binary masks out, commit/undo,
 the shared session, save/load. Messages the browser would get are recorded from ``send``."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from napari_sam.annotations import Annotations
-from napari_sam.coords import mask_bbox
-from napari_sam.data import nuclei
+from napari_sam.geometry.coords import mask_bbox
+from napari_sam.io.samples import nuclei
 from sam_widgets import SamWidget
 from sam_widgets._messages import unpack_mask
 
@@ -171,8 +172,9 @@ def test_stack_planes(data, lite_medsam):
     w.plane = 1
     w._on_message(w, {"type": "tiles", "kind": "image", "gen": 1, "keys": [[0, 0, 0]]}, [])
     header, buf = rec.of_type("tile")[-1]
-    np.testing.assert_array_equal(np.frombuffer(buf[0], np.uint8).reshape(256, 256),
-                                  w._tiles.image_tile(0, 0, 0))
+    np.testing.assert_array_equal(
+        np.frombuffer(buf[0], np.uint8).reshape(256, 256), w._tiles.image_tile(0, 0, 0)
+    )
     w.segment(box=(100, 100, 130, 130))
     w.commit()
     assert w.labels[1].any() and not w.labels[0].any()

@@ -1,4 +1,5 @@
 """The widget's pieces without a model or a browser: tiles, binary messages, prompts, plot, progress."""
+
 from __future__ import annotations
 
 import re
@@ -7,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from napari_sam.image import prepare_image
-from napari_sam.prediction import Prediction
-from napari_sam.windows import Window
+from napari_sam.geometry.windows import Window
+from napari_sam.image.normalize import prepare_image
+from napari_sam.prediction.result import Prediction
 from sam_widgets._messages import pack_mask, prediction_message, tile_message, unpack_mask
 from sam_widgets._prompts import describe_prompts, normalise_prompt, prompt_arguments
 from sam_widgets._tiles import TILE, TileSource, default_limits, intensity_range, max_level, tile_bounds
@@ -83,8 +84,18 @@ def test_labels_tiles_and_messages():
     assert tile_message("labels", 0, 0, 0, src.labels_tile(labels, 0, 0, 0), 3)[0]["empty"]
     tile = src.labels_tile(labels, 0, 1, 0)
     header, buffers = tile_message("labels", 0, 1, 0, tile, 3)
-    assert header == {"type": "tile", "kind": "labels", "level": 0, "i": 1, "j": 0, "h": 44, "w": 256, "c": 1,
-                      "gen": 3, "empty": False}
+    assert header == {
+        "type": "tile",
+        "kind": "labels",
+        "level": 0,
+        "i": 1,
+        "j": 0,
+        "h": 44,
+        "w": 256,
+        "c": 1,
+        "gen": 3,
+        "empty": False,
+    }
     np.testing.assert_array_equal(np.frombuffer(buffers[0], "<i4").reshape(44, 256), labels[256:, :256])
     with pytest.raises(ValueError, match="do not match"):
         src.labels_tile(labels[:10], 0, 0, 0)
@@ -105,8 +116,14 @@ def test_prediction_message_places_every_candidate_in_image_coordinates():
     crops = np.zeros((3, 64, 64), bool)
     crops[0, 10:20, 5:9] = True
     crops[1, 30:31, 30:40] = True
-    pred = Prediction([crops], [(200, 100)], np.array([[0.9, 0.5, 0.1]], np.float32),
-                      np.zeros((1, 3, 256, 256), np.float32), [Window(200, 100, 64)], (512, 512))
+    pred = Prediction(
+        [crops],
+        [(200, 100)],
+        np.array([[0.9, 0.5, 0.1]], np.float32),
+        np.zeros((1, 3, 256, 256), np.float32),
+        [Window(200, 100, 64)],
+        (512, 512),
+    )
     header, buffers = prediction_message(pred, seq=7, selected=0)
     assert header["type"] == "prediction" and header["seq"] == 7 and len(buffers) == 3
     for m, cand in enumerate(header["candidates"]):
@@ -118,8 +135,11 @@ def test_prediction_message_places_every_candidate_in_image_coordinates():
 def test_prompts_are_checked_and_canonical():
     p = normalise_prompt({"points": [[10, 20], [5.5, 6, 0]], "box": [50, 60, 40, 700]}, (100, 200))
     assert p == {"points": [[10.0, 20.0, 1], [5.5, 6.0, 0]], "box": [40.0, 60.0, 50.0, 199.0]}
-    assert prompt_arguments(p) == {"points": [[10.0, 20.0], [5.5, 6.0]], "labels": [1, 0],
-                                   "box": [40.0, 60.0, 50.0, 199.0]}
+    assert prompt_arguments(p) == {
+        "points": [[10.0, 20.0], [5.5, 6.0]],
+        "labels": [1, 0],
+        "box": [40.0, 60.0, 50.0, 199.0],
+    }
     assert prompt_arguments({"points": [], "box": None}) is None
     with pytest.raises(ValueError, match="outside the image"):
         normalise_prompt({"points": [[100, 5]]}, (100, 200))

@@ -1,4 +1,5 @@
 """``napari-sam data fetch``: the packaged sample data into the cache."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,7 +11,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data import NUCLEI_IMAGE, NUCLEI_LABELS, fetch_file
+    from napari_sam.io.samples import NUCLEI_IMAGE, NUCLEI_LABELS, fetch_file
 
     for item in (NUCLEI_IMAGE, NUCLEI_LABELS):
         print(fetch_file(item, args.cache_dir))

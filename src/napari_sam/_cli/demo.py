@@ -4,6 +4,7 @@ Writes a sample TIFF stack made from the packaged nuclei image, labels it with t
 the same batch path as ``napari-sam label`` (local threads), links the objects through the planes, and
 writes the labels, an overlay PNG, the JSON summary and the accuracy against the known ground truth.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,7 +17,9 @@ import numpy as np
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--outdir", default="out", help="output folder (default: out)")
     p.add_argument("--planes", type=int, default=3, help="planes in the sample stack (default 3)")
-    p.add_argument("--size", type=int, default=256, help="side of the sample planes in pixels (≤ 512; default 256)")
+    p.add_argument(
+        "--size", type=int, default=256, help="side of the sample planes in pixels (≤ 512; default 256)"
+    )
     p.add_argument("--model", default="lite_medsam")
     p.add_argument("--device", default="auto")
     p.add_argument("--format", dest="fmt", choices=["tiff", "ome-zarr"], default="tiff")
@@ -27,7 +30,7 @@ def write_sample(path: Path, planes: int, size: int) -> np.ndarray:
     """Write the sample stack (planes, size, size) uint16 as a TIFF; return its ground-truth labels."""
     import tifffile
 
-    from ..data import nuclei_stack
+    from napari_sam.io.samples import nuclei_stack
 
     if not 16 <= size <= 512:
         raise ValueError(f"--size must be between 16 and 512 pixels, got {size}")
@@ -35,7 +38,7 @@ def write_sample(path: Path, planes: int, size: int) -> np.ndarray:
         raise ValueError(f"--planes must be at least 1, got {planes}")
     stack, truth = nuclei_stack(planes)
     r0 = (stack.shape[1] - size) // 2
-    stack, truth = stack[:, r0:r0 + size, r0:r0 + size], truth[:, r0:r0 + size, r0:r0 + size]
+    stack, truth = stack[:, r0 : r0 + size, r0 : r0 + size], truth[:, r0 : r0 + size, r0 : r0 + size]
     path.parent.mkdir(parents=True, exist_ok=True)
     tifffile.imwrite(path, stack, metadata={"axes": "ZYX"}, compression="zlib")
     return truth
@@ -64,9 +67,9 @@ def overlay_png(path: Path, image: np.ndarray, labels: np.ndarray) -> Path:
 def run(args: argparse.Namespace) -> int:
     import tifffile
 
-    from ..automatic.metrics import match_scores
-    from ..batch import BatchConfig, run_batch
-    from ..label_io import read_labels
+    from napari_sam.automatic.metrics import match_scores
+    from napari_sam.batch.run import BatchConfig, run_batch
+    from napari_sam.io.labels import read_labels
 
     out = Path(args.outdir)
     sample = out / "sample" / "nuclei_stack.tif"
@@ -84,11 +87,16 @@ def run(args: argparse.Namespace) -> int:
     f1 = float(np.mean([s["f1"] for s in scores]))
     png = overlay_png(out / "overlay.png", tifffile.imread(sample), labels)
     summary_path = Path(config.outdir) / "nuclei_stack.labels.json"
-    accuracy = {"f1_at_iou_0.5_per_plane": [round(s["f1"], 4) for s in scores], "mean_f1": round(f1, 4),
-                "ground_truth": "napari_sam.data.nuclei_stack (stardist 0.9.2 mask2d.tif)"}
+    accuracy = {
+        "f1_at_iou_0.5_per_plane": [round(s["f1"], 4) for s in scores],
+        "mean_f1": round(f1, 4),
+        "ground_truth": "napari_sam.io.samples.nuclei_stack (stardist 0.9.2 mask2d.tif)",
+    }
     (out / "accuracy.json").write_text(json.dumps(accuracy, indent=2) + "\n")
-    print(f"labels:   {summary['output']} ({summary['objects']} objects linked through {summary['planes']} planes, "
-          f"{summary['seconds']:.1f} s, model {summary['model']})")
+    print(
+        f"labels:   {summary['output']} ({summary['objects']} objects linked through {summary['planes']} planes, "
+        f"{summary['seconds']:.1f} s, model {summary['model']})"
+    )
     print(f"summary:  {summary_path}")
     print(f"overlay:  {png}")
     print(f"accuracy: {out / 'accuracy.json'} (mean F1 at IoU 0.5 vs ground truth: {f1:.3f})")

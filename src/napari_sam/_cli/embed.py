@@ -3,6 +3,7 @@
 Run it again to resume an interrupted run; a finished cache is reopened without running the encoder,
 a stale one (other data, model or settings) is rebuilt.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,14 +13,20 @@ import time
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="image: TIFF/BigTIFF/OME-TIFF, zarr folder, .npy, or PNG/JPEG")
-    p.add_argument("-o", "--output", required=True, help="embedding cache folder (e.g. image.embeddings.zarr)")
+    p.add_argument(
+        "-o", "--output", required=True, help="embedding cache folder (e.g. image.embeddings.zarr)"
+    )
     p.add_argument("--model", default="lite_medsam", help="registered model name or checkpoint path")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
     p.add_argument("--stack-axis", type=int, default=None, help="plane axis of a (Z, Y, X) / (T, Y, X) stack")
     p.add_argument("--channel-axis", type=int, default=None, help="channel axis of a multichannel image")
     p.add_argument("--planes", default=None, help="planes to embed, e.g. 0-9,20 (default: all)")
-    p.add_argument("--tile-size", type=int, default=None,
-                   help="tile side in image pixels (default: the model input; k×input embeds at 1/k scale)")
+    p.add_argument(
+        "--tile-size",
+        type=int,
+        default=None,
+        help="tile side in image pixels (default: the model input; k×input embeds at 1/k scale)",
+    )
     p.add_argument("--halo", type=int, default=None, help="tile halo in pixels (default: tile size / 8)")
     p.add_argument("--batch-size", type=int, default=4, help="tiles per encoder forward pass")
     p.add_argument("--series", type=int, default=0, help="TIFF series")
@@ -49,21 +56,31 @@ def parse_planes(text: str | None) -> list[int] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io import read_image
-    from ..segmenter import Segmenter
+    from napari_sam.io.images import read_image
+    from napari_sam.segmenter import Segmenter
 
     planes = parse_planes(args.planes)
     data = read_image(args.input, series=args.series, level=args.level)
     seg = Segmenter(args.model, device=args.device, batch_size=args.batch_size)
     t0 = time.perf_counter()
-    seg.set_image(data, cache=args.output, stack_axis=args.stack_axis, channel_axis=args.channel_axis,
-                  tile_size=args.tile_size, halo=args.halo, encode=False,
-                  cache_dtype="float32" if args.float32 else "float16")
+    seg.set_image(
+        data,
+        cache=args.output,
+        stack_axis=args.stack_axis,
+        channel_axis=args.channel_axis,
+        tile_size=args.tile_size,
+        halo=args.halo,
+        encode=False,
+        cache_dtype="float32" if args.float32 else "float16",
+    )
     store = seg.store
     p, t = store.shape
     why = f" (changed: {', '.join(store.changed)})" if store.changed else ""
-    print(f"{args.output}: {store.status}{why}; {p} plane(s) × {t} tile(s) of {seg.grid.tile_size} px, "
-          f"{store.count_done()} done; device {seg.model.device}", file=sys.stderr)
+    print(
+        f"{args.output}: {store.status}{why}; {p} plane(s) × {t} tile(s) of {seg.grid.tile_size} px, "
+        f"{store.count_done()} done; device {seg.model.device}",
+        file=sys.stderr,
+    )
     bar = None
     if not args.quiet:
         from tqdm import tqdm
@@ -83,5 +100,7 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
     dt = time.perf_counter() - t0
     rate = f", {encoded / dt:.2f} tiles/s" if encoded and dt > 0 else ""
-    print(f"encoded {encoded} tile(s) in {dt:.1f} s{rate}; {store.count_done()}/{p * t} done", file=sys.stderr)
+    print(
+        f"encoded {encoded} tile(s) in {dt:.1f} s{rate}; {store.count_done()}/{p * t} done", file=sys.stderr
+    )
     return 0

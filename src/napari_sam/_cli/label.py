@@ -1,4 +1,5 @@
 """``napari-sam label INPUT... -o OUTDIR``: label images and stacks in batch, locally or on dask."""
+
 from __future__ import annotations
 
 import argparse
@@ -6,26 +7,57 @@ import json
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="TIFF/OME-TIFF/zarr files, glob patterns (quoted) or folders")
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="TIFF/OME-TIFF/zarr files, glob patterns (quoted) or folders",
+    )
     p.add_argument("-o", "--outdir", required=True, help="output folder (created)")
-    p.add_argument("--mode", choices=["auto", "prompts"], default="auto",
-                   help="auto: segment everything; prompts: the objects in --prompts files")
-    p.add_argument("--prompts", help="napari Points/Shapes CSV or JSON (one for all inputs), or a folder "
-                                     "with STEM.csv / STEM.points.csv / STEM.shapes.csv / STEM.json per input")
-    p.add_argument("--auto-mode", choices=["points", "boxes"], default=None,
-                   help="automatic method (default: the model's own: boxes for LiteMedSAM/MedSAM, points for SAM)")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="automatic-mode parameter override, e.g. --param pred_iou_thresh=0.6 (repeatable)")
+    p.add_argument(
+        "--mode",
+        choices=["auto", "prompts"],
+        default="auto",
+        help="auto: segment everything; prompts: the objects in --prompts files",
+    )
+    p.add_argument(
+        "--prompts",
+        help="napari Points/Shapes CSV or JSON (one for all inputs), or a folder "
+        "with STEM.csv / STEM.points.csv / STEM.shapes.csv / STEM.json per input",
+    )
+    p.add_argument(
+        "--auto-mode",
+        choices=["points", "boxes"],
+        default=None,
+        help="automatic method (default: the model's own: boxes for LiteMedSAM/MedSAM, points for SAM)",
+    )
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="automatic-mode parameter override, e.g. --param pred_iou_thresh=0.6 (repeatable)",
+    )
     p.add_argument("--format", dest="fmt", choices=["tiff", "ome-zarr"], default="tiff", help="output format")
     p.add_argument("--model", default="lite_medsam", help="registered model name or checkpoint file")
     p.add_argument("--device", default="auto", help="auto (each worker's GPU if any), cpu, cuda, cuda:1, mps")
-    p.add_argument("--per-plane", action="store_true",
-                   help="stacks: label each plane on its own (2D labels) instead of linking objects through z")
-    p.add_argument("--link-iou", type=float, default=0.3, help="overlap (IoU) that links objects of adjacent planes")
-    p.add_argument("--workers", type=int, default=None, help="start a dask LocalCluster with N worker processes")
-    p.add_argument("--scheduler", default=None, help="join a running dask.distributed scheduler (tcp://host:8786)")
-    p.add_argument("--threads", type=int, default=1, help="local threads when neither --workers nor --scheduler")
+    p.add_argument(
+        "--per-plane",
+        action="store_true",
+        help="stacks: label each plane on its own (2D labels) instead of linking objects through z",
+    )
+    p.add_argument(
+        "--link-iou", type=float, default=0.3, help="overlap (IoU) that links objects of adjacent planes"
+    )
+    p.add_argument(
+        "--workers", type=int, default=None, help="start a dask LocalCluster with N worker processes"
+    )
+    p.add_argument(
+        "--scheduler", default=None, help="join a running dask.distributed scheduler (tcp://host:8786)"
+    )
+    p.add_argument(
+        "--threads", type=int, default=1, help="local threads when neither --workers nor --scheduler"
+    )
     p.add_argument("--overwrite", action="store_true", help="redo inputs whose outputs are complete")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -45,22 +77,36 @@ def parse_params(items: list[str]) -> dict | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..batch import BatchConfig, make_executor, run_batch
+    from napari_sam.batch.run import BatchConfig, make_executor, run_batch
 
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
     if args.workers and args.scheduler:
-        raise ValueError("give either --workers (a new local cluster) or --scheduler (an existing one), not both")
-    config = BatchConfig(args.outdir, fmt=args.fmt, task=args.mode, model=args.model, device=args.device,
-                         auto_mode=args.auto_mode, params=parse_params(args.param), link=not args.per_plane,
-                         min_link_iou=args.link_iou, prompts=args.prompts, overwrite=args.overwrite)
+        raise ValueError(
+            "give either --workers (a new local cluster) or --scheduler (an existing one), not both"
+        )
+    config = BatchConfig(
+        args.outdir,
+        fmt=args.fmt,
+        task=args.mode,
+        model=args.model,
+        device=args.device,
+        auto_mode=args.auto_mode,
+        params=parse_params(args.param),
+        link=not args.per_plane,
+        min_link_iou=args.link_iou,
+        prompts=args.prompts,
+        overwrite=args.overwrite,
+    )
     executor = make_executor(args.workers, args.scheduler, args.threads)
     try:
         report = run_batch(args.inputs, config, executor=executor, progress=not args.no_progress)
     finally:
         executor.close()
-    print(f"{len(report.done)} labelled, {len(report.skipped)} already complete, {len(report.failed)} failed "
-          f"({report.planes} planes in {report.seconds:.1f} s); outputs in {config.outdir}")
+    print(
+        f"{len(report.done)} labelled, {len(report.skipped)} already complete, {len(report.failed)} failed "
+        f"({report.planes} planes in {report.seconds:.1f} s); outputs in {config.outdir}"
+    )
     for name, message in report.failed:
         print(f"  failed: {name}: {message}")
     return 0 if report.ok else 1

@@ -1,4 +1,5 @@
 """``napari-sam models list|fetch NAME``."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,12 +8,16 @@ import argparse
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=["list", "fetch"])
     p.add_argument("name", nargs="?", help="registered model name (for fetch)")
-    p.add_argument("--cache-dir", default=None, help="checkpoint cache (default: $NAPARI_SAM_CACHE or ~/.cache/napari-sam)")
+    p.add_argument(
+        "--cache-dir",
+        default=None,
+        help="checkpoint cache (default: $NAPARI_SAM_CACHE or ~/.cache/napari-sam)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..models.checkpoints import checkpoint_path, fetch_checkpoint
-    from ..models.registry import DEFAULT_MODEL, MODELS, get_spec
+    from napari_sam.models.checkpoints import checkpoint_path, fetch_checkpoint
+    from napari_sam.models.registry import DEFAULT_MODEL, MODELS, get_spec
 
     if args.action == "list":
         for name, spec in MODELS.items():

@@ -6,22 +6,33 @@ Keys (viewer-wide, while a layer other than an Image is selected): ``C`` commit,
 the prompts, ``U`` undo the last commit, ``M`` cycle the three candidate masks, ``N`` toggle negative
 points; Shift-click adds a negative point.
 """
+
 from __future__ import annotations
 
 import time
 
 import numpy as np
 from qtpy.QtCore import QTimer, Signal
-from qtpy.QtWidgets import (QCheckBox, QFileDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel,
-                            QLineEdit, QPushButton, QVBoxLayout, QWidget)
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
-from ._choosers import ImageLayerCombo, device_combo, model_combo
-from ._annotator_layers import PreviewPainter, install_negative_click, make_prompt_layers
-from ._layers import check_image_layer, current_plane
-from ._preview import PreviewRuns
-from ._prompts import collect_prompts
-from ._session import AnnotatorSession
-from ._workers import make_progress_relay, report_error, start_worker
+from napari_sam._napari._annotator_layers import PreviewPainter, install_negative_click, make_prompt_layers
+from napari_sam._napari._choosers import ImageLayerCombo, device_combo, model_combo
+from napari_sam._napari._layers import check_image_layer, current_plane
+from napari_sam._napari._preview import PreviewRuns
+from napari_sam._napari._prompts import collect_prompts
+from napari_sam._napari._session import AnnotatorSession
+from napari_sam._napari._workers import make_progress_relay, report_error, start_worker
 
 KEYS = {"commit": "c", "clear": "Shift-C", "undo": "u", "cycle": "m", "negative": "n"}
 _REACT = ("added", "changed", "removed")
@@ -33,7 +44,7 @@ class AnnotatorWidget(QWidget):
     Signals
     -------
     preview_updated(object)
-        After each preview repaint: the :class:`~napari_sam.prediction.Prediction` shown (None when
+        After each preview repaint: the :class:`~napari_sam.prediction.result.Prediction` shown (None when
         the preview was cleared).
     embeddings_ready(object)
         When a plane's embeddings are ready: the plane index tuple.
@@ -78,8 +89,10 @@ class AnnotatorWidget(QWidget):
         self.device_combo = device_combo()
         self.cache_edit = QLineEdit()
         self.cache_edit.setPlaceholderText("none: embeddings are forgotten on exit")
-        self.cache_edit.setToolTip("A folder where embeddings are kept (one <image>-<model>.zarr per image), "
-                                   "so reopening the image later skips the encoder")
+        self.cache_edit.setToolTip(
+            "A folder where embeddings are kept (one <image>-<model>.zarr per image), "
+            "so reopening the image later skips the encoder"
+        )
         cache_btn = QPushButton("…")
         cache_btn.setMaximumWidth(32)
         cache_btn.clicked.connect(self._choose_cache_dir)
@@ -105,8 +118,9 @@ class AnnotatorWidget(QWidget):
         self.candidate_label = QLabel("Candidate: best")
         self.status = QLabel("Choose an image and compute its embeddings.")
         self.status.setWordWrap(True)
-        help_text = QLabel("Click: positive point · Shift-click: negative · Rectangle: box · "
-                           "Polygon/ellipse: mask prompt")
+        help_text = QLabel(
+            "Click: positive point · Shift-click: negative · Rectangle: box · Polygon/ellipse: mask prompt"
+        )
         help_text.setWordWrap(True)
 
         grid = QGridLayout()
@@ -135,14 +149,21 @@ class AnnotatorWidget(QWidget):
         self.save_btn.clicked.connect(self._save_dialog)
         self.propagate_btn.clicked.connect(self.propagate)
         self.propagate_btn.setEnabled(False)
-        self.propagate_btn.setToolTip("Follow the previewed object through the planes of a stack and commit it")
+        self.propagate_btn.setToolTip(
+            "Follow the previewed object through the planes of a stack and commit it"
+        )
 
     def set_status(self, text: str) -> None:
         self.status.setText(text)
 
     def _bind_keys(self) -> None:
-        actions = {"commit": self.commit, "clear": self.clear_prompts, "undo": self.undo,
-                   "cycle": self.cycle_candidate, "negative": lambda: self.negative_box.toggle()}
+        actions = {
+            "commit": self.commit,
+            "clear": self.clear_prompts,
+            "undo": self.undo,
+            "cycle": self.cycle_candidate,
+            "negative": lambda: self.negative_box.toggle(),
+        }
         for name, key in KEYS.items():
             self.viewer.bind_key(key, lambda _viewer, f=actions[name]: f(), overwrite=True)
 
@@ -156,13 +177,16 @@ class AnnotatorWidget(QWidget):
 
     def cache_path(self, layer_name: str, model_name: str):
         """Where the embeddings of ``layer_name`` with ``model_name`` are kept: ``<folder>/<layer>-<model>.zarr``
-        in the chosen cache folder, or None (a temporary store) when none is chosen."""
+        in the chosen cache folder, or None (a temporary store) when none is chosen.
+        """
         from pathlib import Path
 
         folder = self.cache_edit.text().strip()
         if not folder:
             return None
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in f"{layer_name}-{Path(model_name).stem}")
+        safe = "".join(
+            ch if ch.isalnum() or ch in "-_." else "_" for ch in f"{layer_name}-{Path(model_name).stem}"
+        )
         return Path(folder).expanduser() / f"{safe}.zarr"
 
     def _choose_cache_dir(self) -> None:
@@ -191,7 +215,8 @@ class AnnotatorWidget(QWidget):
         def job(progress, should_stop):
             key = (model_name, device)
             if key not in models:
-                from ..models.loading import load_model
+                from napari_sam.models.loading import load_model
+
                 models[key] = load_model(model_name, device=device)
             session = AnnotatorSession(models[key], info, data, annotations=kept, cache=cache)
             session.encode_plane(plane, progress, should_stop)
@@ -220,8 +245,15 @@ class AnnotatorWidget(QWidget):
                 self.compute_btn.setEnabled(True)
                 self.cancel_btn.setEnabled(False)
 
-        self._encode_worker = start_worker(job, callback, lambda: relay.cancelled, what="computing embeddings",
-                                           on_return=done, on_finish=finished, status=self.set_status)
+        self._encode_worker = start_worker(
+            job,
+            callback,
+            lambda: relay.cancelled,
+            what="computing embeddings",
+            on_return=done,
+            on_finish=finished,
+            status=self.set_status,
+        )
 
     def cancel(self) -> None:
         """Stop the running embedding or propagation job at its next step (finished tiles are kept)."""
@@ -236,7 +268,8 @@ class AnnotatorWidget(QWidget):
             self._disconnect = []
             self.session, self.image_layer = session, layer
             self.points_layer, self.shapes_layer, self.preview_layer, self.objects_layer = make_prompt_layers(
-                self.viewer, layer, session.info, session.labels_view)
+                self.viewer, layer, session.info, session.labels_view
+            )
             self._painter = PreviewPainter(self.preview_layer, session.info)
             install_negative_click(self.points_layer, lambda: self.negative_mode)
             for lay in (self.points_layer, self.shapes_layer):
@@ -249,10 +282,16 @@ class AnnotatorWidget(QWidget):
             self.points_layer.mode = "add"
             self.propagate_btn.setEnabled(bool(session.info.lead_shape))
         where = f" (plane {plane})" if plane else ""
-        cached = {"complete": f"; read from {session.cache}", "resumed": f"; cache {session.cache} resumed",
-                  "new": f"; kept in {session.cache}", "rebuilt": f"; stale cache {session.cache} rebuilt"}
+        cached = {
+            "complete": f"; read from {session.cache}",
+            "resumed": f"; cache {session.cache} resumed",
+            "new": f"; kept in {session.cache}",
+            "rebuilt": f"; stale cache {session.cache} rebuilt",
+        }
         note = cached.get(session.cache_status, "")
-        self.set_status(f"Embeddings ready{where} in {seconds:.1f} s{note}. Click on an object or draw a box.")
+        self.set_status(
+            f"Embeddings ready{where} in {seconds:.1f} s{note}. Click on an object or draw a box."
+        )
         self.embeddings_ready.emit(plane)
         self.request_preview()
 
@@ -286,13 +325,16 @@ class AnnotatorWidget(QWidget):
 
     def request_preview(self) -> None:
         """Predict from the current prompts and show the preview: on the main thread when that is only a
-        decoder pass, else in a worker (see :mod:`napari_sam._napari._preview`)."""
+        decoder pass, else in a worker (see :mod:`napari_sam._napari._preview`).
+        """
         if self.session is None:
             return
         plane = self._current_plane()
         if not self.session.is_ready(plane) or self.previews.defer():
             return
-        prompts = collect_prompts(self.points_layer, self.shapes_layer, self.image_layer, self.session.info, plane)
+        prompts = collect_prompts(
+            self.points_layer, self.shapes_layer, self.image_layer, self.session.info, plane
+        )
         if prompts.empty:
             self._show(None, None, "")
             return
@@ -311,8 +353,10 @@ class AnnotatorWidget(QWidget):
             cand = None if self.candidate is None else min(self.candidate, prediction.num_candidates - 1)
             self._painter.paint(prediction, prompts.plane, cand)
             k = prediction.scores.shape[0]
-            self.set_status(f"{k} object{'s' if k > 1 else ''} in the preview: {KEYS['commit'].upper()} to "
-                            f"commit" + (f" ({note})" if note else ""))
+            self.set_status(
+                f"{k} object{'s' if k > 1 else ''} in the preview: {KEYS['commit'].upper()} to "
+                f"commit" + (f" ({note})" if note else "")
+            )
         self.preview_updated.emit(prediction)
 
     # -- actions -----------------------------------------------------------------------------------
@@ -322,8 +366,9 @@ class AnnotatorWidget(QWidget):
     def cycle_candidate(self) -> None:
         """Show the next of the three candidate masks (then back to the single best mask)."""
         self.candidate = {None: 0, 0: 1, 1: 2, 2: None}[self.candidate]
-        self.candidate_label.setText("Candidate: best" if self.candidate is None else
-                                     f"Candidate: {self.candidate + 1} of 3")
+        self.candidate_label.setText(
+            "Candidate: best" if self.candidate is None else f"Candidate: {self.candidate + 1} of 3"
+        )
         self.request_preview()
 
     def commit(self) -> list[int]:
@@ -373,9 +418,12 @@ class AnnotatorWidget(QWidget):
 
     def propagate(self) -> None:
         """Follow the previewed object through the stack (a worker), then commit it under one new id on
-        every plane where it was found (one undo removes it)."""
+        every plane where it was found (one undo removes it).
+        """
         if self.session is None or self.prediction is None:
-            report_error("propagation", ValueError("nothing to propagate: preview an object first"), self.set_status)
+            report_error(
+                "propagation", ValueError("nothing to propagate: preview an object first"), self.set_status
+            )
             return
         if not self.session.info.lead_shape:
             report_error("propagation", ValueError("this image has a single plane"), self.set_status)
@@ -401,9 +449,17 @@ class AnnotatorWidget(QWidget):
             self._propagate_relay = None
             self.cancel_btn.setEnabled(self._encode_worker is not None)
 
-        self._propagate_worker = start_worker(session.propagate, prediction, prompts.plane, callback,
-                                              lambda: relay.cancelled, what="propagation", on_return=done,
-                                              on_finish=finished, status=self.set_status)
+        self._propagate_worker = start_worker(
+            session.propagate,
+            prediction,
+            prompts.plane,
+            callback,
+            lambda: relay.cancelled,
+            what="propagation",
+            on_return=done,
+            on_finish=finished,
+            status=self.set_status,
+        )
 
     def save_annotations(self, path) -> None:
         """Write the committed objects (labels.tif + objects.json) into folder ``path``."""
@@ -442,7 +498,9 @@ class AnnotatorWidget(QWidget):
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt)
         self.shutdown()
         self.unbind_keys()
-        for ev, slot in ((self.viewer.dims.events.current_step, self._on_plane_changed),
-                         (self.viewer.layers.events.removed, self._on_layer_removed)):
+        for ev, slot in (
+            (self.viewer.dims.events.current_step, self._on_plane_changed),
+            (self.viewer.layers.events.removed, self._on_layer_removed),
+        ):
             ev.disconnect(slot)
         super().closeEvent(event)

@@ -1,17 +1,18 @@
 """The annotator's four layers over one image layer: prompts (Points), shapes (Shapes), the preview
 (Labels) and the committed objects (Labels), all with the image layer's transform.
 
-The preview is painted from a :class:`~napari_sam.prediction.Prediction`'s crops, clearing only the
+The preview is painted from a :class:`~napari_sam.prediction.result.Prediction`'s crops, clearing only the
 pixels painted before, so an update costs in proportion to the object, not to the image.
 """
+
 from __future__ import annotations
 
 import warnings
 
 import numpy as np
 
-from ._layers import ImageInfo, transform_kwargs
-from ._prompts import NEGATIVE, POSITIVE, PROMPT_FEATURE
+from napari_sam._napari._layers import ImageInfo, transform_kwargs
+from napari_sam._napari._prompts import NEGATIVE, POSITIVE, PROMPT_FEATURE
 
 PROMPT_COLOURS = {POSITIVE: "#00ff44", NEGATIVE: "#ff2060"}
 PREVIEW_COLOUR = "#ffd000"
@@ -42,20 +43,39 @@ def make_prompt_layers(viewer, image_layer, info: ImageInfo, objects_data: np.nd
 
     def points():
         kinds = pd.Categorical([], categories=[POSITIVE, NEGATIVE])
-        return Points(np.zeros((0, ndim)), ndim=ndim, name=f"{base} SAM points",
-                      features=pd.DataFrame({PROMPT_FEATURE: kinds}), feature_defaults={PROMPT_FEATURE: POSITIVE},
-                      face_color=PROMPT_FEATURE,
-                      face_color_cycle=dict(PROMPT_COLOURS), border_color="white", border_width=0.1,
-                      size=size, **tf)
+        return Points(
+            np.zeros((0, ndim)),
+            ndim=ndim,
+            name=f"{base} SAM points",
+            features=pd.DataFrame({PROMPT_FEATURE: kinds}),
+            feature_defaults={PROMPT_FEATURE: POSITIVE},
+            face_color=PROMPT_FEATURE,
+            face_color_cycle=dict(PROMPT_COLOURS),
+            border_color="white",
+            border_width=0.1,
+            size=size,
+            **tf,
+        )
 
     def shapes():
-        return Shapes(ndim=ndim, name=f"{base} SAM boxes", edge_color="#00c8ff", face_color="transparent",
-                      edge_width=max(1.0, size / 4), **tf)
+        return Shapes(
+            ndim=ndim,
+            name=f"{base} SAM boxes",
+            edge_color="#00c8ff",
+            face_color="transparent",
+            edge_width=max(1.0, size / 4),
+            **tf,
+        )
 
     def preview():
         cmap = DirectLabelColormap(color_dict={None: PREVIEW_COLOUR, 0: "transparent"})
-        return Labels(np.zeros((*info.lead_shape, *info.spatial_shape), dtype=np.uint8),
-                      name=f"{base} SAM preview", opacity=0.55, colormap=cmap, **tf)
+        return Labels(
+            np.zeros((*info.lead_shape, *info.spatial_shape), dtype=np.uint8),
+            name=f"{base} SAM preview",
+            opacity=0.55,
+            colormap=cmap,
+            **tf,
+        )
 
     def objects():
         return Labels(objects_data, name=f"{base} SAM objects", opacity=0.5, **tf)
@@ -127,7 +147,8 @@ class PreviewPainter:
 
     def paint(self, prediction, plane: tuple[int, ...], candidate: int | None = None) -> int:
         """Show ``prediction`` (candidate ``candidate`` or each object's best) on ``plane``; returns
-        the number of foreground pixels painted."""
+        the number of foreground pixels painted.
+        """
         plane = tuple(plane)
         rows, cols, values = [], [], []
         box = None
@@ -140,12 +161,19 @@ class PreviewPainter:
             cols.append(cc + c)
             values.append(np.full(rr.size, k + 1, dtype=self.layer.data.dtype))
             b = (rows[-1].min(), rows[-1].max() + 1, cols[-1].min(), cols[-1].max() + 1)
-            box = b if box is None else (min(box[0], b[0]), max(box[1], b[1]), min(box[2], b[2]), max(box[3], b[3]))
+            box = (
+                b
+                if box is None
+                else (min(box[0], b[0]), max(box[1], b[1]), min(box[2], b[2]), max(box[3], b[3]))
+            )
         count = int(sum(v.size for v in values))
         self.clear(refresh=count == 0)
         if count:
-            self._write(self._index(plane, np.concatenate(rows), np.concatenate(cols)), np.concatenate(values),
-                        refresh=True)
+            self._write(
+                self._index(plane, np.concatenate(rows), np.concatenate(cols)),
+                np.concatenate(values),
+                refresh=True,
+            )
             self._forget_history()
             self._painted = (plane, *box)
         return count

@@ -1,5 +1,7 @@
 """Batch widget: run the ``napari-sam label`` command-line job over files, one process per file, with
-a napari progress bar; the written label files can be opened in the viewer."""
+a napari progress bar; the written label files can be opened in the viewer.
+"""
+
 from __future__ import annotations
 
 import subprocess
@@ -7,12 +9,22 @@ import sys
 import time
 from pathlib import Path
 
-from qtpy.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-                            QListWidget, QPushButton, QVBoxLayout)
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QPushButton,
+    QVBoxLayout,
+)
 
-from ._choosers import device_combo, model_combo
-from ._job_widget import JobWidget
-from ._workers import JobCancelled, make_progress_relay, report_error
+from napari_sam._napari._choosers import device_combo, model_combo
+from napari_sam._napari._job_widget import JobWidget
+from napari_sam._napari._workers import JobCancelled, make_progress_relay, report_error
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".zarr")
 
@@ -27,11 +39,27 @@ def cli_label_available() -> bool:
         return False
 
 
-def label_command(inputs: list[str], outdir: str, model: str | None = None, device: str | None = None,
-                  fmt: str = "tiff", auto_mode: str | None = None) -> list[str]:
-    """The command line of one batch job: ``python -m napari_sam.cli label INPUT... -o OUTDIR``."""
-    cmd = [sys.executable, "-m", "napari_sam.cli", "label", *inputs, "-o", outdir, "--format", fmt,
-           "--no-progress"]
+def label_command(
+    inputs: list[str],
+    outdir: str,
+    model: str | None = None,
+    device: str | None = None,
+    fmt: str = "tiff",
+    auto_mode: str | None = None,
+) -> list[str]:
+    """The command line of one batch job: ``python -m napari_sam._cli.main label INPUT... -o OUTDIR``."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "napari_sam._cli.main",
+        "label",
+        *inputs,
+        "-o",
+        outdir,
+        "--format",
+        fmt,
+        "--no-progress",
+    ]
     if model:
         cmd += ["--model", model]
     if device and device != "auto":
@@ -41,11 +69,20 @@ def label_command(inputs: list[str], outdir: str, model: str | None = None, devi
     return cmd
 
 
-def run_batch(files: list[str], outdir: str, model: str | None, device: str | None, progress,
-              fmt: str = "tiff", auto_mode: str | None = None, poll_s: float = 0.2) -> list[str]:
+def run_batch(
+    files: list[str],
+    outdir: str,
+    model: str | None,
+    device: str | None,
+    progress,
+    fmt: str = "tiff",
+    auto_mode: str | None = None,
+    poll_s: float = 0.2,
+) -> list[str]:
     """Label ``files`` one process at a time; ``progress(done, total)`` after each (it may raise to
     cancel: the running process is terminated). Returns the new entries of ``outdir`` (files, or
-    folders for OME-Zarr)."""
+    folders for OME-Zarr).
+    """
     if not files:
         raise ValueError("no input files: add images to label")
     out = Path(outdir)
@@ -53,8 +90,12 @@ def run_batch(files: list[str], outdir: str, model: str | None, device: str | No
     before = set(out.iterdir())
     progress(0, len(files))
     for i, path in enumerate(files):
-        proc = subprocess.Popen(label_command([path], str(out), model, device, fmt, auto_mode),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            label_command([path], str(out), model, device, fmt, auto_mode),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         while proc.poll() is None:
             try:
                 progress(i, len(files))
@@ -67,8 +108,10 @@ def run_batch(files: list[str], outdir: str, model: str | None, device: str | No
         if proc.returncode != 0:
             lines = [ln.strip() for ln in (stdout + "\n" + stderr).splitlines() if ln.strip()]
             reasons = [ln for ln in lines if ln.startswith("failed:") or "error" in ln.lower()]
-            raise ValueError(f"labeling {Path(path).name} failed (exit {proc.returncode}): "
-                             f"{(reasons or lines or ['no message'])[-1]}")
+            raise ValueError(
+                f"labeling {Path(path).name} failed (exit {proc.returncode}): "
+                f"{(reasons or lines or ['no message'])[-1]}"
+            )
         progress(i + 1, len(files))
     return sorted(str(p) for p in set(out.iterdir()) - before if not p.name.startswith("."))
 
@@ -131,8 +174,9 @@ class BatchWidget(JobWidget):
         return [self.files.item(i).text() for i in range(self.files.count())]
 
     def _add_dialog(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Images to label", "",
-                                                "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ")")
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, "Images to label", "", "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ")"
+        )
         self.add_files(paths)
 
     def _out_dialog(self) -> None:
@@ -145,8 +189,10 @@ class BatchWidget(JobWidget):
         files, outdir = self.file_list(), self.outdir.text().strip()
         try:
             if not cli_label_available():
-                raise ValueError("batch labeling needs the 'napari-sam label' command, which this installation "
-                                 "does not have yet")
+                raise ValueError(
+                    "batch labeling needs the 'napari-sam label' command, which this installation "
+                    "does not have yet"
+                )
             if not files:
                 raise ValueError("no input files: add images to label")
             if not outdir:
@@ -165,12 +211,26 @@ class BatchWidget(JobWidget):
 
         def done(written):
             self.written = list(written)
-            self.set_status(f"Labeled {len(files)} file(s) in {time.perf_counter() - started:.0f} s → {outdir}")
+            self.set_status(
+                f"Labeled {len(files)} file(s) in {time.perf_counter() - started:.0f} s → {outdir}"
+            )
             if self.open_results.isChecked():
                 self._open(written)
 
-        return self.start_job(run_batch, files, outdir, model, device, callback, fmt, auto_mode, relay=relay,
-                              what="batch labeling", on_return=done, busy_text=f"Labeling {len(files)} file(s) …")
+        return self.start_job(
+            run_batch,
+            files,
+            outdir,
+            model,
+            device,
+            callback,
+            fmt,
+            auto_mode,
+            relay=relay,
+            what="batch labeling",
+            on_return=done,
+            busy_text=f"Labeling {len(files)} file(s) …",
+        )
 
     def _open(self, written: list[str]) -> None:
         import tifffile

@@ -1,5 +1,7 @@
 """Small Qt choosers shared by the widgets: an image-layer combo box that follows the viewer's
-layer list, and the model and device combo boxes."""
+layer list, and the model and device combo boxes.
+"""
+
 from __future__ import annotations
 
 from qtpy.QtWidgets import QComboBox
@@ -48,7 +50,7 @@ class ImageLayerCombo(QComboBox):
 
 def model_combo() -> QComboBox:
     """Editable: a registered model name or the path of a checkpoint file."""
-    from ..models.registry import DEFAULT_MODEL, MODELS
+    from napari_sam.models.registry import DEFAULT_MODEL, MODELS
 
     combo = QComboBox()
     combo.setEditable(True)

@@ -1,4 +1,5 @@
 """Segment-everything widget: the automatic mode of the core on the shown plane → a Labels layer."""
+
 from __future__ import annotations
 
 import time
@@ -6,10 +7,10 @@ import time
 import numpy as np
 from qtpy.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QVBoxLayout
 
-from ._choosers import ImageLayerCombo, device_combo, model_combo
-from ._job_widget import JobWidget
-from ._layers import check_image_layer, current_plane, plane_data, transform_kwargs
-from ._workers import make_progress_relay, report_error
+from napari_sam._napari._choosers import ImageLayerCombo, device_combo, model_combo
+from napari_sam._napari._job_widget import JobWidget
+from napari_sam._napari._layers import check_image_layer, current_plane, plane_data, transform_kwargs
+from napari_sam._napari._workers import make_progress_relay, report_error
 
 MODES = ("model default", "points", "boxes")
 
@@ -39,8 +40,10 @@ class SegmentEverythingWidget(JobWidget):
         self.device_combo = device_combo()
         self.mode_combo = QComboBox()
         self.mode_combo.addItems(list(MODES))
-        self.mode_combo.setToolTip("points: SAM's point grid; boxes: box proposals (for box-trained models "
-                                   "such as LiteMedSAM); model default: what the model's registry entry says")
+        self.mode_combo.setToolTip(
+            "points: SAM's point grid; boxes: box proposals (for box-trained models "
+            "such as LiteMedSAM); model default: what the model's registry entry says"
+        )
         if not automatic_available():
             self.set_status("This napari-sam has no automatic mode (napari_sam.automatic) yet.")
         form = QFormLayout()
@@ -63,8 +66,9 @@ class SegmentEverythingWidget(JobWidget):
         """Start the job in a worker; returns the worker (None if the input was refused)."""
         try:
             if not automatic_available():
-                raise ValueError("segment everything needs napari_sam.automatic, which this installation "
-                                 "does not have yet")
+                raise ValueError(
+                    "segment everything needs napari_sam.automatic, which this installation does not have yet"
+                )
             layer = self.image_combo.layer()
             info = check_image_layer(layer)
         except ValueError as err:
@@ -83,21 +87,24 @@ class SegmentEverythingWidget(JobWidget):
         started = time.perf_counter()
 
         def job():
-            from ..automatic import segment_everything
-            from ..models.loading import load_model
+            from napari_sam.automatic import segment_everything
+            from napari_sam.models.loading import load_model
 
             if (name, device) not in models:
                 models[(name, device)] = load_model(name, device=device)
-            return segment_everything(image, model=models[(name, device)], mode=mode, progress=callback, **where)
+            return segment_everything(
+                image, model=models[(name, device)], mode=mode, progress=callback, **where
+            )
 
         def done(labels):
             self._add_result(layer, info, plane, np.asarray(labels), time.perf_counter() - started)
 
-        return self.start_job(job, relay=relay, what="segment everything", on_return=done,
-                              busy_text="Segmenting everything …")
+        return self.start_job(
+            job, relay=relay, what="segment everything", on_return=done, busy_text="Segmenting everything …"
+        )
 
     def _add_result(self, layer, info, plane, labels: np.ndarray, seconds: float) -> None:
-        from ._layers import check_labels_data
+        from napari_sam._napari._layers import check_labels_data
 
         full = np.zeros((*info.lead_shape, *info.spatial_shape), dtype=np.int32)
         full[tuple(plane)] = labels

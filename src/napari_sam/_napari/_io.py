@@ -1,4 +1,5 @@
 """Writers for Labels layers (TIFF, OME-Zarr) and a reader for napari-sam annotation folders."""
+
 from __future__ import annotations
 
 import json
@@ -21,13 +22,16 @@ def write_labels_tiff(path: str, data, meta: dict) -> list[str]:
     import tifffile
 
     data = np.asarray(_labels_array(data))
-    tifffile.imwrite(path, data, compression="zlib", metadata={"axes": _AXES.get(data.ndim, "").upper() or None})
+    tifffile.imwrite(
+        path, data, compression="zlib", metadata={"axes": _AXES.get(data.ndim, "").upper() or None}
+    )
     return [path]
 
 
 def write_labels_ome_zarr(path: str, data, meta: dict) -> list[str]:
     """Write a Labels layer as a single-scale OME-Zarr (NGFF 0.4, zarr format 2) image with the layer's
-    scale and translate as coordinate transformations; returns ``[path]``."""
+    scale and translate as coordinate transformations; returns ``[path]``.
+    """
     import zarr
 
     data = _labels_array(data)
@@ -50,8 +54,14 @@ def write_labels_ome_zarr(path: str, data, meta: dict) -> list[str]:
         da.store(data, arr, lock=False)
     else:
         arr[...] = np.asarray(data)
-    root.attrs["multiscales"] = [{"version": "0.4", "name": meta.get("name", "labels"), "axes": axes,
-                                  "datasets": [{"path": "0", "coordinateTransformations": transforms}]}]
+    root.attrs["multiscales"] = [
+        {
+            "version": "0.4",
+            "name": meta.get("name", "labels"),
+            "axes": axes,
+            "datasets": [{"path": "0", "coordinateTransformations": transforms}],
+        }
+    ]
     root.attrs["image-label"] = {"version": "0.4"}
     return [path]
 
@@ -76,20 +86,33 @@ def _annotations_folder(path) -> Path | None:
 
 def get_reader(path):
     """npe2 reader hook: a reader for napari-sam annotation folders (``labels.tif`` +
-    ``objects.json``, as written by the annotator or ``Annotations.save``), else None."""
+    ``objects.json``, as written by the annotator or ``Annotations.save``), else None.
+    """
     return read_annotations if _annotations_folder(path) is not None else None
 
 
 def read_annotations(path) -> list[tuple]:
     """The committed objects of an annotation folder as a Labels layer with an object table."""
-    from ..annotations import Annotations
+    from napari_sam.annotations import Annotations
 
     folder = _annotations_folder(path)
     if folder is None:
         raise ValueError(f"{path} is not a napari-sam annotations folder")
     ann = Annotations.load(folder)
     table = ann.table()
-    features = {"index": [o["id"] for o in table], "area": [o["area"] for o in table],
-                "score": [np.nan if o["score"] is None else o["score"] for o in table]}
-    return [(ann.labels, {"name": f"{folder.name} objects", "features": features,
-                          "metadata": {"napari_sam_objects": table}}, "labels")]
+    features = {
+        "index": [o["id"] for o in table],
+        "area": [o["area"] for o in table],
+        "score": [np.nan if o["score"] is None else o["score"] for o in table],
+    }
+    return [
+        (
+            ann.labels,
+            {
+                "name": f"{folder.name} objects",
+                "features": features,
+                "metadata": {"napari_sam_objects": table},
+            },
+            "labels",
+        )
+    ]

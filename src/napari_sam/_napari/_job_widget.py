@@ -1,11 +1,12 @@
 """A dock widget that runs one long job at a time in a worker, with Run/Cancel buttons and progress."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
-from ._workers import start_worker
+from napari_sam._napari._workers import start_worker
 
 
 class JobWidget(QWidget):
@@ -35,6 +36,7 @@ class JobWidget(QWidget):
 
     def start_job(self, fn: Callable, *args, relay, what: str, on_return: Callable, busy_text: str):
         """Start ``fn(*args)`` in a worker; returns the worker."""
+
         def finished():
             relay.close()
             self._worker = None
@@ -45,8 +47,9 @@ class JobWidget(QWidget):
         self.run_btn.setEnabled(False)
         self.cancel_btn.setEnabled(True)
         self.set_status(busy_text)
-        self._worker = start_worker(fn, *args, what=what, on_return=on_return, on_finish=finished,
-                                    status=self.set_status)
+        self._worker = start_worker(
+            fn, *args, what=what, on_return=on_return, on_finish=finished, status=self.set_status
+        )
         return self._worker
 
     def cancel(self) -> None:

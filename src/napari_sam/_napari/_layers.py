@@ -5,6 +5,7 @@ Coordinates here are napari's: data coordinates of the *image layer* in (…, ro
 world → data mapping (scale, translate, rotate, shear, affine) is napari's own transform
 (``Layer.data_to_world`` / ``Layer.world_to_data``); SAM's (x, y) frame never appears here.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -55,7 +56,9 @@ def check_image_layer(layer) -> ImageInfo:
     from napari.layers import Image, Labels
 
     if layer is None:
-        raise ValueError("no image layer chosen: open an image (File ▸ Open, or File ▸ Open Sample ▸ napari-sam)")
+        raise ValueError(
+            "no image layer chosen: open an image (File ▸ Open, or File ▸ Open Sample ▸ napari-sam)"
+        )
     if isinstance(layer, Labels):
         raise ValueError(f"{layer.name!r} is a Labels layer; choose the image to segment")
     if not isinstance(layer, Image):
@@ -63,7 +66,9 @@ def check_image_layer(layer) -> ImageInfo:
     data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
     dtype = np.dtype(data.dtype)
     if dtype.kind not in "buif":
-        raise ValueError(f"layer {layer.name!r} has {dtype} data; napari-sam needs integer, float or bool pixels")
+        raise ValueError(
+            f"layer {layer.name!r} has {dtype} data; napari-sam needs integer, float or bool pixels"
+        )
     shape = tuple(int(s) for s in data.shape)
     if 0 in shape:
         raise ValueError(f"layer {layer.name!r} is empty (shape {shape})")
@@ -74,13 +79,13 @@ def check_image_layer(layer) -> ImageInfo:
             f"layer {layer.name!r} has shape {shape}{' (read as RGB)' if rgb else ''}: fewer than 2 image axes. "
             f"If its last axis is not colour, reopen it with rgb=False"
         )
-    spatial = shape[spatial_ndim - 2:spatial_ndim]
+    spatial = shape[spatial_ndim - 2 : spatial_ndim]
     if min(spatial) < 8:
         raise ValueError(
             f"layer {layer.name!r} is {spatial[0]}×{spatial[1]} pixels per plane{' with RGB read from its last axis' if rgb else ''}: "
             f"too small to segment. If napari misread a channel axis as RGB, reopen it with rgb=False"
         )
-    return ImageInfo(spatial_ndim, (int(spatial[0]), int(spatial[1])), tuple(shape[:spatial_ndim - 2]), rgb)
+    return ImageInfo(spatial_ndim, (int(spatial[0]), int(spatial[1])), tuple(shape[: spatial_ndim - 2]), rgb)
 
 
 def check_labels_data(layer) -> None:
@@ -110,14 +115,15 @@ def current_plane(layer, info: ImageInfo, world_point) -> tuple[int, ...]:
     if not info.lead_shape:
         return ()
     data_pos = np.asarray(layer.world_to_data(world_point), dtype=float)
-    lead = np.round(data_pos[:len(info.lead_shape)]).astype(int)
+    lead = np.round(data_pos[: len(info.lead_shape)]).astype(int)
     return tuple(int(np.clip(v, 0, n - 1)) for v, n in zip(lead, info.lead_shape))
 
 
 def to_image_pixels(source, image_layer, coords: np.ndarray) -> np.ndarray:
     """Map (N, D) data coordinates of layer ``source`` to (N, image.ndim) data coordinates of
     ``image_layer`` through the world frame (honours both layers' scale, translate, rotate, shear,
-    affine). A source with fewer axes than the image lands on the image's leading index 0."""
+    affine). A source with fewer axes than the image lands on the image's leading index 0.
+    """
     coords = np.asarray(coords, dtype=float)
     if coords.size == 0:
         return np.zeros((0, image_layer.ndim))
@@ -132,13 +138,21 @@ def to_image_pixels(source, image_layer, coords: np.ndarray) -> np.ndarray:
 def _same_transform(a, b) -> bool:
     if a.ndim != b.ndim:
         return False
-    return bool(np.allclose(a.affine.affine_matrix, b.affine.affine_matrix)
-                and np.allclose(a.scale, b.scale) and np.allclose(a.translate, b.translate)
-                and np.allclose(a.rotate, b.rotate) and np.allclose(a.shear, b.shear))
+    return bool(
+        np.allclose(a.affine.affine_matrix, b.affine.affine_matrix)
+        and np.allclose(a.scale, b.scale)
+        and np.allclose(a.translate, b.translate)
+        and np.allclose(a.rotate, b.rotate)
+        and np.allclose(a.shear, b.shear)
+    )
 
 
 def transform_kwargs(layer) -> dict:
     """Keyword arguments that give a new layer the same data → world transform as ``layer``."""
-    return {"scale": np.asarray(layer.scale).copy(), "translate": np.asarray(layer.translate).copy(),
-            "rotate": np.asarray(layer.rotate).copy(), "shear": np.asarray(layer.shear).copy(),
-            "affine": np.asarray(layer.affine.affine_matrix).copy()}
+    return {
+        "scale": np.asarray(layer.scale).copy(),
+        "translate": np.asarray(layer.translate).copy(),
+        "rotate": np.asarray(layer.rotate).copy(),
+        "shear": np.asarray(layer.shear).copy(),
+        "affine": np.asarray(layer.affine.affine_matrix).copy(),
+    }

@@ -9,12 +9,13 @@ of a large image), clicks that a box-trained model turns into a box (a batch of 
 every prompt on a machine where one decoder pass took longer than ``inline_budget_s``. While a new zoom
 window is encoded, a coarse preview from the whole image's (or the tile's) embedding is shown.
 """
+
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 
-from ._workers import report_error, start_worker
+from napari_sam._napari._workers import report_error, start_worker
 
 REFINING = "refining in a zoom window …"
 
@@ -78,17 +79,23 @@ class PreviewRuns:
             coarse_shown = answered == "coarse"
         self._in_worker(session, prompts, multimask, started, coarse_shown)
 
-    def _shown(self, prediction, prompts, note: str, seconds: float, started: float, inline: bool,
-               coarse: bool) -> None:
-        self.last_timing = {"predict_s": seconds, "preview_s": time.perf_counter() - started, "inline": inline,
-                            "coarse": coarse}
+    def _shown(
+        self, prediction, prompts, note: str, seconds: float, started: float, inline: bool, coarse: bool
+    ) -> None:
+        self.last_timing = {
+            "predict_s": seconds,
+            "preview_s": time.perf_counter() - started,
+            "inline": inline,
+            "coarse": coarse,
+        }
         self._show(prediction, prompts, REFINING if coarse else note)
 
     def _inline(self, session, prompts, multimask: bool, started: float) -> str | None:
         """Decode on the main thread from embeddings in memory: "final" when that answered the prompts
         (or failed with a message to the user); "coarse" when the zoom window they need is not embedded
-        yet and the whole image's (or its tile's) answer is shown meanwhile; None when neither is ready."""
-        from ..embeddings import EmbeddingNotReady  # torch: not at plugin discovery
+        yet and the whole image's (or its tile's) answer is shown meanwhile; None when neither is ready.
+        """
+        from napari_sam.embeddings.embedder import EmbeddingNotReady  # torch: not at plugin discovery
 
         for zoom in (True, False):
             t = time.perf_counter()
@@ -105,7 +112,7 @@ class PreviewRuns:
         return None
 
     def _in_worker(self, session, prompts, multimask: bool, started: float, coarse_shown: bool) -> None:
-        from ..embeddings import EmbeddingNotReady
+        from napari_sam.embeddings.embedder import EmbeddingNotReady
 
         generation = self._generation
 
@@ -116,12 +123,19 @@ class PreviewRuns:
             except EmbeddingNotReady:  # a new zoom window: a coarse answer first, then encode it
                 if not coarse_shown:
                     try:
-                        yield session.predict(prompts, multimask, encode=False, zoom=False)[0], \
-                            time.perf_counter() - t
+                        yield (
+                            session.predict(prompts, multimask, encode=False, zoom=False)[0],
+                            time.perf_counter() - t,
+                        )
                     except EmbeddingNotReady:
                         pass
                 prediction, note = session.predict(prompts, multimask)
-            return prediction, note, time.perf_counter() - t, session.segmenter.embeddings.encoded_count > encoded
+            return (
+                prediction,
+                note,
+                time.perf_counter() - t,
+                session.segmenter.embeddings.encoded_count > encoded,
+            )
 
         def coarse(result):
             if generation == self._generation:
@@ -141,5 +155,11 @@ class PreviewRuns:
                 self.pending = False
                 self._again()
 
-        self.worker = start_worker(job, what="predicting the mask", on_yield=coarse, on_return=done,
-                                   on_finish=finished, status=self._status)
+        self.worker = start_worker(
+            job,
+            what="predicting the mask",
+            on_yield=coarse,
+            on_return=done,
+            on_finish=finished,
+            status=self._status,
+        )

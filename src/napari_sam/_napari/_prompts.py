@@ -4,13 +4,14 @@ Points: a ``prompt`` feature, ``"positive"`` or ``"negative"``. Shapes: rectangl
 polygons and ellipses are rasterised into a mask prompt (lines and paths are ignored).
 All coordinates leaving this module are (row, col) image data pixels of the chosen plane.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from ._layers import ImageInfo, to_image_pixels
+from napari_sam._napari._layers import ImageInfo, to_image_pixels
 
 POSITIVE = "positive"
 NEGATIVE = "negative"
@@ -47,8 +48,12 @@ class PromptSet:
 
     def as_dict(self) -> dict:
         """JSON-friendly record of the prompts (stored with a committed object)."""
-        out = {"points": self.points.round(2).tolist(), "labels": self.labels.tolist(),
-               "boxes": self.boxes.round(2).tolist(), "plane": list(self.plane)}
+        out = {
+            "points": self.points.round(2).tolist(),
+            "labels": self.labels.tolist(),
+            "boxes": self.boxes.round(2).tolist(),
+            "plane": list(self.plane),
+        }
         if self.mask is not None:
             out["mask_pixels"] = int(self.mask.sum())
         return out
@@ -58,12 +63,13 @@ def _on_plane(coords: np.ndarray, plane: tuple[int, ...]) -> np.ndarray:
     """(N,) bool: which rows of (N, D) image-data coordinates lie on ``plane`` (by rounding)."""
     if not plane or len(coords) == 0:
         return np.ones(len(coords), dtype=bool)
-    lead = np.round(coords[:, :len(plane)]).astype(int)
+    lead = np.round(coords[:, : len(plane)]).astype(int)
     return (lead == np.asarray(plane)[None]).all(axis=1)
 
 
-def point_prompts(points_layer, image_layer, info: ImageInfo, plane: tuple[int, ...]
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def point_prompts(
+    points_layer, image_layer, info: ImageInfo, plane: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray]:
     """(N, 2) (row, col) points of ``points_layer`` on ``plane`` and their (N,) 1/0 labels."""
     if points_layer is None or len(points_layer.data) == 0:
         return np.zeros((0, 2)), np.zeros(0, dtype=np.int64)
@@ -77,8 +83,9 @@ def point_prompts(points_layer, image_layer, info: ImageInfo, plane: tuple[int, 
     return coords[keep, -2:], labels[keep]
 
 
-def shape_prompts(shapes_layer, image_layer, info: ImageInfo, plane: tuple[int, ...]
-                  ) -> tuple[np.ndarray, np.ndarray | None]:
+def shape_prompts(
+    shapes_layer, image_layer, info: ImageInfo, plane: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Boxes (K, 4) from rectangles and the (H, W) bool mask of polygons/ellipses on ``plane``."""
     boxes: list[np.ndarray] = []
     mask = None
@@ -128,7 +135,9 @@ def rasterise_polygon(outline_rc: np.ndarray, shape: tuple[int, int]) -> np.ndar
     return out
 
 
-def collect_prompts(points_layer, shapes_layer, image_layer, info: ImageInfo, plane: tuple[int, ...]) -> PromptSet:
+def collect_prompts(
+    points_layer, shapes_layer, image_layer, info: ImageInfo, plane: tuple[int, ...]
+) -> PromptSet:
     """All prompts of the two layers on ``plane`` of ``image_layer``, in its pixels."""
     pts, labels = point_prompts(points_layer, image_layer, info, plane)
     boxes, mask = shape_prompts(shapes_layer, image_layer, info, plane)

@@ -6,16 +6,17 @@ Thread rules (the widget keeps them): ``load``/``encode_plane``/``propagate`` ru
 time; one ``predict`` at a time, on the main thread (``encode=False``: decoding only) or in a worker
 (when it has to encode); ``commit``/``undo`` run on the main thread.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import numpy as np
 
-from ..mask_prompt import mask_prompt
-from ..prediction import Prediction
-from ._layers import ImageInfo
-from ._prompts import PromptSet
+from napari_sam._napari._layers import ImageInfo
+from napari_sam._napari._prompts import PromptSet
+from napari_sam.prediction.mask_prompt import mask_prompt
+from napari_sam.prediction.result import Prediction
 
 Progress = Callable[[int, int], None] | None
 Stop = Callable[[], bool] | None
@@ -41,13 +42,13 @@ class AnnotatorSession:
     """
 
     def __init__(self, model, info: ImageInfo, data, annotations=None, cache=None) -> None:
-        from ..segmenter import Segmenter
+        from napari_sam.segmenter import Segmenter
 
         self.model = model
         self.info = info
         self.segmenter = Segmenter(model)
         if len(info.lead_shape) > 1:
-            data = data.reshape(info.num_planes, *data.shape[len(info.lead_shape):])
+            data = data.reshape(info.num_planes, *data.shape[len(info.lead_shape) :])
         self._data = data
         self._ready: set[int] = set()
         self._loaded = False
@@ -62,14 +63,23 @@ class AnnotatorSession:
     def is_ready(self, plane: tuple[int, ...]) -> bool:
         return self._loaded and self.flat(plane) in self._ready
 
-    def encode_plane(self, plane: tuple[int, ...], progress: Progress = None, should_stop: Stop = None) -> None:
+    def encode_plane(
+        self, plane: tuple[int, ...], progress: Progress = None, should_stop: Stop = None
+    ) -> None:
         """Embed ``plane`` (seconds on a CPU; tiles for a large image): the first call validates the
-        image, computes its global intensity scaling and opens the embedding store."""
+        image, computes its global intensity scaling and opens the embedding store.
+        """
         p = self.flat(plane)
         seg = self.segmenter
         if not self._loaded:
-            seg.set_image(self._data, stack_axis=0 if self.info.lead_shape else None, plane=p,
-                          progress=progress, should_stop=should_stop, cache=self.cache)
+            seg.set_image(
+                self._data,
+                stack_axis=0 if self.info.lead_shape else None,
+                plane=p,
+                progress=progress,
+                should_stop=should_stop,
+                cache=self.cache,
+            )
             if self._kept_annotations is not None and self._kept_annotations.labels.shape == seg.labels.shape:
                 seg.annotations = self._kept_annotations
             self._loaded = True
@@ -80,7 +90,8 @@ class AnnotatorSession:
     @property
     def cache_status(self) -> str | None:
         """What the persistent embedding cache did when opened ("new", "resumed", "complete",
-        "rebuilt"); None without one."""
+        "rebuilt"); None without one.
+        """
         store = self.segmenter.store
         return None if self.cache is None or store is None else store.status
 
@@ -116,17 +127,20 @@ class AnnotatorSession:
 
     def needs_box_search(self, prompts: PromptSet) -> bool:
         """Whether the model has to search the box under the clicks (box-trained models, points only):
-        too slow for the main thread on a CPU."""
+        too slow for the main thread on a CPU.
+        """
         return prompts.mask is None and self.segmenter.needs_box_search(prompts.points, prompts.boxes)
 
-    def predict(self, prompts: PromptSet, multimask: bool = False, encode: bool = True,
-                zoom: bool = True) -> tuple[Prediction, str]:
+    def predict(
+        self, prompts: PromptSet, multimask: bool = False, encode: bool = True, zoom: bool = True
+    ) -> tuple[Prediction, str]:
         """Predict the object(s) for ``prompts`` on their plane; returns the prediction and a note.
 
         With ``encode=False`` only embeddings already computed are used: a prompt that needs a new one
-        (the zoom window of a new object) raises :class:`~napari_sam.embeddings.EmbeddingNotReady`.
+        (the zoom window of a new object) raises :class:`~napari_sam.embeddings.embedder.EmbeddingNotReady`.
         ``zoom=False`` answers from the whole image (or its tile) instead of a zoom window: the quick,
-        coarser first preview (see :meth:`~napari_sam.segmenter.Segmenter.predict`)."""
+        coarser first preview (see :meth:`~napari_sam.segmenter.Segmenter.predict`).
+        """
         if prompts.empty:
             raise ValueError("no prompts: click on an object or draw a box")
         if not (prompts.labels == 1).any() and not len(prompts.boxes) and prompts.mask is None:
@@ -135,20 +149,32 @@ class AnnotatorSession:
             where = f" of plane {prompts.plane}" if prompts.plane else ""
             raise ValueError(f"no embeddings{where} yet: press 'Compute embeddings' first")
         kwargs, note = self.prompt_kwargs(prompts)
-        return self.segmenter.predict(multimask=multimask, plane=self.flat(prompts.plane), encode=encode,
-                                      zoom=zoom, **kwargs), note
+        return self.segmenter.predict(
+            multimask=multimask, plane=self.flat(prompts.plane), encode=encode, zoom=zoom, **kwargs
+        ), note
 
-    def propagate(self, prediction: Prediction, plane: tuple[int, ...], progress: Progress = None,
-                  should_stop: Stop = None) -> dict[int, np.ndarray]:
+    def propagate(
+        self,
+        prediction: Prediction,
+        plane: tuple[int, ...],
+        progress: Progress = None,
+        should_stop: Stop = None,
+    ) -> dict[int, np.ndarray]:
         """Follow object 0 of ``prediction`` from ``plane`` through the stack: flat plane → (H, W) mask."""
         if not self.info.lead_shape:
             raise ValueError("propagation needs a stack: this image has a single plane")
-        return self.segmenter.propagate(prediction, plane=self.flat(plane), progress=progress,
-                                        should_stop=should_stop)
+        return self.segmenter.propagate(
+            prediction, plane=self.flat(plane), progress=progress, should_stop=should_stop
+        )
 
     # -- committed objects -------------------------------------------------------------------------
-    def commit(self, prediction: Prediction, plane: tuple[int, ...], candidate: int | None = None,
-               prompts: PromptSet | None = None) -> list[int]:
+    def commit(
+        self,
+        prediction: Prediction,
+        plane: tuple[int, ...],
+        candidate: int | None = None,
+        prompts: PromptSet | None = None,
+    ) -> list[int]:
         """Commit every object of ``prediction`` (candidate ``candidate`` or the best) under new ids.
 
         Objects whose mask is empty or entirely covered by earlier objects are skipped; ``ValueError``
@@ -159,8 +185,11 @@ class AnnotatorSession:
         skipped = []
         for k in range(prediction.scores.shape[0]):
             try:
-                ids.append(self.segmenter.commit(prediction, k=k, candidate=candidate, prompts=record,
-                                                 plane=self.flat(plane)))
+                ids.append(
+                    self.segmenter.commit(
+                        prediction, k=k, candidate=candidate, prompts=record, plane=self.flat(plane)
+                    )
+                )
             except ValueError as err:
                 skipped.append(str(err))
         if not ids:
@@ -169,8 +198,11 @@ class AnnotatorSession:
 
     def commit_planes(self, masks: dict[int, np.ndarray], prompts: PromptSet | None = None) -> int:
         """Commit a propagation result as one object with one id on every plane; returns the id."""
-        return self.segmenter.commit_planes(masks, prompts=prompts.as_dict() if prompts is not None else None,
-                                            plane=self.flat(prompts.plane) if prompts is not None else None)
+        return self.segmenter.commit_planes(
+            masks,
+            prompts=prompts.as_dict() if prompts is not None else None,
+            plane=self.flat(prompts.plane) if prompts is not None else None,
+        )
 
     def undo(self) -> int | None:
         """Remove the last committed object; its id or None."""

@@ -1,5 +1,7 @@
 """Starting background jobs the napari way: ``thread_worker`` with napari's progress bar, errors shown
-to the user as notifications (never swallowed), and cancellation through the progress callback."""
+to the user as notifications (never swallowed), and cancellation through the progress callback.
+"""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -13,26 +15,37 @@ class JobCancelled(Exception):
 
 
 def _is_cancel(err: BaseException) -> bool:
-    from ..embeddings import Cancelled
+    from napari_sam.embeddings.embedder import Cancelled
 
     return isinstance(err, (JobCancelled, Cancelled))
 
 
 def report_error(what: str, err: BaseException, status: Callable[[str], None] | None = None) -> None:
     """Tell the user that ``what`` failed, with the exception's message: a napari notification and,
-    if given, the widget's status line. User errors (``ValueError``) read as plain sentences."""
+    if given, the widget's status line. User errors (``ValueError``) read as plain sentences.
+    """
     text = str(err) or type(err).__name__
-    message = f"napari-sam: {what}: {text}" if isinstance(err, ValueError) else \
-        f"napari-sam: {what} failed ({type(err).__name__}): {text}"
+    message = (
+        f"napari-sam: {what}: {text}"
+        if isinstance(err, ValueError)
+        else f"napari-sam: {what} failed ({type(err).__name__}): {text}"
+    )
     if status is not None:
         status(message)
     show_error(message)
 
 
-def start_worker(func: Callable, *args, what: str, on_return: Callable | None = None,
-                 on_yield: Callable | None = None, on_finish: Callable | None = None,
-                 status: Callable[[str], None] | None = None, progress: dict | bool | None = None,
-                 **kwargs):
+def start_worker(
+    func: Callable,
+    *args,
+    what: str,
+    on_return: Callable | None = None,
+    on_yield: Callable | None = None,
+    on_finish: Callable | None = None,
+    status: Callable[[str], None] | None = None,
+    progress: dict | bool | None = None,
+    **kwargs,
+):
     """Run ``func(*args, **kwargs)`` (a function or a generator) in a napari ``thread_worker``.
 
     Parameters
@@ -51,6 +64,7 @@ def start_worker(func: Callable, *args, what: str, on_return: Callable | None = 
     -------
     The started worker (``worker.quit()`` asks a generator to stop at its next ``yield``).
     """
+
     def _errored(err: BaseException) -> None:
         if _is_cancel(err):
             if status is not None:
@@ -60,8 +74,9 @@ def start_worker(func: Callable, *args, what: str, on_return: Callable | None = 
 
     # Our own "errored" slot (given here, so superqt does not re-raise in the event loop) replaces
     # napari's relay of raw tracebacks: the user sees one clear message of what failed and why.
-    worker = create_worker(func, *args, _progress=progress or None, _connect={"errored": _errored},
-                           _start_thread=False, **kwargs)
+    worker = create_worker(
+        func, *args, _progress=progress or None, _connect={"errored": _errored}, _start_thread=False, **kwargs
+    )
     try:
         worker.errored.disconnect(worker._relay_error)
     except (AttributeError, TypeError, RuntimeError):

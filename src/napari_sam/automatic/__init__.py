@@ -7,12 +7,20 @@ Two modes, chosen per model by ``spec.auto_mode`` and both selectable:
 
 >>> from napari_sam.automatic import segment_everything, segment_stack
 """
+
 from __future__ import annotations
 
-from .box_mode import BoxModeParams
-from .everything import segment_everything
-from .metrics import f1_score, match_scores
-from .point_grid import PointGridParams
-from .stack import segment_stack
+from napari_sam.automatic.box_mode import BoxModeParams
+from napari_sam.automatic.everything import segment_everything
+from napari_sam.automatic.metrics import f1_score, match_scores
+from napari_sam.automatic.point_grid import PointGridParams
+from napari_sam.automatic.stack import segment_stack
 
-__all__ = ["segment_everything", "segment_stack", "BoxModeParams", "PointGridParams", "f1_score", "match_scores"]
+__all__ = [
+    "segment_everything",
+    "segment_stack",
+    "BoxModeParams",
+    "PointGridParams",
+    "f1_score",
+    "match_scores",
+]

@@ -4,6 +4,7 @@ For box-trained models (``spec.auto_mode == "boxes"``). The encoder runs once pe
 (:mod:`~napari_sam.automatic.planning`), every window's boxes are decoded in batches, and masks are
 kept over their box's neighbourhood only (:mod:`~napari_sam.automatic.decode`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -11,13 +12,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..image import PreparedImage
-from ..models.loading import SamModel
-from .clusters import cluster_masks
-from .decode import decode_window
-from .filters import Candidates, clean_mask, stability_score
-from .planning import plan_windows
-from .proposals import Proposals, propose_boxes, to_gray
+from napari_sam.automatic.clusters import cluster_masks
+from napari_sam.automatic.decode import decode_window
+from napari_sam.automatic.filters import Candidates, clean_mask, stability_score
+from napari_sam.automatic.planning import plan_windows
+from napari_sam.automatic.proposals import Proposals, propose_boxes, to_gray
+from napari_sam.image.normalize import PreparedImage
+from napari_sam.models.loading import SamModel
 
 
 @dataclass(frozen=True)
@@ -80,13 +81,18 @@ def gray_of(image: PreparedImage) -> np.ndarray:
     return to_gray(image.region(0, h, 0, w))
 
 
-def box_candidates(model: SamModel, image: PreparedImage, embeddings, proposals: Proposals,
-                   params: BoxModeParams, progress: Callable[[int, int], None] | None = None
-                   ) -> tuple[Candidates, dict]:
+def box_candidates(
+    model: SamModel,
+    image: PreparedImage,
+    embeddings,
+    proposals: Proposals,
+    params: BoxModeParams,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[Candidates, dict]:
     """Answer every proposal box; one candidate mask per box, before filtering.
 
     ``embeddings`` is anything with ``get(window) -> (1, C, h, w)`` tensor (e.g.
-    :class:`~napari_sam.embeddings.WindowEmbeddings`). Returns the candidates and counters.
+    :class:`~napari_sam.embeddings.embedder.WindowEmbeddings`). Returns the candidates and counters.
     """
     shape = image.shape
     windows, assign = plan_windows(proposals.boxes, shape, model.input_size, factor=params.zoom_factor)
@@ -97,8 +103,15 @@ def box_candidates(model: SamModel, image: PreparedImage, embeddings, proposals:
         # similar sizes per batch: a batch's crops share the size of its largest
         idx = idx[np.argsort(np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]), kind="stable")]
         emb = embeddings.get(window)
-        crops = decode_window(model, emb, window, shape, boxes_rc=proposals.boxes[idx],
-                              batch_size=params.batch_size, context=params.decoder_context)
+        crops = decode_window(
+            model,
+            emb,
+            window,
+            shape,
+            boxes_rc=proposals.boxes[idx],
+            batch_size=params.batch_size,
+            context=params.decoder_context,
+        )
         for i, crop in zip(idx, crops):
             logits = crop.logits[0]
             masks.append(clean_mask(logits > 0))
@@ -108,17 +121,30 @@ def box_candidates(model: SamModel, image: PreparedImage, embeddings, proposals:
             prompt.append(int(i))
         if progress is not None:
             progress(j + 1, len(windows))
-    cands = Candidates(masks, np.array(offsets, dtype=np.int64).reshape(-1, 2), np.array(scores, np.float32),
-                       np.array(stab, np.float32), np.array(prompt, np.int64))
-    return cands, {"proposals": len(proposals), "windows": len(windows), "decoded": len(cands),
-                   "diameter": proposals.diameter}
+    cands = Candidates(
+        masks,
+        np.array(offsets, dtype=np.int64).reshape(-1, 2),
+        np.array(scores, np.float32),
+        np.array(stab, np.float32),
+        np.array(prompt, np.int64),
+    )
+    return cands, {
+        "proposals": len(proposals),
+        "windows": len(windows),
+        "decoded": len(cands),
+        "diameter": proposals.diameter,
+    }
 
 
 def select(cands: Candidates, params: BoxModeParams, diameter: float) -> tuple[Candidates, np.ndarray]:
     """Filter by predicted IoU, stability and size; return the survivors and their painting order."""
     min_area = params.min_area if params.min_area is not None else max(6, int(np.pi * (diameter / 8) ** 2))
     areas = cands.areas
-    ok = (cands.scores >= params.pred_iou_thresh) & (cands.stability >= params.stability_thresh) & (areas >= min_area)
+    ok = (
+        (cands.scores >= params.pred_iou_thresh)
+        & (cands.stability >= params.stability_thresh)
+        & (areas >= min_area)
+    )
     kept = cands.subset(np.flatnonzero(ok))
     if params.drop_clusters and len(kept):
         kept = kept.subset(np.flatnonzero(~cluster_masks(kept)))
@@ -128,5 +154,11 @@ def select(cands: Candidates, params: BoxModeParams, diameter: float) -> tuple[C
 
 def propose(image: PreparedImage, params: BoxModeParams) -> Proposals:
     """Candidate boxes of a prepared 2D image."""
-    return propose_boxes(gray_of(image), sigma=params.sigma, diameter=params.diameter, spacings=params.spacings,
-                         pad=params.box_pad, low_levels=tuple(params.low_levels))
+    return propose_boxes(
+        gray_of(image),
+        sigma=params.sigma,
+        diameter=params.diameter,
+        spacings=params.spacings,
+        pad=params.box_pad,
+        low_levels=tuple(params.low_levels),
+    )

@@ -4,11 +4,12 @@ that barely overlap each other; dropping it lets the single objects through.
 
 Masks are :class:`~napari_sam.automatic.filters.Candidates` crops.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-from .filters import Candidates, box_iou
+from napari_sam.automatic.filters import Candidates, box_iou
 
 
 def pairwise_intersections(cands: Candidates) -> np.ndarray:
@@ -30,13 +31,14 @@ def pairwise_intersections(cands: Candidates) -> np.ndarray:
         re, ce = min(r1 + m1.shape[0], r2 + m2.shape[0]), min(c1 + m1.shape[1], c2 + m2.shape[1])
         if re <= r0 or ce <= c0:
             continue
-        v = int((m1[r0 - r1:re - r1, c0 - c1:ce - c1] & m2[r0 - r2:re - r2, c0 - c2:ce - c2]).sum())
+        v = int((m1[r0 - r1 : re - r1, c0 - c1 : ce - c1] & m2[r0 - r2 : re - r2, c0 - c2 : ce - c2]).sum())
         inter[i, j] = inter[j, i] = v
     return inter
 
 
-def cluster_masks(cands: Candidates, *, contain: float = 0.8, max_part: float = 0.75,
-                  disjoint: float = 0.2) -> np.ndarray:
+def cluster_masks(
+    cands: Candidates, *, contain: float = 0.8, max_part: float = 0.75, disjoint: float = 0.2
+) -> np.ndarray:
     """(N,) bool: masks that hold two smaller candidates which barely overlap each other.
 
     Parameters
@@ -51,8 +53,9 @@ def cluster_masks(cands: Candidates, *, contain: float = 0.8, max_part: float = 
         Two parts are distinct objects when their intersection is below this fraction of the smaller.
     """
     if not (0 < contain <= 1 and 0 < max_part < 1 and 0 <= disjoint < 1):
-        raise ValueError(f"need 0 < contain ≤ 1, 0 < max_part < 1, 0 ≤ disjoint < 1; got "
-                         f"{contain}, {max_part}, {disjoint}")
+        raise ValueError(
+            f"need 0 < contain ≤ 1, 0 < max_part < 1, 0 ≤ disjoint < 1; got {contain}, {max_part}, {disjoint}"
+        )
     areas = cands.areas.astype(np.float64)
     inter = pairwise_intersections(cands)
     out = np.zeros(len(cands), dtype=bool)

@@ -7,6 +7,7 @@ same logits there, a fraction of the work) and samples them bilinearly at the im
 
 Coordinates are image pixels (row, col); boxes are (min_row, min_col, max_row, max_col), max inclusive.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..coords import boxes_to_model_xyxy, image_to_model_xy
-from ..models.loading import SamModel
-from ..windows import Window
+from napari_sam.geometry.coords import boxes_to_model_xyxy, image_to_model_xy
+from napari_sam.geometry.windows import Window
+from napari_sam.models.loading import SamModel
 
 
 @dataclass
@@ -41,11 +42,18 @@ class MaskCrop:
     scores: np.ndarray
 
 
-def crop_regions(boxes_rc: np.ndarray | None, window: Window, image_shape: tuple[int, int], margin: float,
-                 min_margin: int, count: int) -> np.ndarray:
+def crop_regions(
+    boxes_rc: np.ndarray | None,
+    window: Window,
+    image_shape: tuple[int, int],
+    margin: float,
+    min_margin: int,
+    count: int,
+) -> np.ndarray:
     """(K, 4) int crop regions [r0, r1) × [c0, c1) per prompt: the box grown by ``margin`` × its extent
     (at least ``min_margin`` pixels), clipped to the window's part of the image; the whole of it without
-    boxes."""
+    boxes.
+    """
     h, w = image_shape
     wr0, wc0 = window.row0, window.col0
     wr1, wc1 = min(window.row0 + window.size, h), min(window.col0 + window.size, w)
@@ -54,8 +62,15 @@ def crop_regions(boxes_rc: np.ndarray | None, window: Window, image_shape: tuple
     b = np.asarray(boxes_rc, dtype=np.float64)
     er = np.maximum(margin * (b[:, 2] - b[:, 0] + 1), min_margin)
     ec = np.maximum(margin * (b[:, 3] - b[:, 1] + 1), min_margin)
-    out = np.stack([np.floor(b[:, 0] - er), np.ceil(b[:, 2] + er) + 1,
-                    np.floor(b[:, 1] - ec), np.ceil(b[:, 3] + ec) + 1], axis=1).astype(np.int64)
+    out = np.stack(
+        [
+            np.floor(b[:, 0] - er),
+            np.ceil(b[:, 2] + er) + 1,
+            np.floor(b[:, 1] - ec),
+            np.ceil(b[:, 3] + ec) + 1,
+        ],
+        axis=1,
+    ).astype(np.int64)
     out[:, 0] = np.clip(out[:, 0], wr0, wr1 - 1)
     out[:, 1] = np.clip(out[:, 1], out[:, 0] + 1, wr1)
     out[:, 2] = np.clip(out[:, 2], wc0, wc1 - 1)
@@ -76,16 +91,31 @@ def _interp_matrix(pos: np.ndarray, n: int) -> torch.Tensor:
     return torch.from_numpy(m)
 
 
-def decode_window(model: SamModel, embedding: torch.Tensor, window: Window, image_shape: tuple[int, int],
-                  **kwargs) -> list[MaskCrop]:
+def decode_window(
+    model: SamModel, embedding: torch.Tensor, window: Window, image_shape: tuple[int, int], **kwargs
+) -> list[MaskCrop]:
     """All of :func:`iter_decode_window`'s batches as one list (one :class:`MaskCrop` per prompt)."""
-    return [crop for batch in iter_decode_window(model, embedding, window, image_shape, **kwargs) for crop in batch]
+    return [
+        crop
+        for batch in iter_decode_window(model, embedding, window, image_shape, **kwargs)
+        for crop in batch
+    ]
 
 
-def iter_decode_window(model: SamModel, embedding: torch.Tensor, window: Window, image_shape: tuple[int, int], *,
-                  boxes_rc: np.ndarray | None = None, points_rc: np.ndarray | None = None,
-                  multimask: bool = False, margin: float = 0.5, min_margin: int = 6,
-                  batch_size: int = 32, context: int | None = None) -> Iterator[list[MaskCrop]]:
+def iter_decode_window(
+    model: SamModel,
+    embedding: torch.Tensor,
+    window: Window,
+    image_shape: tuple[int, int],
+    *,
+    boxes_rc: np.ndarray | None = None,
+    points_rc: np.ndarray | None = None,
+    multimask: bool = False,
+    margin: float = 0.5,
+    min_margin: int = 6,
+    batch_size: int = 32,
+    context: int | None = None,
+) -> Iterator[list[MaskCrop]]:
     """Decode K prompts that share ``window``, ``batch_size`` per decoder call, yielding each batch.
 
     Parameters
@@ -135,23 +165,35 @@ def iter_decode_window(model: SamModel, embedding: torch.Tensor, window: Window,
         sl = slice(start, min(start + batch_size, k))
         with torch.inference_mode():
             if boxes_rc is not None:
-                xyxy = torch.as_tensor(boxes_to_model_xyxy(prompts[sl], origin, scale), dtype=torch.float32,
-                                       device=dev)
+                xyxy = torch.as_tensor(
+                    boxes_to_model_xyxy(prompts[sl], origin, scale), dtype=torch.float32, device=dev
+                )
                 sparse, dense = net.prompt_encoder(None, xyxy, None)
             else:
-                xy = torch.as_tensor(image_to_model_xy(prompts[sl], origin, scale), dtype=torch.float32, device=dev)
+                xy = torch.as_tensor(
+                    image_to_model_xy(prompts[sl], origin, scale), dtype=torch.float32, device=dev
+                )
                 labels = torch.ones(xy.shape[0], 1, dtype=torch.int64, device=dev)
                 sparse, dense = net.prompt_encoder((xy[:, None], labels), None, None)
-            batch = _decode_batch(net, embedding, sparse, dense, regions[sl], origin, scale, s, multimask, context)
+            batch = _decode_batch(
+                net, embedding, sparse, dense, regions[sl], origin, scale, s, multimask, context
+            )
         yield batch
 
 
 def _token_ranges(regions, origin, scale, input_size, he, we) -> tuple[list, list, int, int]:
     """Per prompt, the token rows and columns under its crop region (one token of padding for the
-    bilinear neighbours), as common-size (th, tw) starts."""
+    bilinear neighbours), as common-size (th, tw) starts.
+    """
     tok = input_size / he  # model pixels per token
-    rows = [image_to_model_xy(np.array([[r0, 0], [r1 - 1, 0]], float), origin, scale)[:, 1] for r0, r1, _, _ in regions]
-    cols = [image_to_model_xy(np.array([[0, c0], [0, c1 - 1]], float), origin, scale)[:, 0] for _, _, c0, c1 in regions]
+    rows = [
+        image_to_model_xy(np.array([[r0, 0], [r1 - 1, 0]], float), origin, scale)[:, 1]
+        for r0, r1, _, _ in regions
+    ]
+    cols = [
+        image_to_model_xy(np.array([[0, c0], [0, c1 - 1]], float), origin, scale)[:, 0]
+        for _, _, c0, c1 in regions
+    ]
     t_rows = [(max(0, math.floor(y[0] / tok) - 1), min(he, math.ceil(y[1] / tok) + 2)) for y in rows]
     t_cols = [(max(0, math.floor(x[0] / tok) - 1), min(we, math.ceil(x[1] / tok) + 2)) for x in cols]
     th = max(t1 - t0 for t0, t1 in t_rows)
@@ -161,11 +203,17 @@ def _token_ranges(regions, origin, scale, input_size, he, we) -> tuple[list, lis
 
 def _crop_stack(x: torch.Tensor, starts_r, starts_c, th: int, tw: int) -> torch.Tensor:
     """(1 or B, C, h, w) → (B, C, th, tw): one crop per prompt."""
-    return torch.stack([x[min(i, x.shape[0] - 1), :, r:r + th, c:c + tw] for i, (r, c) in enumerate(zip(starts_r, starts_c))])
+    return torch.stack(
+        [
+            x[min(i, x.shape[0] - 1), :, r : r + th, c : c + tw]
+            for i, (r, c) in enumerate(zip(starts_r, starts_c))
+        ]
+    )
 
 
-def _decode_batch(net, embedding, sparse, dense, regions, origin, scale, input_size, multimask,
-                  context=None) -> list[MaskCrop]:
+def _decode_batch(
+    net, embedding, sparse, dense, regions, origin, scale, input_size, multimask, context=None
+) -> list[MaskCrop]:
     md = net.mask_decoder
     b = sparse.shape[0]
     out_tokens = torch.cat([md.iou_token.weight, md.mask_tokens.weight], dim=0)
@@ -180,8 +228,9 @@ def _decode_batch(net, embedding, sparse, dense, regions, origin, scale, input_s
         ch, cw = min(he, th + 2 * context), min(we, tw + 2 * context)
         cr = [min(max(0, r - context), he - ch) for r in starts_r]
         cc = [min(max(0, c - context), we - cw) for c in starts_c]
-        hs, src = md.transformer(_crop_stack(embedding + dense, cr, cc, ch, cw), _crop_stack(pe, cr, cc, ch, cw),
-                                 tokens)
+        hs, src = md.transformer(
+            _crop_stack(embedding + dense, cr, cc, ch, cw), _crop_stack(pe, cr, cc, ch, cw), tokens
+        )
         grid = src.transpose(1, 2).reshape(b, -1, ch, cw)
         starts_r = [r - r0 for r, r0 in zip(starts_r, cr)]
         starts_c = [c - c0 for c, c0 in zip(starts_c, cc)]
@@ -193,7 +242,9 @@ def _decode_batch(net, embedding, sparse, dense, regions, origin, scale, input_s
     px_per_logit = input_size / (up * he)
     if context is None:
         origin_r, origin_c = [0] * b, [0] * b
-    crops = torch.stack([grid[i, :, r:r + th, c:c + tw] for i, (r, c) in enumerate(zip(starts_r, starts_c))])
+    crops = torch.stack(
+        [grid[i, :, r : r + th, c : c + tw] for i, (r, c) in enumerate(zip(starts_r, starts_c))]
+    )
     upscaled = md.output_upscaling(crops)  # (B, c, 4th, 4tw)
     bu, cu, hu, wu = upscaled.shape
     logits = (hyper @ upscaled.reshape(bu, cu, hu * wu)).reshape(bu, -1, hu, wu).float().cpu()

@@ -4,6 +4,7 @@
 >>> labels = segment_everything(image)                 # (H, W) int32, 0 = background
 >>> labels, info = segment_everything(image, mode="points", return_info=True)
 """
+
 from __future__ import annotations
 
 import time
@@ -11,13 +12,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..embeddings import WindowEmbeddings
-from ..image import IntensityScaling, PreparedImage
-from ..models.loading import SamModel, load_model
-from .box_mode import BoxModeParams, box_candidates, propose, select
-from .filters import paint_labels
-from .merge import TileLabels, merge_tiles
-from .point_grid import PointGridParams, point_candidates
+from napari_sam.automatic.box_mode import BoxModeParams, box_candidates, propose, select
+from napari_sam.automatic.filters import paint_labels
+from napari_sam.automatic.merge import TileLabels, merge_tiles
+from napari_sam.automatic.point_grid import PointGridParams, point_candidates
+from napari_sam.embeddings.embedder import WindowEmbeddings
+from napari_sam.image.normalize import IntensityScaling, PreparedImage
+from napari_sam.models.loading import SamModel, load_model
 
 MODES = ("points", "boxes")
 DEFAULT_TILE = 2048  # images larger than this on a side are segmented in overlapping tiles
@@ -35,8 +36,10 @@ def resolve_mode(model: SamModel, mode: str | None) -> str:
     """``mode``, or the model's own ``spec.auto_mode`` when None; ``ValueError`` for anything else."""
     chosen = model.spec.auto_mode if mode is None else mode
     if chosen not in MODES:
-        raise ValueError(f"mode must be 'points' (point grid) or 'boxes' (box proposals), or None for the "
-                         f"model's default ({model.spec.auto_mode!r}); got {mode!r}")
+        raise ValueError(
+            f"mode must be 'points' (point grid) or 'boxes' (box proposals), or None for the "
+            f"model's default ({model.spec.auto_mode!r}); got {mode!r}"
+        )
     return chosen
 
 
@@ -49,7 +52,9 @@ def default_params(mode: str, params=None):
         try:
             return cls(**params)
         except TypeError as err:
-            raise ValueError(f"unknown parameter for mode {mode!r}: {err}; valid: {sorted(cls().to_dict())}") from None
+            raise ValueError(
+                f"unknown parameter for mode {mode!r}: {err}; valid: {sorted(cls().to_dict())}"
+            ) from None
     if not isinstance(params, cls):
         raise ValueError(f"mode {mode!r} takes {cls.__name__}, got {type(params).__name__}")
     return params
@@ -58,19 +63,27 @@ def default_params(mode: str, params=None):
 def _as_prepared(image, channel_axis, scaling, stack_axis, plane) -> PreparedImage:
     if isinstance(image, PreparedImage):
         return image
-    from ..planes import make_source
+    from napari_sam.image.planes import make_source
 
     source = make_source(image, stack_axis=stack_axis, channel_axis=channel_axis, scaling=scaling)
     if source.is_stack:
         if plane is None:
-            raise ValueError(f"this is a stack of {source.num_planes} planes: pass plane=INDEX, or use "
-                             f"segment_stack() for all of them")
+            raise ValueError(
+                f"this is a stack of {source.num_planes} planes: pass plane=INDEX, or use "
+                f"segment_stack() for all of them"
+            )
         return source.plane(plane)
     return source.plane(0)
 
 
-def _segment_prepared(model: SamModel, image: PreparedImage, mode: str, params, embeddings,
-                      progress: Callable[[int, int], None] | None) -> tuple[np.ndarray, np.ndarray, dict]:
+def _segment_prepared(
+    model: SamModel,
+    image: PreparedImage,
+    mode: str,
+    params,
+    embeddings,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[np.ndarray, np.ndarray, dict]:
     """Labels, per-label scores (index 0 unused) and counters for one (tile of an) image."""
     if embeddings is None:
         embeddings = WindowEmbeddings(model, image, capacity=64)
@@ -84,7 +97,11 @@ def _segment_prepared(model: SamModel, image: PreparedImage, mode: str, params, 
         kept_c, order = select(cands, params, proposals.diameter)
         labels, kept = paint_labels(kept_c, image.shape, order=order, max_overlap=params.max_overlap)
         cands = kept_c
-    scores = np.concatenate([[0.0], cands.scores[kept]]).astype(np.float32) if len(kept) else np.zeros(1, np.float32)
+    scores = (
+        np.concatenate([[0.0], cands.scores[kept]]).astype(np.float32)
+        if len(kept)
+        else np.zeros(1, np.float32)
+    )
     info["objects"] = int(len(kept))
     info["encoded_windows"] = int(getattr(embeddings, "encoded_count", 0))
     return labels, scores, info
@@ -92,6 +109,7 @@ def _segment_prepared(model: SamModel, image: PreparedImage, mode: str, params, 
 
 def tile_origins(shape: tuple[int, int], tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
     """(r0, c0, r1, c1) of overlapping tiles covering an (H, W) image, row-major."""
+
     def starts(length: int) -> list[int]:
         if length <= tile:
             return [0]
@@ -103,18 +121,30 @@ def tile_origins(shape: tuple[int, int], tile: int, overlap: int) -> list[tuple[
     return [(r, c, min(r + tile, h), min(c + tile, w)) for r in starts(h) for c in starts(w)]
 
 
-def segment_everything(image, *, model: SamModel | str | None = None, mode: str | None = None, params=None,
-                       channel_axis: int | None = None, stack_axis: int | None = None, plane: int | None = None,
-                       scaling: IntensityScaling | None = None, tile_size: int = DEFAULT_TILE,
-                       tile_overlap: int = DEFAULT_OVERLAP, device: str = "auto", embeddings=None,
-                       progress: Callable[[int, int], None] | None = None, return_info: bool = False):
+def segment_everything(
+    image,
+    *,
+    model: SamModel | str | None = None,
+    mode: str | None = None,
+    params=None,
+    channel_axis: int | None = None,
+    stack_axis: int | None = None,
+    plane: int | None = None,
+    scaling: IntensityScaling | None = None,
+    tile_size: int = DEFAULT_TILE,
+    tile_overlap: int = DEFAULT_OVERLAP,
+    device: str = "auto",
+    embeddings=None,
+    progress: Callable[[int, int], None] | None = None,
+    return_info: bool = False,
+):
     """Automatic instance segmentation: every object of a 2D image as one integer label.
 
     Parameters
     ----------
     image
         (H, W), (H, W, 3|4), multichannel with ``channel_axis``, or a stack with ``stack_axis`` and
-        ``plane``; numpy, dask or zarr; or a :class:`~napari_sam.image.PreparedImage`.
+        ``plane``; numpy, dask or zarr; or a :class:`~napari_sam.image.normalize.PreparedImage`.
     model
         A loaded model, a registry name or a checkpoint path (default ``lite_medsam``).
     mode

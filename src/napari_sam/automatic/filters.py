@@ -4,6 +4,7 @@ Masks are held as crops: a (h, w) bool array placed at an (row, col) offset of t
 of candidates on a large image never take full-image memory. Boxes are (min_row, min_col, max_row,
 max_col), max inclusive.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage as ndi
 
-from ..mask_scores import stability_score  # noqa: F401  (re-exported: the filters' users import it here)
+from napari_sam.prediction.scores import stability_score  # noqa: F401  (re-exported: the filters' users import it here)
 
 
 @dataclass
@@ -57,17 +58,26 @@ class Candidates:
 
     def subset(self, index) -> Candidates:
         idx = np.asarray(index, dtype=np.int64).ravel()
-        return Candidates([self.masks[i] for i in idx], self.offsets[idx], self.scores[idx], self.stability[idx],
-                          self.prompt[idx])
+        return Candidates(
+            [self.masks[i] for i in idx],
+            self.offsets[idx],
+            self.scores[idx],
+            self.stability[idx],
+            self.prompt[idx],
+        )
 
     @staticmethod
     def concat(parts: list[Candidates]) -> Candidates:
         parts = [p for p in parts if len(p)]
         if not parts:
             return Candidates()
-        return Candidates([m for p in parts for m in p.masks], np.concatenate([p.offsets for p in parts]),
-                          np.concatenate([p.scores for p in parts]), np.concatenate([p.stability for p in parts]),
-                          np.concatenate([p.prompt for p in parts]))
+        return Candidates(
+            [m for p in parts for m in p.masks],
+            np.concatenate([p.offsets for p in parts]),
+            np.concatenate([p.scores for p in parts]),
+            np.concatenate([p.stability for p in parts]),
+            np.concatenate([p.prompt for p in parts]),
+        )
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -94,7 +104,7 @@ def box_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.7) -
         if suppressed[i]:
             continue
         keep.append(int(i))
-        suppressed |= box_iou(boxes[i:i + 1], boxes)[0] > iou_threshold
+        suppressed |= box_iou(boxes[i : i + 1], boxes)[0] > iou_threshold
     return np.array(keep, dtype=np.int64)
 
 
@@ -116,8 +126,9 @@ def remove_small_regions(mask: np.ndarray, min_area: int, mode: str) -> np.ndarr
     return mask & ~small[lab]
 
 
-def clean_mask(mask: np.ndarray, min_area: int = 0, fill_holes: bool = True, largest_only: bool = True
-               ) -> np.ndarray:
+def clean_mask(
+    mask: np.ndarray, min_area: int = 0, fill_holes: bool = True, largest_only: bool = True
+) -> np.ndarray:
     """One solid object: holes filled, the largest connected piece kept (or pieces ≥ ``min_area``)."""
     m = np.asarray(mask, dtype=bool)
     if not m.any():
@@ -132,8 +143,15 @@ def clean_mask(mask: np.ndarray, min_area: int = 0, fill_holes: bool = True, lar
     return m
 
 
-def paint_labels(cands: Candidates, shape: tuple[int, int], *, order: np.ndarray | None = None,
-                 max_overlap: float = 0.3, min_area: int = 1, dtype=np.int32) -> tuple[np.ndarray, np.ndarray]:
+def paint_labels(
+    cands: Candidates,
+    shape: tuple[int, int],
+    *,
+    order: np.ndarray | None = None,
+    max_overlap: float = 0.3,
+    min_area: int = 1,
+    dtype=np.int32,
+) -> tuple[np.ndarray, np.ndarray]:
     """Resolve overlaps and paint an (H, W) label image.
 
     Candidates are taken in ``order`` (default: descending score); one whose area is already claimed by
@@ -157,7 +175,7 @@ def paint_labels(cands: Candidates, shape: tuple[int, int], *, order: np.ndarray
         if area < min_area:
             continue
         r, c = (int(v) for v in cands.offsets[i])
-        region = labels[r:r + m.shape[0], c:c + m.shape[1]]
+        region = labels[r : r + m.shape[0], c : c + m.shape[1]]
         free = m & (region == 0)
         n_free = int(free.sum())
         if area - n_free > max_overlap * area or n_free < min_area:

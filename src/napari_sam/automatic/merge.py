@@ -7,14 +7,15 @@ same pixels; such objects are joined (union of their masks) into one label over 
 Through a stack, objects of consecutive planes are linked when their IoU is high enough (greedy one
 to one, best pairs first), giving 3D labels with one id per object across planes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from .filters import Candidates, paint_labels
-from .metrics import iou_matrix
+from napari_sam.automatic.filters import Candidates, paint_labels
+from napari_sam.automatic.metrics import iou_matrix
 
 
 @dataclass
@@ -66,13 +67,18 @@ def _objects(tile: TileLabels) -> list[tuple[np.ndarray, tuple[int, int], float]
         if sl is None:
             continue
         mask = lab[sl] == value
-        score = float(tile.scores[value]) if tile.scores is not None and value < len(tile.scores) else float(mask.sum())
+        score = (
+            float(tile.scores[value])
+            if tile.scores is not None and value < len(tile.scores)
+            else float(mask.sum())
+        )
         out.append((mask, (tile.origin[0] + sl[0].start, tile.origin[1] + sl[1].start), score))
     return out
 
 
-def merge_tiles(tiles: list[TileLabels], image_shape: tuple[int, int], *, min_shared: float = 0.5,
-                dtype=np.int32) -> np.ndarray:
+def merge_tiles(
+    tiles: list[TileLabels], image_shape: tuple[int, int], *, min_shared: float = 0.5, dtype=np.int32
+) -> np.ndarray:
     """One (H, W) label image from overlapping tiles, seam-crossing objects joined into one label.
 
     Parameters
@@ -93,13 +99,21 @@ def merge_tiles(tiles: list[TileLabels], image_shape: tuple[int, int], *, min_sh
             owner.append(t)
     n = len(objs)
     uf = _UnionFind(n)
-    boxes = np.array([(r, c, r + m.shape[0], c + m.shape[1]) for m, (r, c), _ in objs], dtype=np.int64).reshape(-1, 4)
+    boxes = np.array(
+        [(r, c, r + m.shape[0], c + m.shape[1]) for m, (r, c), _ in objs], dtype=np.int64
+    ).reshape(-1, 4)
     owner_arr = np.array(owner, dtype=np.int64)
     for i in range(n):
         # candidates: objects of other tiles whose boxes intersect this one's
         b = boxes[i]
-        hit = ((boxes[:, 0] < b[2]) & (boxes[:, 2] > b[0]) & (boxes[:, 1] < b[3]) & (boxes[:, 3] > b[1])
-               & (owner_arr != owner_arr[i]) & (np.arange(n) > i))
+        hit = (
+            (boxes[:, 0] < b[2])
+            & (boxes[:, 2] > b[0])
+            & (boxes[:, 1] < b[3])
+            & (boxes[:, 3] > b[1])
+            & (owner_arr != owner_arr[i])
+            & (np.arange(n) > i)
+        )
         for j in np.flatnonzero(hit):
             ti, tj = tiles[owner[i]].extent, tiles[owner[j]].extent
             common = (max(ti[0], tj[0]), max(ti[1], tj[1]), min(ti[2], tj[2]), min(ti[3], tj[3]))
@@ -122,12 +136,17 @@ def merge_tiles(tiles: list[TileLabels], image_shape: tuple[int, int], *, min_sh
         m = np.zeros((r1 - r0, c1 - c0), dtype=bool)
         for i in members:
             mi, (r, c), _ = objs[i]
-            m[r - r0:r - r0 + mi.shape[0], c - c0:c - c0 + mi.shape[1]] |= mi
+            m[r - r0 : r - r0 + mi.shape[0], c - c0 : c - c0 + mi.shape[1]] |= mi
         masks.append(m)
         offsets.append((r0, c0))
         scores.append(max(objs[i][2] for i in members))
-    cands = Candidates(masks, np.array(offsets, np.int64).reshape(-1, 2), np.array(scores, np.float32),
-                       np.ones(len(masks), np.float32), np.arange(len(masks)))
+    cands = Candidates(
+        masks,
+        np.array(offsets, np.int64).reshape(-1, 2),
+        np.array(scores, np.float32),
+        np.ones(len(masks), np.float32),
+        np.arange(len(masks)),
+    )
     # spatial order keeps labels reproducible; conflicts (rare) go to the higher score
     order = np.lexsort((-cands.scores,))
     labels, _ = paint_labels(cands, image_shape, order=order, max_overlap=1.0, dtype=dtype)
@@ -142,7 +161,7 @@ def _restrict(obj, region) -> np.ndarray:
     rr0, cc0 = max(r, r0), max(c, c0)
     rr1, cc1 = min(r + mask.shape[0], r1), min(c + mask.shape[1], c1)
     if rr1 > rr0 and cc1 > cc0:
-        out[rr0 - r0:rr1 - r0, cc0 - c0:cc1 - c0] = mask[rr0 - r:rr1 - r, cc0 - c:cc1 - c]
+        out[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = mask[rr0 - r : rr1 - r, cc0 - c : cc1 - c]
     return out
 
 
@@ -165,7 +184,9 @@ def link_planes(planes: np.ndarray, min_iou: float = 0.3, dtype=np.int32) -> np.
         mapping: dict[int, int] = {}
         if prev is not None and ids.size:
             iou = iou_matrix(cur, prev)
-            pairs = [(iou[a, b], int(a), int(b)) for a in ids for b in np.flatnonzero(iou[a] >= min_iou) if b != 0]
+            pairs = [
+                (iou[a, b], int(a), int(b)) for a in ids for b in np.flatnonzero(iou[a] >= min_iou) if b != 0
+            ]
             used_prev: set[int] = set()
             for _, a, b in sorted(pairs, reverse=True):
                 if a in mapping or b in used_prev:

@@ -1,4 +1,5 @@
 """Instance segmentation scores: object matching at an IoU threshold (F1, precision, recall)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,8 +36,15 @@ def match_scores(pred: np.ndarray, truth: np.ndarray, threshold: float = 0.5) ->
     tp = int(matched.sum())
     n_p, n_t = iou.shape
     fp, fn = n_p - tp, n_t - tp
-    return {"tp": tp, "fp": fp, "fn": fn, "precision": tp / max(n_p, 1), "recall": tp / max(n_t, 1),
-            "f1": 2 * tp / max(n_p + n_t, 1), "mean_matched_iou": float(iou[matched].mean()) if tp else 0.0}
+    return {
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "precision": tp / max(n_p, 1),
+        "recall": tp / max(n_t, 1),
+        "f1": 2 * tp / max(n_p + n_t, 1),
+        "mean_matched_iou": float(iou[matched].mean()) if tp else 0.0,
+    }
 
 
 def f1_score(pred: np.ndarray, truth: np.ndarray, threshold: float = 0.5) -> float:

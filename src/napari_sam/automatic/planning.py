@@ -7,13 +7,14 @@ sits most centrally. Many boxes share a window, and the encoder runs at most onc
 
 Boxes are (min_row, min_col, max_row, max_col) in image pixels, max inclusive.
 """
+
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
-from ..windows import Window, whole_image_window
+from napari_sam.geometry.windows import Window, whole_image_window
 
 
 def side_classes(image_shape: tuple[int, int], input_size: int, min_fraction: float = 0.25) -> list[int]:
@@ -39,9 +40,16 @@ def _grid_starts(length: int, side: int, overlap: int) -> list[int]:
     return sorted(set(np.linspace(0, length - side, n).round().astype(int).tolist()))
 
 
-def plan_windows(boxes_rc: np.ndarray, image_shape: tuple[int, int], input_size: int, *, factor: float = 7.0,
-                 min_fraction: float = 0.25, margin: int = 8, max_fraction: float = 0.75
-                 ) -> tuple[list[Window], np.ndarray]:
+def plan_windows(
+    boxes_rc: np.ndarray,
+    image_shape: tuple[int, int],
+    input_size: int,
+    *,
+    factor: float = 7.0,
+    min_fraction: float = 0.25,
+    margin: int = 8,
+    max_fraction: float = 0.75,
+) -> tuple[list[Window], np.ndarray]:
     """Windows to encode and the window of each box.
 
     Each box gets a size class: the smallest side of :func:`side_classes` at least ``factor`` × its
@@ -83,8 +91,14 @@ def plan_windows(boxes_rc: np.ndarray, image_shape: tuple[int, int], input_size:
     if n == 0:
         return [], np.zeros(0, dtype=np.int64)
     extent = np.maximum(boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1)
-    sides = np.array([s for s in side_classes(image_shape, input_size, min_fraction)
-                      if s < max_fraction * max(image_shape)], dtype=np.int64)
+    sides = np.array(
+        [
+            s
+            for s in side_classes(image_shape, input_size, min_fraction)
+            if s < max_fraction * max(image_shape)
+        ],
+        dtype=np.int64,
+    )
     wanted = factor * extent / math.sqrt(2)
     cls = np.searchsorted(sides, wanted) if sides.size else np.zeros(n, dtype=np.int64)
     # smaller boxes than the typical one share the typical class: one grid serves most boxes
@@ -92,8 +106,9 @@ def plan_windows(boxes_rc: np.ndarray, image_shape: tuple[int, int], input_size:
     cls = np.maximum(cls, main)
     # much larger boxes (clusters, background blotches) are answered from the whole image
     cls[cls > main + 1] = sides.size
-    too_big = (cls >= sides.size) | (extent + 2 * margin > (sides[np.minimum(cls, max(sides.size - 1, 0))]
-                                                             if sides.size else 0))
+    too_big = (cls >= sides.size) | (
+        extent + 2 * margin > (sides[np.minimum(cls, max(sides.size - 1, 0))] if sides.size else 0)
+    )
     windows: list[Window] = []
     index: dict[Window, int] = {}
     assignment = np.full(n, -1, dtype=np.int64)
@@ -108,11 +123,20 @@ def plan_windows(boxes_rc: np.ndarray, image_shape: tuple[int, int], input_size:
         # centrality[g, i]: distance (pixels) from box i to the nearest inner edge of grid window g
         r0 = np.array([g.row0 for g in grid], dtype=np.float64)[:, None]
         c0 = np.array([g.col0 for g in grid], dtype=np.float64)[:, None]
-        cen = np.minimum.reduce([np.where(r0 == 0, side, b[None, :, 0] - r0),
-                                 np.where(c0 == 0, side, b[None, :, 1] - c0),
-                                 np.where(r0 + side >= h, side, r0 + side - 1 - b[None, :, 2]),
-                                 np.where(c0 + side >= w, side, c0 + side - 1 - b[None, :, 3])])
-        inside = (b[None, :, 0] >= r0) & (b[None, :, 1] >= c0) & (b[None, :, 2] < r0 + side) & (b[None, :, 3] < c0 + side)
+        cen = np.minimum.reduce(
+            [
+                np.where(r0 == 0, side, b[None, :, 0] - r0),
+                np.where(c0 == 0, side, b[None, :, 1] - c0),
+                np.where(r0 + side >= h, side, r0 + side - 1 - b[None, :, 2]),
+                np.where(c0 + side >= w, side, c0 + side - 1 - b[None, :, 3]),
+            ]
+        )
+        inside = (
+            (b[None, :, 0] >= r0)
+            & (b[None, :, 1] >= c0)
+            & (b[None, :, 2] < r0 + side)
+            & (b[None, :, 3] < c0 + side)
+        )
         best_cen = np.where(inside, cen, -np.inf).max(axis=0)
         # a window serves a box when the box is as central there as the grid allows (up to margin)
         serves = inside & (cen >= np.minimum(best_cen, margin)[None, :])

@@ -5,6 +5,7 @@ each encoded as its own window) is decoded in batches with three candidate masks
 kept when their predicted IoU and stability pass the thresholds, then de-duplicated by box
 non-maximum suppression, cleaned of small islands and holes, and painted.
 """
+
 from __future__ import annotations
 
 import math
@@ -13,12 +14,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..device import decode_chunk
-from ..image import PreparedImage
-from ..models.loading import SamModel
-from ..windows import Window, whole_image_window
-from .decode import iter_decode_window
-from .filters import Candidates, box_nms, remove_small_regions, stability_score
+from napari_sam.automatic.decode import iter_decode_window
+from napari_sam.automatic.filters import Candidates, box_nms, remove_small_regions, stability_score
+from napari_sam.geometry.windows import Window, whole_image_window
+from napari_sam.image.normalize import PreparedImage
+from napari_sam.models.device import decode_chunk
+from napari_sam.models.loading import SamModel
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class PointGridParams:
     points_per_side
         The grid has ``points_per_side``² points per crop (scaled down by ``2**layer`` in crop layers).
     points_per_batch
-        Points per decoder call (on a CPU at most :data:`napari_sam.device.CPU_DECODE_CHUNK`, which is
+        Points per decoder call (on a CPU at most :data:`napari_sam.models.device.CPU_DECODE_CHUNK`, which is
         faster there).
     pred_iou_thresh, stability_thresh, stability_offset
         Filters on the predicted IoU and the stability score.
@@ -58,13 +59,15 @@ class PointGridParams:
         return asdict(self)
 
 
-def crop_windows(image_shape: tuple[int, int], n_layers: int, overlap_ratio: float) -> list[tuple[int, Window]]:
+def crop_windows(
+    image_shape: tuple[int, int], n_layers: int, overlap_ratio: float
+) -> list[tuple[int, Window]]:
     """(layer, window) of every crop: the whole image, then 2**i × 2**i overlapping squares per layer i."""
     h, w = image_shape
     out = [(0, whole_image_window(image_shape))]
     longest = max(h, w)
     for layer in range(1, n_layers + 1):
-        n = 2 ** layer
+        n = 2**layer
         overlap = int(overlap_ratio * longest * (2 / n))
         side = int(math.ceil((longest + overlap * (n - 1)) / n))
         for r0 in _starts(h, side, n):
@@ -94,12 +97,19 @@ def _tight(mask: np.ndarray, offset: tuple[int, int]) -> tuple[np.ndarray, tuple
     if rows.size == 0:
         return None
     cols = np.flatnonzero(mask.any(axis=0))
-    return (mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].copy(),
-            (offset[0] + int(rows[0]), offset[1] + int(cols[0])))
+    return (
+        mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].copy(),
+        (offset[0] + int(rows[0]), offset[1] + int(cols[0])),
+    )
 
 
-def point_candidates(model: SamModel, image: PreparedImage, embeddings, params: PointGridParams,
-                     progress: Callable[[int, int], None] | None = None) -> tuple[Candidates, dict]:
+def point_candidates(
+    model: SamModel,
+    image: PreparedImage,
+    embeddings,
+    params: PointGridParams,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[Candidates, dict]:
     """Masks of a point grid that pass the filters, de-duplicated within and across crops.
 
     ``embeddings`` is anything with ``get(window) -> (1, C, h, w)`` tensor. Masks are stored tight to
@@ -109,16 +119,19 @@ def point_candidates(model: SamModel, image: PreparedImage, embeddings, params: 
     crops = crop_windows(shape, params.crop_n_layers, params.crop_overlap_ratio)
     per_crop: list[Candidates] = []
     layers: list[int] = []
-    total = sum(max(1, params.points_per_side // 2 ** layer) ** 2 for layer, _ in crops)
+    total = sum(max(1, params.points_per_side // 2**layer) ** 2 for layer, _ in crops)
     done = decoded = 0
     for layer, window in crops:
-        n = max(1, params.points_per_side // 2 ** layer)
+        n = max(1, params.points_per_side // 2**layer)
         points = grid_points(window, shape, n)
         emb = embeddings.get(window)
         masks, offsets, scores, stab, prompt = [], [], [], [], []
         per_pass = decode_chunk(model.device, params.points_per_batch)
-        for b, batch in enumerate(iter_decode_window(model, emb, window, shape, points_rc=points, multimask=True,
-                                                     batch_size=per_pass)):
+        for b, batch in enumerate(
+            iter_decode_window(
+                model, emb, window, shape, points_rc=points, multimask=True, batch_size=per_pass
+            )
+        ):
             for j, crop in enumerate(batch):
                 decoded += len(crop.scores)
                 st = stability_score(crop.logits, 0.0, params.stability_offset)
@@ -136,8 +149,13 @@ def point_candidates(model: SamModel, image: PreparedImage, embeddings, params: 
             done += len(batch)
             if progress is not None:
                 progress(done, total)
-        cands = Candidates(masks, np.array(offsets, np.int64).reshape(-1, 2), np.array(scores, np.float32),
-                           np.array(stab, np.float32), np.array(prompt, np.int64))
+        cands = Candidates(
+            masks,
+            np.array(offsets, np.int64).reshape(-1, 2),
+            np.array(scores, np.float32),
+            np.array(stab, np.float32),
+            np.array(prompt, np.int64),
+        )
         if len(cands):
             cands = cands.subset(box_nms(cands.boxes(), cands.scores, params.box_nms_thresh))
         per_crop.append(cands)

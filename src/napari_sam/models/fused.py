@@ -5,6 +5,7 @@ torch ships these as ``torch.ops.mkldnn._convolution_pointwise`` and ``_linear_p
 linear layer about 2× faster than the eager pair. They are used only where they apply: CPU, float32,
 no autograd; every other case takes the plain ops, with identical results up to float rounding.
 """
+
 from __future__ import annotations
 
 import torch
@@ -25,8 +26,12 @@ HAS_LINEAR = _available("_linear_pointwise")
 
 
 def _fast(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    return (x.device.type == "cpu" and x.dtype == torch.float32 and weight.dtype == torch.float32
-            and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)))
+    return (
+        x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and weight.dtype == torch.float32
+        and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
+    )
 
 
 def _activate(y: torch.Tensor, act: str | None) -> torch.Tensor:
@@ -37,7 +42,9 @@ def _activate(y: torch.Tensor, act: str | None) -> torch.Tensor:
     return y
 
 
-def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, act: str | None = None) -> torch.Tensor:
+def linear(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, act: str | None = None
+) -> torch.Tensor:
     """``act(x @ weight.T + bias)`` for x of shape (..., in)."""
     if HAS_LINEAR and _fast(x, weight):
         attr, algo = _ACT[act]
@@ -49,13 +56,22 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, act
     return _activate(F.linear(x, weight, bias), act)
 
 
-def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride, padding, dilation,
-           groups: int, act: str | None = None) -> torch.Tensor:
+def conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    stride,
+    padding,
+    dilation,
+    groups: int,
+    act: str | None = None,
+) -> torch.Tensor:
     """``act(conv2d(x))``; channels-last in, channels-last out on the fused path."""
     if HAS_CONV and _fast(x, weight):
         attr, algo = _ACT[act]
         return torch.ops.mkldnn._convolution_pointwise.default(
-            x, weight, bias, list(padding), list(stride), list(dilation), groups, attr, [], algo)
+            x, weight, bias, list(padding), list(stride), list(dilation), groups, attr, [], algo
+        )
     return _activate(F.conv2d(x, weight, bias, stride, padding, dilation, groups), act)
 
 

@@ -1,11 +1,13 @@
 """Small building blocks shared by the encoders, the prompt encoder and the mask decoder."""
+
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .fused import apply_linear, conv2d as fused_conv2d
+from napari_sam.models.fused import apply_linear
+from napari_sam.models.fused import conv2d as fused_conv2d
 
 
 class LayerNorm2d(nn.Module):
@@ -41,7 +43,9 @@ class FeedForward(nn.Module):
 class StackedLinear(nn.Module):
     """``depth`` linear layers with ReLU between them, optionally a sigmoid at the end."""
 
-    def __init__(self, dim_in: int, hidden: int, dim_out: int, depth: int, sigmoid_output: bool = False) -> None:
+    def __init__(
+        self, dim_in: int, hidden: int, dim_out: int, depth: int, sigmoid_output: bool = False
+    ) -> None:
         super().__init__()
         dims = [dim_in] + [hidden] * (depth - 1) + [dim_out]
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
@@ -61,8 +65,9 @@ class ConvBN(nn.Module):
     the folded kernel in non-persistent buffers, so saving and strict loading are unaffected.
     """
 
-    def __init__(self, cin: int, cout: int, kernel: int = 1, stride: int = 1, padding: int = 0,
-                 groups: int = 1) -> None:
+    def __init__(
+        self, cin: int, cout: int, kernel: int = 1, stride: int = 1, padding: int = 0, groups: int = 1
+    ) -> None:
         super().__init__()
         self.c = nn.Conv2d(cin, cout, kernel, stride, padding, groups=groups, bias=False)
         self.bn = nn.BatchNorm2d(cout)
@@ -83,8 +88,16 @@ class ConvBN(nn.Module):
     def forward(self, x: torch.Tensor, act: str | None = None) -> torch.Tensor:
         """Convolution, BatchNorm and optionally ``act`` ("gelu"), fused into one kernel once folded."""
         if self.folded_weight is not None and not self.training:
-            return fused_conv2d(x, self.folded_weight, self.folded_bias, self.c.stride, self.c.padding,
-                                self.c.dilation, self.c.groups, act)
+            return fused_conv2d(
+                x,
+                self.folded_weight,
+                self.folded_bias,
+                self.c.stride,
+                self.c.padding,
+                self.c.dilation,
+                self.c.groups,
+                act,
+            )
         y = self.bn(self.c(x))
         return F.gelu(y) if act == "gelu" else y
 

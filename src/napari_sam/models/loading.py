@@ -1,4 +1,5 @@
 """``load_model``: a registry name or a checkpoint file → a ready :class:`SamModel` on a device."""
+
 from __future__ import annotations
 
 import os
@@ -7,10 +8,10 @@ from pathlib import Path
 
 import torch
 
-from ..device import resolve_device
-from .checkpoints import fetch_checkpoint, load_state_dict, sha256_file
-from .registry import DEFAULT_MODEL, MODELS, ModelSpec, get_spec
-from .sam import SamNetwork
+from napari_sam.models.checkpoints import fetch_checkpoint, load_state_dict, sha256_file
+from napari_sam.models.device import resolve_device
+from napari_sam.models.registry import DEFAULT_MODEL, MODELS, ModelSpec, get_spec
+from napari_sam.models.sam import SamNetwork
 
 _PREFIXES = ("module.", "sam.", "model.")
 
@@ -46,10 +47,14 @@ class SamModel:
         return self.spec.input_size
 
     def __repr__(self) -> str:
-        return f"SamModel({self.spec.name!r}, device={str(self.device)!r}, checkpoint={str(self.checkpoint)!r})"
+        return (
+            f"SamModel({self.spec.name!r}, device={str(self.device)!r}, checkpoint={str(self.checkpoint)!r})"
+        )
 
 
-def unwrap_state_dict(state: dict, wrappers: tuple[str, ...] = ("model", "state_dict", "model_state")) -> dict:
+def unwrap_state_dict(
+    state: dict, wrappers: tuple[str, ...] = ("model", "state_dict", "model_state")
+) -> dict:
     """Dig the flat tensor dict out of the usual training wrappers and strip DataParallel prefixes."""
     for key in wrappers:
         if key in state and isinstance(state[key], dict):
@@ -57,7 +62,7 @@ def unwrap_state_dict(state: dict, wrappers: tuple[str, ...] = ("model", "state_
             break
     for prefix in _PREFIXES:
         if state and all(k.startswith(prefix) for k in state):
-            state = {k[len(prefix):]: v for k, v in state.items()}
+            state = {k[len(prefix) :]: v for k, v in state.items()}
     return state
 
 
@@ -87,12 +92,19 @@ def build_network(spec: ModelSpec, state: dict | None) -> SamNetwork:
         try:
             net.load_state_dict(state, strict=True)
         except RuntimeError as err:
-            raise ValueError(f"checkpoint does not fit the {spec.name} architecture: {str(err)[:800]}") from None
+            raise ValueError(
+                f"checkpoint does not fit the {spec.name} architecture: {str(err)[:800]}"
+            ) from None
     return net
 
 
-def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, device: str = "auto", *,
-               architecture: str | None = None, cache_dir: str | os.PathLike | None = None) -> SamModel:
+def load_model(
+    name_or_path: str | os.PathLike = DEFAULT_MODEL,
+    device: str = "auto",
+    *,
+    architecture: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> SamModel:
     """Load a SAM-family model.
 
     Parameters

@@ -1,5 +1,7 @@
 """SAM's mask decoder: a two-way transformer between prompt tokens and the image embedding, 3+1 mask
-tokens, an IoU head and a transposed-convolution upscaler."""
+tokens, an IoU head and a transposed-convolution upscaler.
+"""
+
 from __future__ import annotations
 
 import weakref
@@ -9,12 +11,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .fused import apply_linear, linear
-from .layers import FeedForward, LayerNorm2d, StackedLinear
+from napari_sam.models.fused import apply_linear, linear
+from napari_sam.models.layers import FeedForward, LayerNorm2d, StackedLinear
 
 
-def _deconv2x2(x: torch.Tensor, deconv: nn.ConvTranspose2d, act: str | None = None, shuffle: bool = True
-               ) -> torch.Tensor:
+def _deconv2x2(
+    x: torch.Tensor, deconv: nn.ConvTranspose2d, act: str | None = None, shuffle: bool = True
+) -> torch.Tensor:
     """ConvTranspose2d(kernel 2, stride 2) (then ``act``) on (B, h, w, Cin) → (B, 2h, 2w, Cout), channels last.
 
     With ``shuffle=False`` the 2×2 blocks stay apart: (B, h, w, 2, 2, Cout), pixel (2i+di, 2j+dj) at
@@ -68,8 +71,9 @@ class TokenAttention(nn.Module):
         w = linear_layer.weight
         return w.view(self.num_heads, w.shape[0] // self.num_heads, w.shape[1])
 
-    def tokens_attend_image(self, tokens_q: torch.Tensor, image_k: torch.Tensor, image_v: torch.Tensor
-                            ) -> torch.Tensor:
+    def tokens_attend_image(
+        self, tokens_q: torch.Tensor, image_k: torch.Tensor, image_v: torch.Tensor
+    ) -> torch.Tensor:
         """Same result as ``forward(tokens_q, image_k, image_v)`` without projecting the N image tokens.
 
         Keys and values are linear in the image, and each softmax row sums to one, so the projections
@@ -87,8 +91,9 @@ class TokenAttention(nn.Module):
         out = out + self.v_proj.bias.view(h, 1, -1)
         return apply_linear(self.out_proj, out.transpose(1, 2).reshape(b, t, -1))
 
-    def image_attends_tokens(self, image_q: torch.Tensor, tokens_k: torch.Tensor, tokens_v: torch.Tensor
-                             ) -> torch.Tensor:
+    def image_attends_tokens(
+        self, image_q: torch.Tensor, tokens_k: torch.Tensor, tokens_v: torch.Tensor
+    ) -> torch.Tensor:
         """Same result as ``forward(image_q, tokens_k, tokens_v)`` without projecting the N image tokens.
 
         (W_q x + b_q)·k = x·(W_qᵀk) + b_q·k, and the output projection of P·v is P·(v W_oᵀ) + b_o, so both
@@ -111,7 +116,8 @@ class TokenAttention(nn.Module):
 
 def _softmax_short_last(x: torch.Tensor) -> torch.Tensor:
     """Softmax over a short last axis (the few prompt tokens). torch's kernel is slow for rows of a
-    handful of values; four in-place passes are about 5× faster. Falls back when gradients are needed."""
+    handful of values; four in-place passes are about 5× faster. Falls back when gradients are needed.
+    """
     if torch.is_grad_enabled() and x.requires_grad:
         return torch.softmax(x, dim=-1)
     x = x - x.amax(dim=-1, keepdim=True)
@@ -145,8 +151,14 @@ class TwoWayBlock(nn.Module):
         self.cross_attn_image_to_token = TokenAttention(dim, num_heads, downsample)
         self.skip_first_pe = skip_first_pe
 
-    def forward(self, tokens: torch.Tensor, image: torch.Tensor, token_pe: torch.Tensor,
-                image_pe: torch.Tensor, image_k: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        image: torch.Tensor,
+        token_pe: torch.Tensor,
+        image_pe: torch.Tensor,
+        image_k: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``image_k`` is ``image + image_pe`` when the caller has it already."""
         if self.skip_first_pe:
             tokens = self.self_attn(tokens, tokens, tokens)
@@ -156,8 +168,9 @@ class TwoWayBlock(nn.Module):
         tokens = self.norm1(tokens)
         if image_k is None:
             image_k = image + image_pe
-        tokens = self.norm2(tokens + self.cross_attn_token_to_image.tokens_attend_image(tokens + token_pe, image_k,
-                                                                                          image))
+        tokens = self.norm2(
+            tokens + self.cross_attn_token_to_image.tokens_attend_image(tokens + token_pe, image_k, image)
+        )
         tokens = self.norm3(tokens + self.mlp(tokens))
         q = tokens + token_pe
         image = self.norm4(image + self.cross_attn_image_to_token.image_attends_tokens(image_k, q, tokens))
@@ -165,8 +178,9 @@ class TwoWayBlock(nn.Module):
 
 
 class TwoWayTransformer(nn.Module):
-    def __init__(self, depth: int = 2, dim: int = 256, num_heads: int = 8, mlp_dim: int = 2048,
-                 downsample: int = 2) -> None:
+    def __init__(
+        self, depth: int = 2, dim: int = 256, num_heads: int = 8, mlp_dim: int = 2048, downsample: int = 2
+    ) -> None:
         super().__init__()
         self.layers = nn.ModuleList(
             TwoWayBlock(dim, num_heads, mlp_dim, downsample, skip_first_pe=(i == 0)) for i in range(depth)
@@ -175,19 +189,27 @@ class TwoWayTransformer(nn.Module):
         self.norm_final_attn = nn.LayerNorm(dim)
 
     @staticmethod
-    def image_tokens(image: torch.Tensor, image_pe: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def image_tokens(
+        image: torch.Tensor, image_pe: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The prompt-independent inputs of the first block: image (1 or B, C, h, w) and image_pe
-        (1, C, h, w) as contiguous tokens (·, h·w, C), and their sum (the first block's keys)."""
+        (1, C, h, w) as contiguous tokens (·, h·w, C), and their sum (the first block's keys).
+        """
         image = image.flatten(2).transpose(1, 2).contiguous()
         image_pe = image_pe.flatten(2).transpose(1, 2).contiguous()
         return image, image_pe, image + image_pe
 
-    def forward(self, image: torch.Tensor, image_pe: torch.Tensor, tokens: torch.Tensor,
-                prepared: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """image (1 or B, C, h, w), image_pe (1, C, h, w), tokens (B, N, C) → tokens, image (B, h·w, C).
+    def forward(
+        self,
+        image: torch.Tensor,
+        image_pe: torch.Tensor,
+        tokens: torch.Tensor,
+        prepared: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Image (1 or B, C, h, w), image_pe (1, C, h, w), tokens (B, N, C) → tokens, image (B, h·w, C).
 
-        ``prepared`` is :meth:`image_tokens` of (image, image_pe), when the caller kept it."""
+        ``prepared`` is :meth:`image_tokens` of (image, image_pe), when the caller kept it.
+        """
         image, image_pe, image_k = prepared if prepared is not None else self.image_tokens(image, image_pe)
         token_pe = tokens
         for i, layer in enumerate(self.layers):
@@ -199,8 +221,13 @@ class TwoWayTransformer(nn.Module):
 class MaskDecoder(nn.Module):
     """Predicts low-resolution mask logits and their IoU from image and prompt embeddings."""
 
-    def __init__(self, transformer_dim: int = 256, num_multimask_outputs: int = 3,
-                 iou_head_depth: int = 3, iou_head_hidden_dim: int = 256) -> None:
+    def __init__(
+        self,
+        transformer_dim: int = 256,
+        num_multimask_outputs: int = 3,
+        iou_head_depth: int = 3,
+        iou_head_hidden_dim: int = 256,
+    ) -> None:
         super().__init__()
         self.transformer = TwoWayTransformer(dim=transformer_dim)
         self.num_mask_tokens = num_multimask_outputs + 1
@@ -217,8 +244,9 @@ class MaskDecoder(nn.Module):
             StackedLinear(transformer_dim, transformer_dim, transformer_dim // 8, 3)
             for _ in range(self.num_mask_tokens)
         )
-        self.iou_prediction_head = StackedLinear(transformer_dim, iou_head_hidden_dim, self.num_mask_tokens,
-                                                 iou_head_depth)
+        self.iou_prediction_head = StackedLinear(
+            transformer_dim, iou_head_hidden_dim, self.num_mask_tokens, iou_head_depth
+        )
         self.prepared_cache_size = 2  # embeddings whose prompt-independent image terms are kept
         self._prepared_cache: OrderedDict[int, tuple] = OrderedDict()
 
@@ -231,18 +259,22 @@ class MaskDecoder(nn.Module):
         reshuffle is done on the M-channel logits rather than the C/8-channel features.
         """
         up1, norm, _, up2, _ = self.output_upscaling
-        x = F.gelu(F.layer_norm(_deconv2x2(x, up1), (norm.weight.shape[0],), norm.weight, norm.bias, norm.eps))
+        x = F.gelu(
+            F.layer_norm(_deconv2x2(x, up1), (norm.weight.shape[0],), norm.weight, norm.bias, norm.eps)
+        )
         y = _deconv2x2(x, up2, act="gelu", shuffle=False)  # (B, 2h, 2w, 2, 2, C/8)
         b, h2, w2 = y.shape[:3]
         logits = torch.matmul(y.reshape(b, -1, y.shape[-1]), hyper.transpose(1, 2))  # (B, 2h·2w·4, M)
         logits = logits.view(b, h2, w2, 2, 2, -1).permute(0, 5, 1, 3, 2, 4)
         return logits.reshape(b, -1, 2 * h2, 2 * w2)
 
-    def _prepared_image(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor, dense: torch.Tensor,
-                        reusable: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _prepared_image(
+        self, image_embeddings: torch.Tensor, image_pe: torch.Tensor, dense: torch.Tensor, reusable: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The transformer's prompt-independent image inputs; kept for the last few embeddings when
         ``reusable`` (no mask prompt: ``dense`` is the constant no-mask embedding), so a new prompt on
-        the same embedding skips three image-sized passes."""
+        the same embedding skips three image-sized passes.
+        """
         if not reusable or image_embeddings.shape[0] != 1 or torch.is_grad_enabled():
             return self.transformer.image_tokens(image_embeddings + dense, image_pe)
         key = id(image_embeddings)
@@ -260,9 +292,15 @@ class MaskDecoder(nn.Module):
                 break
         return prepared
 
-    def forward(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor, sparse: torch.Tensor,
-                dense: torch.Tensor, multimask_output: bool, dense_is_constant: bool = False
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        image_embeddings: torch.Tensor,
+        image_pe: torch.Tensor,
+        sparse: torch.Tensor,
+        dense: torch.Tensor,
+        multimask_output: bool,
+        dense_is_constant: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode masks.
 
         Parameters

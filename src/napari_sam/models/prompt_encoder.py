@@ -2,8 +2,9 @@
 
 All coordinates here are SAM's (x, y) in the model's input frame (pixels of the resized, padded
 ``input_size × input_size`` image). Conversion from napari's (row, col) happens in
-:mod:`napari_sam.coords`, nowhere else.
+:mod:`napari_sam.geometry.coords`, nowhere else.
 """
+
 from __future__ import annotations
 
 import math
@@ -11,7 +12,7 @@ import math
 import torch
 from torch import nn
 
-from .layers import LayerNorm2d
+from napari_sam.models.layers import LayerNorm2d
 
 
 class RandomFourierPositions(nn.Module):
@@ -56,8 +57,13 @@ class PromptEncoder(nn.Module):
         Hidden channels of the mask-prompt downscaler.
     """
 
-    def __init__(self, embed_dim: int = 256, embedding_size: tuple[int, int] = (64, 64),
-                 input_size: tuple[int, int] = (1024, 1024), mask_in_chans: int = 16) -> None:
+    def __init__(
+        self,
+        embed_dim: int = 256,
+        embedding_size: tuple[int, int] = (64, 64),
+        input_size: tuple[int, int] = (1024, 1024),
+        mask_in_chans: int = 16,
+    ) -> None:
         super().__init__()
         self.embed_dim = embed_dim
         self.embedding_size = tuple(embedding_size)
@@ -115,15 +121,24 @@ class PromptEncoder(nn.Module):
         corner_type = torch.cat([self.point_embeddings[2].weight, self.point_embeddings[3].weight])
         return emb + corner_type
 
-    def forward(self, points: tuple[torch.Tensor, torch.Tensor] | None, boxes: torch.Tensor | None,
-                masks: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        points: tuple[torch.Tensor, torch.Tensor] | None,
+        boxes: torch.Tensor | None,
+        masks: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Sparse (B, N, C) and dense (B, C, h, w) prompt embeddings.
 
         ``masks`` are low-resolution logits (B, 1, 4h, 4w). Without a mask the dense embedding is the
         learned "no mask" vector, returned with batch size 1 (it broadcasts in the decoder).
         """
-        bs = points[0].shape[0] if points is not None else boxes.shape[0] if boxes is not None else (
-            masks.shape[0] if masks is not None else 1)
+        bs = (
+            points[0].shape[0]
+            if points is not None
+            else boxes.shape[0]
+            if boxes is not None
+            else (masks.shape[0] if masks is not None else 1)
+        )
         dev = self.positional_encoding_device
         sparse = [torch.empty(bs, 0, self.embed_dim, device=dev)]
         if points is not None:

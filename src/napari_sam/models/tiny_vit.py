@@ -4,6 +4,7 @@ Two stems: MobileSAM's two 3×3 stride-2 convolutions at 1024 px (stride 4) and 
 1×1 stride-1 convolutions at 256 px. Stage 0 is MBConv blocks, stages 1–3 windowed attention with
 learned per-offset biases and a depthwise "local" convolution; BatchNorms fold for inference.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -13,8 +14,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .fused import apply_linear
-from .layers import ConvBN, LayerNorm2d, biased_attention, from_windows, pad_to_multiple, to_windows
+from napari_sam.models.fused import apply_linear
+from napari_sam.models.layers import (
+    ConvBN,
+    LayerNorm2d,
+    biased_attention,
+    from_windows,
+    pad_to_multiple,
+    to_windows,
+)
 
 
 @dataclass(frozen=True)
@@ -91,8 +99,11 @@ class WindowAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)
         cells = list(itertools.product(range(window), range(window)))
         offsets: dict[tuple[int, int], int] = {}
-        index = [offsets.setdefault((abs(a[0] - b[0]), abs(a[1] - b[1])), len(offsets))
-                 for a in cells for b in cells]
+        index = [
+            offsets.setdefault((abs(a[0] - b[0]), abs(a[1] - b[1])), len(offsets))
+            for a in cells
+            for b in cells
+        ]
         self.attention_biases = nn.Parameter(torch.zeros(num_heads, len(offsets)))
         self.register_buffer("bias_index", torch.tensor(index).view(len(cells), len(cells)), persistent=False)
 
@@ -164,8 +175,9 @@ class ConvStage(nn.Module):
 
 
 class AttentionStage(nn.Module):
-    def __init__(self, dim: int, depth: int, heads: int, window: int, cfg: TinyViTConfig,
-                 out_dim: int | None) -> None:
+    def __init__(
+        self, dim: int, depth: int, heads: int, window: int, cfg: TinyViTConfig, out_dim: int | None
+    ) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(
             TinyViTBlock(dim, heads, window, cfg.mlp_ratio, cfg.local_conv_size) for _ in range(depth)
@@ -195,7 +207,9 @@ class TinyViTImageEncoder(nn.Module):
             if i == 0:
                 stages.append(ConvStage(dims[0], depth, cfg.mbconv_expand_ratio, out_dim))
             else:
-                stages.append(AttentionStage(dims[i], depth, cfg.num_heads[i], cfg.window_sizes[i], cfg, out_dim))
+                stages.append(
+                    AttentionStage(dims[i], depth, cfg.num_heads[i], cfg.window_sizes[i], cfg, out_dim)
+                )
         self.layers = nn.ModuleList(stages)
         if cfg.classifier_head:  # unused for segmentation; kept so MobileSAM checkpoints load strictly
             self.norm_head = nn.LayerNorm(dims[-1])

@@ -3,6 +3,7 @@
 Windowed attention with zero padding, decomposed relative position biases, a few global-attention
 blocks and a convolutional neck; state-dict keys are those of the official checkpoints.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -11,8 +12,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .fused import apply_linear
-from .layers import FeedForward, LayerNorm2d, biased_attention, from_windows, pad_to_multiple, to_windows
+from napari_sam.models.fused import apply_linear
+from napari_sam.models.layers import (
+    FeedForward,
+    LayerNorm2d,
+    biased_attention,
+    from_windows,
+    pad_to_multiple,
+    to_windows,
+)
 
 
 @dataclass(frozen=True)

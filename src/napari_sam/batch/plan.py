@@ -1,0 +1,231 @@
+"""Batch labeling, the job description and planning: what to do (:class:`BatchConfig`), which inputs
+(:func:`expand_inputs`) and, per input, a :class:`FileJob` checked and scaled in the calling process.
+
+Files are opened lazily; a file that cannot be read or has unsupported dimensions gets its ``error`` set
+instead of stopping the batch. The tasks that label the planes and the driver live in
+:mod:`napari_sam.batch.run`, which re-exports the public names here.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from napari_sam.io.labels import SUFFIX
+
+IMAGE_SUFFIXES = (".tif", ".tiff", ".btf", ".ome.tif", ".ome.tiff", ".zarr", ".ome.zarr", ".npy")
+
+
+@dataclass
+class BatchConfig:
+    """What to do with every input.
+
+    Attributes
+    ----------
+    outdir
+        Output folder (created); on a cluster it must be visible to the workers.
+    fmt
+        ``"tiff"`` or ``"ome-zarr"``.
+    task
+        ``"auto"`` (segment everything) or ``"prompts"`` (the objects given in prompt files).
+    model, device
+        Registry name or checkpoint path; ``"auto"`` picks each worker's GPU when it has one.
+    auto_mode, params
+        Automatic mode (None: the model's default) and parameter overrides (dict).
+    link
+        Stacks: link objects through planes into 3D labels (True) or label each plane on its own.
+    min_link_iou
+        Overlap needed to link objects of consecutive planes.
+    prompts
+        ``task="prompts"``: a prompt file for every input, or a folder with ``STEM.csv``,
+        ``STEM.points.csv``, ``STEM.shapes.csv`` or ``STEM.json`` per input.
+    overwrite
+        Redo inputs whose outputs exist.
+    """
+
+    outdir: str | os.PathLike
+    fmt: str = "tiff"
+    task: str = "auto"
+    model: str = "lite_medsam"
+    device: str = "auto"
+    auto_mode: str | None = None
+    params: dict | None = None
+    link: bool = True
+    min_link_iou: float = 0.3
+    prompts: str | os.PathLike | None = None
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        from napari_sam.io.labels import FORMATS
+
+        self.outdir = Path(self.outdir)
+        if self.fmt not in FORMATS:
+            raise ValueError(f"unknown output format {self.fmt!r}; use one of {', '.join(FORMATS)}")
+        if self.task not in ("auto", "prompts"):
+            raise ValueError(f"task must be 'auto' or 'prompts', got {self.task!r}")
+        if self.task == "prompts" and not self.prompts:
+            raise ValueError("prompts mode needs prompt files: pass --prompts FILE_OR_FOLDER")
+
+
+@dataclass
+class FileJob:
+    """One input and where its outputs go (``error`` set when it cannot be processed)."""
+
+    input: str
+    output: Path
+    summary: Path
+    planes: int = 0
+    stack: bool = False
+    shape: tuple = ()
+    channel_axis: int | None = None
+    scaling: object = None
+    prompts: dict | None = None  # plane -> {"points": [...], "boxes": [...]}
+    error: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.output.exists() and self.summary.exists()
+
+
+@dataclass
+class PlaneResult:
+    """What a plane task returns: (H, W) labels, or the error that stopped it."""
+
+    plane: int
+    labels: np.ndarray | None
+    seconds: float
+    info: dict = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class BatchReport:
+    """The outcome of :func:`run_batch`."""
+
+    done: list[dict] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    planes: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+# -- planning ---------------------------------------------------------------------------------------
+def _is_image(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith(IMAGE_SUFFIXES) and not name.startswith(".")
+
+
+def expand_inputs(inputs) -> list[Path]:
+    """Files, glob patterns and folders (their TIFF/OME-TIFF/zarr/npy entries) → sorted unique paths.
+
+    A pattern or folder that matches nothing raises ``ValueError``; a named file that does not exist is
+    kept (it fails later with its own message, and the rest of the batch continues).
+    """
+    out: list[Path] = []
+    for item in inputs:
+        text = str(item)
+        p = Path(text).expanduser()
+        if p.is_dir() and not p.name.lower().endswith(".zarr"):
+            found = sorted(q for q in p.iterdir() if _is_image(q))
+            if not found:
+                raise ValueError(f"folder {p} holds no TIFF, OME-TIFF or zarr images")
+            out.extend(found)
+        elif any(ch in text for ch in "*?["):
+            found = sorted(Path(m) for m in glob.glob(os.path.expanduser(text)))
+            if not found:
+                raise ValueError(f"the pattern {text!r} matches no files")
+            out.extend(found)
+        else:
+            out.append(p)
+    seen: dict[Path, None] = {}
+    for p in out:
+        seen.setdefault(p.resolve() if p.exists() else p, None)
+    return list(seen)
+
+
+def output_stem(path: Path) -> str:
+    name = path.name.rstrip("/")
+    for suffix in (".ome.tiff", ".ome.tif", ".ome.zarr", ".tiff", ".tif", ".btf", ".zarr", ".npy"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def interpret_axes(shape: tuple[int, ...]) -> tuple[bool, int | None]:
+    """(is_stack, channel_axis of a plane) for an array shape; ``ValueError`` when unsupported.
+
+    Supported: (Y, X); (Y, X, 3|4) RGB(A); (Z, Y, X) stacks; (Z, Y, X, 3|4) RGB stacks.
+    """
+    if any(s == 0 for s in shape):
+        raise ValueError(f"the image is empty (shape {shape})")
+    nd = len(shape)
+    if nd == 2:
+        return False, None
+    if nd == 3:
+        return (False, None) if shape[-1] in (3, 4) else (True, None)
+    if nd == 4 and shape[-1] in (3, 4):
+        return True, None
+    raise ValueError(
+        f"unsupported dimensions {shape}: expected (Y, X), (Y, X, 3|4), (Z, Y, X) or (Z, Y, X, 3|4)"
+    )
+
+
+def plan_file(path: Path, config: BatchConfig) -> FileJob:
+    """Open ``path`` lazily, check it, compute its global scaling; errors are recorded, not raised."""
+    stem = output_stem(path)
+    job = FileJob(
+        str(path), config.outdir / f"{stem}{SUFFIX[config.fmt]}", config.outdir / f"{stem}.labels.json"
+    )
+    try:
+        with _local_reads():
+            _plan_into(job, path, config)
+    except Exception as err:  # any reader failure is this file's problem, not the batch's
+        job.error = f"{type(err).__name__}: {err}" if not isinstance(err, ValueError) else str(err)
+    return job
+
+
+def _local_reads():
+    """Reads of a file's chunks run in this thread, never on a distributed client (file handles do not
+    travel).
+    """
+    import dask
+
+    return dask.config.set(scheduler="synchronous")
+
+
+def _plan_into(job: FileJob, path: Path, config: BatchConfig) -> None:
+    from napari_sam.image.planes import make_source
+    from napari_sam.io.images import read_image
+
+    data = read_image(path)
+    job.shape = tuple(int(s) for s in data.shape)
+    job.stack, _ = interpret_axes(job.shape)
+    source = make_source(data, stack_axis=0 if job.stack else None)
+    job.planes = source.num_planes
+    job.scaling = source.scaling
+    if config.task == "prompts":
+        from napari_sam.batch.prompt_files import prompts_for
+
+        job.prompts = prompts_for(path, config.prompts, job.planes, output_stem(path))
+
+
+def plan(inputs, config: BatchConfig) -> list[FileJob]:
+    """A job per input (in order); two inputs with the same output name are an error."""
+    jobs = [plan_file(p, config) for p in expand_inputs(inputs)]
+    seen: dict[Path, str] = {}
+    for job in jobs:
+        if job.output in seen:
+            raise ValueError(
+                f"{job.input} and {seen[job.output]} would both write {job.output.name}; "
+                f"rename one or label them into different output folders"
+            )
+        seen[job.output] = job.input
+    return jobs

@@ -1,0 +1,287 @@
+"""Batch labeling of many images on dask: one task per plane, one writer task per file.
+
+Planning happens in the calling process (files are opened lazily, checked, and their global intensity
+scaling computed from a strided sample); every plane is then labelled by a task that reads only its
+plane, and when all planes of a file are done one task links them, writes the labels under a temporary
+name and renames them into place, then writes the file's JSON summary the same way.
+
+Tasks are pure functions of picklable arguments, so they run alike on local threads
+(:class:`concurrent.futures.ThreadPoolExecutor`), a ``LocalCluster`` or a remote
+``dask.distributed`` cluster; when a worker dies its tasks are simply rerun elsewhere, and since
+outputs appear only by atomic rename, nothing is lost, half-written or written twice.
+
+>>> report = run_batch(["stacks/*.tif"], BatchConfig(outdir="labels"))
+>>> report.failed                      # [(input, message), ...]
+
+This module holds the tasks and the driver; the job description and planning are in
+:mod:`napari_sam.batch.plan`, the executors in :mod:`napari_sam.batch.executors`, and both are
+re-exported here.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import threading
+import time
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from napari_sam import __version__
+from napari_sam.batch.executors import DaskExecutor, LocalExecutor, make_executor
+from napari_sam.batch.plan import (
+    IMAGE_SUFFIXES,
+    BatchConfig,
+    BatchReport,
+    FileJob,
+    PlaneResult,
+    _local_reads,
+    expand_inputs,
+    interpret_axes,
+    output_stem,
+    plan,
+    plan_file,
+)
+from napari_sam.io.labels import remove_path, stale_temporaries, write_json_atomic, write_labels
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "BatchConfig",
+    "BatchReport",
+    "DaskExecutor",
+    "FileJob",
+    "LocalExecutor",
+    "PlaneResult",
+    "expand_inputs",
+    "finish_file",
+    "interpret_axes",
+    "label_plane",
+    "make_executor",
+    "output_stem",
+    "plan",
+    "plan_file",
+    "run_batch",
+    "worker_model",
+]
+
+
+# -- tasks (run on workers) ---------------------------------------------------------------------------
+@functools.lru_cache(maxsize=2)
+def worker_model(name: str, device: str):
+    """The model, loaded once per worker process (and device); a GPU worker resolves ``auto`` to its GPU."""
+    from napari_sam.models.loading import load_model
+
+    return load_model(name, device=device)
+
+
+_MODEL_LOCK = threading.Lock()
+
+
+def _model(config: BatchConfig):
+    with _MODEL_LOCK:
+        return worker_model(config.model, config.device)
+
+
+def _read_plane(job: FileJob, plane: int):
+    from napari_sam.io.images import read_image
+
+    data = read_image(job.input)
+    with _local_reads():
+        return np.asarray(data[plane] if job.stack else data)
+
+
+def label_plane(job: FileJob, plane: int, config: BatchConfig) -> PlaneResult:
+    """Label one plane of one file (automatic or from prompts); errors are returned, not raised."""
+    t0 = time.perf_counter()
+    try:
+        model = _model(config)
+        raw = np.asarray(_read_plane(job, plane))
+        if config.task == "auto":
+            from napari_sam.automatic.everything import segment_everything
+
+            labels, info = segment_everything(
+                raw,
+                model=model,
+                mode=config.auto_mode,
+                params=config.params,
+                scaling=job.scaling,
+                return_info=True,
+            )
+            info = {
+                k: v
+                for k, v in info.items()
+                if k
+                in (
+                    "mode",
+                    "proposals",
+                    "windows",
+                    "decoded",
+                    "objects",
+                    "encoded_windows",
+                    "parameters",
+                    "tiles",
+                )
+            }
+        else:
+            from napari_sam.batch.prompt_files import label_from_prompts
+
+            labels = label_from_prompts(model, raw, (job.prompts or {}).get(plane, {}), job.scaling)
+            info = {"objects": int(labels.max(initial=0))}
+        return PlaneResult(plane, labels, time.perf_counter() - t0, info)
+    except Exception as err:
+        return PlaneResult(
+            plane, None, time.perf_counter() - t0, error=f"plane {plane}: {type(err).__name__}: {err}"
+        )
+
+
+def finish_file(job: FileJob, config: BatchConfig, *results: PlaneResult) -> dict:
+    """Assemble a file's planes, write its labels and summary atomically; returns the summary.
+
+    On a plane error nothing is written and the summary dict carries ``error``.
+    """
+    from napari_sam.automatic.merge import link_planes
+
+    t0 = time.perf_counter()
+    errors = [r.error for r in results if r.error]
+    if errors:
+        return {"input": job.input, "error": "; ".join(errors)}
+    results = sorted(results, key=lambda r: r.plane)
+    try:
+        if job.stack:
+            stacked = np.stack([r.labels for r in results])
+            labels = link_planes(stacked, config.min_link_iou) if config.link else stacked
+            axes = "ZYX"
+        else:
+            labels, axes = results[0].labels, "YX"
+        model = _model(config)
+        summary = {
+            "input": job.input,
+            "output": str(job.output),
+            "format": config.fmt,
+            "shape": list(job.shape),
+            "planes": job.planes,
+            "stack": job.stack,
+            "labels": ("3d linked" if config.link else "2d per plane") if job.stack else "2d",
+            "objects": int(len(np.unique(labels)) - (1 if (labels == 0).any() else 0)),
+            "objects_per_plane": [int(r.info.get("objects", r.labels.max(initial=0))) for r in results],
+            "seconds": float(sum(r.seconds for r in results) + time.perf_counter() - t0),
+            "task": config.task,
+            "mode": results[0].info.get("mode"),
+            "model": model.name,
+            "checkpoint_sha256": model.checkpoint_sha256,
+            "device": str(model.device),
+            "parameters": results[0].info.get("parameters", config.params or {}),
+            "link_min_iou": config.min_link_iou if job.stack and config.link else None,
+            "scaling": asdict(job.scaling) if job.scaling is not None else None,
+            "napari_sam": __version__,
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        write_labels(job.output, labels, config.fmt, axes=axes)
+        write_json_atomic(job.summary, summary)
+        return summary
+    except Exception as err:
+        remove_path(job.summary)
+        return {"input": job.input, "error": f"writing failed: {type(err).__name__}: {err}"}
+
+
+# -- driver -------------------------------------------------------------------------------------------
+def run_batch(
+    inputs, config: BatchConfig, *, executor=None, progress: bool = True, log=None, on_plane_done=None
+) -> BatchReport:
+    """Label every input; see the module docstring.
+
+    Parameters
+    ----------
+    inputs
+        Files, glob patterns and folders.
+    executor
+        :class:`LocalExecutor` (default) or :class:`DaskExecutor`; closed here only if created here.
+    progress
+        Show a tqdm bar (planes, with ETA) on stderr.
+    log
+        Called with one line per finished, skipped or failed input (default: printed above the bar).
+    on_plane_done
+        Called as ``on_plane_done(done, total)`` after every plane (tests use it to interrupt runs).
+    """
+    from tqdm.auto import tqdm
+
+    t0 = time.perf_counter()
+    log = log or (lambda line: tqdm.write(line, file=sys.stderr))
+    Path(config.outdir).mkdir(parents=True, exist_ok=True)
+    report = BatchReport()
+    jobs = plan(inputs, config)
+    todo: list[FileJob] = []
+    for job in jobs:
+        if job.error:
+            report.failed.append((job.input, job.error))
+            log(f"FAILED {job.input}: {job.error}")
+        elif job.done and not config.overwrite:
+            report.skipped.append(job.input)
+            log(f"skip   {job.input}: {job.output.name} is already complete")
+        else:
+            for stale in stale_temporaries(job.output) + stale_temporaries(job.summary):
+                remove_path(stale)
+            remove_path(job.summary)  # an output without its summary is an interrupted one: redo it
+            todo.append(job)
+    total = sum(j.planes for j in todo)
+    own = executor is None
+    executor = executor or LocalExecutor()
+
+    bar = tqdm(
+        total=total,
+        unit="plane",
+        disable=not progress or total == 0,
+        file=sys.stderr,
+        desc="napari-sam label",
+        dynamic_ncols=True,
+    )
+    try:
+        plane_futs: dict = {}
+        remaining: dict[int, int] = {}
+        by_file: dict[int, list] = {}
+        for f, job in enumerate(todo):
+            futs = [executor.submit(label_plane, job, p, config, priority=-f) for p in range(job.planes)]
+            by_file[f] = futs
+            remaining[f] = len(futs)
+            for fut in futs:
+                plane_futs[fut] = f
+        pending = set(plane_futs)
+        writers: dict = {}
+        done_planes = 0
+        say = log
+        while pending:
+            for fut in executor.wait_first(pending):
+                pending.discard(fut)
+                if fut in plane_futs:
+                    f = plane_futs[fut]
+                    remaining[f] -= 1
+                    done_planes += 1
+                    bar.update(1)
+                    if on_plane_done is not None:
+                        on_plane_done(done_planes, total)
+                    if remaining[f] == 0:
+                        w = executor.submit_after(finish_file, by_file[f], todo[f], config, priority=1)
+                        writers[w] = f
+                        pending.add(w)
+                else:
+                    job = todo[writers[fut]]
+                    try:
+                        summary = fut.result()
+                    except Exception as err:  # the writer itself died (e.g. repeatedly killed workers)
+                        summary = {"input": job.input, "error": f"{type(err).__name__}: {err}"}
+                    if "error" in summary:
+                        report.failed.append((job.input, summary["error"]))
+                        say(f"FAILED {job.input}: {summary['error']}")
+                    else:
+                        report.done.append(summary)
+                        report.planes += job.planes
+                        say(f"done   {job.input} -> {job.output} ({summary['objects']} objects)")
+    finally:
+        bar.close()
+        if own:
+            executor.close()
+    report.seconds = time.perf_counter() - t0
+    return report

@@ -1,0 +1,279 @@
+"""The persistent embedding cache: tile embeddings of an image (or stack) in a zarr folder.
+
+Layout of ``CACHE.zarr``::
+
+    attrs["napari_sam"]   {"format", "version", "key", "signature"}
+    embeddings            (P, T, 256, h, w) float16 (or float32), one chunk per tile
+    done                  (P, T) uint8, 1 once the tile's embedding is completely written
+
+P is the number of planes (1 for a 2D image) and T the number of tiles of the grid. The cache is
+*keyed* by a signature (model and checkpoint hash, preprocessing with the global intensity scaling,
+tile grid and halo, store dtype and a fingerprint of the data): opening it with another signature
+rebuilds it (never silently reuses stale embeddings). A tile's flag is written only after its
+embedding, and zarr writes every chunk atomically (temporary file + rename), so an interrupted run
+resumes where it stopped and nothing half-written is ever taken as done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+FORMAT = "napari-sam embeddings"
+VERSION = 1
+PREPROCESSING_VERSION = "rgb255-scale-resize-bilinear-aa-normalise-pad/1"  # bump when preprocessing changes
+FINGERPRINT_BAND = 256  # rows per hashed band: the fingerprint does not depend on the data's chunks
+
+
+# -- fingerprint ---------------------------------------------------------------------------------
+def _band_digest(block: np.ndarray) -> np.ndarray:
+    """blake2b-128 of one band's bytes (C order, little endian), as a (1, 16) uint8 row."""
+    block = np.ascontiguousarray(block)
+    if block.dtype.byteorder == ">":
+        block = block.astype(block.dtype.newbyteorder("<"))
+    return np.frombuffer(hashlib.blake2b(block.data, digest_size=16).digest(), dtype=np.uint8)[None]
+
+
+def fingerprint(data) -> str:
+    """A content hash of an array of shape (P, H, ...) computed band by band, never whole in memory.
+
+    The array is cut into bands of :data:`FINGERPRINT_BAND` rows of each plane; each band is hashed
+    (in parallel with dask for lazy data) and the digests are hashed in order with the shape and
+    dtype. The result does not depend on how the data is chunked or whether it is numpy or dask.
+
+    Parameters
+    ----------
+    data
+        (P, H, W[, C]) numpy, dask or zarr array (a 2D image as P = 1).
+    """
+    shape = tuple(int(s) for s in data.shape)
+    head = hashlib.blake2b(
+        json.dumps({"shape": shape, "dtype": np.dtype(data.dtype).newbyteorder("<").str}).encode(),
+        digest_size=16,
+    )
+    p, h = shape[0], shape[1]
+    if isinstance(data, np.ndarray):
+        body = b"".join(
+            _band_digest(data[i, r : r + FINGERPRINT_BAND]).tobytes()
+            for i in range(p)
+            for r in range(0, h, FINGERPRINT_BAND)
+        )
+    else:
+        import dask
+
+        from napari_sam.io.images import as_dask
+
+        x = as_dask(data)
+        # read groups of whole source chunks (each chunk once), hash them in bands of fixed height
+        group = max(FINGERPRINT_BAND, -(-max(x.chunks[1]) // FINGERPRINT_BAND) * FINGERPRINT_BAND)
+        tasks = [
+            dask.delayed(_group_digests)(x[i, r : r + group]) for i in range(p) for r in range(0, h, group)
+        ]
+        body = b"".join(dask.compute(*tasks, scheduler="threads"))
+    head.update(body)
+    return head.hexdigest()
+
+
+def _group_digests(block: np.ndarray) -> bytes:
+    block = np.asarray(block)
+    return b"".join(
+        _band_digest(block[r : r + FINGERPRINT_BAND]).tobytes()
+        for r in range(0, block.shape[0], FINGERPRINT_BAND)
+    )
+
+
+def signature_key(signature: dict) -> str:
+    """sha256 of the signature's canonical JSON."""
+    return hashlib.sha256(json.dumps(signature, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def diff_signatures(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Dotted names of the signature entries that differ (to say why a cache was rebuilt)."""
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += diff_signatures(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(prefix + k)
+    return out
+
+
+# -- the store -----------------------------------------------------------------------------------
+class EmbeddingStore:
+    """Tile embeddings of P planes × T tiles in a zarr folder; see the module docstring.
+
+    Use :meth:`open`. Attributes: ``path``, ``signature``, ``status`` (``"new"``, ``"resumed"``,
+    ``"complete"`` or ``"rebuilt"``), ``changed`` (the signature entries that made a rebuild).
+    """
+
+    def __init__(self, path: Path, root, signature: dict, status: str, changed: list[str]) -> None:
+        self.path = path
+        self._root = root
+        self.signature = signature
+        self.status = status
+        self.changed = changed
+        self.embeddings = root["embeddings"]
+        self.done_array = root["done"]
+        self._lock = threading.Lock()
+        self._done = np.asarray(self.done_array[...], dtype=bool)  # (P, T) flags mirrored in memory
+
+    # -- opening -----------------------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike,
+        signature: dict,
+        planes: int,
+        tiles: int,
+        embedding_shape: tuple[int, int, int] = (256, 64, 64),
+        dtype: str = "float16",
+    ) -> EmbeddingStore:
+        """Open the cache at ``path`` for ``signature``, creating or rebuilding it as needed.
+
+        Parameters
+        ----------
+        path
+            A local folder (conventionally ``*.zarr``); created if missing.
+        signature
+            JSON-able dict that identifies the embeddings (see :func:`signature_key`).
+        planes, tiles
+            P and T.
+        embedding_shape
+            (C, h, w) of one tile's embedding.
+        dtype
+            ``"float16"`` (half the disk; what is served is always this precision) or ``"float32"``.
+
+        Raises
+        ------
+        ValueError
+            ``path`` exists and is not a napari-sam embedding cache (it is never deleted then).
+        """
+        import zarr
+
+        path = Path(path).expanduser()
+        signature = json.loads(json.dumps(signature, default=str))  # as it reads back from disk
+        key = signature_key(signature)
+        status, changed = "new", []
+        if path.exists():
+            meta = cls._read_meta(path)
+            if meta is None:
+                raise ValueError(
+                    f"{path} exists and is not a napari-sam embedding cache; choose another cache path "
+                    f"(e.g. image.embeddings.zarr) or delete it"
+                )
+            if meta.get("key") == key and meta.get("version") == VERSION:
+                try:
+                    root = zarr.open_group(str(path), mode="r+")
+                    store = cls(path, root, signature, "resumed", [])
+                    if store.done_array.shape == (planes, tiles):
+                        store.status = "complete" if store._done.all() else "resumed"
+                        return store
+                except Exception as err:  # unreadable pieces: rebuild
+                    log.warning("embedding cache %s is damaged (%s); rebuilding it", path, err)
+            changed = diff_signatures(meta.get("signature", {}), signature) or ["format"]
+            log.warning("embedding cache %s is stale (changed: %s); rebuilding it", path, ", ".join(changed))
+            status = "rebuilt"
+        root = cls._create(path, signature, key, planes, tiles, embedding_shape, dtype)
+        return cls(path, root, signature, status, changed)
+
+    @staticmethod
+    def _read_meta(path: Path) -> dict | None:
+        meta_file = path / "zarr.json"
+        if not meta_file.is_file():
+            return None
+        try:
+            meta = json.loads(meta_file.read_text()).get("attributes", {}).get("napari_sam")
+        except (OSError, ValueError):
+            return None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            return None
+        return meta
+
+    @staticmethod
+    def _create(
+        path: Path,
+        signature: dict,
+        key: str,
+        planes: int,
+        tiles: int,
+        embedding_shape: tuple[int, int, int],
+        dtype: str,
+    ):
+        """Build an empty cache under a temporary name next to ``path``, then swap it in."""
+        import zarr
+
+        if dtype not in ("float16", "float32"):
+            raise ValueError(f"cache dtype must be 'float16' or 'float32'; got {dtype!r}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        try:
+            root = zarr.open_group(str(tmp), mode="w")
+            root.create_array(
+                "embeddings",
+                shape=(planes, tiles, *embedding_shape),
+                dtype=dtype,
+                chunks=(1, 1, *embedding_shape),
+                fill_value=0,
+            )
+            root.create_array("done", shape=(planes, tiles), dtype="uint8", chunks=(1, tiles), fill_value=0)
+            root.attrs["napari_sam"] = {
+                "format": FORMAT,
+                "version": VERSION,
+                "key": key,
+                "signature": signature,
+            }
+            if path.exists():
+                trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+                os.replace(path, trash / "old")
+                shutil.rmtree(trash, ignore_errors=True)
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return zarr.open_group(str(path), mode="r+")
+
+    # -- tiles -------------------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(P, T)."""
+        return self._done.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.embeddings.dtype)
+
+    def is_done(self, plane: int, tile: int) -> bool:
+        return bool(self._done[plane, tile])
+
+    def done_mask(self, plane: int | None = None) -> np.ndarray:
+        """(P, T) or (T,) bool copy of the flags."""
+        return (self._done if plane is None else self._done[plane]).copy()
+
+    def count_done(self) -> int:
+        return int(self._done.sum())
+
+    def read(self, plane: int, tile: int) -> np.ndarray | None:
+        """The (C, h, w) embedding of a finished tile, or None if it is not done."""
+        if not self._done[plane, tile]:
+            return None
+        return np.asarray(self.embeddings[plane, tile])
+
+    def write(self, plane: int, tiles: list[int], values: np.ndarray) -> None:
+        """Store (len(tiles), C, h, w) embeddings of one plane, then flag those tiles as done."""
+        values = np.asarray(values, dtype=self.dtype)
+        for t, v in zip(tiles, values):
+            self.embeddings[plane, t] = v
+        with self._lock:
+            self._done[plane, tiles] = True
+            self.done_array[plane] = self._done[plane].astype(np.uint8)

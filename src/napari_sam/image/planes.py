@@ -1,0 +1,148 @@
+"""A 2D image or a (Z, Y, X) / (T, Y, X) stack as a sequence of planes sharing one global intensity
+scaling; each plane is served as a lazy :class:`~napari_sam.image.normalize.PreparedImage`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from napari_sam.image import normalize as image_mod
+from napari_sam.image.normalize import (
+    ImageLayout,
+    IntensityScaling,
+    PreparedImage,
+    compute_scaling,
+    infer_layout,
+    to_hwc,
+)
+
+MAX_SCALING_PLANES = 8  # planes sampled (evenly spaced) for a stack's global scaling
+
+
+@dataclass
+class PlaneSource:
+    """Planes of an image.
+
+    Attributes
+    ----------
+    data
+        (P, ...) raw array with the stack axis first (P = 1 for a 2D image), numpy or dask; each
+        ``data[p]`` is a 2D image as :func:`~napari_sam.image.normalize.infer_layout` reads it.
+    layout
+        The layout of one plane.
+    scaling
+        One global scaling for every plane.
+    stack_axis
+        The caller's stack axis, or None for a 2D image.
+    """
+
+    data: object
+    layout: ImageLayout
+    scaling: IntensityScaling
+    stack_axis: int | None
+
+    @property
+    def is_stack(self) -> bool:
+        return self.stack_axis is not None
+
+    @property
+    def num_planes(self) -> int:
+        return int(self.data.shape[0])
+
+    @property
+    def plane_shape(self) -> tuple[int, int]:
+        """(H, W) of one plane."""
+        return self.plane(0).shape
+
+    def check_plane(self, plane: int) -> int:
+        p = int(plane)
+        if not 0 <= p < self.num_planes:
+            raise ValueError(
+                f"plane {plane} does not exist: this image has {self.num_planes} plane(s), 0…"
+                f"{self.num_planes - 1}"
+            )
+        return p
+
+    def plane(self, plane: int) -> PreparedImage:
+        """Plane ``plane`` as a lazy (H, W, c) prepared image with the global scaling."""
+        p = self.check_plane(plane)
+        return PreparedImage(to_hwc(self.data[p], self.layout), self.scaling, self.layout)
+
+
+def _lazy(image):
+    if type(image).__module__.startswith("zarr"):
+        from napari_sam.io.images import as_dask
+
+        return as_dask(image)
+    if not hasattr(image, "shape") or not hasattr(image, "dtype"):
+        return np.asarray(image)
+    return image
+
+
+def stack_scaling(data, layout: ImageLayout) -> IntensityScaling:
+    """The global scaling of a (P, ...) stack from strided samples of up to 8 evenly spaced planes."""
+    p = int(data.shape[0])
+    chosen = sorted(set(np.linspace(0, p - 1, min(p, MAX_SCALING_PLANES)).round().astype(int).tolist()))
+    h, w = to_hwc(data[0], layout).shape[:2]
+    step = max(1, int(np.ceil(np.sqrt(h * w * len(chosen) / image_mod.MAX_STAT_PIXELS))))
+    samples = []
+    for i in chosen:
+        s = to_hwc(data[i], layout)[::step, ::step]
+        samples.append(np.asarray(s.compute() if hasattr(s, "compute") else s))
+    return compute_scaling(np.concatenate(samples, axis=0))
+
+
+def make_source(
+    image,
+    *,
+    stack_axis: int | None = None,
+    channel_axis: int | None = None,
+    scaling: IntensityScaling | None = None,
+) -> PlaneSource:
+    """Validate an image or stack and compute its one global scaling.
+
+    Parameters
+    ----------
+    image
+        2D: (H, W), (H, W, 3|4) or multichannel with ``channel_axis``. Stack: any of those with one more
+        axis, ``stack_axis``. numpy, dask or zarr (zarr is read through dask).
+    stack_axis
+        The plane axis (Z or T) of a stack, in ``image``'s axes.
+    channel_axis
+        The channel axis in ``image``'s axes (for a stack too).
+    scaling
+        Reuse a recorded scaling instead of computing one.
+    """
+    image = _lazy(image)
+    if stack_axis is None:
+        layout = infer_layout(image, channel_axis)
+        if scaling is None:
+            scaling = compute_scaling(to_hwc(image, layout))  # exactly the core's 2D scaling
+        return PlaneSource(image[None], layout, scaling, None)
+    ndim = len(image.shape)
+    if ndim < 3:
+        raise ValueError(
+            f"stack_axis={stack_axis} needs a stack of 2D planes (3 or 4 axes); got shape "
+            f"{tuple(image.shape)}. For a single 2D image leave stack_axis out."
+        )
+    axis = stack_axis % ndim
+    if channel_axis is not None and channel_axis % ndim == axis:
+        raise ValueError(
+            f"stack_axis and channel_axis are both {axis}; the planes and the channels must be different axes"
+        )
+    plane_channel_axis = None
+    if channel_axis is not None:
+        c = channel_axis % ndim
+        plane_channel_axis = c - 1 if c > axis else c
+    data = image if axis == 0 else _moveaxis(image, axis)
+    layout = infer_layout(data[0], plane_channel_axis)
+    if scaling is None:
+        scaling = stack_scaling(data, layout)
+    return PlaneSource(data, layout, scaling, axis)
+
+
+def _moveaxis(image, axis: int):
+    order = [axis] + [a for a in range(len(image.shape)) if a != axis]
+    return image.transpose(order)

@@ -1,0 +1,1 @@
+"""Files: lazy image readers, atomic label writers and the packaged sample data."""

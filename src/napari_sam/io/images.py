@@ -1,0 +1,123 @@
+"""Lazy reading of large images: TIFF / BigTIFF / OME-TIFF and zarr become dask arrays; nothing is
+read until a region is asked for, and then only the chunks (TIFF tiles or strips) under it.
+
+>>> data = read_image("slide.ome.tif")       # dask array, chunked like the file's tiles
+>>> seg.set_image(data, cache="slide.embeddings.zarr")
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
+DEFAULT_CHUNK = 1024  # chunk side for in-memory arrays turned into dask
+
+
+def _from_zarr_node(node, level: int):
+    """A zarr array, or the ``level``-th array of a multiscale group (OME-Zarr ``multiscales`` or
+    arrays named 0, 1, …).
+    """
+    import dask.array as da
+    import zarr
+
+    if isinstance(node, zarr.Array):
+        return da.from_zarr(node)
+    attrs = dict(node.attrs)
+    paths: list[str] = []
+    multiscales = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
+    if multiscales:
+        paths = [d["path"] for d in multiscales[0].get("datasets", [])]
+    if not paths:
+        keys = sorted(node.array_keys(), key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0, k))
+        paths = list(keys)
+    if not paths:
+        raise ValueError("this zarr group holds no arrays; pass the path of an array inside it")
+    if not 0 <= level < len(paths):
+        raise ValueError(f"level {level} does not exist: this image has {len(paths)} level(s) {paths}")
+    return da.from_zarr(node[paths[level]])
+
+
+def read_image(path: str | os.PathLike, *, series: int = 0, level: int = 0):
+    """Open an image file lazily.
+
+    Parameters
+    ----------
+    path
+        A TIFF (``.tif``, ``.tiff``, ``.btf``; BigTIFF and OME-TIFF included), a zarr store
+        (``.zarr`` folder: an array, or a multiscale group such as OME-Zarr), or a ``.npy`` file
+        (memory-mapped). Other formats (PNG, JPEG, …) are read whole with scikit-image.
+    series
+        TIFF series (OME-TIFF images with several series).
+    level
+        Pyramid level (0 = full resolution) of a multiscale TIFF or zarr group.
+
+    Returns
+    -------
+    dask.array.Array
+        The image in its stored axis order ((Y, X), (Y, X, C), (Z, Y, X), …) and dtype, chunked like the
+        file (TIFF tiles/strips, zarr chunks).
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise ValueError(f"no such image: {p}")
+    name = p.name.lower()
+    if p.is_dir() or name.endswith((".zarr", ".zarr/")):
+        import zarr
+
+        try:
+            node = zarr.open(str(p), mode="r")
+        except Exception as err:  # zarr raises several types for "not a zarr store"
+            raise ValueError(f"{p} is not a readable zarr store: {err}") from None
+        return _from_zarr_node(node, level)
+    if name.endswith(TIFF_SUFFIXES):
+        import tifffile
+        import zarr
+
+        try:
+            with tifffile.TiffFile(p) as tif:
+                n_series = len(tif.series)
+                n_levels = len(tif.series[series].levels) if series < n_series else 0
+        except tifffile.TiffFileError as err:
+            raise ValueError(f"{p} is not a readable TIFF: {err}") from None
+        if not 0 <= series < n_series:
+            raise ValueError(f"series {series} does not exist: {p.name} has {n_series} series")
+        if not 0 <= level < n_levels:
+            raise ValueError(
+                f"level {level} does not exist: series {series} of {p.name} has {n_levels} level(s)"
+            )
+        store = tifffile.imread(p, aszarr=True, series=series, level=level)
+        return _from_zarr_node(zarr.open(store, mode="r"), 0)
+    if name.endswith(".npy"):
+        return as_dask(np.load(p, mmap_mode="r"))
+    from skimage.io import imread
+
+    return as_dask(imread(p))
+
+
+def as_dask(image, chunk: int = DEFAULT_CHUNK):
+    """numpy, zarr or dask → dask array (a dask array is returned as is).
+
+    In-memory and memory-mapped arrays get chunks of ``chunk`` pixels along their two longest axes
+    (the image plane), the whole of short axes (≤ 4: channels) and 1 along the others (planes);
+    zarr arrays keep their own chunks.
+    """
+    import dask.array as da
+
+    if isinstance(image, da.Array):
+        return image
+    if type(image).__module__.startswith("zarr"):
+        return da.from_zarr(image)
+    arr = image if hasattr(image, "shape") and hasattr(image, "dtype") else np.asarray(image)
+    longest = set(np.argsort(arr.shape)[-2:].tolist())
+    chunks = tuple(min(chunk, s) if a in longest else (s if s <= 4 else 1) for a, s in enumerate(arr.shape))
+    return da.from_array(arr, chunks=chunks)
+
+
+def is_lazy(image) -> bool:
+    """True for dask and zarr arrays (reads cost I/O), False for numpy."""
+    return not isinstance(image, np.ndarray) and (
+        hasattr(image, "dask") or type(image).__module__.startswith("zarr")
+    )

@@ -1,0 +1,1 @@
+"""Prompts to masks: the prediction record, click-to-box search, mask prompts, scores and propagation."""
