@@ -13,7 +13,16 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["load_model", "Segmenter", "Prediction", "ZoomRule", "MODELS", "segment_everything", "__version__"]
+__all__ = [
+    "load_model",
+    "Segmenter",
+    "Prompts",
+    "Prediction",
+    "ZoomRule",
+    "MODELS",
+    "segment_everything",
+    "__version__",
+]
 
 
 def __getattr__(name: str):
@@ -26,6 +35,10 @@ def __getattr__(name: str):
         from napari_sam.segmenter import Segmenter
 
         return Segmenter
+    if name == "Prompts":
+        from napari_sam.prompts import Prompts
+
+        return Prompts
     if name == "Prediction":
         from napari_sam.prediction.result import Prediction
 

@@ -1,0 +1,488 @@
+"""The prompts of one object, the one type every front end builds: points, boxes, a drawn mask, a plane.
+
+Coordinates are napari's, in image pixels of one plane (pixel centres at integers): points (row, col),
+boxes (min_row, min_col, max_row, max_col), max inclusive. :meth:`Prompts.build` is the one place
+user prompts are checked; :meth:`Prompts.decoder_request` holds the rules that turn what was drawn
+into what the mask decoder is asked; :meth:`Prompts.to_record` / :meth:`Prompts.from_record` are the
+one saved record (older napari and notebook records still load).
+
+Examples
+--------
+>>> p = Prompts.build(points=[(12, 30)], labels=[1], boxes=[(5, 20, 40, 60)])
+>>> p.describe()
+'1 point (1 positive) + 1 box'
+>>> Prompts.from_record(p.to_record()) == p
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from napari_sam.geometry.coords import as_boxes_rc, as_points_rc
+
+__all__ = ["DecoderRequest", "Prompts", "RECORD_VERSION"]
+
+RECORD_VERSION = 2
+POSITIVE, NEGATIVE = 1, 0
+_V2_KEYS = {"version", "points", "labels", "boxes", "mask", "plane"}
+_NAPARI_V1_KEYS = {"points", "labels", "boxes", "plane", "mask_pixels"}
+_NOTEBOOK_V1_KEYS = {"points", "box"}
+
+
+@dataclass(frozen=True, eq=False)
+class Prompts:
+    """The prompts of one object on one plane (or, several boxes and nothing else: several objects).
+
+    Build it with :meth:`build` (lists, tuples or arrays; the checks live there); the fields are
+    always these canonical arrays.
+
+    Attributes
+    ----------
+    points
+        (N, 2) float64 (row, col) image pixels of the plane.
+    labels
+        (N,) int8: 1 for a positive point, 0 for a negative one.
+    boxes
+        (B, 4) float64 (min_row, min_col, max_row, max_col), max inclusive, oldest first.
+    mask
+        (H, W) bool drawn mask prompt (polygon, ellipse, brush), or None.
+    plane
+        Leading (non-spatial) indices of the plane in a stack, ``()`` for a 2D image.
+    """
+
+    points: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    labels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
+    mask: np.ndarray | None = None
+    plane: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        points = _points(self.points)
+        boxes = _boxes(self.boxes)
+        labels = _labels(self.labels, len(points))
+        mask = _mask(self.mask)
+        plane = _plane(self.plane)
+        for name, value in (
+            ("points", points),
+            ("labels", labels),
+            ("boxes", boxes),
+            ("mask", mask),
+            ("plane", plane),
+        ):
+            if isinstance(value, np.ndarray):
+                value.setflags(write=False)
+            object.__setattr__(self, name, value)
+
+    # -- construction ------------------------------------------------------------------------------
+    @classmethod
+    def build(
+        cls,
+        points=None,
+        labels=None,
+        boxes=None,
+        mask=None,
+        plane=(),
+        image_shape: Sequence[int] | None = None,
+    ) -> Prompts:
+        """Check prompts given in any array-like form and return them as :class:`Prompts`.
+
+        Parameters
+        ----------
+        points
+            (N, 2) (row, col) pairs, a single (row, col), or None.
+        labels
+            (N,) 1 (positive) / 0 (negative) per point; default all positive.
+        boxes
+            (B, 4) (min_row, min_col, max_row, max_col), a single box flat, or None.
+        mask
+            (H, W) bool drawn mask, or None.
+        plane
+            Leading indices of the plane (an int for a single stack axis), ``()`` for 2D.
+        image_shape
+            (H, W) of the plane: points must lie on it, boxes are clipped to it (a box wholly outside
+            is refused) and the mask must have this shape.
+
+        Raises
+        ------
+        ValueError
+            Naming the offending value: wrong shapes, NaN/inf, labels other than 0/1, max < min,
+            points off the image, an empty mask.
+        """
+        prompts = cls(
+            points=np.zeros((0, 2)) if points is None else points,
+            labels=labels,
+            boxes=np.zeros((0, 4)) if boxes is None else boxes,
+            mask=mask,
+            plane=plane,
+        )
+        return prompts if image_shape is None else prompts.on_image(image_shape)
+
+    def on_image(self, image_shape: Sequence[int]) -> Prompts:
+        """These prompts checked against a plane of shape (H, W): points must lie on it, boxes are
+        clipped to it, the mask must have its shape; ``ValueError`` otherwise.
+        """
+        if len(image_shape) < 2:
+            raise ValueError(f"image_shape must be (H, W); got {tuple(image_shape)}")
+        h, w = (int(v) for v in image_shape[-2:])
+        for r, c in self.points:
+            if not (-0.5 <= r <= h - 0.5 and -0.5 <= c <= w - 0.5):
+                raise ValueError(f"point (row={r:g}, col={c:g}) is outside the image of shape {(h, w)}")
+        boxes = self.boxes
+        if len(boxes):
+            outside = (boxes[:, 0] > h - 0.5) | (boxes[:, 1] > w - 0.5) | (boxes[:, 2] < -0.5)
+            outside |= boxes[:, 3] < -0.5
+            if outside.any():
+                raise ValueError(f"box {boxes[outside][0].tolist()} is outside the image of shape {(h, w)}")
+            boxes = np.column_stack(
+                [
+                    boxes[:, 0].clip(0, h - 1),
+                    boxes[:, 1].clip(0, w - 1),
+                    boxes[:, 2].clip(0, h - 1),
+                    boxes[:, 3].clip(0, w - 1),
+                ]
+            )
+        if self.mask is not None and self.mask.shape != (h, w):
+            raise ValueError(f"mask prompt of shape {self.mask.shape} does not match the image's {(h, w)}")
+        if np.array_equal(boxes, self.boxes):
+            return self
+        return Prompts(self.points, self.labels, boxes, self.mask, self.plane)
+
+    # -- editing -----------------------------------------------------------------------------------
+    def with_point(self, row: float, col: float, positive: bool = True) -> Prompts:
+        """These prompts and one more point at (row, col)."""
+        return Prompts(
+            np.vstack([self.points, [[row, col]]]),
+            np.append(self.labels, POSITIVE if positive else NEGATIVE),
+            self.boxes,
+            self.mask,
+            self.plane,
+        )
+
+    def with_box(self, box, replace: bool = True) -> Prompts:
+        """These prompts with ``box`` (min_row, min_col, max_row, max_col): instead of the boxes there
+        (``replace``, one box per object as in the notebook) or after them.
+        """
+        box = as_boxes_rc(box)
+        boxes = box if replace else np.vstack([self.boxes, box])
+        return Prompts(self.points, self.labels, boxes, self.mask, self.plane)
+
+    def with_mask(self, mask) -> Prompts:
+        """These prompts with the drawn mask ``mask`` ((H, W) bool; None removes it)."""
+        return Prompts(self.points, self.labels, self.boxes, mask, self.plane)
+
+    def on_plane(self, plane) -> Prompts:
+        """The same prompts on ``plane``."""
+        return Prompts(self.points, self.labels, self.boxes, self.mask, plane)
+
+    def cleared(self) -> Prompts:
+        """No prompts, on the same plane."""
+        return Prompts(plane=self.plane)
+
+    # -- reading -----------------------------------------------------------------------------------
+    @property
+    def is_empty(self) -> bool:
+        """No point, no box and no drawn mask."""
+        return len(self.points) == 0 and len(self.boxes) == 0 and self.mask is None
+
+    @property
+    def positive_points(self) -> np.ndarray:
+        """(P, 2) the positive points."""
+        return self.points[self.labels == POSITIVE]
+
+    def describe(self) -> str:
+        """A short human description, e.g. ``"2 points (1 positive, 1 negative) + 1 box"``."""
+        parts = []
+        n = len(self.points)
+        if n:
+            pos = int((self.labels == POSITIVE).sum())
+            counts = [f"{k} {what}" for k, what in ((pos, "positive"), (n - pos, "negative")) if k]
+            parts.append(f"{n} point{'s' if n > 1 else ''} ({', '.join(counts)})")
+        if len(self.boxes):
+            parts.append(f"{len(self.boxes)} box{'es' if len(self.boxes) > 1 else ''}")
+        if self.mask is not None:
+            parts.append(f"drawn mask ({int(self.mask.sum())} pixels)")
+        text = " + ".join(parts) or "no prompts"
+        return text + (f" on plane {list(self.plane)}" if self.plane else "")
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Prompts):
+            return NotImplemented
+        same_mask = (self.mask is None and other.mask is None) or (
+            self.mask is not None and other.mask is not None and np.array_equal(self.mask, other.mask)
+        )
+        return (
+            same_mask
+            and self.plane == other.plane
+            and np.array_equal(self.points, other.points)
+            and np.array_equal(self.labels, other.labels)
+            and np.array_equal(self.boxes, other.boxes)
+        )
+
+    __hash__ = None  # arrays inside: not hashable
+
+    def __repr__(self) -> str:
+        return f"Prompts({self.describe()})"
+
+    # -- what the decoder is asked ----------------------------------------------------------------
+    def decoder_request(self, strict: bool = False) -> DecoderRequest:
+        """What :meth:`~napari_sam.segmenter.Segmenter.predict` decodes for these prompts, and a note.
+
+        Rules (the same for every front end):
+
+        * a drawn mask gives the object's box and the mask as SAM's mask prompt (with the points, if
+          any); rectangles are then ignored;
+        * with points, only the latest rectangle is used (points belong to one object);
+        * several rectangles and no points are separate objects, decoded as one batch;
+        * no prompt, or only negative points (nothing to segment), is a ``ValueError``.
+
+        With ``strict`` (a Python caller's keyword arguments) the ignored prompts of the first two
+        rules are a ``ValueError`` instead of a note.
+        """
+        if self.is_empty:
+            raise ValueError(
+                "no prompts: give at least one point or a box (click on an object or draw a box)"
+            )
+        has_points = len(self.points) > 0
+        if has_points and not (self.labels == POSITIVE).any() and not len(self.boxes) and self.mask is None:
+            raise ValueError("only negative points: add a positive point or a box on the object")
+        points = self.points if has_points else None
+        labels = self.labels if has_points else None
+        note = ""
+        if self.mask is not None:
+            if len(self.boxes):
+                if strict:
+                    raise ValueError("a drawn mask gives the object's box itself: pass the mask or a box")
+                note = "a polygon/ellipse is drawn: rectangles are ignored"
+            return DecoderRequest(points, labels, None, self.mask, note)
+        boxes = self.boxes if len(self.boxes) else None
+        if has_points and boxes is not None and len(boxes) > 1:
+            if strict:
+                raise ValueError(
+                    f"points belong to one object, but {len(boxes)} boxes were given; pass one box"
+                )
+            note = f"points go with one box: using the latest of {len(boxes)} rectangles"
+            boxes = boxes[-1:]
+        return DecoderRequest(points, labels, boxes, None, note)
+
+    # -- the saved record --------------------------------------------------------------------------
+    def to_record(self) -> dict:
+        """The JSON-friendly saved record (version 2)::
+
+            {"version": 2, "points": [[r, c], ...], "labels": [1, 0, ...],
+             "boxes": [[r0, c0, r1, c1], ...], "mask": {"shape": [H, W], "counts": [...]} | None,
+             "plane": [...]}
+
+        ``mask`` is run-length encoded in row-major order, the first count a run of False.
+        """
+        return {
+            "version": RECORD_VERSION,
+            "points": self.points.tolist(),
+            "labels": [int(v) for v in self.labels],
+            "boxes": self.boxes.tolist(),
+            "mask": None if self.mask is None else encode_mask(self.mask),
+            "plane": list(self.plane),
+        }
+
+    @classmethod
+    def from_record(cls, record: dict | None, image_shape: Sequence[int] | None = None) -> Prompts:
+        """Prompts from a saved record: version 2 (:meth:`to_record`), napari's earlier
+        ``{"points": [[r, c]], "labels", "boxes", "plane"}`` or the notebook's earlier
+        ``{"points": [[r, c, label]], "box": [r0, c0, r1, c1] | None}`` (also the notebook widget's
+        prompt as the browser sends it). ``None`` or ``{}`` are no prompts.
+        """
+        if record is None:
+            return cls()
+        if not isinstance(record, dict):
+            raise ValueError(f"a prompt record is a dict; got {type(record).__name__}")
+        if "version" in record:
+            return _from_v2(record, image_shape)
+        keys = set(record)
+        if "box" in keys or any(_is_sequence(p) and len(p) == 3 for p in record.get("points") or []):
+            return _from_notebook_v1(record, image_shape)
+        if keys <= _NAPARI_V1_KEYS:
+            return cls.build(
+                _none_if_empty(record.get("points")),
+                _none_if_empty(record.get("labels")),
+                _none_if_empty(record.get("boxes")),
+                plane=tuple(record.get("plane") or ()),
+                image_shape=image_shape,
+            )
+        raise ValueError(
+            f"unknown prompt record keys {sorted(keys - _V2_KEYS)}: expected a napari-sam record "
+            f"(keys {sorted(_V2_KEYS)})"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class DecoderRequest:
+    """What the mask decoder is asked for one :class:`Prompts` (see :meth:`Prompts.decoder_request`).
+
+    Attributes
+    ----------
+    points, labels
+        (N, 2) float64 (row, col) and (N,) int8 1/0, or None.
+    boxes
+        (K, 4) float64: K objects (K = 1 with points), or None.
+    mask
+        (H, W) bool drawn mask: the object's box and low-res logits come from it
+        (:func:`napari_sam.prediction.mask_prompt.mask_prompt`), or None.
+    note
+        What of the prompts was not used and why, for the user ("" when all was used).
+    """
+
+    points: np.ndarray | None
+    labels: np.ndarray | None
+    boxes: np.ndarray | None
+    mask: np.ndarray | None
+    note: str = ""
+
+
+# -- checks (the one validation path) --------------------------------------------------------------
+def _points(points) -> np.ndarray:
+    if points is None or np.size(points) == 0:
+        arr = np.asarray(points if points is not None else [], dtype=object)
+        if arr.ndim == 2 and arr.shape[1] not in (0, 2):
+            raise ValueError(f"points must be (row, col) pairs, shape (N, 2); got shape {arr.shape}")
+        return np.zeros((0, 2))
+    return as_points_rc(_numbers(points, "points"))
+
+
+def _boxes(boxes) -> np.ndarray:
+    if boxes is None or np.size(boxes) == 0:
+        return np.zeros((0, 4))
+    return as_boxes_rc(_numbers(boxes, "boxes"))
+
+
+def _numbers(values, what: str) -> np.ndarray:
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be numbers; got {values!r}") from None
+
+
+def _labels(labels, n: int) -> np.ndarray:
+    if labels is None:
+        return np.ones(n, dtype=np.int8)
+    arr = np.asarray(labels)
+    if arr.dtype == bool:
+        arr = arr.astype(np.int8)
+    arr = arr.ravel() if arr.ndim > 1 and arr.size == n else arr
+    if arr.shape != (n,):
+        raise ValueError(f"labels must give one 1/0 per point: {n} points, {arr.size} labels")
+    try:
+        valid = np.isin(arr.astype(np.float64), (0, 1)).all()
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise ValueError(
+            f"labels must be 1 (positive) or 0 (negative); got {sorted(set(arr.tolist()), key=str)}"
+        )
+    return arr.astype(np.int8)
+
+
+def _mask(mask) -> np.ndarray | None:
+    if mask is None:
+        return None
+    arr = np.asarray(mask)
+    if arr.ndim != 2:
+        raise ValueError(f"a mask prompt is an (H, W) bool image; got shape {arr.shape}")
+    if arr.dtype != bool:
+        if not np.isin(arr, (0, 1)).all():
+            raise ValueError("a mask prompt holds True/False (or 1/0) only")
+        arr = arr.astype(bool)
+    if not arr.any():
+        raise ValueError("the mask prompt is empty: draw a polygon or ellipse over the object")
+    return arr.copy()
+
+
+def _plane(plane) -> tuple[int, ...]:
+    if plane is None:
+        return ()
+    if isinstance(plane, int | np.integer):
+        plane = (plane,)
+    try:
+        out = tuple(int(v) for v in plane)
+    except (TypeError, ValueError):
+        raise ValueError(f"plane must be a tuple of indices of the leading axes; got {plane!r}") from None
+    if any(v < 0 for v in out) or any(float(a) != b for a, b in zip(plane, out)):
+        raise ValueError(f"plane indices are integers >= 0; got {plane!r}")
+    return out
+
+
+# -- records ---------------------------------------------------------------------------------------
+def encode_mask(mask: np.ndarray) -> dict:
+    """Run-length code of an (H, W) bool mask: ``{"shape": [H, W], "counts": [...]}``, row-major, the
+    first count a run of False (0 when the first pixel is True).
+    """
+    flat = np.asarray(mask, dtype=bool).ravel()
+    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    bounds = np.concatenate([[0], change, [flat.size]])
+    counts = np.diff(bounds).tolist()
+    if flat.size and flat[0]:
+        counts = [0, *counts]
+    return {"shape": [int(v) for v in mask.shape], "counts": [int(c) for c in counts]}
+
+
+def decode_mask(code: dict) -> np.ndarray:
+    """The (H, W) bool mask of :func:`encode_mask`'s code; ``ValueError`` for a damaged one."""
+    try:
+        shape = tuple(int(v) for v in code["shape"])
+        counts = np.asarray(code["counts"], dtype=np.int64)
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"a mask record is {{'shape': [H, W], 'counts': [...]}}; got {code!r}") from None
+    if len(shape) != 2 or counts.ndim != 1 or (counts < 0).any() or counts.sum() != shape[0] * shape[1]:
+        raise ValueError(f"mask record counts do not add up to its shape {shape}")
+    values = np.arange(len(counts)) % 2 == 1
+    return np.repeat(values, counts).reshape(shape)
+
+
+def _from_v2(record: dict, image_shape) -> Prompts:
+    version = record.get("version")
+    if version != RECORD_VERSION:
+        raise ValueError(
+            f"prompt record version {version!r} is not known to this napari-sam (it reads version "
+            f"{RECORD_VERSION}): update napari-sam"
+        )
+    unknown = set(record) - _V2_KEYS
+    if unknown:
+        raise ValueError(f"unknown prompt record keys {sorted(unknown)}; expected {sorted(_V2_KEYS)}")
+    mask = record.get("mask")
+    return Prompts.build(
+        _none_if_empty(record.get("points")),
+        _none_if_empty(record.get("labels")),
+        _none_if_empty(record.get("boxes")),
+        mask=None if mask is None else decode_mask(mask),
+        plane=tuple(record.get("plane") or ()),
+        image_shape=image_shape,
+    )
+
+
+def _from_notebook_v1(record: dict, image_shape) -> Prompts:
+    unknown = set(record) - _NOTEBOOK_V1_KEYS
+    if unknown:
+        raise ValueError(f"unknown prompt keys {sorted(unknown)}; expected 'points' and 'box'")
+    points, labels = [], []
+    for p in record.get("points") or []:
+        if not _is_sequence(p) or len(p) not in (2, 3):
+            raise ValueError(f"a point is [row, col] or [row, col, label]; got {p!r}")
+        points.append(p[:2])
+        labels.append(p[2] if len(p) == 3 else POSITIVE)
+    box = record.get("box")
+    return Prompts.build(
+        points or None,
+        labels or None,
+        None if box is None else [box],
+        image_shape=image_shape,
+    )
+
+
+def _is_sequence(value) -> bool:
+    return isinstance(value, list | tuple | np.ndarray)
+
+
+def _none_if_empty(value):
+    return None if value is None or np.size(value) == 0 else value
