@@ -1,9 +1,9 @@
 """Encoding windows of a (possibly lazy) image in batches: chunk-aligned reads, low-memory
 preprocessing, several windows per forward pass, the next batch read while the current one encodes.
 
-The preprocessing is the core's (:func:`napari_sam.embeddings.preprocess.window_input`: scale to [0, 255],
-bilinear resize, normalise, zero-pad bottom/right), reordered to resize before the gray channel is
-repeated to RGB — the same numbers, a third of the memory.
+The preprocessing is SAM's (:mod:`napari_sam.embeddings.preprocess`: scale to [0, 255], bilinear resize,
+normalise, zero-pad bottom/right), reordered to resize before the gray channel is repeated to RGB — the
+same numbers, a third of the memory.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from napari_sam.embeddings.preprocess import normalise, resize_chw, resized_extent
 from napari_sam.geometry.windows import Window
 from napari_sam.image.normalize import PreparedImage
+from napari_sam.models.device import autocast
 from napari_sam.models.loading import SamModel
 
 
@@ -77,29 +78,48 @@ def batch_inputs(image: PreparedImage, windows: list[Window], spec) -> torch.Ten
     return inputs_from_block(block, (br, bc), windows, image, spec)
 
 
+def encode_batch(model: SamModel, x: torch.Tensor) -> torch.Tensor:
+    """One encoder forward pass in the model's precision: (B, 3, S, S) float32 inputs (any device) →
+    (B, C, h, w) float32 embeddings on the model's device.
+    """
+    dev = model.device
+    if x.device != dev:
+        x = x.to(dev, non_blocking=x.is_pinned())
+    with torch.inference_mode(), autocast(dev, model.precision):
+        emb = model.network.image_encoder(x)
+    return emb.float()
+
+
+def _staged_inputs(image: PreparedImage, windows: list[Window], spec, pin: bool) -> torch.Tensor:
+    x = batch_inputs(image, windows, spec)
+    return x.pin_memory() if pin else x
+
+
 def iter_encode(
     model: SamModel, image: PreparedImage, windows: list[Window], batch_size: int = 4, prefetch: bool = True
 ) -> Iterator[tuple[list[Window], torch.Tensor]]:
-    """Encode ``windows`` ``batch_size`` per forward pass; yields (batch windows, (B, C, h, w) embeddings
-    on the CPU).
+    """Encode ``windows`` ``batch_size`` per forward pass; yields (batch windows, (B, C, h, w) float32
+    embeddings on the CPU).
 
-    With ``prefetch`` the next batch is read and preprocessed in a helper thread while the current one
-    runs through the encoder. Closing the generator between batches stops cleanly.
+    With ``prefetch`` the next batch is read (chunk-aligned, one dask computation) and preprocessed in a
+    helper thread while the current one runs through the encoder. On a CUDA device the inputs are staged
+    in pinned memory and copied without blocking, so reading, copying and computing overlap. The encoder
+    runs in ``model.precision`` (bf16 under autocast, or fp32). Closing the generator between batches
+    stops cleanly.
     """
     batches = [windows[i : i + batch_size] for i in range(0, len(windows), batch_size)]
     if not batches:
         return
-    spec, dev, net = model.spec, model.device, model.network
+    spec = model.spec
+    pin = model.device.type == "cuda"
     pool = ThreadPoolExecutor(max_workers=1) if prefetch and len(batches) > 1 else None
     try:
-        pending = pool.submit(batch_inputs, image, batches[0], spec) if pool else None
+        pending = pool.submit(_staged_inputs, image, batches[0], spec, pin) if pool else None
         for k, batch in enumerate(batches):
-            x = pending.result() if pool else batch_inputs(image, batch, spec)
+            x = pending.result() if pool else _staged_inputs(image, batch, spec, pin)
             if pool and k + 1 < len(batches):
-                pending = pool.submit(batch_inputs, image, batches[k + 1], spec)
-            with torch.inference_mode():
-                emb = net.image_encoder(x.to(dev)).float().cpu()
-            yield batch, emb
+                pending = pool.submit(_staged_inputs, image, batches[k + 1], spec, pin)
+            yield batch, encode_batch(model, x).cpu()
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

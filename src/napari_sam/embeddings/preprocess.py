@@ -7,7 +7,6 @@ import torch
 import torch.nn.functional as F
 
 from napari_sam.geometry.windows import Window
-from napari_sam.image.normalize import PreparedImage
 from napari_sam.models.registry import ModelSpec
 
 
@@ -34,18 +33,6 @@ def normalise(rgb255: torch.Tensor, spec: ModelSpec) -> torch.Tensor:
     mean = torch.tensor(spec.pixel_mean, dtype=rgb255.dtype, device=rgb255.device)[:, None, None]
     std = torch.tensor(spec.pixel_std, dtype=rgb255.dtype, device=rgb255.device)[:, None, None]
     return (rgb255 - mean) / std
-
-
-def window_input(
-    image: PreparedImage, window: Window, spec: ModelSpec, device: torch.device | str = "cpu"
-) -> torch.Tensor:
-    """The (1, 3, S, S) float32 model input for ``window``: crop, resize, normalise, zero-pad."""
-    s = spec.input_size
-    h, w, rh, rw = resized_extent(window, image.shape, s)
-    crop = image.region(window.row0, window.row0 + h, window.col0, window.col0 + w)  # (h, w, 3)
-    x = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))[None].to(device)
-    x = normalise(resize_chw(x, (rh, rw)), spec)
-    return F.pad(x, (0, s - rw, 0, s - rh))
 
 
 def logits_to_window_masks(

@@ -11,19 +11,13 @@ ended), or the overlap with the previous plane's mask (intersection over the sma
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 
-from napari_sam.embeddings.embedder import Cancelled
 from napari_sam.geometry.coords import mask_bbox
 from napari_sam.prediction.result import Prediction
 from napari_sam.prediction.scores import stability_score
-
-
-def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 0.0
 
 
 def mask_overlap(a: np.ndarray, b: np.ndarray) -> float:
@@ -35,8 +29,9 @@ def mask_overlap(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def stability(logits: np.ndarray, offset: float = 1.0) -> float:
-    """SAM's stability score of one (h, w) logit map (see :func:`napari_sam.prediction.scores.stability_score`).
-    Near 1 for a crisp object, low where the model is guessing (e.g. a plane without the object).
+    """SAM's stability score of one (h, w) logit map (see
+    :func:`napari_sam.prediction.scores.stability_score`). Near 1 for a crisp object, low where the model
+    is guessing (e.g. a plane without the object).
     """
     return float(stability_score(logits, 0.0, offset))
 
@@ -165,95 +160,24 @@ def propagate(
     return dict(sorted(out.items()))
 
 
-class StackMethods:
-    """The stack part of :class:`~napari_sam.segmenter.Segmenter`: planes, background encoding,
-    propagation. Uses the segmenter's ``source``, ``store``, ``embeddings``, ``predict`` and ``commit``.
+class Propagator:
+    """Propagation for a :class:`~napari_sam.segmenter.Segmenter` (held as its ``propagator``): follows
+    an object of the segmenter's stack through its planes with the segmenter's ``predict``.
+
+    Parameters
+    ----------
+    segmenter
+        The session whose image (a stack), prediction and zoom windows are used.
     """
 
-    @property
-    def is_stack(self) -> bool:
-        return self._require_image().is_stack
-
-    @property
-    def num_planes(self) -> int:
-        """Planes of the stack (1 for a 2D image)."""
-        return self._require_image().num_planes
-
-    @property
-    def plane(self) -> int:
-        """The plane in view (0 for a 2D image)."""
-        return self._plane
-
-    def set_plane(
-        self,
-        plane: int,
-        *,
-        encode: bool = True,
-        progress: Callable[[int, int], None] | None = None,
-        should_stop: Callable[[], bool] | None = None,
-    ) -> None:
-        """Move the view to ``plane``; with ``encode`` its unfinished tiles are embedded now."""
-        self._plane = self._require_image().check_plane(plane)
-        if encode:
-            self._encode_plane(self._plane, progress, should_stop)
-
-    def planes_to_encode(self, planes: Iterable[int] | None = None) -> list[int]:
-        """``planes`` (default: all), the plane in view first, then outwards from it."""
-        src = self._require_image()
-        chosen = range(src.num_planes) if planes is None else [src.check_plane(p) for p in planes]
-        return sorted(dict.fromkeys(chosen), key=lambda p: (abs(p - self._plane), p))
-
-    def iter_encode_planes(self, planes: Iterable[int] | None = None) -> Iterator[tuple[int, int, int]]:
-        """Embed the unfinished tiles of ``planes``, nearest to the plane in view first.
-
-        A generator for a UI thread: yields ``(plane, done, total)`` after each batch (``done``/``total``
-        count tiles over all the planes). Stop it between batches by closing it (or stop iterating);
-        finished tiles stay in the cache.
-        """
-        if self.store is None:  # a small 2D image: one whole-image window
-            for p in self.planes_to_encode(planes):
-                yield p, self._encode_plane(p), 1
-            return
-        order = self.planes_to_encode(planes)
-        pending = {p: self.embeddings.pending_tiles(p) for p in order}
-        total = sum(len(v) for v in pending.values())
-        done = 0
-        for p in order:
-            if not pending[p]:
-                continue
-            for n, _ in self.embeddings.iter_encode_tiles(p, pending[p]):
-                yield p, done + n, total
-            done += len(pending[p])
-
-    def encode_planes(
-        self,
-        planes: Iterable[int] | None = None,
-        progress: Callable[[int, int], None] | None = None,
-        should_stop: Callable[[], bool] | None = None,
-    ) -> int:
-        """:meth:`iter_encode_planes` driven to the end: ``progress(done, total)`` after each batch,
-        :class:`~napari_sam.embeddings.embedder.Cancelled` when ``should_stop()`` answers True. Returns the tiles
-        encoded.
-        """
-        if should_stop is not None and should_stop():
-            raise Cancelled("stopped before the first tile")
-        steps = self.iter_encode_planes(planes)
-        done = 0
-        try:
-            for _, done, total in steps:
-                if progress is not None:
-                    progress(done, total)
-                if should_stop is not None and done < total and should_stop():
-                    raise Cancelled(f"stopped after {done} of {total} tiles")
-        finally:
-            steps.close()
-        return done
+    def __init__(self, segmenter) -> None:
+        self._seg = segmenter
 
     def propagate(
         self,
         mask_or_prediction: Prediction | np.ndarray | None = None,
         *,
-        plane: int | None = None,
+        plane: int | tuple[int, ...] | None = None,
         direction: str = "both",
         min_iou: float = 0.5,
         min_overlap: float = 0.5,
@@ -262,13 +186,13 @@ class StackMethods:
         progress: Callable[[int, int], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> dict[int, np.ndarray]:
-        """Follow one object from ``plane`` through the stack (see :func:`napari_sam.prediction.propagation.propagate`).
+        """Follow one object from ``plane`` through the stack (see :func:`propagate`).
 
         Parameters
         ----------
         mask_or_prediction
             The object on ``plane``: a :class:`Prediction` (its best candidate of object 0), an (H, W)
-            bool mask, or None for the last prediction.
+            bool mask, or None for the segmenter's last prediction.
         plane
             Where the object is (default: the prediction's plane, else the plane in view).
 
@@ -277,25 +201,26 @@ class StackMethods:
         dict[int, numpy.ndarray]
             Plane → (H, W) bool mask, the start plane included.
         """
-        src = self._require_image()
-        item = self.last_prediction if mask_or_prediction is None else mask_or_prediction
+        seg = self._seg
+        num_planes = seg.num_planes
+        item = seg.last_prediction if mask_or_prediction is None else mask_or_prediction
         if item is None:
             raise ValueError("nothing to propagate: predict() on a plane first or pass a mask")
         pred = item if isinstance(item, Prediction) else None
         if plane is None:
             plane = getattr(pred, "plane", None) if pred is not None else None
-            plane = self._plane if plane is None else plane
-        plane = src.check_plane(plane)
+            plane = seg.plane if plane is None else plane
+        plane = seg.plane_index(plane)
         mask = pred.mask(0) if pred is not None else np.asarray(item, dtype=bool)
-        if mask.shape != self.image_shape:
-            raise ValueError(f"mask shape {mask.shape} does not match a plane's {self.image_shape}")
+        if mask.shape != seg.image_shape:
+            raise ValueError(f"mask shape {mask.shape} does not match a plane's {seg.image_shape}")
         return propagate(
-            self.predict,
+            seg.predict,
             mask,
             plane,
-            src.num_planes,
+            num_planes,
             start_prediction=pred,
-            window_for=lambda box: self.window_for_box(box),
+            window_for=lambda box: seg.window_for_box(box),
             direction=direction,
             min_iou=min_iou,
             min_overlap=min_overlap,
@@ -304,12 +229,3 @@ class StackMethods:
             progress=progress,
             should_stop=should_stop,
         )
-
-    def commit_planes(
-        self, masks: dict[int, np.ndarray], prompts: dict | None = None, plane: int | None = None
-    ) -> int:
-        """Commit a :meth:`propagate` result (plane → (H, W) bool mask) as one object: one id on every
-        plane, removed by one :meth:`undo`. ``plane`` is where it was prompted; returns the id.
-        """
-        self._require_image()
-        return self.annotations.commit_planes(masks, plane=plane, prompts=prompts)
