@@ -53,8 +53,8 @@ class Segmenter(StackMethods):
     zoom
         The :class:`~napari_sam.geometry.windows.ZoomRule`; ``True`` for the default rule, ``False`` to always
         answer from the whole image.
-    device
-        Used only when ``model`` is a name or path.
+    device, precision
+        Used only when ``model`` is a name or path (see :func:`~napari_sam.models.loading.load_model`).
     batch_size
         Tiles / windows per encoder forward pass.
 
@@ -73,9 +73,10 @@ class Segmenter(StackMethods):
         zoom: ZoomRule | bool = True,
         device: str = "auto",
         batch_size: int = 4,
+        precision: str = "auto",
     ) -> None:
         if model is None or not isinstance(model, SamModel):
-            model = load_model(model or "lite_medsam", device=device)
+            model = load_model(model or "lite_medsam", device=device, precision=precision)
         self.model = model
         if isinstance(zoom, bool):
             zoom = ZoomRule(enabled=zoom)

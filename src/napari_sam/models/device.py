@@ -1,8 +1,11 @@
-"""Choosing the torch device (``auto`` means CUDA, then MPS, then CPU), and how many prompts it decodes
+"""Choosing the torch device (``auto`` means CUDA, then MPS, then CPU), the image encoder's precision
+(``auto`` means bf16 where the hardware computes in bf16), and how many prompts it decodes
 at once.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 
@@ -55,3 +58,68 @@ def decode_chunk(device: str | torch.device, wanted: int) -> int:
     if torch.device(device).type == "cpu":
         return max(1, min(int(wanted), CPU_DECODE_CHUNK))
     return max(1, int(wanted))
+
+
+# -- numeric precision of the image encoder --------------------------------------------------------------
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def bf16_support(device: str | torch.device) -> tuple[bool, str]:
+    """Whether ``device`` runs bfloat16 matrix products in hardware, and why (or why not).
+
+    CPUs qualify with bf16 matrix instructions (Intel AMX tiles or AVX-512 BF16; oneDNN picks them);
+    elsewhere a CPU converts bf16 to fp32 around every product, which is slower than fp32 and no more
+    accurate. CUDA GPUs qualify from compute capability 8.0 (Ampere) on. MPS is treated as fp32-only.
+    """
+    dev = torch.device(device)
+    if dev.type == "cpu":
+        amx = _cpu_flag("_is_amx_tile_supported")
+        avx512_bf16 = _cpu_flag("_is_avx512_bf16_supported")
+        if amx or avx512_bf16:
+            units = " and ".join(n for n, ok in (("AMX", amx), ("AVX-512 BF16", avx512_bf16)) if ok)
+            return True, f"this CPU has bf16 matrix units ({units})"
+        return False, (
+            f"this CPU has no bf16 matrix units (neither AMX nor AVX-512 BF16; torch sees "
+            f"{torch.backends.cpu.get_cpu_capability()}), so bf16 would be emulated and slower than fp32"
+        )
+    if dev.type == "cuda":
+        if torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False):
+            return True, f"{torch.cuda.get_device_name(dev)} computes in bf16"
+        return False, "this CUDA GPU predates bf16 (compute capability < 8.0)"
+    return False, f"bf16 is not enabled for {dev.type} devices"
+
+
+def _cpu_flag(name: str) -> bool:
+    probe = getattr(torch.cpu, name, None)
+    try:
+        return bool(probe()) if probe is not None else False
+    except RuntimeError:
+        return False
+
+
+def resolve_precision(precision: str, device: str | torch.device) -> str:
+    """Turn ``"auto"``, ``"fp32"`` or ``"bf16"`` into the precision the image encoder runs in on ``device``.
+
+    ``"auto"`` is ``"bf16"`` where :func:`bf16_support` says the hardware computes in bf16, else ``"fp32"``.
+    An explicit ``"bf16"`` where it is not supported raises ``ValueError`` (no silent fallback).
+    """
+    name = str(precision).lower()
+    if name not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+    if name == "fp32":
+        return "fp32"
+    ok, why = bf16_support(device)
+    if name == "bf16" and not ok:
+        raise ValueError(f"precision 'bf16' was asked for on {device}, but {why}; use 'auto' or 'fp32'")
+    return "bf16" if ok else "fp32"
+
+
+def autocast(device: str | torch.device, precision: str):
+    """The context the image encoder runs in: bf16 autocast for ``"bf16"``, nothing for ``"fp32"``.
+
+    Autocast keeps normalisations, softmax and the residual stream in fp32 and runs the matrix products
+    (linear, convolution, attention) in bf16.
+    """
+    if precision == "bf16":
+        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from napari_sam.models.checkpoints import fetch_checkpoint, load_state_dict, sha256_file
-from napari_sam.models.device import resolve_device
+from napari_sam.models.device import resolve_device, resolve_precision
 from napari_sam.models.registry import DEFAULT_MODEL, MODELS, ModelSpec, get_spec
 from napari_sam.models.sam import SamNetwork
 
@@ -30,6 +30,9 @@ class SamModel:
         The torch device the network lives on.
     checkpoint
         Path of the weights, and ``checkpoint_sha256`` their hash (provenance, cache keys).
+    precision
+        ``"fp32"`` or ``"bf16"``: what the image encoder computes in (weights stay fp32; bf16 runs under
+        autocast, see :func:`napari_sam.models.device.autocast`). The prompt path is always fp32.
     """
 
     network: SamNetwork
@@ -37,6 +40,7 @@ class SamModel:
     device: torch.device
     checkpoint: Path | None
     checkpoint_sha256: str | None
+    precision: str = "fp32"
 
     @property
     def name(self) -> str:
@@ -48,7 +52,8 @@ class SamModel:
 
     def __repr__(self) -> str:
         return (
-            f"SamModel({self.spec.name!r}, device={str(self.device)!r}, checkpoint={str(self.checkpoint)!r})"
+            f"SamModel({self.spec.name!r}, device={str(self.device)!r}, precision={self.precision!r}, "
+            f"checkpoint={str(self.checkpoint)!r})"
         )
 
 
@@ -104,6 +109,7 @@ def load_model(
     *,
     architecture: str | None = None,
     cache_dir: str | os.PathLike | None = None,
+    precision: str = "auto",
 ) -> SamModel:
     """Load a SAM-family model.
 
@@ -120,8 +126,13 @@ def load_model(
         state dict's keys and shapes when omitted.
     cache_dir
         Checkpoint cache (default ``$NAPARI_SAM_CACHE`` or ``~/.cache/napari-sam``).
+    precision
+        The image encoder's precision: ``"auto"`` (bf16 where the hardware computes in bf16: CPUs with
+        AMX or AVX-512 BF16, CUDA GPUs from Ampere on; fp32 elsewhere), ``"fp32"``, or ``"bf16"`` (a
+        ``ValueError`` where unsupported).
     """
     dev = resolve_device(device)
+    precision = resolve_precision(precision, dev)
     text = str(name_or_path)
     if text in MODELS and not Path(text).is_file():
         spec = get_spec(text)
@@ -138,4 +149,4 @@ def load_model(
         spec = get_spec(architecture) if architecture else detect_architecture(state)
         digest = sha256_file(path)
     net = build_network(spec, state).to(dev).prepare_for_inference()
-    return SamModel(net, spec, dev, path, digest)
+    return SamModel(net, spec, dev, path, digest, precision)
