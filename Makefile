@@ -10,7 +10,7 @@ ASSETS_STAMP := $(VENV)/.assets
 OUT ?= out
 XVFB := xvfb-run -a -s "-screen 0 1600x1200x24"
 
-.PHONY: all setup system venv assets run test test-fast bench clean
+.PHONY: all setup system venv assets run lint test test-fast bench clean
 
 all: setup
 
@@ -39,10 +39,15 @@ $(ASSETS_STAMP): $(STAMP)
 run: setup
 	$(VENV)/bin/napari-sam demo -o $(OUT)
 
-test: setup
+# The lint gate: a lint or format error fails `make test` before any test runs.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: setup lint
 	$(XVFB) $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
-test-fast: setup
+test-fast: setup lint
 	$(PY) -m pytest -p no:cacheprovider -m "not gui and not browser and not slow" $(PYTEST_ARGS)
 
 bench: setup
