@@ -7,7 +7,6 @@ import pytest
 from sam_napari_helpers import ENCODE_TIMEOUT_MS
 
 from napari_sam._napari._batch import cli_label_available
-from napari_sam._napari._everything import automatic_available
 
 pytestmark = pytest.mark.gui
 
@@ -19,7 +18,6 @@ def _blobs(side=256):
     return blobs((side, side), centres, [14, 18, 12, 16, 15], seed=3)
 
 
-@pytest.mark.skipif(not automatic_available(), reason="napari_sam.automatic is not in this build")
 def test_segment_everything_on_the_shown_plane(make_napari_viewer, qtbot, lite_medsam):
     image, truth = _blobs()
     viewer = make_napari_viewer()

@@ -15,16 +15,6 @@ from napari_sam._napari._workers import make_progress_relay, report_error
 MODES = ("model default", "points", "boxes")
 
 
-def automatic_available() -> bool:
-    """Whether this napari-sam has the automatic (segment everything) mode."""
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec("napari_sam.automatic") is not None
-    except (ImportError, ValueError):
-        return False
-
-
 class SegmentEverythingWidget(JobWidget):
     """Label every object of the shown plane of an image with ``napari_sam.automatic``.
 
@@ -44,8 +34,6 @@ class SegmentEverythingWidget(JobWidget):
             "points: SAM's point grid; boxes: box proposals (for box-trained models "
             "such as LiteMedSAM); model default: what the model's registry entry says"
         )
-        if not automatic_available():
-            self.set_status("This napari-sam has no automatic mode (napari_sam.automatic) yet.")
         form = QFormLayout()
         form.addRow("Image", self.image_combo)
         form.addRow("Model", self.model_combo)
@@ -65,10 +53,6 @@ class SegmentEverythingWidget(JobWidget):
     def run(self):
         """Start the job in a worker; returns the worker (None if the input was refused)."""
         try:
-            if not automatic_available():
-                raise ValueError(
-                    "segment everything needs napari_sam.automatic, which this installation does not have yet"
-                )
             layer = self.image_combo.layer()
             info = check_image_layer(layer)
         except ValueError as err:
