@@ -17,6 +17,7 @@ from napari_sam.automatic.filters import paint_labels
 from napari_sam.automatic.merge import TileLabels, merge_tiles
 from napari_sam.automatic.point_grid import PointGridParams, point_candidates
 from napari_sam.embeddings.embedder import WindowEmbeddings
+from napari_sam.geometry.steps import grid_starts
 from napari_sam.image.normalize import IntensityScaling, PreparedImage
 from napari_sam.models.loading import SamModel, load_model
 
@@ -109,16 +110,12 @@ def _segment_prepared(
 
 def tile_origins(shape: tuple[int, int], tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
     """(r0, c0, r1, c1) of overlapping tiles covering an (H, W) image, row-major."""
-
-    def starts(length: int) -> list[int]:
-        if length <= tile:
-            return [0]
-        stride = tile - overlap
-        n = int(np.ceil((length - tile) / stride)) + 1
-        return sorted(set(np.linspace(0, length - tile, n).round().astype(int).tolist()))
-
     h, w = shape
-    return [(r, c, min(r + tile, h), min(c + tile, w)) for r in starts(h) for c in starts(w)]
+    return [
+        (r, c, min(r + tile, h), min(c + tile, w))
+        for r in grid_starts(h, tile, overlap)
+        for c in grid_starts(w, tile, overlap)
+    ]
 
 
 def segment_everything(

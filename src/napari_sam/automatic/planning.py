@@ -14,30 +14,13 @@ import math
 
 import numpy as np
 
+from napari_sam.geometry.steps import SQRT2, grid_starts, sqrt2_sides
 from napari_sam.geometry.windows import Window, whole_image_window
 
 
 def side_classes(image_shape: tuple[int, int], input_size: int, min_fraction: float = 0.25) -> list[int]:
     """Window sides in √2 steps from ``min_fraction`` × S up to the image's longest side."""
-    floor = max(8.0, min_fraction * input_size)
-    longest = max(image_shape)
-    sides, k = [], 0
-    while True:
-        side = int(round(floor * 2 ** (k / 2)))
-        if side >= longest:
-            break
-        sides.append(side)
-        k += 1
-    return sides
-
-
-def _grid_starts(length: int, side: int, overlap: int) -> list[int]:
-    """Origins of windows of ``side`` covering [0, length), neighbours overlapping by ≥ ``overlap``."""
-    if side >= length:
-        return [0]
-    stride = max(1, side - overlap)
-    n = math.ceil((length - side) / stride) + 1
-    return sorted(set(np.linspace(0, length - side, n).round().astype(int).tolist()))
+    return sqrt2_sides(max(8.0, min_fraction * input_size), max(image_shape))
 
 
 def plan_windows(
@@ -99,7 +82,7 @@ def plan_windows(
         ],
         dtype=np.int64,
     )
-    wanted = factor * extent / math.sqrt(2)
+    wanted = factor * extent / SQRT2
     cls = np.searchsorted(sides, wanted) if sides.size else np.zeros(n, dtype=np.int64)
     # smaller boxes than the typical one share the typical class: one grid serves most boxes
     main = int(np.median(cls))
@@ -117,7 +100,7 @@ def plan_windows(
         members = np.flatnonzero((cls == k) & ~too_big)
         # overlap: the class's largest box plus margins, but never more than half a window
         overlap = min(int(np.ceil(extent[members].max())) + 2 * margin, side // 2)
-        rows, cols = _grid_starts(h, side, overlap), _grid_starts(w, side, overlap)
+        rows, cols = grid_starts(h, side, overlap), grid_starts(w, side, overlap)
         grid = [Window(r0, c0, side) for r0 in rows for c0 in cols]
         b = boxes[members]
         # centrality[g, i]: distance (pixels) from box i to the nearest inner edge of grid window g

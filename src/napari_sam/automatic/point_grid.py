@@ -16,6 +16,7 @@ import numpy as np
 
 from napari_sam.automatic.decode import iter_decode_window
 from napari_sam.automatic.filters import Candidates, box_nms, remove_small_regions, stability_score
+from napari_sam.geometry.steps import spread_starts
 from napari_sam.geometry.windows import Window, whole_image_window
 from napari_sam.image.normalize import PreparedImage
 from napari_sam.models.device import decode_chunk
@@ -70,16 +71,10 @@ def crop_windows(
         n = 2**layer
         overlap = int(overlap_ratio * longest * (2 / n))
         side = int(math.ceil((longest + overlap * (n - 1)) / n))
-        for r0 in _starts(h, side, n):
-            for c0 in _starts(w, side, n):
+        for r0 in spread_starts(h, side, n):
+            for c0 in spread_starts(w, side, n):
                 out.append((layer, Window(int(r0), int(c0), side)))
     return out
-
-
-def _starts(length: int, side: int, n: int) -> list[int]:
-    if side >= length:
-        return [0]
-    return sorted(set(np.linspace(0, length - side, n).round().astype(int).tolist()))
 
 
 def grid_points(window: Window, image_shape: tuple[int, int], n: int) -> np.ndarray:

@@ -13,11 +13,11 @@ max inclusive.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from napari_sam.geometry.steps import grid_starts
 from napari_sam.geometry.windows import Window, ZoomRule, centred_window, whole_image_window
 
 AUTO_TILE_FACTOR = 2  # images up to 2·S on their longest side are embedded as one whole-image window
@@ -25,11 +25,7 @@ AUTO_TILE_FACTOR = 2  # images up to 2·S on their longest side are embedded as 
 
 def _starts(length: int, tile: int, halo: int) -> tuple[int, ...]:
     """Evenly spread origins of tiles of side ``tile`` covering [0, length), overlapping ≥ 2·halo."""
-    if length <= tile:
-        return (0,)
-    stride = tile - 2 * halo
-    n = math.ceil((length - tile) / stride) + 1
-    return tuple(int(round(v)) for v in np.linspace(0, length - tile, n))
+    return tuple(grid_starts(length, tile, 2 * halo))
 
 
 def _seams(starts: tuple[int, ...], tile: int) -> np.ndarray:
@@ -181,12 +177,6 @@ class TileGrid:
 def seam_margin(grid: TileGrid) -> float:
     """How far (pixels) an object must stay from a tile's inner edges to be answered from that tile."""
     return max(2.0, grid.halo / 4)
-
-
-def _stepped_side(wanted: float, base: int) -> int:
-    """The smallest side ≥ ``wanted`` in √2 steps from ``base``."""
-    steps = max(0, math.ceil(2 * math.log2(max(wanted, 1.0) / base) - 1e-9))
-    return int(round(base * 2 ** (steps / 2)))
 
 
 def window_for_box(box_rc, grid: TileGrid, zoom: ZoomRule, input_size: int) -> Window:

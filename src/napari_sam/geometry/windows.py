@@ -8,8 +8,9 @@ object; tiles of a large image are windows of side S at native resolution.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+
+from napari_sam.geometry.steps import stepped_side
 
 
 @dataclass(frozen=True, order=True)
@@ -60,9 +61,7 @@ class ZoomRule:
         r0, c0, r1, c1 = (float(v) for v in box_rc)
         extent = max(r1 - r0 + 1, c1 - c0 + 1)
         floor = max(8.0, self.min_upscale_window * input_size)
-        wanted = max(self.factor * extent, floor)
-        steps = max(0, math.ceil(2 * math.log2(wanted / floor) - 1e-9))
-        return int(round(floor * 2 ** (steps / 2)))
+        return stepped_side(max(self.factor * extent, floor), floor)
 
     def window_for(self, box_rc, image_shape: tuple[int, int], input_size: int) -> Window | None:
         """The zoom window for an object with bounding box ``box_rc``, or None for the whole image."""
