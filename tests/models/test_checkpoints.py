@@ -151,3 +151,45 @@ def test_cli_reports_a_failed_download_in_one_line(tmp_path, capsys, monkeypatch
     assert cli.main(["models", "fetch", "sam_vit_b", "--cache-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "could not download http://127.0.0.1:9/x.pth" in err and "Traceback" not in err
+
+
+# -- issue 14: a name is never a path; weights that cannot work are refused ---------------------------
+def test_a_file_named_like_a_model_is_not_loaded_in_its_place(tmp_path, monkeypatch, lite_medsam):
+    """A file called ``lite_medsam`` in the working directory: the name still means the registry entry."""
+    impostor = {k: torch.zeros_like(v) for k, v in lite_medsam.network.state_dict().items()}
+    torch.save(impostor, tmp_path / "lite_medsam")
+    monkeypatch.chdir(tmp_path)
+    model = load_model("lite_medsam", device="cpu")
+    assert model.checkpoint_sha256 == get_spec("lite_medsam").checkpoint.sha256
+    assert model.checkpoint == lite_medsam.checkpoint
+    by_path = load_model("./lite_medsam", device="cpu")  # a path must look like one
+    assert by_path.checkpoint_sha256 == _sha(tmp_path / "lite_medsam") != model.checkpoint_sha256
+
+
+def test_a_name_that_is_neither_registered_nor_a_path_is_refused(tmp_path, monkeypatch):
+    (tmp_path / "mymodel").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=r"unknown model 'mymodel'.*\./mymodel"):
+        load_model("mymodel", device="cpu")
+
+
+def test_weights_with_nan_or_inf_are_refused(tmp_path, lite_medsam):
+    state = {k: v.clone() for k, v in lite_medsam.network.state_dict().items()}
+    key = next(k for k, v in state.items() if v.is_floating_point())
+    state[key].view(-1)[0] = float("nan")
+    torch.save(state, tmp_path / "nan.pth")
+    with pytest.raises(ValueError, match=rf"nan.pth: tensor '{key}' holds 1 NaN/inf"):
+        load_model(tmp_path / "nan.pth", device="cpu")
+    state[key].view(-1)[0] = float("inf")
+    torch.save(state, tmp_path / "inf.pth")
+    with pytest.raises(ValueError, match="NaN/inf"):
+        load_model(str(tmp_path / "inf.pth"), device="cpu")
+
+
+def test_an_empty_checkpoint_is_refused_with_its_size(tmp_path):
+    (tmp_path / "empty.pth").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"empty.pth is empty \(0 bytes\)"):
+        load_model(tmp_path / "empty.pth", device="cpu")
+    (tmp_path / "empty.safetensors").write_bytes(b"")
+    with pytest.raises(ValueError, match="0 bytes"):
+        load_model(tmp_path / "empty.safetensors", device="cpu")

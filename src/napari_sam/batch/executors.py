@@ -2,7 +2,9 @@
 
 :class:`LocalExecutor` runs them on local threads, :class:`DaskExecutor` on a ``dask.distributed``
 client (a ``LocalCluster`` or a remote scheduler); both offer ``submit``, ``submit_after`` (a task fed
-the results of others), ``wait_first`` and ``close``. :mod:`napari_sam.batch.run` re-exports the public names here.
+the results of others), ``wait_first``, ``close`` and ``slots`` (how many tasks run at once, which
+bounds how many files the driver keeps in flight). :mod:`napari_sam.batch.run` re-exports the public
+names here.
 """
 
 from __future__ import annotations
@@ -12,24 +14,36 @@ from concurrent.futures import wait as cf_wait
 
 
 class LocalExecutor:
-    """Tasks on local threads (the default: one thread, the model itself using every core)."""
+    """Tasks on local threads (the default: one thread, the model itself using every core).
+
+    Writers (``submit_after``) run on a thread of their own, so a finished file is written while the
+    next file's planes are labelled instead of queueing behind them.
+    """
 
     def __init__(self, threads: int = 1) -> None:
-        self.pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="napari-sam")
+        self.slots = max(1, threads)
+        self.pool = ThreadPoolExecutor(max_workers=self.slots, thread_name_prefix="napari-sam")
+        self.writers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="napari-sam-writer")
 
     def submit(self, fn, *args, priority: int = 0):
         return self.pool.submit(fn, *args)
 
     def submit_after(self, fn, deps, *args, priority: int = 0):
-        return self.pool.submit(fn, *args, *[d.result() for d in deps])
+        return self.writers.submit(fn, *args, *[d.result() for d in deps])
 
     @staticmethod
     def wait_first(pending):
         done, _ = cf_wait(pending, return_when=FIRST_COMPLETED)
         return done
 
+    @staticmethod
+    def cancel(futures) -> None:
+        for fut in futures:
+            fut.cancel()
+
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self.writers.shutdown(wait=True)
 
 
 class DaskExecutor:
@@ -56,6 +70,14 @@ class DaskExecutor:
         client = Client(address)
         return cls(client, (client,))
 
+    @property
+    def slots(self) -> int:
+        """Threads of the cluster's workers (at least 1)."""
+        try:
+            return max(1, sum(self.client.nthreads().values()))
+        except Exception:  # a scheduler that does not answer yet
+            return 1
+
     def submit(self, fn, *args, priority: int = 0):
         return self.client.submit(fn, *args, pure=False, priority=priority)
 
@@ -67,6 +89,9 @@ class DaskExecutor:
         from distributed import wait
 
         return wait(list(pending), return_when="FIRST_COMPLETED").done
+
+    def cancel(self, futures) -> None:
+        self.client.cancel(list(futures))
 
     def close(self) -> None:
         for obj in self._owns:

@@ -8,7 +8,9 @@ name and renames them into place, then writes the file's JSON summary the same w
 Tasks are pure functions of picklable arguments, so they run alike on local threads
 (:class:`concurrent.futures.ThreadPoolExecutor`), a ``LocalCluster`` or a remote
 ``dask.distributed`` cluster; when a worker dies its tasks are simply rerun elsewhere, and since
-outputs appear only by atomic rename, nothing is lost, half-written or written twice.
+outputs appear only by atomic rename, nothing is lost, half-written or written twice. Files are started
+a few at a time and each is written as soon as its planes are done, so outputs appear one by one and a
+run killed at any point keeps every file finished so far (a rerun skips them).
 
 >>> report = run_batch(["stacks/*.tif"], BatchConfig(outdir="labels"))
 >>> report.failed                      # [(input, message), ...]
@@ -21,9 +23,11 @@ re-exported here.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -63,6 +67,8 @@ __all__ = [
     "output_stem",
     "plan",
     "plan_file",
+    "check_model_for",
+    "check_outdir",
     "run_batch",
     "worker_model",
 ]
@@ -70,11 +76,11 @@ __all__ = [
 
 # -- tasks (run on workers) ---------------------------------------------------------------------------
 @functools.lru_cache(maxsize=2)
-def worker_model(name: str, device: str):
+def worker_model(name: str, device: str, precision: str = "auto"):
     """The model, loaded once per worker process (and device); a GPU worker resolves ``auto`` to its GPU."""
     from napari_sam.models.loading import load_model
 
-    return load_model(name, device=device)
+    return load_model(name, device=device, precision=precision)
 
 
 _MODEL_LOCK = threading.Lock()
@@ -82,7 +88,7 @@ _MODEL_LOCK = threading.Lock()
 
 def _model(config: BatchConfig):
     with _MODEL_LOCK:
-        return worker_model(config.model, config.device)
+        return worker_model(config.model, config.device, config.precision)
 
 
 def _read_plane(job: FileJob, plane: int):
@@ -146,8 +152,9 @@ def finish_file(job: FileJob, config: BatchConfig, *results: PlaneResult) -> dic
 
     t0 = time.perf_counter()
     errors = [r.error for r in results if r.error]
+    warnings = [w for r in sorted(results, key=lambda r: r.plane) for w in r.info.get("warnings", [])]
     if errors:
-        return {"input": job.input, "error": "; ".join(errors)}
+        return {"input": job.input, "error": "; ".join(errors), "warnings": warnings}
     results = sorted(results, key=lambda r: r.plane)
     try:
         if job.stack:
@@ -171,13 +178,16 @@ def finish_file(job: FileJob, config: BatchConfig, *results: PlaneResult) -> dic
             "task": config.task,
             "mode": results[0].info.get("mode"),
             "model": model.name,
+            "checkpoint": str(model.checkpoint) if model.checkpoint is not None else None,
             "checkpoint_sha256": model.checkpoint_sha256,
             "device": str(model.device),
+            "precision": model.precision,
             "parameters": results[0].info.get("parameters", config.params or {}),
             "link_min_iou": config.min_link_iou if job.stack and config.link else None,
             "scaling": asdict(job.scaling) if job.scaling is not None else None,
             "napari_sam": __version__,
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "warnings": warnings,
         }
         write_labels(job.output, labels, config.fmt, axes=axes)
         write_json_atomic(job.summary, summary)
@@ -188,31 +198,33 @@ def finish_file(job: FileJob, config: BatchConfig, *results: PlaneResult) -> dic
 
 
 # -- driver -------------------------------------------------------------------------------------------
-def run_batch(
-    inputs, config: BatchConfig, *, executor=None, progress: bool = True, log=None, on_plane_done=None
-) -> BatchReport:
-    """Label every input; see the module docstring.
+def check_outdir(outdir: Path) -> None:
+    """Create the output folder, or say in one line why it cannot be used (``ValueError``)."""
+    out = Path(outdir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"the output {out} is a file, not a folder; choose a folder with -o/--outdir")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"cannot create the output folder {out}: {err.strerror or err}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ValueError(f"the output folder {out} is not writable; choose another one with -o/--outdir")
 
-    Parameters
-    ----------
-    inputs
-        Files, glob patterns and folders.
-    executor
-        :class:`LocalExecutor` (default) or :class:`DaskExecutor`; closed here only if created here.
-    progress
-        Show a tqdm bar (planes, with ETA) on stderr.
-    log
-        Called with one line per finished, skipped or failed input (default: printed above the bar).
-    on_plane_done
-        Called as ``on_plane_done(done, total)`` after every plane (tests use it to interrupt runs).
+
+def check_model_for(config: BatchConfig, executor) -> None:
+    """Load (locally) or check (for a cluster) the model once, before any plane: a bad ``model`` is one
+    ``ValueError`` instead of one failure per plane.
     """
-    from tqdm.auto import tqdm
+    if isinstance(executor, LocalExecutor):
+        _model(config)  # the workers are threads of this process: they reuse it
+    else:
+        from napari_sam.models.loading import check_model
 
-    t0 = time.perf_counter()
-    log = log or (lambda line: tqdm.write(line, file=sys.stderr))
-    Path(config.outdir).mkdir(parents=True, exist_ok=True)
-    report = BatchReport()
-    jobs = plan(inputs, config)
+        check_model(config.model)
+
+
+def _triage(jobs: list[FileJob], config: BatchConfig, report: BatchReport, log) -> list[FileJob]:
+    """The jobs to run; failed plans and complete outputs go to ``report``."""
     todo: list[FileJob] = []
     for job in jobs:
         if job.error:
@@ -226,40 +238,105 @@ def run_batch(
                 remove_path(stale)
             remove_path(job.summary)  # an output without its summary is an interrupted one: redo it
             todo.append(job)
-    total = sum(j.planes for j in todo)
+    return todo
+
+
+def run_batch(
+    inputs,
+    config: BatchConfig,
+    *,
+    executor=None,
+    progress=True,
+    log=None,
+    on_plane_done=None,
+    should_stop=None,
+    files_in_flight: int | None = None,
+) -> BatchReport:
+    """Label every input; see the module docstring.
+
+    Files are started a few at a time (``files_in_flight``) and each is written as soon as its planes
+    are done, so outputs appear one by one, memory holds the labels of a few files only, and an
+    interrupted run keeps every finished file (a rerun skips them).
+
+    Parameters
+    ----------
+    inputs
+        Files, glob patterns and folders.
+    executor
+        :class:`LocalExecutor` (default) or :class:`DaskExecutor`; closed here only if created here.
+    progress
+        True: a tqdm bar (planes, with ETA) on stderr; False: none; a callable: called as
+        ``progress(done_planes, total_planes)`` after every plane instead of the bar.
+    log
+        Called with one line per finished, skipped or failed input (default: printed above the bar).
+    on_plane_done
+        Called as ``on_plane_done(done, total)`` after every plane (tests use it to interrupt runs).
+    should_stop
+        Asked after every plane; when it answers True, unstarted planes are dropped, files being written
+        are finished, and :class:`~napari_sam.embeddings.embedder.Cancelled` is raised.
+    files_in_flight
+        Files whose planes may be queued at once (default: the executor's ``slots`` + 1).
+
+    Raises
+    ------
+    ValueError
+        The output folder cannot be used, the model cannot be loaded, or an input pattern matches nothing
+        (before any plane is labelled).
+    """
+    from tqdm.auto import tqdm
+
+    from napari_sam.embeddings.embedder import Cancelled
+
+    t0 = time.perf_counter()
+    callback = progress if callable(progress) else None
+    log = log or (lambda line: tqdm.write(line, file=sys.stderr))
+    check_outdir(config.outdir)
     own = executor is None
     executor = executor or LocalExecutor()
-
-    bar = tqdm(
-        total=total,
-        unit="plane",
-        disable=not progress or total == 0,
-        file=sys.stderr,
-        desc="napari-sam label",
-        dynamic_ncols=True,
-    )
+    report = BatchReport()
+    bar = None
     try:
+        check_model_for(config, executor)
+        todo = _triage(plan(inputs, config), config, report, log)
+        total = sum(j.planes for j in todo)
+        bar = tqdm(
+            total=total,
+            unit="plane",
+            disable=callback is not None or not progress or total == 0,
+            file=sys.stderr,
+            desc="napari-sam label",
+            dynamic_ncols=True,
+        )
+        limit = max(1, files_in_flight or getattr(executor, "slots", 1) + 1)
+        waiting = deque(range(len(todo)))
         plane_futs: dict = {}
         remaining: dict[int, int] = {}
         by_file: dict[int, list] = {}
-        for f, job in enumerate(todo):
-            futs = [executor.submit(label_plane, job, p, config, priority=-f) for p in range(job.planes)]
-            by_file[f] = futs
-            remaining[f] = len(futs)
-            for fut in futs:
-                plane_futs[fut] = f
-        pending = set(plane_futs)
         writers: dict = {}
+        pending: set = set()
         done_planes = 0
-        say = log
+
+        def admit() -> None:
+            while waiting and len(by_file) < limit:
+                f = waiting.popleft()
+                job = todo[f]
+                futs = [executor.submit(label_plane, job, p, config, priority=-f) for p in range(job.planes)]
+                by_file[f], remaining[f] = futs, len(futs)
+                for fut in futs:
+                    plane_futs[fut] = f
+                pending.update(futs)
+
+        admit()
         while pending:
             for fut in executor.wait_first(pending):
                 pending.discard(fut)
                 if fut in plane_futs:
-                    f = plane_futs[fut]
+                    f = plane_futs.pop(fut)
                     remaining[f] -= 1
                     done_planes += 1
                     bar.update(1)
+                    if callback is not None:
+                        callback(done_planes, total)
                     if on_plane_done is not None:
                         on_plane_done(done_planes, total)
                     if remaining[f] == 0:
@@ -267,21 +344,39 @@ def run_batch(
                         writers[w] = f
                         pending.add(w)
                 else:
-                    job = todo[writers[fut]]
-                    try:
-                        summary = fut.result()
-                    except Exception as err:  # the writer itself died (e.g. repeatedly killed workers)
-                        summary = {"input": job.input, "error": f"{type(err).__name__}: {err}"}
-                    if "error" in summary:
-                        report.failed.append((job.input, summary["error"]))
-                        say(f"FAILED {job.input}: {summary['error']}")
-                    else:
-                        report.done.append(summary)
-                        report.planes += job.planes
-                        say(f"done   {job.input} -> {job.output} ({summary['objects']} objects)")
+                    f = writers.pop(fut)
+                    _record(fut, todo[f], report, log)
+                    by_file.pop(f, None)  # the planes' labels can go
+                    admit()
+            if should_stop is not None and pending and should_stop():
+                executor.cancel([p for p in pending if p in plane_futs])
+                for w in [p for p in pending if p in writers]:  # files being written are finished
+                    _record(w, todo[writers.pop(w)], report, log)
+                raise Cancelled(
+                    f"stopped after {done_planes} of {total} planes; {len(report.done)} finished file(s) "
+                    f"are kept and a rerun labels the rest"
+                )
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         if own:
             executor.close()
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _record(fut, job: FileJob, report: BatchReport, log) -> None:
+    """Put a writer's outcome in ``report`` and say it."""
+    try:
+        summary = fut.result()
+    except Exception as err:  # the writer itself died (e.g. repeatedly killed workers)
+        summary = {"input": job.input, "error": f"{type(err).__name__}: {err}"}
+    for line in summary.get("warnings") or []:
+        log(f"warning {job.input}: {line}")
+    if "error" in summary:
+        report.failed.append((job.input, summary["error"]))
+        log(f"FAILED {job.input}: {summary['error']}")
+    else:
+        report.done.append(summary)
+        report.planes += job.planes
+        log(f"done   {job.input} -> {job.output} ({summary['objects']} objects)")

@@ -97,9 +97,9 @@ def _fetch_url(source: CheckpointSource, target: Path, progress: ProgressCallbac
         return _atomic_from_stream(target, write, source.sha256)
     except OSError as err:  # URLError, timeouts, refused connections
         raise FetchError(
-            f"could not download {source.url} ({getattr(err, 'reason', err)}). Without internet access, fetch "
-            f"{source.filename} on another machine, check that its sha256 is {source.sha256}, and put it at "
-            f"{target} or pass its path to load_model()."
+            f"could not download {source.url} ({getattr(err, 'reason', err)}). Without internet access, "
+            f"fetch {source.filename} on another machine, check that its sha256 is {source.sha256}, and put "
+            f"it at {target} or pass its path to load_model()."
         ) from None
 
 
@@ -172,8 +172,8 @@ def fetch_checkpoint(
         return _fetch_url(source, target, progress)
     raise ValueError(
         f"the {spec.name} checkpoint is not downloaded automatically: get {source.filename} from "
-        f"{source.homepage} and pass its path instead of the name (e.g. load_model('/path/{source.filename}', "
-        f"architecture='{spec.name}'))."
+        f"{source.homepage} and pass its path instead of the name "
+        f"(e.g. load_model('/path/{source.filename}', architecture='{spec.name}'))."
     )
 
 
@@ -189,6 +189,10 @@ def load_state_dict(path: str | os.PathLike, expected_sha256: str | None = None)
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"checkpoint {path} does not exist or is not a file")
+    if path.stat().st_size == 0:
+        raise ValueError(
+            f"checkpoint {path} is empty (0 bytes): an interrupted download or copy; fetch or copy it again"
+        )
     if expected_sha256 is not None:
         verify_sha256(path, expected_sha256)
     if path.suffix == ".safetensors":
@@ -198,7 +202,10 @@ def load_state_dict(path: str | os.PathLike, expected_sha256: str | None = None)
             raise ValueError(
                 "reading .safetensors checkpoints needs the 'safetensors' package: pip install safetensors"
             ) from None
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except Exception as err:  # safetensors' own error type for a damaged header or data
+            raise ValueError(f"refusing checkpoint {path}: it is truncated or damaged ({err})") from None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # the unpickler's and zip reader's errors vary between torch versions
@@ -209,7 +216,8 @@ def load_state_dict(path: str | os.PathLike, expected_sha256: str | None = None)
                 "(only plain tensors are loaded, torch.load(weights_only=True))"
             )
         else:
-            reason = f"it is truncated or not a torch checkpoint ({type(err).__name__}: {text.splitlines()[0][:200]})"
+            first = (text.splitlines() or [""])[0][:200]
+            reason = f"it is truncated or not a torch checkpoint ({type(err).__name__}: {first})"
         raise ValueError(f"refusing checkpoint {path}: {reason}") from None
     if not isinstance(obj, dict):
         raise ValueError(f"checkpoint {path} holds a {type(obj).__name__}, expected a state dict")

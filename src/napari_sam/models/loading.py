@@ -103,6 +103,62 @@ def build_network(spec: ModelSpec, state: dict | None) -> SamNetwork:
     return net
 
 
+def looks_like_path(text: str) -> bool:
+    """Whether a ``--model`` value names a file: it holds a path separator, starts with ``.`` or ``~``,
+    or has an extension. Anything else is a registry name and is only ever looked up in the registry.
+    """
+    seps = {"/", os.sep} | ({os.altsep} if os.altsep else set())
+    return any(ch in text for ch in seps) or text.startswith((".", "~")) or bool(Path(text).suffix)
+
+
+def check_finite(state: dict, path) -> None:
+    """``ValueError`` naming the first tensor with NaN or inf values (such weights give empty masks)."""
+    for key, value in state.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not torch.isfinite(value).all():
+            bad = int((~torch.isfinite(value)).sum())
+            raise ValueError(
+                f"refusing checkpoint {path}: tensor {key!r} holds {bad} NaN/inf value(s); these weights "
+                f"cannot give masks (a diverged training run or a damaged file)"
+            )
+
+
+def resolve_weights(
+    name_or_path: str | os.PathLike, *, architecture: str | None = None, cache_dir=None
+) -> tuple[ModelSpec, Path, dict, str]:
+    """(spec, checkpoint path, checked state dict, sha256 of the file loaded) for a name or a path.
+
+    A registry name resolves only in the registry (its pinned hash verified); a path must look like one
+    (:func:`looks_like_path`), so a file in the working directory named like a model is never loaded in
+    its place. ``ValueError`` for unknown names, missing, empty, damaged or non-finite checkpoints.
+    """
+    text = str(name_or_path)
+    if isinstance(name_or_path, str) and not looks_like_path(text):
+        spec = get_spec(text)  # ValueError for an unknown name, listing the registered ones
+        path = fetch_checkpoint(spec, cache_dir)
+        state = unwrap_state_dict(load_state_dict(path), spec.state_dict_wrappers)  # verified by fetch
+        digest = spec.checkpoint.sha256 or sha256_file(path)
+    else:
+        path = Path(text).expanduser()
+        if not path.is_file():
+            raise ValueError(
+                f"{text!r} is neither a registered model ({', '.join(MODELS)}) nor an existing "
+                f"checkpoint file"
+            )
+        digest = sha256_file(path)
+        state = unwrap_state_dict(load_state_dict(path))
+        spec = get_spec(architecture) if architecture else detect_architecture(state)
+    check_finite(state, path)
+    return spec, path, state, digest
+
+
+def check_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, *, architecture: str | None = None) -> str:
+    """Check that ``name_or_path`` loads (without building the network); returns its sha256."""
+    spec, _, state, digest = resolve_weights(name_or_path, architecture=architecture)
+    with torch.device("meta"):
+        build_network(spec, state)
+    return digest
+
+
 def load_model(
     name_or_path: str | os.PathLike = DEFAULT_MODEL,
     device: str = "auto",
@@ -118,7 +174,8 @@ def load_model(
     name_or_path
         A registry name (``lite_medsam``, ``sam_vit_b``, ``sam_vit_l``, ``sam_vit_h``,
         ``mobilesam_vit_t``, ``medsam_vit_b``) or a checkpoint file (``.pth``/``.pt``/``.safetensors``)
-        of one of those architectures, e.g. a micro-sam fine-tune.
+        of one of those architectures, e.g. a micro-sam fine-tune. A string without a path separator or
+        extension is always a registry name (write ``./name`` for a file called ``name``).
     device
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
     architecture
@@ -128,25 +185,16 @@ def load_model(
         Checkpoint cache (default ``$NAPARI_SAM_CACHE`` or ``~/.cache/napari-sam``).
     precision
         The image encoder's precision: ``"auto"`` (bf16 where the hardware computes in bf16: CPUs with
-        AMX or AVX-512 BF16, CUDA GPUs from Ampere on; fp32 elsewhere), ``"fp32"``, or ``"bf16"`` (a
-        ``ValueError`` where unsupported).
+        AMX or AVX-512 BF16, CUDA GPUs from Ampere on; fp32 elsewhere), ``"fp32"``, or ``"bf16"``.
+
+    Raises
+    ------
+    ValueError
+        Unknown name, missing, empty, damaged, code-carrying or non-finite checkpoint, or weights that
+        fit no registered architecture; ``precision="bf16"`` where the hardware has no bf16.
     """
     dev = resolve_device(device)
     precision = resolve_precision(precision, dev)
-    text = str(name_or_path)
-    if text in MODELS and not Path(text).is_file():
-        spec = get_spec(text)
-        path = fetch_checkpoint(spec, cache_dir)
-        state = unwrap_state_dict(load_state_dict(path), spec.state_dict_wrappers)  # verified by fetch
-        digest = spec.checkpoint.sha256
-    else:
-        path = Path(text).expanduser()
-        if not path.is_file():
-            raise ValueError(
-                f"{text!r} is neither a registered model ({', '.join(MODELS)}) nor an existing checkpoint file"
-            )
-        state = unwrap_state_dict(load_state_dict(path))
-        spec = get_spec(architecture) if architecture else detect_architecture(state)
-        digest = sha256_file(path)
+    spec, path, state, digest = resolve_weights(name_or_path, architecture=architecture, cache_dir=cache_dir)
     net = build_network(spec, state).to(dev).prepare_for_inference()
     return SamModel(net, spec, dev, path, digest, precision)

@@ -176,5 +176,6 @@ def get_spec(name: str) -> ModelSpec:
         return MODELS[name]
     except KeyError:
         raise ValueError(
-            f"unknown model {name!r}; registered models: {', '.join(MODELS)} (or pass a checkpoint file path)"
+            f"unknown model {name!r}; registered models: {', '.join(MODELS)} (or pass a checkpoint file "
+            f"path: a path with a folder or an extension, e.g. ./{name})"
         ) from None
