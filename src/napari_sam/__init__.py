@@ -21,6 +21,7 @@ __all__ = [
     "ZoomRule",
     "MODELS",
     "segment_everything",
+    "finetune",
     "__version__",
 ]
 
@@ -55,4 +56,8 @@ def __getattr__(name: str):
         from napari_sam.models.registry import MODELS
 
         return MODELS
+    if name == "finetune":
+        from napari_sam.finetune.api import finetune
+
+        return finetune
     raise AttributeError(f"module 'napari_sam' has no attribute {name!r}")

@@ -25,6 +25,15 @@ def run(args: argparse.Namespace) -> int:
             state = "cached" if path.exists() else spec.checkpoint.kind
             default = " (default)" if name == DEFAULT_MODEL else ""
             print(f"{name:<16} {spec.input_size:>5}px  {state:<10} {spec.description}{default}")
+        from napari_sam.finetune.artifact import cached_finetunes
+
+        for name, path, sidecar in cached_finetunes(args.cache_dir):
+            v = sidecar.get("validation", {})
+            print(
+                f"{name:<16} {'':>7}  {'fine-tune':<10} {sidecar.get('architecture')} fine-tuned on "
+                f"{sidecar.get('data', {}).get('objects')} objects (val box mIoU {v.get('before')} -> "
+                f"{v.get('after')}): {path}"
+            )
         return 0
     if not args.name:
         raise ValueError("which model? e.g. napari-sam models fetch lite_medsam")

@@ -145,6 +145,11 @@ def resolve_weights(
                 f"checkpoint file"
             )
         digest = sha256_file(path)
+        from napari_sam.finetune.artifact import verify as verify_finetune
+
+        sidecar = verify_finetune(path, digest)  # a napari-sam fine-tune: weights and sidecar must match
+        if sidecar is not None and architecture is None:
+            architecture = sidecar.get("architecture")
         state = unwrap_state_dict(load_state_dict(path))
         spec = get_spec(architecture) if architecture else detect_architecture(state)
     check_finite(state, path)

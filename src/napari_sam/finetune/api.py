@@ -1,0 +1,462 @@
+"""``finetune``: adapt a SAM-family model to a user's annotated objects, on a CPU, in minutes."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from napari_sam.finetune import artifact
+from napari_sam.finetune.augment import Variant, random_variants
+from napari_sam.finetune.data import (
+    MIN_OBJECTS,
+    check_enough,
+    find_objects,
+    split_objects,
+    training_planes,
+)
+from napari_sam.finetune.samples import SampleSet, build_samples
+from napari_sam.finetune.train import LoopSettings, Trainer, TrainingProgress, run_loop
+from napari_sam.geometry.windows import ZoomRule
+from napari_sam.models.loading import SamModel
+
+EMBEDDING_SHARE = 0.4  # at most this share of the time budget goes to embedding augmented copies
+
+
+@dataclass(repr=False)
+class FinetunedModel(SamModel):
+    """A :class:`~napari_sam.models.loading.SamModel` made by :func:`finetune`, ready for a
+    :class:`~napari_sam.segmenter.Segmenter`.
+
+    Attributes
+    ----------
+    report
+        The sidecar's content: base model, data fingerprints, counts, parameters, validation before and
+        after, times, versions.
+    state
+        The full network's weights under the base architecture's keys (what :meth:`save` writes).
+    """
+
+    report: dict = field(default_factory=dict)
+    state: dict = field(default_factory=dict)
+
+    @property
+    def val_before(self) -> float:
+        return self.report["validation"]["before"]
+
+    @property
+    def val_after(self) -> float:
+        return self.report["validation"]["after"]
+
+    def save(self, outdir: str | os.PathLike | None = None, *, name: str | None = None, cache=None) -> Path:
+        """Write ``model.safetensors`` and ``model.json`` into ``outdir``, or into the model cache as
+        ``name`` (then ``napari-sam models list`` shows it). Returns the weights path; afterwards
+        :attr:`checkpoint` points to it.
+        """
+        if (outdir is None) == (name is None):
+            raise ValueError("give either an output folder or a name to save into the model cache")
+        folder = artifact.cache_folder(name, cache) if name is not None else Path(outdir)
+        artifact.check_output_dir(folder)
+        report = dict(self.report)
+        if name is not None:
+            report["name"] = name
+        path = artifact.write(folder, self.state, report)
+        self.report = artifact.read_sidecar(path)
+        self.checkpoint = path
+        self.checkpoint_sha256 = self.report["weights"]["sha256"]
+        return path
+
+    def __repr__(self) -> str:
+        v = self.report.get("validation", {})
+        return (
+            f"FinetunedModel(base={self.spec.name!r}, device={str(self.device)!r}, "
+            f"val box mIoU {v.get('before', float('nan')):.3f} -> {v.get('after', float('nan')):.3f}, "
+            f"checkpoint={str(self.checkpoint)!r})"
+        )
+
+
+def _from_session(images, labels):
+    """A :class:`~napari_sam.segmenter.Segmenter` stands for its image and committed objects."""
+    source = getattr(images, "source", None)
+    annotations = getattr(images, "annotations", None)
+    if source is None or annotations is None or not hasattr(images, "predict"):
+        return images, labels
+    if labels is not None:
+        raise ValueError("a session brings its own labels (its committed objects); leave labels out")
+    data = source.data if source.is_stack else source.data[0]
+    return data, annotations.labels
+
+
+def _check_base(base) -> None:
+    from napari_sam.models.registry import MODELS
+
+    if isinstance(base, SamModel):
+        if base.checkpoint is None:
+            raise ValueError("the base model has no checkpoint file to start from; save it first")
+        return
+    if not isinstance(base, (str, os.PathLike)):
+        raise ValueError(f"base must be a model name, a checkpoint path or a loaded model; got {type(base)}")
+    text = str(base)
+    if text not in MODELS and not Path(text).expanduser().is_file():
+        raise ValueError(
+            f"cannot fine-tune {text!r}: it is neither a registered model ({', '.join(MODELS)}) nor an "
+            "existing checkpoint file"
+        )
+
+
+def _load_base(base, device: str) -> SamModel:
+    from napari_sam.models.loading import load_model
+
+    if isinstance(base, SamModel):  # a fresh copy: the caller's model is never modified
+        return load_model(
+            base.checkpoint, device=device, architecture=base.spec.name, precision=base.precision
+        )
+    return load_model(base, device=device)
+
+
+def _base_state(model: SamModel) -> dict[str, torch.Tensor]:
+    """The base checkpoint's weights, as published (BatchNorms not folded), under the network's keys."""
+    from napari_sam.models.checkpoints import load_state_dict
+    from napari_sam.models.loading import unwrap_state_dict
+
+    return unwrap_state_dict(load_state_dict(model.checkpoint), model.spec.state_dict_wrappers)
+
+
+def _merge_sets(sets: list[SampleSet]) -> SampleSet:
+    samples, embeddings, inputs, offset = [], [], [], 0
+    for part in sets:
+        for smp in part.samples:
+            samples.append(dataclasses.replace(smp, window_index=smp.window_index + offset))
+        offset += len(part.embeddings)
+        embeddings.append(part.embeddings)
+        if part.inputs is not None:
+            inputs.append(part.inputs)
+    return SampleSet(samples, torch.cat(embeddings), torch.cat(inputs) if inputs else None)
+
+
+def _versions() -> dict:
+    import napari_sam
+
+    out = {"napari_sam": napari_sam.__version__, "torch": torch.__version__, "numpy": np.__version__}
+    try:
+        import safetensors
+
+        out["safetensors"] = safetensors.__version__
+    except ImportError:
+        pass
+    out["python"] = platform.python_version()
+    return out
+
+
+def _state_digest(state: dict) -> str:
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        digest.update(key.encode())
+        digest.update(state[key].detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def finetune(
+    images,
+    labels=None,
+    base: str | os.PathLike | SamModel = "lite_medsam",
+    *,
+    minutes: float = 4.0,
+    device: str = "auto",
+    encoder_adapters: bool = False,
+    adapter_rank: int = 4,
+    val_fraction: float = 0.2,
+    augment: int = 1,
+    seed: int = 0,
+    zoom: ZoomRule | bool = True,
+    batch_size: int | None = None,
+    learning_rate: float = 1e-4,
+    max_epochs: int = 60,
+    patience: int = 6,
+    channel_axis: int | None = None,
+    progress: Callable[[TrainingProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    out: str | os.PathLike | None = None,
+    name: str | None = None,
+) -> FinetunedModel:
+    """Fine-tune ``base`` on annotated objects and return the adapted model.
+
+    The mask decoder and prompt encoder are trained on frozen, cached embeddings of the windows the
+    session answers each object from (zoom windows, tiles), with prompts simulated as users give them
+    (jittered boxes, the square boxes a click is searched with, clicks and correction clicks for models
+    that take points). Optionally low-rank adapters on the image encoder's attention are trained too.
+    A share of the objects is held out: the box mIoU on them is measured before and during training,
+    training stops early when it stops improving, and the best weights are kept (never worse than the
+    base on the held-out objects).
+
+    Parameters
+    ----------
+    images
+        One image or a list: (H, W), (H, W, C), or stacks (P, H, W[, C]); numpy, dask, zarr or file paths.
+        Or a :class:`~napari_sam.segmenter.Segmenter`: its image and committed objects.
+    labels
+        Integer instance labels of each image's (H, W) / (P, H, W) shape (arrays, paths or
+        :class:`~napari_sam.annotations.Annotations`). All-zero planes of a stack are skipped.
+    base
+        A registered model name, a checkpoint path, or a loaded model (not modified).
+    minutes
+        Time budget for the whole call (embedding and training).
+    device
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"mps"``.
+    encoder_adapters
+        Also train rank-``adapter_rank`` LoRA adapters on the image encoder (slower; after the decoder).
+    val_fraction
+        Share of objects held out for validation (at least 2).
+    augment
+        Augmented copies of each training plane (random flip/rotation and intensity change), embedded
+        while they fit in 40 % of the budget.
+    seed
+        Seeds the split, augmentations, prompts and batches.
+    zoom
+        The session's :class:`~napari_sam.geometry.windows.ZoomRule` (windows objects are seen through).
+    batch_size, learning_rate, max_epochs, patience
+        Loop settings (batch size default 8 on a CPU, 16 on a GPU; patience in evaluations).
+    progress
+        Called with a :class:`~napari_sam.finetune.train.TrainingProgress` while embedding and training.
+    should_stop
+        Polled between steps: True stops; the best model so far is returned (while embedding, before
+        any training, :class:`~napari_sam.embeddings.embedder.Cancelled` is raised).
+    out, name
+        Also save the model into folder ``out``, or into the model cache as ``name``.
+
+    Returns
+    -------
+    FinetunedModel
+        The model (a :class:`~napari_sam.models.loading.SamModel`) with its :attr:`~FinetunedModel.report`.
+    """
+    started = time.monotonic()
+    wall_start = datetime.now(timezone.utc)
+    if minutes <= 0:
+        raise ValueError(f"minutes must be positive; got {minutes}")
+    images, labels = _from_session(images, labels)
+    if labels is None:
+        raise ValueError("labels are needed: one instance label image per image")
+    planes, inputs = training_planes(images, labels, channel_axis=channel_axis)
+    objects = find_objects(planes)
+    check_enough(objects, MIN_OBJECTS)
+    if out is not None and name is not None:
+        raise ValueError("give either out (a folder) or name (the model cache), not both")
+    if out is not None:
+        artifact.check_output_dir(out)
+    if name is not None:
+        artifact.check_output_dir(artifact.cache_folder(name))
+    _check_base(base)
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    train_objs, val_objs = split_objects(objects, val_fraction, rng)
+    model = _load_base(base, device)
+    base_state = _base_state(model)
+    if isinstance(zoom, bool):
+        zoom = ZoomRule(enabled=zoom)
+    deadline = started + 60.0 * minutes
+    on_gpu = model.device.type != "cpu"
+    settings = LoopSettings(
+        batch_size=batch_size or (16 if on_gpu else 8),
+        learning_rate=learning_rate,
+        max_epochs=max_epochs,
+        patience=patience,
+    )
+
+    def embed_progress() -> Callable[[int, int], None]:
+        since = time.monotonic()
+
+        def report(done: int, total: int) -> None:
+            if progress is not None:
+                now = time.monotonic()
+                eta = (now - since) / max(done, 1) * (total - done)
+                progress(TrainingProgress("embedding", done, total, now - started, eta))
+
+        return report
+
+    identity = Variant()
+    val = build_samples(
+        model,
+        planes,
+        [(val_objs, identity)],
+        zoom=zoom,
+        keep_inputs=encoder_adapters,
+        progress=embed_progress(),
+        should_stop=should_stop,
+    )
+    t_embed = time.monotonic()
+    train_parts = [
+        build_samples(
+            model,
+            planes,
+            [(train_objs, identity)],
+            zoom=zoom,
+            keep_inputs=encoder_adapters,
+            progress=embed_progress(),
+            should_stop=should_stop,
+        )
+    ]
+    per_copy = time.monotonic() - t_embed
+    variants_used = []
+    for variant in random_variants(augment, rng) if augment > 0 else []:
+        if time.monotonic() - started + per_copy > EMBEDDING_SHARE * 60.0 * minutes:
+            break
+        train_parts.append(
+            build_samples(
+                model,
+                planes,
+                [(train_objs, variant)],
+                zoom=zoom,
+                keep_inputs=encoder_adapters,
+                progress=embed_progress(),
+                should_stop=should_stop,
+            )
+        )
+        variants_used.append(dataclasses.asdict(variant))
+    train = _merge_sets(train_parts)
+    embedding_s = time.monotonic() - started
+
+    model.network.train(False)
+    trainer = Trainer(model, train, val, settings, rng)
+    base_val = trainer.evaluate()
+    t_train = time.monotonic()
+    decoder_deadline = deadline if not encoder_adapters else t_train + (deadline - t_train) / 2
+    outcome = run_loop(
+        trainer, decoder_deadline, base_val, progress=progress, should_stop=should_stop, started=started
+    )
+    phases = [{"phase": "decoder", **_phase(outcome)}]
+    encoder_changed = False
+    if encoder_adapters and outcome.stopped_by != "cancelled" and time.monotonic() < deadline:
+        from napari_sam.finetune.lora import add_adapters, merge_adapters
+
+        params = add_adapters(model.network.image_encoder, rank=adapter_rank)
+        trainer = Trainer(model, train, val, settings, rng, adapter_params=params)
+        second = run_loop(
+            trainer,
+            deadline,
+            outcome.best_val_miou,
+            progress=progress,
+            should_stop=should_stop,
+            started=started,
+        )
+        encoder_changed = bool(second.best_adapters) and second.best_val_miou > outcome.best_val_miou
+        phases.append({"phase": "encoder adapters + decoder", **_phase(second)})
+        if not encoder_changed:  # the adapters did not help: drop them, keep the decoder's best
+            trainer.restore(outcome.best_state, {})
+        merge_adapters(model.network.image_encoder)
+        if not encoder_changed:
+            _reset_encoder(model, base_state)
+        outcome = second if encoder_changed else outcome
+    training_s = time.monotonic() - t_train
+
+    state = _final_state(model, base_state, encoder_changed)
+    model.network.prepare_for_inference()
+    model.network.mask_decoder._prepared_cache.clear()
+    best_val = max(outcome.best_val_miou, base_val) if phases else base_val
+    report = {
+        "format": artifact.FORMAT,
+        "base": {
+            "name": model.spec.name,
+            "checkpoint": Path(model.checkpoint).name,
+            "sha256": model.checkpoint_sha256,
+        },
+        "architecture": model.spec.name,
+        "encoder_changed": encoder_changed,
+        "data": {
+            "inputs": inputs,
+            "planes": len(planes),
+            "objects": len(objects),
+            "train_objects": len(train_objs),
+            "val_objects": len(val_objs),
+            "train_samples": len(train.samples),
+            "windows": len(train.embeddings) + len(val.embeddings),
+            "augmentations": variants_used,
+        },
+        "parameters": {
+            "minutes": minutes,
+            "device": str(model.device),
+            "encoder_adapters": encoder_adapters,
+            "adapter_rank": adapter_rank,
+            "val_fraction": val_fraction,
+            "augment": augment,
+            "seed": seed,
+            "zoom": dataclasses.asdict(zoom),
+            "channel_axis": channel_axis,
+            **dataclasses.asdict(settings),
+        },
+        "validation": {
+            "metric": "mean IoU of the answers to the held-out objects' exact boxes, in image pixels",
+            "before": round(base_val, 4),
+            "after": round(best_val, 4),
+            "phases": phases,
+        },
+        "time": {
+            "started": wall_start.isoformat(timespec="seconds"),
+            "embedding_s": round(embedding_s, 1),
+            "training_s": round(training_s, 1),
+            "total_s": round(time.monotonic() - started, 1),
+        },
+        "stopped_by": outcome.stopped_by,
+        "versions": _versions(),
+    }
+    result = FinetunedModel(
+        network=model.network,
+        spec=model.spec,
+        device=model.device,
+        checkpoint=None,
+        checkpoint_sha256="finetune-" + _state_digest(state),
+        precision=model.precision,
+        report=report,
+        state=state,
+    )
+    if progress is not None:
+        elapsed = time.monotonic() - started
+        progress(TrainingProgress("done", 1, 1, elapsed, 0.0, best_val, best_val, base_val))
+    if out is not None or name is not None:
+        result.save(out, name=name)
+    return result
+
+
+def _phase(outcome) -> dict:
+    return {
+        "steps": outcome.steps,
+        "best_step": outcome.best_step,
+        "before": round(outcome.base_val_miou, 4),
+        "best": round(outcome.best_val_miou, 4),
+        "stopped_by": outcome.stopped_by,
+        "history": outcome.history,
+    }
+
+
+def _reset_encoder(model: SamModel, base_state: dict) -> None:
+    """Put the base encoder back (BatchNorms folded again) after adapters that did not help."""
+    from napari_sam.models.sam import SamNetwork
+
+    fresh = SamNetwork(model.spec.encoder)
+    fresh.load_state_dict(base_state)
+    fresh.image_encoder.prepare_for_inference()
+    model.network.image_encoder = fresh.image_encoder.to(model.device)
+
+
+def _final_state(model: SamModel, base_state: dict, encoder_changed: bool) -> dict[str, torch.Tensor]:
+    """The base weights with the trained prompt encoder and mask decoder (and the merged adapters)."""
+    state = {k: v.detach().cpu() for k, v in base_state.items()}
+    net = model.network
+    for prefix, module in (("prompt_encoder.", net.prompt_encoder), ("mask_decoder.", net.mask_decoder)):
+        for key, value in module.state_dict().items():
+            state[prefix + key] = value.detach().cpu().clone()
+    if encoder_changed:
+        from napari_sam.finetune.lora import attention_projections
+
+        names = {id(m): n for n, m in net.image_encoder.named_modules()}
+        for layer in attention_projections(net.image_encoder):
+            state[f"image_encoder.{names[id(layer)]}.weight"] = layer.weight.detach().cpu().clone()
+    return state

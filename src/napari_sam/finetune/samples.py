@@ -1,0 +1,170 @@
+"""Training samples on cached, frozen image embeddings.
+
+Each object is looked at through the window the session would answer it from (the zoom rule's window,
+the tile holding it, or a window centred on it: :func:`napari_sam.geometry.tiling.window_for_box`), and
+that window's embedding is computed once by the session's own encoder path and kept (float16, on the
+CPU). A sample holds the object's mask at the decoder's logit resolution in that window's frame, its
+box in the model frame, and what evaluating it in image pixels needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from napari_sam.embeddings.embedder import Cancelled, WindowEmbeddings
+from napari_sam.embeddings.encoder import batch_inputs
+from napari_sam.embeddings.preprocess import resized_extent
+from napari_sam.finetune.augment import Variant
+from napari_sam.finetune.data import ObjectRef, TrainingPlane
+from napari_sam.geometry.coords import boxes_to_model_xyxy
+from napari_sam.geometry.tiling import TileGrid, window_for_box
+from napari_sam.geometry.windows import Window, ZoomRule
+from napari_sam.models.loading import SamModel
+
+LOGIT_SIZE = 256  # the mask decoder's output side for every registered model (4 × the 64² embedding)
+
+
+@dataclass
+class Sample:
+    """One object seen through one window.
+
+    Attributes
+    ----------
+    window_index
+        Index of the window's embedding in :attr:`SampleSet.embeddings`.
+    target
+        (256, 256) bool: the object in the window's frame at logit resolution (padding is background).
+    box_xyxy
+        (4,) float32 tight box (x0, y0, x1, y1) in the model input frame.
+    window, image_shape
+        The window and the (H, W) of the plane, to map logits back to image pixels.
+    truth
+        (h, w) bool: the object over the window's part of the image; ``truth_area`` its whole area.
+    obj, variant
+        Which object, under which augmentation.
+    """
+
+    window_index: int
+    target: torch.Tensor
+    box_xyxy: np.ndarray
+    window: Window
+    image_shape: tuple[int, int]
+    truth: np.ndarray
+    truth_area: int
+    obj: ObjectRef
+    variant: Variant
+
+
+@dataclass
+class SampleSet:
+    """Samples and the embeddings (float16, (N, 256, 64, 64)) of the windows they use; ``inputs`` keeps the
+    (N, 3, S, S) model inputs when the image encoder is adapted too.
+    """
+
+    samples: list[Sample]
+    embeddings: torch.Tensor
+    inputs: torch.Tensor | None = None
+
+
+def logit_target(region: np.ndarray, extent: tuple[int, int, int, int], input_size: int) -> torch.Tensor:
+    """(h, w) bool object mask over a window → (256, 256) bool at logit resolution, padded like the input."""
+    _, _, rh, rw = extent
+    f = LOGIT_SIZE / input_size
+    th, tw = max(1, round(rh * f)), max(1, round(rw * f))
+    x = torch.from_numpy(region.astype(np.float32))[None, None]
+    shrink = min(th / region.shape[0], tw / region.shape[1])
+    x = F.interpolate(x, size=(th, tw), mode="bilinear", align_corners=False, antialias=shrink < 0.5)
+    out = torch.zeros(LOGIT_SIZE, LOGIT_SIZE, dtype=torch.bool)
+    out[:th, :tw] = x[0, 0] >= 0.5
+    return out
+
+
+def _boxes_by_label(labels: np.ndarray, wanted: set[int]) -> dict[int, tuple[int, int, int, int]]:
+    from scipy import ndimage
+
+    boxes = {}
+    for label, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is not None and label in wanted:
+            boxes[label] = (box[0].start, box[1].start, box[0].stop - 1, box[1].stop - 1)
+    return boxes
+
+
+def build_samples(
+    model: SamModel,
+    planes: list[TrainingPlane],
+    jobs: list[tuple[list[ObjectRef], Variant]],
+    *,
+    zoom: ZoomRule,
+    keep_inputs: bool = False,
+    batch_size: int = 4,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> SampleSet:
+    """Embed the windows of ``jobs`` (objects, each list under one augmentation) and build the samples.
+
+    Windows are grouped per plane and variant, encoded ``batch_size`` at a time; ``progress(done, total)``
+    counts windows; ``should_stop()`` raises :class:`~napari_sam.embeddings.embedder.Cancelled`.
+    """
+    s = model.input_size
+    # group: (plane, variant) -> objects
+    groups: dict[tuple[int, Variant], list[ObjectRef]] = {}
+    for objects, variant in jobs:
+        for obj in objects:
+            groups.setdefault((obj.plane, variant), []).append(obj)
+    plans = []
+    total = 0
+    for (k, variant), objects in groups.items():
+        plane = planes[k]
+        labels = variant.apply(plane.labels)
+        boxes = _boxes_by_label(labels, {o.label for o in objects})
+        grid = TileGrid.for_image(labels.shape, s)
+        placed = [(o, boxes[o.label], window_for_box(boxes[o.label], grid, zoom, s)) for o in objects]
+        windows = list(dict.fromkeys(w for _, _, w in placed))
+        plans.append((plane, variant, labels, placed, windows))
+        total += len(windows)
+    samples: list[Sample] = []
+    embeddings: list[torch.Tensor] = []
+    inputs: list[torch.Tensor] = []
+    done = 0
+    for plane, variant, labels, placed, windows in plans:
+        image = plane.prepared(variant.apply(plane.image), variant.scaling(plane.scaling))
+        bank = WindowEmbeddings(model, image, capacity=max(len(windows), 1), batch_size=batch_size)
+        index: dict[Window, int] = {}
+        for i in range(0, len(windows), batch_size):
+            if should_stop is not None and should_stop():
+                raise Cancelled(f"stopped while embedding ({done} of {total} windows)")
+            chunk = windows[i : i + batch_size]
+            bank.encode(chunk)
+            for w in chunk:
+                index[w] = len(embeddings)
+                embeddings.append(bank.get(w).to("cpu", torch.float16)[0])
+                if keep_inputs:
+                    inputs.append(batch_inputs(image, [w], model.spec)[0])
+            done += len(chunk)
+            if progress is not None:
+                progress(done, total)
+        for obj, bbox, window in placed:
+            extent = resized_extent(window, labels.shape, s)
+            h, w = extent[:2]
+            truth = labels[window.row0 : window.row0 + h, window.col0 : window.col0 + w] == obj.label
+            box = boxes_to_model_xyxy(np.asarray([bbox]), (window.row0, window.col0), window.scale(s))[0]
+            samples.append(
+                Sample(
+                    index[window],
+                    logit_target(truth, extent, s),
+                    box.astype(np.float32),
+                    window,
+                    tuple(labels.shape),
+                    truth,
+                    obj.area,
+                    obj,
+                    variant,
+                )
+            )
+    stacked = torch.stack(embeddings) if embeddings else torch.empty(0)
+    return SampleSet(samples, stacked, torch.stack(inputs) if keep_inputs and inputs else None)

@@ -1,0 +1,286 @@
+"""The training loop: mask decoder and prompt encoder on cached embeddings (optionally image-encoder
+adapters on cached inputs), validated on held-out objects, stopped early, the best weights kept.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from napari_sam.embeddings.preprocess import logits_to_window_masks
+from napari_sam.finetune.prompts import click_boxes, correction_clicks, first_clicks, jittered_boxes
+from napari_sam.finetune.samples import LOGIT_SIZE, SampleSet
+from napari_sam.models.loading import SamModel
+
+
+@dataclass
+class TrainingProgress:
+    """What a progress callback receives.
+
+    ``stage`` is ``"embedding"`` (windows encoded: ``done`` of ``total``), ``"training"`` (steps) or
+    ``"done"``; ``eta_s`` the estimated seconds left in this stage; validation mIoU so far.
+    """
+
+    stage: str
+    done: int
+    total: int
+    elapsed_s: float
+    eta_s: float
+    val_miou: float | None = None
+    best_val_miou: float | None = None
+    base_val_miou: float | None = None
+
+
+@dataclass
+class LoopSettings:
+    batch_size: int = 8
+    learning_rate: float = 1e-4
+    weight_decay: float = 1e-4
+    max_epochs: int = 60
+    eval_every: int = 0  # steps; 0: about once per epoch, at least every 10 and at most every 40
+    patience: int = 6  # evaluations without improvement before stopping
+    click_box_fraction: float = 0.4  # box-trained models: share of square click-search boxes
+    box_jitter: float = 0.1
+    correction_rounds: int = 1  # point models: correction clicks after the first answer
+    iou_loss_weight: float = 1.0
+
+
+@dataclass
+class LoopOutcome:
+    best_state: dict[str, torch.Tensor]
+    best_adapters: dict[str, torch.Tensor]
+    base_val_miou: float
+    best_val_miou: float
+    steps: int
+    best_step: int
+    history: list[dict] = field(default_factory=list)
+    stopped_by: str = "epochs"
+
+
+def trainable_state(model: SamModel) -> dict[str, torch.Tensor]:
+    """A copy of the prompt encoder's and mask decoder's weights."""
+    net = model.network
+    out = {}
+    for prefix, module in (("prompt_encoder.", net.prompt_encoder), ("mask_decoder.", net.mask_decoder)):
+        for name, value in module.state_dict().items():
+            out[prefix + name] = value.detach().clone()
+    return out
+
+
+def load_trainable_state(model: SamModel, state: dict[str, torch.Tensor]) -> None:
+    net = model.network
+    for prefix, module in (("prompt_encoder.", net.prompt_encoder), ("mask_decoder.", net.mask_decoder)):
+        module.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
+
+
+def _dice_bce(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample BCE + soft Dice on (B, 256, 256) logits; also the hard IoU of each answer."""
+    t = target.float()
+    bce = F.binary_cross_entropy_with_logits(logits, t, reduction="none").mean(dim=(1, 2))
+    p = torch.sigmoid(logits)
+    inter = (p * t).sum(dim=(1, 2))
+    dice = 1 - (2 * inter + 1) / (p.sum(dim=(1, 2)) + t.sum(dim=(1, 2)) + 1)
+    with torch.no_grad():
+        hard = logits > 0
+        i = (hard & target).sum(dim=(1, 2)).float()
+        u = (hard | target).sum(dim=(1, 2)).float()
+        iou = torch.where(u > 0, i / u.clamp(min=1), torch.ones_like(u))
+    return bce + dice, iou
+
+
+class Trainer:
+    """Runs the loop on ``train`` and validates on ``val`` (each a :class:`SampleSet`)."""
+
+    def __init__(
+        self,
+        model: SamModel,
+        train: SampleSet,
+        val: SampleSet,
+        settings: LoopSettings,
+        rng: np.random.Generator,
+        adapter_params: list[torch.nn.Parameter] | None = None,
+    ) -> None:
+        self.model, self.train, self.val, self.settings, self.rng = model, train, val, settings, rng
+        self.adapter_params = adapter_params or []
+        net = model.network
+        self.params = [p for m in (net.prompt_encoder, net.mask_decoder) for p in m.parameters()]
+        for p in self.params + self.adapter_params:
+            p.requires_grad_(True)
+        groups = [{"params": self.params}]
+        if self.adapter_params:
+            groups.append({"params": self.adapter_params, "lr": settings.learning_rate * 3})
+        self.optimizer = torch.optim.AdamW(
+            groups, lr=settings.learning_rate, weight_decay=settings.weight_decay
+        )
+        self.scale = model.input_size / LOGIT_SIZE
+        self.device = model.device
+
+    # -- one batch ---------------------------------------------------------------------------------
+    def _embeddings(self, data: SampleSet, windows: list[int], grad: bool) -> torch.Tensor:
+        if self.adapter_params and data.inputs is not None:
+            x = data.inputs[windows].to(self.device)
+            with torch.set_grad_enabled(grad):
+                return self.model.network.image_encoder(x).float()
+        return data.embeddings[windows].to(self.device, torch.float32)
+
+    def _decode(self, emb, points=None, boxes=None, masks=None) -> tuple[torch.Tensor, torch.Tensor]:
+        net = self.model.network
+        sparse, dense = net.prompt_encoder(points, boxes, masks)
+        logits, iou = net.mask_decoder(emb, net.prompt_encoder.get_dense_pe(), sparse, dense, False)
+        return logits[:, 0], iou[:, 0]
+
+    def _prompts(self, chosen, targets) -> tuple:
+        s, rng = self.settings, self.rng
+        boxes = np.stack([self.train.samples[i].box_xyxy for i in chosen])
+        if self.model.spec.box_prompts_only or rng.random() < 0.5:
+            if self.model.spec.box_prompts_only and rng.random() < s.click_box_fraction:
+                prompt = click_boxes(boxes, targets, rng, self.scale)
+            else:
+                prompt = jittered_boxes(boxes, rng, s.box_jitter)
+            return None, torch.from_numpy(prompt).to(self.device)
+        xy, labels = first_clicks(targets, boxes, rng, self.scale)
+        return (torch.from_numpy(xy).to(self.device), torch.from_numpy(labels).to(self.device)), None
+
+    def step(self) -> float:
+        s = self.settings
+        n = len(self.train.samples)
+        chosen = self.rng.choice(n, size=min(s.batch_size, n), replace=False)
+        samples = [self.train.samples[i] for i in chosen]
+        targets = torch.stack([smp.target for smp in samples])
+        emb = self._embeddings(self.train, [smp.window_index for smp in samples], grad=True)
+        points, boxes = self._prompts(chosen, targets)
+        dev_targets = targets.to(self.device)
+        logits, iou_pred = self._decode(emb, points, boxes)
+        loss_mask, iou = _dice_bce(logits, dev_targets)
+        loss = loss_mask.mean() + s.iou_loss_weight * F.mse_loss(iou_pred, iou)
+        if points is not None and s.correction_rounds > 0:  # SAM's iterative correction clicks
+            for _ in range(s.correction_rounds):
+                xy, lab = correction_clicks((logits > 0).cpu(), targets, self.rng, self.scale)
+                points = (
+                    torch.cat([points[0], torch.from_numpy(xy).to(self.device)], dim=1),
+                    torch.cat([points[1], torch.from_numpy(lab).to(self.device)], dim=1),
+                )
+                logits, iou_pred = self._decode(emb, points, None, logits.detach()[:, None])
+                loss_mask, iou = _dice_bce(logits, dev_targets)
+                loss = loss + loss_mask.mean() + s.iou_loss_weight * F.mse_loss(iou_pred, iou)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.detach())
+
+    # -- validation --------------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, data: SampleSet | None = None, chunk: int = 8) -> float:
+        """Mean IoU, in image pixels, of the answers to the exact boxes of ``data`` (default: validation),
+        decoded as the session decodes them (:meth:`napari_sam.segmenter.Segmenter.predict` with a box).
+        """
+        data = data or self.val
+        ious = []
+        for i in range(0, len(data.samples), chunk):
+            part = data.samples[i : i + chunk]
+            emb = self._embeddings(data, [smp.window_index for smp in part], grad=False)
+            boxes = torch.from_numpy(np.stack([smp.box_xyxy for smp in part])).to(self.device)
+            logits, _ = self._decode(emb, None, boxes)
+            for smp, lg in zip(part, logits):
+                mask = logits_to_window_masks(
+                    lg[None, None], smp.window, smp.image_shape, self.model.input_size
+                )
+                mask = mask[0, 0]
+                inter = int((mask & smp.truth).sum())
+                union = int(mask.sum()) + smp.truth_area - inter
+                ious.append(inter / union if union else 1.0)
+        return float(np.mean(ious)) if ious else 0.0
+
+    def snapshot(self) -> tuple[dict, dict]:
+        from napari_sam.finetune.lora import adapter_state
+
+        adapters = adapter_state(self.model.network.image_encoder) if self.adapter_params else {}
+        return trainable_state(self.model), adapters
+
+    def restore(self, state: dict, adapters: dict) -> None:
+        from napari_sam.finetune.lora import load_adapter_state
+
+        load_trainable_state(self.model, state)
+        if adapters:
+            load_adapter_state(self.model.network.image_encoder, adapters)
+
+
+def run_loop(
+    trainer: Trainer,
+    deadline: float,
+    base_val_miou: float,
+    *,
+    progress: Callable[[TrainingProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    started: float | None = None,
+) -> LoopOutcome:
+    """Train until ``deadline`` (a ``time.monotonic()`` value), the epoch limit, early stopping or
+    ``should_stop()``; evaluate regularly and keep the best weights (the base counts as a candidate,
+    so the result is never worse on validation than the base).
+    """
+    s = trainer.settings
+    started = time.monotonic() if started is None else started
+    per_epoch = max(1, len(trainer.train.samples) // s.batch_size)
+    max_steps = s.max_epochs * per_epoch
+    eval_every = s.eval_every or min(40, max(10, per_epoch))
+    best_state, best_adapters = trainer.snapshot()
+    best, best_step, since_best = base_val_miou, 0, 0
+    history: list[dict] = []
+    stopped_by = "epochs"
+    step = 0
+    t0 = time.monotonic()
+    loss_sum = 0.0
+    while step < max_steps:
+        if should_stop is not None and should_stop():
+            stopped_by = "cancelled"
+            break
+        if time.monotonic() >= deadline:
+            stopped_by = "time budget"
+            break
+        loss_sum += trainer.step()
+        step += 1
+        now = time.monotonic()
+        per_step = (now - t0) / step
+        total = min(max_steps, step + int(max(0.0, deadline - now) / max(per_step, 1e-6)))
+        val = None
+        if step % eval_every == 0:
+            val = trainer.evaluate()
+            history.append({"step": step, "loss": loss_sum / eval_every, "val_miou": round(val, 4)})
+            loss_sum = 0.0
+            if val > best + 1e-4:
+                best, best_step, since_best = val, step, 0
+                best_state, best_adapters = trainer.snapshot()
+            else:
+                since_best += 1
+                if since_best >= s.patience:
+                    stopped_by = "early stopping"
+        if progress is not None:
+            progress(
+                TrainingProgress(
+                    "training",
+                    step,
+                    total,
+                    now - started,
+                    (total - step) * per_step,
+                    val,
+                    best,
+                    base_val_miou,
+                )
+            )
+        if stopped_by == "early stopping":
+            break
+    if step % eval_every and stopped_by != "cancelled":  # the last steps get their evaluation too
+        val = trainer.evaluate()
+        history.append(
+            {"step": step, "loss": loss_sum / max(1, step % eval_every), "val_miou": round(val, 4)}
+        )
+        if val > best + 1e-4:
+            best, best_step = val, step
+            best_state, best_adapters = trainer.snapshot()
+    trainer.restore(best_state, best_adapters)
+    return LoopOutcome(best_state, best_adapters, base_val_miou, best, step, best_step, history, stopped_by)
