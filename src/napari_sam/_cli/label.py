@@ -42,6 +42,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="lite_medsam", help="registered model name or checkpoint file")
     p.add_argument("--device", default="auto", help="auto (each worker's GPU if any), cpu, cuda, cuda:1, mps")
     p.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "fp32", "bf16"),
+        help="image encoder precision: auto (bf16 where the hardware has bf16 matrix units), fp32, bf16",
+    )
+    p.add_argument(
         "--per-plane",
         action="store_true",
         help="stacks: label each plane on its own (2D labels) instead of linking objects through z",
@@ -91,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         task=args.mode,
         model=args.model,
         device=args.device,
+        precision=args.precision,
         auto_mode=args.auto_mode,
         params=parse_params(args.param),
         link=not args.per_plane,

@@ -34,6 +34,9 @@ class BatchConfig:
         ``"auto"`` (segment everything) or ``"prompts"`` (the objects given in prompt files).
     model, device
         Registry name or checkpoint path; ``"auto"`` picks each worker's GPU when it has one.
+    precision
+        The image encoder's precision, ``"auto"`` (bf16 where the worker's hardware has it), ``"fp32"``
+        or ``"bf16"`` (see :func:`~napari_sam.models.loading.load_model`).
     auto_mode, params
         Automatic mode (None: the model's default) and parameter overrides (dict).
     link
@@ -52,6 +55,7 @@ class BatchConfig:
     task: str = "auto"
     model: str = "lite_medsam"
     device: str = "auto"
+    precision: str = "auto"
     auto_mode: str | None = None
     params: dict | None = None
     link: bool = True
