@@ -176,6 +176,8 @@ class Segmenter(StackMethods):
             "model": {
                 "name": spec.name,
                 "checkpoint_sha256": self.model.checkpoint_sha256,
+                # bf16 embeddings differ slightly from fp32 ones (fp32 caches keep their old signature)
+                **({"precision": self.model.precision} if self.model.precision != "fp32" else {}),
                 "input_size": spec.input_size,
                 "pixel_mean": list(spec.pixel_mean),
                 "pixel_std": list(spec.pixel_std),
