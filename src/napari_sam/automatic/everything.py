@@ -73,8 +73,11 @@ def _as_prepared(image, channel_axis, scaling, stack_axis, plane) -> PreparedIma
                 f"this is a stack of {source.num_planes} planes: pass plane=INDEX, or use "
                 f"segment_stack() for all of them"
             )
-        return source.plane(plane)
-    return source.plane(0)
+        plane = source.check_plane(plane)
+    else:
+        plane = 0
+    source.check_content(plane)  # an all-NaN or constant plane: BlankImageError, like such an image
+    return source.plane(plane)
 
 
 def _segment_prepared(

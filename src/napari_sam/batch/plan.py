@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_sam.io.images import MAX_WHOLE_PLANE_PIXELS
 from napari_sam.io.labels import SUFFIX
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".btf", ".ome.tif", ".ome.tiff", ".zarr", ".ome.zarr", ".npy")
@@ -48,6 +49,9 @@ class BatchConfig:
         ``STEM.points.csv``, ``STEM.shapes.csv`` or ``STEM.json`` per input.
     overwrite
         Redo inputs whose outputs exist.
+    max_plane_pixels
+        Planes are read whole: a file whose header claims larger planes is refused before anything is
+        allocated (a guard against decompression bombs).
     """
 
     outdir: str | os.PathLike
@@ -62,6 +66,7 @@ class BatchConfig:
     min_link_iou: float = 0.3
     prompts: str | os.PathLike | None = None
     overwrite: bool = False
+    max_plane_pixels: int = MAX_WHOLE_PLANE_PIXELS
 
     def __post_init__(self) -> None:
         from napari_sam.io.labels import FORMATS
@@ -207,11 +212,12 @@ def _local_reads():
 
 def _plan_into(job: FileJob, path: Path, config: BatchConfig) -> None:
     from napari_sam.image.planes import make_source
-    from napari_sam.io.images import read_image
+    from napari_sam.io.images import check_whole_read, read_image
 
     data = read_image(path)
     job.shape = tuple(int(s) for s in data.shape)
     job.stack, _ = interpret_axes(job.shape)
+    check_whole_read(path, job.shape[1:] if job.stack else job.shape, data.dtype, config.max_plane_pixels)
     source = make_source(data, stack_axis=0 if job.stack else None)
     job.planes = source.num_planes
     job.scaling = source.scaling

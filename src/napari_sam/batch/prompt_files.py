@@ -30,23 +30,41 @@ def _axes_columns(header: list[str]) -> list[str]:
     return axes
 
 
+def _slot() -> dict[str, list]:
+    return {"points": [], "boxes": [], "point_rows": [], "box_rows": []}
+
+
+def _number(text) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return float("nan")  # reported with its row by label_from_prompts, the other prompts go on
+
+
 def read_prompt_file(path: str | os.PathLike) -> dict[int, dict[str, list]]:
-    """Plane → {"points": [(row, col), ...], "boxes": [(min_row, min_col, max_row, max_col), ...]}."""
+    """Plane → {"points": [(row, col), ...], "boxes": [(min_row, min_col, max_row, max_col), ...],
+    "point_rows": [...], "box_rows": [...]} where the ``*_rows`` name where each prompt came from
+    ("pts.csv row 3") for messages about it.
+    """
     p = Path(path)
     out: dict[int, dict[str, list]] = {}
 
-    def add(plane: int, kind: str, value) -> None:
-        out.setdefault(int(plane), {"points": [], "boxes": []})[kind].append(tuple(float(v) for v in value))
+    def add(plane: float, kind: str, value, where: str) -> None:
+        plane = int(round(plane)) if np.isfinite(plane) else -1
+        slot = out.setdefault(plane, _slot())
+        slot[kind].append(tuple(_number(v) for v in value))
+        slot["point_rows" if kind == "points" else "box_rows"].append(where)
 
     try:
         if p.suffix.lower() == ".json":
             doc = json.loads(p.read_text())
             for kind, n in (("points", 2), ("boxes", 4)):
-                for item in doc.get(kind, []):
+                for i, item in enumerate(doc.get(kind, [])):
+                    where = f"{p.name} {kind}[{i}]"
                     if len(item) == n:
-                        add(0, kind, item)
+                        add(0, kind, item, where)
                     elif len(item) == n + 1:
-                        add(int(item[0]), kind, item[1:])
+                        add(_number(item[0]), kind, item[1:], where)
                     else:
                         raise ValueError(
                             f"a {kind[:-1]} needs {n} or {n + 1} numbers (plane first), got {item}"
@@ -62,17 +80,20 @@ def read_prompt_file(path: str | os.PathLike) -> dict[int, dict[str, list]]:
     axes = _axes_columns(header)
     if "shape-type" in header:  # napari Shapes
         shapes: dict[str, list] = {}
-        for r in rows:
-            shapes.setdefault(r["index"], []).append([float(r[a]) for a in axes])
-        for verts in shapes.values():
+        first_row: dict[str, int] = {}
+        for i, r in enumerate(rows, start=2):  # row 1 is the header
+            shapes.setdefault(r["index"], []).append([_number(r[a]) for a in axes])
+            first_row.setdefault(r["index"], i)
+        for index, verts in shapes.items():
             v = np.array(verts)
-            plane = int(round(v[0, 0])) if len(axes) == 3 else 0
+            plane = v[0, 0] if len(axes) == 3 else 0
             rc = v[:, -2:]
-            add(plane, "boxes", (*rc.min(axis=0), *rc.max(axis=0)))
+            box = (*rc.min(axis=0), *rc.max(axis=0)) if np.isfinite(rc).all() else (np.nan,) * 4
+            add(plane, "boxes", box, f"{p.name} row {first_row[index]} (shape {index})")
     else:  # napari Points
-        for r in rows:
-            v = [float(r[a]) for a in axes]
-            add(int(round(v[0])) if len(axes) == 3 else 0, "points", v[-2:])
+        for i, r in enumerate(rows, start=2):
+            v = [_number(r[a]) for a in axes]
+            add(v[0] if len(axes) == 3 else 0, "points", v[-2:], f"{p.name} row {i}")
     return out
 
 
@@ -98,17 +119,51 @@ def prompts_for(
     for f in files:
         for plane, d in read_prompt_file(f).items():
             if not 0 <= plane < planes:
+                where = ", ".join(d["point_rows"] + d["box_rows"])
                 raise ValueError(
-                    f"{f.name} has prompts on plane {plane}, but the image has {planes} plane(s)"
+                    f"{where}: prompts on plane {plane}, but the image has {planes} plane(s) (0…{planes - 1})"
                 )
-            slot = merged.setdefault(plane, {"points": [], "boxes": []})
-            slot["points"] += d["points"]
-            slot["boxes"] += d["boxes"]
+            slot = merged.setdefault(plane, _slot())
+            for key in slot:
+                slot[key] += d[key]
     return merged
 
 
-def label_from_prompts(model, image: np.ndarray, prompts: dict, scaling=None) -> np.ndarray:
+def usable_prompts(prompts: dict, shape: tuple[int, int]) -> tuple[list, list, list[str]]:
+    """(points, boxes, warnings): the prompts of one plane that can be answered on an (H, W) plane.
+
+    A point that is not a number or lies outside the plane, and a box that is not a number or lies
+    entirely outside, is left out with a warning naming it and its row; boxes that reach over the edge
+    are clipped. The other prompts are kept.
+    """
+    h, w = shape
+    points, boxes, warnings = [], [], []
+    rows = prompts.get("point_rows") or [f"point {i}" for i in range(len(prompts.get("points", [])))]
+    for (r, c), where in zip(prompts.get("points", []), rows):
+        if not (np.isfinite(r) and np.isfinite(c)):
+            warnings.append(f"{where}: point ({r:g}, {c:g}) is not a number; skipped")
+        elif not (-0.5 <= r <= h - 0.5 and -0.5 <= c <= w - 0.5):
+            warnings.append(f"{where}: point (row={r:g}, col={c:g}) is outside the {h} × {w} image; skipped")
+        else:
+            points.append((r, c))
+    rows = prompts.get("box_rows") or [f"box {i}" for i in range(len(prompts.get("boxes", [])))]
+    for box, where in zip(prompts.get("boxes", []), rows):
+        r0, c0, r1, c1 = box
+        text = ", ".join(f"{v:g}" for v in box)
+        if not np.isfinite(box).all():
+            warnings.append(f"{where}: box ({text}) is not a number; skipped")
+        elif r0 > h - 0.5 or c0 > w - 0.5 or r1 < -0.5 or c1 < -0.5 or r1 < r0 or c1 < c0:
+            warnings.append(f"{where}: box ({text}) is outside the {h} × {w} image; skipped")
+        else:
+            boxes.append((max(r0, 0.0), max(c0, 0.0), min(r1, h - 1.0), min(c1, w - 1.0)))
+    return points, boxes, warnings
+
+
+def label_from_prompts(model, image: np.ndarray, prompts: dict, scaling=None, warnings=None) -> np.ndarray:
     """(H, W) int32 labels of one plane: one object per box (decoded as one batch) and per point.
+
+    Prompts that cannot be answered (see :func:`usable_prompts`) are skipped; one line per skipped
+    prompt is appended to ``warnings`` (a list) when given.
 
     Objects are painted in prompt order (boxes, then points); later objects keep only unclaimed pixels.
     Box-trained models (``spec.auto_mode == "boxes"``) answer points poorly, so for them each point is
@@ -119,8 +174,9 @@ def label_from_prompts(model, image: np.ndarray, prompts: dict, scaling=None) ->
 
     h, w = np.shape(image)[:2]
     labels = np.zeros((h, w), dtype=np.int32)
-    boxes = prompts.get("boxes", [])
-    points = prompts.get("points", [])
+    points, boxes, skipped = usable_prompts(prompts, (h, w))
+    if warnings is not None:
+        warnings.extend(skipped)
     if not boxes and not points:
         return labels
     seg = Segmenter(model)

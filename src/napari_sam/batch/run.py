@@ -49,6 +49,7 @@ from napari_sam.batch.plan import (
     plan,
     plan_file,
 )
+from napari_sam.image.normalize import BlankImageError
 from napari_sam.io.labels import remove_path, stale_temporaries, write_json_atomic, write_labels
 
 __all__ = [
@@ -134,9 +135,17 @@ def label_plane(job: FileJob, plane: int, config: BatchConfig) -> PlaneResult:
         else:
             from napari_sam.batch.prompt_files import label_from_prompts
 
-            labels = label_from_prompts(model, raw, (job.prompts or {}).get(plane, {}), job.scaling)
-            info = {"objects": int(labels.max(initial=0))}
+            warnings: list[str] = []
+            prompts = (job.prompts or {}).get(plane, {})
+            labels = label_from_prompts(model, raw, prompts, job.scaling, warnings)
+            info = {
+                "objects": int(labels.max(initial=0)),
+                "warnings": [f"plane {plane}: {w}" for w in warnings],
+            }
         return PlaneResult(plane, labels, time.perf_counter() - t0, info)
+    except BlankImageError as err:  # one blank plane in a stack: empty labels, said, not a failed file
+        info = {"objects": 0, "warnings": [f"plane {plane}: {err}; its labels are left empty"]}
+        return PlaneResult(plane, np.zeros(raw.shape[:2], np.int32), time.perf_counter() - t0, info)
     except Exception as err:
         return PlaneResult(
             plane, None, time.perf_counter() - t0, error=f"plane {plane}: {type(err).__name__}: {err}"

@@ -2,9 +2,10 @@
 
 Layout of ``CACHE.zarr``::
 
-    attrs["napari_sam"]   {"format", "version", "key", "signature"}
+    attrs["napari_sam"]   {"format", "version", "key", "signature", "instance"}
     embeddings            (P, T, 256, h, w) float16 (or float32), one chunk per tile
-    done                  (P, T) uint8, 1 once the tile's embedding is completely written
+    checksums             (P, T) uint64, blake2b-64 of each finished tile's stored bytes
+    done                  (P, T) uint8, 1 once the tile's embedding and checksum are completely written
 
 P is the number of planes (1 for a 2D image) and T the number of tiles of the grid. The cache is
 *keyed* by a signature (model and checkpoint hash, preprocessing with the global intensity scaling,
@@ -12,6 +13,14 @@ tile grid and halo, store dtype and a fingerprint of the data): opening it with 
 rebuilds it (never silently reuses stale embeddings). A tile's flag is written only after its
 embedding, and zarr writes every chunk atomically (temporary file + rename), so an interrupted run
 resumes where it stopped and nothing half-written is ever taken as done.
+
+What is read is checked: a tile whose bytes no longer match its checksum (overwritten, deleted, or a
+chunk that does not decode) is flagged not done, encoded again and never served; the first such tile
+of a store is reported with a warning. Every change to the folder (creating, rebuilding, writing tiles
+and flags) happens under a lock file beside it (:class:`~napari_sam.embeddings.folder_lock.FolderLock`,
+taken over from a dead holder) and only after checking that the folder is still the cache this store
+opened (its random ``instance``): a process whose cache was rebuilt by another for another image stops
+writing to it (with a warning) instead of mixing its embeddings into the other's.
 """
 
 from __future__ import annotations
@@ -23,14 +32,17 @@ import os
 import shutil
 import tempfile
 import threading
+import uuid
 from pathlib import Path
 
 import numpy as np
 
+from napari_sam.embeddings.folder_lock import FolderLock
+
 log = logging.getLogger(__name__)
 
 FORMAT = "napari-sam embeddings"
-VERSION = 1
+VERSION = 2  # 2: per-tile checksums and an instance id
 PREPROCESSING_VERSION = "rgb255-scale-resize-bilinear-aa-normalise-pad/1"  # bump when preprocessing changes
 FINGERPRINT_BAND = 256  # rows per hashed band: the fingerprint does not depend on the data's chunks
 
@@ -92,6 +104,12 @@ def _group_digests(block: np.ndarray) -> bytes:
     )
 
 
+def tile_checksum(value: np.ndarray) -> int:
+    """blake2b-64 of one tile's stored bytes (C order), as an unsigned integer (never 0: 0 means none)."""
+    digest = hashlib.blake2b(np.ascontiguousarray(value).data, digest_size=8).digest()
+    return int.from_bytes(digest, "little") or 1
+
+
 def signature_key(signature: dict) -> str:
     """sha256 of the signature's canonical JSON."""
     return hashlib.sha256(json.dumps(signature, sort_keys=True, default=str).encode()).hexdigest()
@@ -125,8 +143,15 @@ class EmbeddingStore:
         self.changed = changed
         self.embeddings = root["embeddings"]
         self.done_array = root["done"]
-        self._lock = threading.Lock()
+        self.checksum_array = root["checksums"]
+        self.instance = root.attrs["napari_sam"]["instance"]
+        self.detached = False  # True once the folder was replaced by another writer
+        self.damaged: list[tuple[int, int, str]] = []  # tiles that failed their check: (plane, tile, why)
+        self._lock = threading.RLock()
+        self._folder_lock = FolderLock(path)
         self._done = np.asarray(self.done_array[...], dtype=bool)  # (P, T) flags mirrored in memory
+        self._sums = np.asarray(self.checksum_array[...], dtype=np.uint64)  # (P, T) checksums, mirrored
+        self._done &= self._sums != 0
 
     # -- opening -----------------------------------------------------------------------------------
     @classmethod
@@ -157,12 +182,18 @@ class EmbeddingStore:
         Raises
         ------
         ValueError
-            ``path`` exists and is not a napari-sam embedding cache (it is never deleted then).
+            ``path`` exists and is not a napari-sam embedding cache (it is never deleted then), or
+            another process holds its lock for longer than the lock's timeout.
         """
-        import zarr
-
         path = Path(path).expanduser()
         signature = json.loads(json.dumps(signature, default=str))  # as it reads back from disk
+        with FolderLock(path):
+            return cls._open_locked(path, signature, planes, tiles, embedding_shape, dtype)
+
+    @classmethod
+    def _open_locked(cls, path, signature, planes, tiles, embedding_shape, dtype) -> EmbeddingStore:
+        import zarr
+
         key = signature_key(signature)
         status, changed = "new", []
         if path.exists():
@@ -227,11 +258,15 @@ class EmbeddingStore:
                 fill_value=0,
             )
             root.create_array("done", shape=(planes, tiles), dtype="uint8", chunks=(1, tiles), fill_value=0)
+            root.create_array(
+                "checksums", shape=(planes, tiles), dtype="uint64", chunks=(1, tiles), fill_value=0
+            )
             root.attrs["napari_sam"] = {
                 "format": FORMAT,
                 "version": VERSION,
                 "key": key,
                 "signature": signature,
+                "instance": uuid.uuid4().hex,
             }
             if path.exists():
                 trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
@@ -254,7 +289,7 @@ class EmbeddingStore:
         return np.dtype(self.embeddings.dtype)
 
     def is_done(self, plane: int, tile: int) -> bool:
-        return bool(self._done[plane, tile])
+        return not self.detached and bool(self._done[plane, tile])
 
     def done_mask(self, plane: int | None = None) -> np.ndarray:
         """(P, T) or (T,) bool copy of the flags."""
@@ -264,16 +299,88 @@ class EmbeddingStore:
         return int(self._done.sum())
 
     def read(self, plane: int, tile: int) -> np.ndarray | None:
-        """The (C, h, w) embedding of a finished tile, or None if it is not done."""
-        if not self._done[plane, tile]:
+        """The (C, h, w) embedding of a finished tile, or None if it is not done.
+
+        A tile that does not decode or whose bytes do not match its checksum is flagged not done (so it
+        is encoded again) and None is returned; it is never served.
+        """
+        if not self.is_done(plane, tile):
             return None
-        return np.asarray(self.embeddings[plane, tile])
+        try:
+            value = np.asarray(self.embeddings[plane, tile])
+        except Exception as err:  # a damaged chunk: the codec's own error types
+            why = f"{type(err).__name__}: {err}"
+        else:
+            if tile_checksum(value) == int(self._sums[plane, tile]):
+                return value
+            with self._lock, self._folder_lock:  # another writer may have re-encoded it: look again
+                if self._still_ours():
+                    self._reload_row(plane)
+            if self._done[plane, tile] and tile_checksum(value) == int(self._sums[plane, tile]):
+                return value
+            why = "its bytes do not match its checksum"
+        self._invalidate(plane, tile, why)
+        return None
 
     def write(self, plane: int, tiles: list[int], values: np.ndarray) -> None:
-        """Store (len(tiles), C, h, w) embeddings of one plane, then flag those tiles as done."""
+        """Store (len(tiles), C, h, w) embeddings of one plane, then their checksums and done flags.
+
+        Nothing is written once the folder was replaced by another writer (``detached``).
+        """
         values = np.asarray(values, dtype=self.dtype)
-        for t, v in zip(tiles, values):
-            self.embeddings[plane, t] = v
-        with self._lock:
+        sums = [tile_checksum(v) for v in values]
+        with self._lock, self._folder_lock:
+            if not self._still_ours():
+                return
+            self._reload_row(plane)  # keep what other writers of this same cache finished meanwhile
+            for t, v in zip(tiles, values):
+                self.embeddings[plane, t] = v
+            self._sums[plane, tiles] = sums
             self._done[plane, tiles] = True
+            self.checksum_array[plane] = self._sums[plane]
             self.done_array[plane] = self._done[plane].astype(np.uint8)
+
+    # -- checks ------------------------------------------------------------------------------------
+    def _still_ours(self) -> bool:
+        """Whether the folder is still the cache this store opened (call under the folder lock)."""
+        if self.detached:
+            return False
+        meta = self._read_meta(self.path) or {}
+        if meta.get("instance") == self.instance:
+            return True
+        self.detached = True
+        log.warning(
+            "embedding cache %s was rebuilt by another process (for other data or settings); this "
+            "session stops writing to it and keeps its embeddings in memory",
+            self.path,
+        )
+        return False
+
+    def _reload_row(self, plane: int) -> None:
+        """Merge the flags and checksums on disk for ``plane`` into the mirrors (under the locks)."""
+        done = np.asarray(self.done_array[plane], dtype=bool)
+        sums = np.asarray(self.checksum_array[plane], dtype=np.uint64)
+        self._done[plane] = done & (sums != 0)
+        self._sums[plane] = sums
+
+    def _invalidate(self, plane: int, tile: int, why: str) -> None:
+        """Flag a tile that failed its check as not done, on disk too; warn for the first one."""
+        with self._lock:
+            if not self.damaged:
+                log.warning(
+                    "embedding cache %s: tile %d of plane %d is damaged (%s); it is encoded again "
+                    "(further damaged tiles of this cache are re-encoded without a warning)",
+                    self.path,
+                    tile,
+                    plane,
+                    why,
+                )
+            self.damaged.append((plane, tile, why))
+            with self._folder_lock:
+                if self._still_ours():
+                    self._reload_row(plane)
+                    self._done[plane, tile] = False
+                    self._sums[plane, tile] = 0
+                    self.checksum_array[plane] = self._sums[plane]
+                    self.done_array[plane] = self._done[plane].astype(np.uint8)
+            self._done[plane, tile] = False

@@ -1,8 +1,8 @@
 """Any image in: dtype, NaN/inf, channels and one robust global intensity scaling per image.
 
 The output of this module is always "display" pixels: float32 in [0, 255], (h, w, 3), ready for a
-model's own normalisation (:mod:`napari_sam.embeddings.preprocess`). The scaling is computed once per image and
-recorded, so every tile and window of one image is scaled alike and the result can be reproduced.
+model's own normalisation (:mod:`napari_sam.embeddings.preprocess`). The scaling is computed once per
+image and recorded, so every tile and window of one image is scaled alike and the result can be reproduced.
 """
 
 from __future__ import annotations
@@ -12,6 +12,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 MAX_STAT_PIXELS = 4_000_000  # pixels sampled (on a regular stride) for the percentiles
+
+
+class BlankImageError(ValueError):
+    """An image or plane with no finite values, or a single value: there is nothing to segment."""
 
 
 @dataclass(frozen=True)
@@ -125,18 +129,33 @@ def compute_scaling(
         values = sample[:, ch]
         values = values[np.isfinite(values)]
         if values.size == 0:
-            raise ValueError("the image has no finite values (all NaN or inf): nothing to segment")
+            raise BlankImageError("the image has no finite values (all NaN or inf): nothing to segment")
         lo, hi = np.percentile(values, percentiles)
         if hi <= lo:  # strongly peaked histogram: fall back to the full range
             lo, hi = float(values.min()), float(values.max())
         lows.append(float(lo))
         highs.append(float(hi))
     if all(hi <= lo for lo, hi in zip(lows, highs)):
-        raise ValueError(
+        raise BlankImageError(
             f"the image is constant (every finite pixel is {lows[0]:g}): there is nothing to segment; "
             f"check that the right layer or channel was chosen"
         )
     return IntensityScaling(tuple(lows), tuple(highs), "percentile", percentiles)
+
+
+def check_not_blank(hwc, what: str = "the image") -> None:
+    """``BlankImageError`` when a strided sample of an (H, W, c) image has no finite value or only one.
+
+    The same test :func:`compute_scaling` applies to a whole image, for one plane of a stack.
+    """
+    sample = _sample(hwc).astype(np.float64, copy=False)
+    finite = sample[np.isfinite(sample)]
+    if finite.size == 0:
+        raise BlankImageError(f"{what} has no finite values (all NaN or inf): nothing to segment")
+    if finite.min() == finite.max():
+        raise BlankImageError(
+            f"{what} is constant (every finite pixel is {finite.flat[0]:g}): there is nothing to segment"
+        )
 
 
 def to_rgb255(block: np.ndarray, scaling: IntensityScaling) -> np.ndarray:

@@ -4,7 +4,7 @@ scaling; each plane is served as a lazy :class:`~napari_sam.image.normalize.Prep
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -13,12 +13,14 @@ from napari_sam.image.normalize import (
     ImageLayout,
     IntensityScaling,
     PreparedImage,
+    check_not_blank,
     compute_scaling,
     infer_layout,
     to_hwc,
 )
 
 MAX_SCALING_PLANES = 8  # planes sampled (evenly spaced) for a stack's global scaling
+MAX_CHECKED_LAZY_PIXELS = 16_000_000  # lazy planes larger than this are not sampled by check_content
 
 
 @dataclass
@@ -42,6 +44,7 @@ class PlaneSource:
     layout: ImageLayout
     scaling: IntensityScaling
     stack_axis: int | None
+    checked: set = field(default_factory=set)  # planes whose content passed check_content
 
     @property
     def is_stack(self) -> bool:
@@ -55,6 +58,21 @@ class PlaneSource:
     def plane_shape(self) -> tuple[int, int]:
         """(H, W) of one plane."""
         return self.plane(0).shape
+
+    def check_content(self, plane: int) -> None:
+        """``BlankImageError`` (a ``ValueError``) when plane ``plane`` is all NaN/inf or constant, the
+        check a 2D image gets when its scaling is computed. Remembered per plane; lazy planes above
+        :data:`MAX_CHECKED_LAZY_PIXELS` are not sampled (that would read the whole plane).
+        """
+        p = self.check_plane(plane)
+        if p in self.checked:
+            return
+        hwc = self.plane(p).data
+        h, w = hwc.shape[:2]
+        if isinstance(hwc, np.ndarray) or h * w <= MAX_CHECKED_LAZY_PIXELS:
+            what = f"plane {p} of the stack" if self.is_stack else "the image"
+            check_not_blank(hwc, what)
+        self.checked.add(p)
 
     def check_plane(self, plane: int) -> int:
         p = int(plane)
@@ -118,9 +136,11 @@ def make_source(
     image = _lazy(image)
     if stack_axis is None:
         layout = infer_layout(image, channel_axis)
+        checked = set()
         if scaling is None:
             scaling = compute_scaling(to_hwc(image, layout))  # exactly the core's 2D scaling
-        return PlaneSource(image[None], layout, scaling, None)
+            checked.add(0)  # compute_scaling refuses blank images
+        return PlaneSource(image[None], layout, scaling, None, checked)
     ndim = len(image.shape)
     if ndim < 3:
         raise ValueError(

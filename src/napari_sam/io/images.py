@@ -8,12 +8,46 @@ read until a region is asked for, and then only the chunks (TIFF tiles or strips
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
 DEFAULT_CHUNK = 1024  # chunk side for in-memory arrays turned into dask
+MAX_WHOLE_PLANE_PIXELS = 1 << 30  # a plane read whole into memory (batch) may have at most this many pixels
+
+
+def check_whole_read(path, plane_shape: tuple[int, ...], dtype, limit: int = MAX_WHOLE_PLANE_PIXELS) -> None:
+    """``ValueError`` when one plane of ``plane_shape`` (H, W[, C]) is too large to be read whole.
+
+    Guards whole-plane reads against files whose header claims an enormous image (a decompression
+    bomb: a few hundred bytes can claim 100000 × 100000 pixels); only the header is consulted, nothing
+    is allocated.
+    """
+    h, w = int(plane_shape[0]), int(plane_shape[1])
+    if h * w <= limit:
+        return
+    nbytes = int(np.prod(plane_shape, dtype=np.float64)) * np.dtype(dtype).itemsize
+    raise ValueError(
+        f"{path}: a plane of {h} × {w} pixels ({h * w / 1e9:.1f} Gpx, {nbytes / 1e9:.1f} GB in memory) is "
+        f"larger than a whole-plane read allows ({limit / 1e9:.2f} Gpx); if the file really holds such an "
+        f"image, embed and annotate it tile by tile (napari-sam embed) or raise max_plane_pixels"
+    )
+
+
+def _check_tiff_complete(tif, path: Path) -> None:
+    """``ValueError`` when the file ends before the image data its pages point to (a cut-short copy)."""
+    size = tif.filehandle.size
+    end = 0
+    for page in tif.pages:
+        for offset, count in zip(page.dataoffsets, page.databytecounts):
+            end = max(end, int(offset) + int(count))
+    if end > size:
+        raise ValueError(
+            f"{path} is truncated: it is {size} bytes long but its image data runs to byte {end} (an "
+            f"interrupted copy or download); copy or export it again"
+        )
 
 
 def _from_zarr_node(node, level: int):
@@ -80,7 +114,8 @@ def read_image(path: str | os.PathLike, *, series: int = 0, level: int = 0):
             with tifffile.TiffFile(p) as tif:
                 n_series = len(tif.series)
                 n_levels = len(tif.series[series].levels) if series < n_series else 0
-        except tifffile.TiffFileError as err:
+                _check_tiff_complete(tif, p)
+        except (tifffile.TiffFileError, struct.error, EOFError) as err:
             raise ValueError(f"{p} is not a readable TIFF: {err}") from None
         if not 0 <= series < n_series:
             raise ValueError(f"series {series} does not exist: {p.name} has {n_series} series")
