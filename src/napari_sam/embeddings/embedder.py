@@ -125,8 +125,9 @@ class WindowEmbeddings:
                 self._cache.move_to_end(key)
                 return self._cache[key]
         t = self._tile_index(window)
-        if t is not None and self.store.is_done(plane, t):
-            emb = torch.from_numpy(self.store.read(plane, t).astype(np.float32))[None].to(self.model.device)
+        stored = self.store.read(plane, t) if t is not None else None  # None: missing or failed its check
+        if stored is not None:
+            emb = torch.from_numpy(stored.astype(np.float32))[None].to(self.model.device)
             self.put(window, emb, plane)
             return emb
         if getattr(self._no_encoding, "on", False):
