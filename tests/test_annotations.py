@@ -68,3 +68,74 @@ def test_folders_saved_before_multi_plane_objects_still_load(tmp_path):
     (path / "objects.json").write_text(json.dumps(meta))
     back = Annotations.load(path)
     assert back.objects[0].planes is None and back.objects[0].id == 1
+
+
+def test_objects_keep_one_prompt_record_and_the_table_describes_it(tmp_path):
+    from napari_sam.prompts import Prompts
+
+    ann = Annotations((40, 50))
+    prompts = Prompts.build(points=[(20, 20), (5, 5)], labels=[1, 0], boxes=[(12, 12, 28, 28)])
+    a = ann.commit(_disk((40, 50), (20, 20), 8), score=0.9, prompts=prompts)
+    b = ann.commit(_disk((40, 50), (10, 40), 4), prompts=prompts.to_record())  # a record: the same
+    c = ann.commit(_disk((40, 50), (30, 40), 4))  # no prompts (a mask from Python)
+    records = ann.records()
+    assert records[0]["prompts"] == records[1]["prompts"] == prompts.to_record()
+    assert ann.objects[0].as_prompts() == prompts and ann.objects[2].as_prompts().is_empty
+    rows = ann.table()
+    assert [r["id"] for r in rows] == [a, b, c]
+    assert rows[0] == {
+        "id": a,
+        "plane": None,
+        "planes": None,
+        "area": int(_disk((40, 50), (20, 20), 8).sum()),
+        "min_row": 12,
+        "min_col": 12,
+        "max_row": 28,
+        "max_col": 28,
+        "score": 0.9,
+        "prompts": "2 points (1 positive, 1 negative) + 1 box",
+    }
+    assert rows[2]["prompts"] == "no prompts"
+    back = Annotations.load(ann.save(tmp_path / "ann"))
+    assert back.table() == rows and back.records() == records
+    meta = json.loads((tmp_path / "ann" / "objects.json").read_text())
+    assert meta["version"] == 2 and meta["objects"][0]["prompts"]["version"] == 2
+    with pytest.raises(ValueError, match="unknown prompt record keys"):
+        ann.commit(_disk((40, 50), (3, 3), 2), prompts={"source": "nowhere"})
+
+
+def test_folders_with_the_old_napari_and_notebook_records_load(tmp_path):
+    """Before prompt records were one type, napari saved {points: [[r, c]], labels, boxes, plane} and
+    the notebook {points: [[r, c, label]], box}; both load as the same Prompts."""
+    ann = Annotations((3, 40, 50))
+    ann.commit(_disk((40, 50), (20, 20), 8), plane=1)
+    ann.commit(_disk((40, 50), (10, 40), 4), plane=2)
+    path = ann.save(tmp_path / "old")
+    meta = json.loads((path / "objects.json").read_text())
+    meta["version"] = 1
+    meta["objects"][0]["prompts"] = {
+        "points": [[20.0, 20.0], [5.0, 5.0]],
+        "labels": [1, 0],
+        "boxes": [[12.0, 12.0, 28.0, 28.0]],
+        "plane": [1],
+    }
+    meta["objects"][1]["prompts"] = {"points": [[10.0, 40.0, 1]], "box": [6.0, 36.0, 14.0, 44.0]}
+    (path / "objects.json").write_text(json.dumps(meta))
+    back = Annotations.load(path)
+    first, second = (o.as_prompts() for o in back.objects)
+    assert first.labels.tolist() == [1, 0] and first.plane == (1,) and len(first.boxes) == 1
+    assert second.points.tolist() == [[10.0, 40.0]] and second.boxes.tolist() == [[6.0, 36.0, 14.0, 44.0]]
+    assert [r["prompts"] for r in back.table()] == [
+        "2 points (1 positive, 1 negative) + 1 box",
+        "1 point (1 positive) + 1 box",
+    ]
+    assert back.records()[1]["prompts"]["version"] == 2  # saved again as version 2
+
+    meta["objects"][1]["prompts"] = {"points": [[1, 2, 7]], "box": None}
+    (path / "objects.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="object 2: labels must be 1"):
+        Annotations.load(path)
+    meta["version"] = 9
+    (path / "objects.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="newer napari-sam"):
+        Annotations.load(path)

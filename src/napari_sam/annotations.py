@@ -1,7 +1,9 @@
 """Committed objects: the label image, its object table and an undo history, shared by the front ends.
 
 Saved as a folder (``labels.tif`` + ``objects.json``), written under a temporary name and renamed, so a
-session saved in napari can be continued in a notebook and back.
+session saved in napari can be continued in a notebook and back. Each object keeps the record of the
+prompts it was made from (:meth:`napari_sam.prompts.Prompts.to_record`, whichever front end committed
+it); folders saved with the earlier napari or notebook prompt records load too.
 """
 
 from __future__ import annotations
@@ -17,13 +19,26 @@ import numpy as np
 from psygnal import Signal
 
 from napari_sam.geometry.coords import mask_bbox
+from napari_sam.prompts import Prompts
+
+FOLDER_VERSION = 2  # 2: prompt records of version 2 (Prompts.to_record); 1: the front ends' own records
+
+
+def prompt_record(prompts: Prompts | dict | None) -> dict:
+    """The saved record (version 2) of ``prompts``: a :class:`~napari_sam.prompts.Prompts`, a record of
+    any version (:meth:`~napari_sam.prompts.Prompts.from_record`), or None / ``{}`` for none.
+    """
+    if not isinstance(prompts, Prompts):
+        prompts = Prompts.from_record(prompts or None)
+    return prompts.to_record()
 
 
 @dataclass
 class ObjectRecord:
     """One committed object. ``bbox`` is (min_row, min_col, max_row, max_col), max inclusive (over all
     its planes); ``area`` its pixel count. ``plane`` is the plane it was prompted on (stacks), ``planes``
-    every plane it covers when it spans several (a propagated object), else None.
+    every plane it covers when it spans several (a propagated object), else None. ``prompts`` is the
+    record of its prompts (:meth:`napari_sam.prompts.Prompts.to_record`).
     """
 
     id: int
@@ -31,8 +46,28 @@ class ObjectRecord:
     bbox: tuple[int, int, int, int]
     plane: int | None = None
     score: float | None = None
-    prompts: dict = field(default_factory=dict)
+    prompts: dict = field(default_factory=lambda: prompt_record(None))
     planes: list[int] | None = None
+
+    def as_prompts(self) -> Prompts:
+        """The prompts the object was made from."""
+        return Prompts.from_record(self.prompts)
+
+    def row(self) -> dict:
+        """The object's row of :meth:`Annotations.table`."""
+        r0, c0, r1, c1 = self.bbox
+        return {
+            "id": self.id,
+            "plane": self.plane,
+            "planes": None if self.planes is None else list(self.planes),
+            "area": self.area,
+            "min_row": r0,
+            "min_col": c0,
+            "max_row": r1,
+            "max_col": c1,
+            "score": self.score,
+            "prompts": self.as_prompts().describe(),
+        }
 
 
 class Annotations:
@@ -115,19 +150,19 @@ class Annotations:
         *,
         plane: int | None = None,
         score: float | None = None,
-        prompts: dict | None = None,
+        prompts: Prompts | dict | None = None,
         overwrite: bool = False,
     ) -> int:
         """Add ``mask`` ((H, W) bool) as a new object and return its id.
 
         Pixels already labelled keep their object unless ``overwrite``. An empty mask raises ``ValueError``.
+        ``prompts`` (a :class:`~napari_sam.prompts.Prompts` or its record) are kept with the object.
         """
+        record = prompt_record(prompts)
         part = self._part(mask, plane, overwrite)
         if part is None:
             raise ValueError("every pixel of the mask already belongs to another object")
-        return self._write(
-            [part], lambda i, area, bbox: ObjectRecord(i, area, bbox, plane, score, prompts or {})
-        )
+        return self._write([part], lambda i, area, bbox: ObjectRecord(i, area, bbox, plane, score, record))
 
     def commit_planes(
         self,
@@ -135,7 +170,7 @@ class Annotations:
         *,
         plane: int | None = None,
         score: float | None = None,
-        prompts: dict | None = None,
+        prompts: Prompts | dict | None = None,
         overwrite: bool = False,
     ) -> int:
         """Add one object spanning several planes of a stack: ``masks`` maps plane → (H, W) bool mask.
@@ -147,6 +182,7 @@ class Annotations:
         """
         if self.labels.ndim != 3:
             raise ValueError("commit_planes needs stack labels (planes, H, W); use commit for a 2D image")
+        record = prompt_record(prompts)
         parts = []
         for p in sorted(masks):
             if not np.any(masks[p]):  # the object is not on this plane
@@ -161,7 +197,7 @@ class Annotations:
         planes = [p[0] for p in parts]
         seed = planes[0] if plane is None else int(plane)
         return self._write(
-            parts, lambda i, area, bbox: ObjectRecord(i, area, bbox, seed, score, prompts or {}, planes)
+            parts, lambda i, area, bbox: ObjectRecord(i, area, bbox, seed, score, record, planes)
         )
 
     def undo(self) -> int | None:
@@ -179,9 +215,18 @@ class Annotations:
         self.changed.emit(obj_id)
         return obj_id
 
-    def table(self) -> list[dict]:
-        """The committed objects as a list of dicts (id, area, bbox, plane, score, prompts)."""
+    def records(self) -> list[dict]:
+        """The committed objects in full, as saved: dicts with id, area, bbox, plane, score, prompts
+        (the record of :meth:`napari_sam.prompts.Prompts.to_record`) and planes.
+        """
         return [asdict(o) for o in self.objects]
+
+    def table(self) -> list[dict]:
+        """One row per committed object, the same whichever front end committed it: id, plane, planes,
+        area, min_row, min_col, max_row, max_col (max inclusive), score and prompts (described, e.g.
+        ``"1 point (1 positive) + 1 box"``).
+        """
+        return [o.row() for o in self.objects]
 
     # -- persistence -------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
@@ -195,10 +240,10 @@ class Annotations:
             tifffile.imwrite(tmp / "labels.tif", self.labels, compression="zlib")
             meta = {
                 "format": "napari-sam annotations",
-                "version": 1,
+                "version": FOLDER_VERSION,
                 "shape": list(self.labels.shape),
                 "next_id": self._next_id,
-                "objects": self.table(),
+                "objects": self.records(),
             }
             (tmp / "objects.json").write_text(json.dumps(meta, indent=1))
             if path.exists():
@@ -211,7 +256,9 @@ class Annotations:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Annotations:
-        """Read a folder written by :meth:`save` (the undo history starts empty)."""
+        """Read a folder written by :meth:`save` (the undo history starts empty); folders of earlier
+        versions load too, their prompt records read by :meth:`napari_sam.prompts.Prompts.from_record`.
+        """
         import tifffile
 
         path = Path(path)
@@ -219,10 +266,20 @@ class Annotations:
         if not meta_file.is_file():
             raise ValueError(f"{path} is not a napari-sam annotations folder (no objects.json)")
         meta = json.loads(meta_file.read_text())
+        if int(meta.get("version", 1)) > FOLDER_VERSION:
+            raise ValueError(
+                f"{path} was saved by a newer napari-sam (folder version {meta['version']}): "
+                "update napari-sam"
+            )
         labels = tifffile.imread(path / "labels.tif")
         ann = cls(labels.shape)
         ann.labels[...] = labels
-        ann.objects = [ObjectRecord(**{**o, "bbox": tuple(o["bbox"])}) for o in meta["objects"]]
+        for o in meta["objects"]:
+            try:
+                record = prompt_record(o.get("prompts"))
+            except ValueError as err:
+                raise ValueError(f"{path}: object {o.get('id')}: {err}") from None
+            ann.objects.append(ObjectRecord(**{**o, "bbox": tuple(o["bbox"]), "prompts": record}))
         ann._next_id = int(meta.get("next_id", labels.max() + 1))
         ann.changed.emit(0)
         return ann

@@ -194,7 +194,9 @@ class Prompts:
         return self.points[self.labels == POSITIVE]
 
     def describe(self) -> str:
-        """A short human description, e.g. ``"2 points (1 positive, 1 negative) + 1 box"``."""
+        """A short human description, e.g. ``"2 points (1 positive, 1 negative) + 1 box"`` (not the
+        plane: tables have a column for it).
+        """
         parts = []
         n = len(self.points)
         if n:
@@ -205,8 +207,7 @@ class Prompts:
             parts.append(f"{len(self.boxes)} box{'es' if len(self.boxes) > 1 else ''}")
         if self.mask is not None:
             parts.append(f"drawn mask ({int(self.mask.sum())} pixels)")
-        text = " + ".join(parts) or "no prompts"
-        return text + (f" on plane {list(self.plane)}" if self.plane else "")
+        return " + ".join(parts) or "no prompts"
 
     def __eq__(self, other) -> bool:
         if not isinstance(other, Prompts):
@@ -225,7 +226,7 @@ class Prompts:
     __hash__ = None  # arrays inside: not hashable
 
     def __repr__(self) -> str:
-        return f"Prompts({self.describe()})"
+        return f"Prompts({self.describe()}{f' on plane {list(self.plane)}' if self.plane else ''})"
 
     # -- what the decoder is asked ----------------------------------------------------------------
     def decoder_request(self, strict: bool = False) -> DecoderRequest:

@@ -16,13 +16,26 @@ import traitlets
 
 from napari_sam.annotations import Annotations
 from napari_sam.prediction.result import Prediction
+from napari_sam.prompts import Prompts
 from napari_sam.segmenter import Segmenter
 from sam_widgets._messages import prediction_message, tile_message
 from sam_widgets._progress import progress_bar
-from sam_widgets._prompts import describe_prompts, empty_prompt, normalise_prompt, prompt_arguments
 from sam_widgets._tiles import TILE, TileSource, default_limits, intensity_range
 
 _STATIC = Path(__file__).parent / "static"
+_NO_PROMPT = {"points": [], "box": None}
+
+
+def _browser_prompt(prompts: Prompts) -> dict:
+    """The prompt as the canvas draws it: ``{"points": [[row, col, label], ...], "box": [4] | None}``
+    (one box per object here; the browser sends the same form, read by ``Prompts.from_record``).
+    """
+    if len(prompts.boxes) > 1:
+        raise ValueError(f"the notebook widget takes one box per object; got {len(prompts.boxes)}")
+    points = [[r, c, int(v)] for (r, c), v in zip(prompts.points.tolist(), prompts.labels)]
+    return {"points": points, "box": prompts.boxes[0].tolist() if len(prompts.boxes) else None}
+
+
 _MAX_TILES_PER_REQUEST = 64
 
 
@@ -86,7 +99,7 @@ class SamWidget(anywidget.AnyWidget):
     ).tag(sync=True)
     auto_limits = traitlets.List(traitlets.Float(), default_value=[0.0, 255.0]).tag(sync=True)
     data_range = traitlets.List(traitlets.Float(), default_value=[0.0, 255.0]).tag(sync=True)
-    prompt = traitlets.Dict(default_value=empty_prompt()).tag(sync=True)
+    prompt = traitlets.Dict(default_value=_NO_PROMPT).tag(sync=True)
     candidate = traitlets.Int(-1).tag(sync=True)
     scores = traitlets.List(traitlets.Float(), default_value=[]).tag(sync=True)
     multimask = traitlets.Bool(True).tag(sync=True)
@@ -169,12 +182,15 @@ class SamWidget(anywidget.AnyWidget):
 
     @property
     def objects(self) -> list[dict]:
-        """The committed objects: dicts with id, area, bbox (min_row, min_col, max_row, max_col), score, prompts."""
-        return self.annotations.table()
+        """The committed objects in full: dicts with id, area, bbox (min_row, min_col, max_row, max_col),
+        plane, score, planes and prompts (the record of :meth:`napari_sam.prompts.Prompts.to_record`).
+        """
+        return self.annotations.records()
 
     def table(self):
-        """The committed objects as a ``pandas.DataFrame`` (one row per object, bbox split in columns,
-        prompts summarised; :attr:`objects` has them in full).
+        """The committed objects as a ``pandas.DataFrame``: the rows of
+        :meth:`napari_sam.annotations.Annotations.table` (the same whichever front end committed them),
+        indexed by id; no plane columns for a 2D image.
         """
         try:
             import pandas as pd
@@ -182,26 +198,11 @@ class SamWidget(anywidget.AnyWidget):
             raise ImportError(
                 "table() needs pandas: pip install 'napari-sam[jupyter]' (or use .objects)"
             ) from err
-        rows = []
-        for o in self.objects:
-            r0, c0, r1, c1 = o["bbox"]
-            rows.append(
-                {
-                    "id": o["id"],
-                    "plane": o["plane"],
-                    "area": o["area"],
-                    "min_row": r0,
-                    "min_col": c0,
-                    "max_row": r1,
-                    "max_col": c1,
-                    "score": o["score"],
-                    "prompts": describe_prompts(o["prompts"]),
-                }
-            )
-        columns = ["id", "plane", "area", "min_row", "min_col", "max_row", "max_col", "score", "prompts"]
+        columns = ["id", "plane", "planes", "area", "min_row", "min_col", "max_row", "max_col", "score"]
+        columns.append("prompts")
         if self.num_planes == 1:
-            columns.remove("plane")
-        return pd.DataFrame(rows, columns=columns).set_index("id")
+            columns = [c for c in columns if c not in ("plane", "planes")]
+        return pd.DataFrame(self.annotations.table(), columns=columns).set_index("id")
 
     @property
     def prediction(self) -> Prediction | None:
@@ -275,7 +276,7 @@ class SamWidget(anywidget.AnyWidget):
             self.auto_limits = list(default_limits(image))
             self.data_range = list(intensity_range(image))
             self.contrast_limits = None
-            self.prompt = empty_prompt()
+            self.prompt = _NO_PROMPT
             self.image_shape = list(image.shape)
             self.image_version += 1
         self._watch(self._segmenter.annotations)
@@ -307,7 +308,7 @@ class SamWidget(anywidget.AnyWidget):
             return
         seg.set_plane(change["new"], encode=False)  # embedded on the first prompt there
         self._tiles = TileSource(seg.image, self.tile_size)
-        self.prompt = empty_prompt()
+        self.prompt = _NO_PROMPT
         self._clear_prediction()
         self.labels_version += 1
         self.status = f"plane {change['new']}"
@@ -348,49 +349,47 @@ class SamWidget(anywidget.AnyWidget):
         self._watch(annotations)
 
     # -- prompts → masks ---------------------------------------------------------------------------
+    @property
+    def prompts(self) -> Prompts:
+        """The current object's :class:`~napari_sam.prompts.Prompts` (on the plane in view)."""
+        seg = self._segmenter
+        plane = (seg.plane,) if seg.source is not None and seg.num_planes > 1 else ()
+        return Prompts.from_record(self.prompt).on_plane(plane)
+
     def add_point(self, row: float, col: float, positive: bool = True) -> Prediction | None:
         """Add a positive (or negative) point at image pixel (row, col) and segment."""
-        prompt = normalise_prompt(self.prompt, self.image_shape)
-        prompt["points"] = prompt["points"] + [[float(row), float(col), 1 if positive else 0]]
-        self.prompt = normalise_prompt(prompt, self.image_shape)
+        self.prompt = _browser_prompt(self.prompts.with_point(float(row), float(col), positive))
         return self._prediction
 
     def set_box(self, box) -> Prediction | None:
         """Set the box (min_row, min_col, max_row, max_col) of the current object and segment."""
-        self.prompt = normalise_prompt({**self.prompt, "box": list(box)}, self.image_shape)
+        self.prompt = _browser_prompt(self.prompts.with_box(box))
         return self._prediction
 
     def segment(self, points=None, labels=None, box=None) -> Prediction | None:
         """Replace the prompt: ``points`` (N, 2) (row, col), ``labels`` (N,) 1/0, ``box`` (4,); segment."""
-        pts = [] if points is None else np.asarray(points, dtype=float).reshape(-1, 2).tolist()
-        lab = [1] * len(pts) if labels is None else [int(v) for v in np.ravel(labels)]
-        if len(lab) != len(pts):
-            raise ValueError(f"labels must give one 1/0 per point: {len(pts)} points, {len(lab)} labels")
-        prompt = {
-            "points": [[r, c, v] for (r, c), v in zip(pts, lab)],
-            "box": None if box is None else list(np.ravel(box)),
-        }
-        self.prompt = normalise_prompt(prompt, self.image_shape)
+        self.prompt = _browser_prompt(Prompts.build(points, labels, box))
         return self._prediction
 
     def clear_prompts(self) -> None:
         """Forget the current prompt and its mask."""
-        self.prompt = empty_prompt()
+        self.prompt = _NO_PROMPT
 
     @traitlets.validate("prompt")
     def _validate_prompt(self, proposal):
-        return normalise_prompt(proposal["value"], self.image_shape)
+        """The browser's (or a caller's) prompt checked by ``Prompts`` and put in canonical form."""
+        return _browser_prompt(Prompts.from_record(proposal["value"], image_shape=self.image_shape))
 
     @traitlets.observe("prompt")
     def _on_prompt(self, change) -> None:
         self.refresh()
-        args = prompt_arguments(change["new"])
-        if args is None:
+        prompts = self.prompts
+        if prompts.is_empty:
             self._clear_prediction()
             return
         self.busy, self.status, self.error = True, "segmenting…", ""
         try:
-            pred = self._segmenter.predict(**args, multimask=self.multimask)
+            pred = self._segmenter.predict(prompts, multimask=self.multimask)
         except ValueError as err:
             self._clear_prediction()
             self.error = str(err)
@@ -444,9 +443,7 @@ class SamWidget(anywidget.AnyWidget):
         self.refresh()
         if self._prediction is None:
             raise ValueError("nothing to commit: click on an object (or call segment()) first")
-        obj_id = self._segmenter.commit(
-            self._prediction, candidate=self._selected(), prompts={k: v for k, v in self.prompt.items() if v}
-        )
+        obj_id = self._segmenter.commit(self._prediction, candidate=self._selected(), prompts=self.prompts)
         self.clear_prompts()
         self.status = f"committed object {obj_id}"
         return obj_id

@@ -47,7 +47,7 @@ def test_prompts_on_the_shown_plane_only_with_polarity():
     prompts = collect_prompts(points, shapes, image, info, (2,))
     assert np.allclose(prompts.points, [[10, 12], [20, 22]]) and prompts.labels.tolist() == [1, 0]
     assert np.allclose(prompts.boxes, [[4, 6, 40, 30]]) and prompts.mask is None
-    assert collect_prompts(points, None, image, info, (0,)).empty
+    assert collect_prompts(points, None, image, info, (0,)).is_empty
 
 
 def test_ellipse_and_polygon_become_a_mask():

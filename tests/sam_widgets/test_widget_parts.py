@@ -11,9 +11,10 @@ import pytest
 from napari_sam.geometry.windows import Window
 from napari_sam.image.normalize import prepare_image
 from napari_sam.prediction.result import Prediction
+from napari_sam.prompts import Prompts
 from sam_widgets._messages import pack_mask, prediction_message, tile_message, unpack_mask
-from sam_widgets._prompts import describe_prompts, normalise_prompt, prompt_arguments
 from sam_widgets._tiles import TILE, TileSource, default_limits, intensity_range, max_level, tile_bounds
+from sam_widgets.widget import _browser_prompt
 
 
 def test_levels_and_bounds():
@@ -132,25 +133,31 @@ def test_prediction_message_places_every_candidate_in_image_coordinates():
     assert header["candidates"][2]["area"] == 0
 
 
-def test_prompts_are_checked_and_canonical():
-    p = normalise_prompt({"points": [[10, 20], [5.5, 6, 0]], "box": [50, 60, 40, 700]}, (100, 200))
-    assert p == {"points": [[10.0, 20.0, 1], [5.5, 6.0, 0]], "box": [40.0, 60.0, 50.0, 199.0]}
-    assert prompt_arguments(p) == {
-        "points": [[10.0, 20.0], [5.5, 6.0]],
-        "labels": [1, 0],
+def test_browser_prompts_are_checked_by_prompts_and_canonical():
+    """The canvas sends ``{"points": [[row, col, label]], "box"}``: read by ``Prompts.from_record`` (the
+    one check), sent back in canonical form; what reaches the segmenter is a ``Prompts``."""
+    p = Prompts.from_record({"points": [[10, 20], [5.5, 6, 0]], "box": [40, 60, 50, 700]}, (100, 200))
+    assert _browser_prompt(p) == {
+        "points": [[10.0, 20.0, 1], [5.5, 6.0, 0]],
         "box": [40.0, 60.0, 50.0, 199.0],
     }
-    assert prompt_arguments({"points": [], "box": None}) is None
+    asked = p.decoder_request()
+    assert asked.points.tolist() == [[10.0, 20.0], [5.5, 6.0]] and asked.labels.tolist() == [1, 0]
+    assert asked.boxes.tolist() == [[40.0, 60.0, 50.0, 199.0]]
+    assert Prompts.from_record({"points": [], "box": None}).is_empty
     with pytest.raises(ValueError, match="outside the image"):
-        normalise_prompt({"points": [[100, 5]]}, (100, 200))
+        Prompts.from_record({"points": [[100, 5]]}, (100, 200))
     with pytest.raises(ValueError, match="1 \\(positive\\) or 0"):
-        normalise_prompt({"points": [[1, 5, 2]]}, (100, 200))
-    with pytest.raises(ValueError, match="unknown prompt keys"):
-        normalise_prompt({"pts": []}, (100, 200))
-    with pytest.raises(ValueError, match="finite"):
-        normalise_prompt({"box": [0, 0, float("nan"), 3]}, (100, 200))
-    assert describe_prompts(p) == "box + 2 points (1 negative)"
-    assert describe_prompts({"source": "napari-sam label"}) == "source: napari-sam label"
+        Prompts.from_record({"points": [[1, 5, 2]], "box": None}, (100, 200))
+    with pytest.raises(ValueError, match="unknown prompt"):
+        Prompts.from_record({"pts": []}, (100, 200))
+    with pytest.raises(ValueError, match="NaN"):
+        Prompts.from_record({"points": [], "box": [0, 0, float("nan"), 3]}, (100, 200))
+    with pytest.raises(ValueError, match="max < min"):
+        Prompts.from_record({"points": [], "box": [50, 60, 40, 70]}, (100, 200))
+    with pytest.raises(ValueError, match="one box per object"):
+        _browser_prompt(Prompts.build(boxes=[(0, 0, 5, 5), (1, 1, 6, 6)]))
+    assert p.describe() == "2 points (1 positive, 1 negative) + 1 box"
 
 
 def test_show_overlay_draws_image_and_labels():
@@ -187,8 +194,10 @@ def test_progress_bar_adapts_done_total_callbacks():
 
 def test_javascript_ships_in_the_package_without_a_cdn():
     static = Path(__file__).resolve().parents[2] / "src" / "sam_widgets" / "static"
-    js = (static / "widget.js").read_text()
-    assert "export default" in js
-    assert not re.search(r"""(import|from)\s*\(?\s*["']https?://""", js)
+    assert "export default" in (static / "widget.js").read_text()  # the entry module
+    modules = sorted(static.glob("*.js"))
+    assert len(modules) >= 5  # split by role (test_bundle.py checks which)
+    for path in modules:
+        assert not re.search(r"""(import|from)\s*\(?\s*["']https?://""", path.read_text()), path.name
     assert (static / "widget.css").is_file()
     assert TILE == 256

@@ -1,62 +1,21 @@
-"""Prompts read from a Points and a Shapes layer, in the image layer's pixels, for one plane.
+"""The napari-layer adapter: a Points and a Shapes layer → the core's :class:`~napari_sam.prompts.Prompts`.
 
 Points: a ``prompt`` feature, ``"positive"`` or ``"negative"``. Shapes: rectangles are box prompts;
 polygons and ellipses are rasterised into a mask prompt (lines and paths are ignored).
-All coordinates leaving this module are (row, col) image data pixels of the chosen plane.
+All coordinates leaving this module are (row, col) image data pixels of the chosen plane; what is
+done with several rectangles or a drawn mask is the core's rule (:meth:`Prompts.decoder_request`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from napari_sam._napari._layers import ImageInfo, to_image_pixels
+from napari_sam.prompts import Prompts
 
 POSITIVE = "positive"
 NEGATIVE = "negative"
 PROMPT_FEATURE = "prompt"
-
-
-@dataclass(frozen=True)
-class PromptSet:
-    """The prompts of one object (or, for several rectangles and no points, several objects).
-
-    Attributes
-    ----------
-    points
-        (N, 2) float64 (row, col).
-    labels
-        (N,) int64, 1 positive / 0 negative.
-    boxes
-        (K, 4) float64 (min_row, min_col, max_row, max_col), oldest first.
-    mask
-        (H, W) bool union of the polygons and ellipses, or None.
-    plane
-        Leading-axes index of the plane, ``()`` in 2D.
-    """
-
-    points: np.ndarray
-    labels: np.ndarray
-    boxes: np.ndarray
-    mask: np.ndarray | None
-    plane: tuple[int, ...] = ()
-
-    @property
-    def empty(self) -> bool:
-        return len(self.points) == 0 and len(self.boxes) == 0 and self.mask is None
-
-    def as_dict(self) -> dict:
-        """JSON-friendly record of the prompts (stored with a committed object)."""
-        out = {
-            "points": self.points.round(2).tolist(),
-            "labels": self.labels.tolist(),
-            "boxes": self.boxes.round(2).tolist(),
-            "plane": list(self.plane),
-        }
-        if self.mask is not None:
-            out["mask_pixels"] = int(self.mask.sum())
-        return out
 
 
 def _on_plane(coords: np.ndarray, plane: tuple[int, ...]) -> np.ndarray:
@@ -137,8 +96,10 @@ def rasterise_polygon(outline_rc: np.ndarray, shape: tuple[int, int]) -> np.ndar
 
 def collect_prompts(
     points_layer, shapes_layer, image_layer, info: ImageInfo, plane: tuple[int, ...]
-) -> PromptSet:
-    """All prompts of the two layers on ``plane`` of ``image_layer``, in its pixels."""
+) -> Prompts:
+    """All prompts of the two layers on ``plane`` of ``image_layer``, in its pixels, checked by
+    :meth:`Prompts.build` (a point off the image is a ``ValueError``).
+    """
     pts, labels = point_prompts(points_layer, image_layer, info, plane)
     boxes, mask = shape_prompts(shapes_layer, image_layer, info, plane)
-    return PromptSet(pts, labels, boxes, mask, tuple(plane))
+    return Prompts.build(pts, labels, boxes, mask, tuple(plane), image_shape=info.spatial_shape)
