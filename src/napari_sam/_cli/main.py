@@ -18,6 +18,11 @@ COMMANDS = [
         "napari_sam._cli.embed",
         "embed a large image or stack into a persistent, resumable tile cache",
     ),
+    (
+        "finetune",
+        "napari_sam._cli.finetune",
+        "fine-tune a model on annotated images (instance labels), on a CPU in minutes",
+    ),
 ]
 
 

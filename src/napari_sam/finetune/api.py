@@ -376,6 +376,7 @@ def finetune(
             "objects": len(objects),
             "train_objects": len(train_objs),
             "val_objects": len(val_objs),
+            "held_out": [[planes[o.plane].source, planes[o.plane].plane, o.label] for o in val_objs],
             "train_samples": len(train.samples),
             "windows": len(train.embeddings) + len(val.embeddings),
             "augmentations": variants_used,
