@@ -18,6 +18,7 @@ from napari_sam.annotations import Annotations
 from napari_sam.prediction.result import Prediction
 from napari_sam.prompts import Prompts
 from napari_sam.segmenter import Segmenter
+from sam_widgets._bundle import bundle
 from sam_widgets._messages import prediction_message, tile_message
 from sam_widgets._progress import progress_bar
 from sam_widgets._tiles import TILE, TileSource, default_limits, intensity_range
@@ -84,7 +85,7 @@ class SamWidget(anywidget.AnyWidget):
     >>> w.table()                      # one row per committed object
     """
 
-    _esm = _STATIC / "widget.js"
+    _esm = bundle(_STATIC / "widget.js")  # the modules of static/ joined into one ES module
     _css = _STATIC / "widget.css"
 
     image_shape = traitlets.List(traitlets.Int(), default_value=[0, 0]).tag(sync=True)
