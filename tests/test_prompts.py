@@ -113,6 +113,14 @@ def test_decoder_rules():
         Prompts.build(boxes=[(0, 0, 5, 5)], mask=mask).decoder_request(strict=True)
 
 
+def test_several_rectangles_alone_are_objects_with_their_own_box():
+    two = Prompts.build(boxes=[(0, 0, 5, 5), (1, 1, 6, 6)], plane=(3,))
+    assert [p.boxes.tolist() for p in two.per_object()] == [[[0.0, 0.0, 5.0, 5.0]], [[1.0, 1.0, 6.0, 6.0]]]
+    assert all(p.plane == (3,) and p.describe() == "1 box" for p in two.per_object())
+    with_point = Prompts.build(points=[(3, 3)], boxes=[(0, 0, 5, 5), (1, 1, 6, 6)])
+    assert with_point.per_object() == [with_point]
+
+
 # -- the saved record -----------------------------------------------------------------------------
 def test_record_round_trip_through_json():
     mask = _disk((30, 40), (12, 20), 6)

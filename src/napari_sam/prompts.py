@@ -269,6 +269,15 @@ class Prompts:
             boxes = boxes[-1:]
         return DecoderRequest(points, labels, boxes, None, note)
 
+    def per_object(self) -> list[Prompts]:
+        """The prompts of each object :meth:`decoder_request` decodes, in its order: one per rectangle
+        when several rectangles and nothing else are drawn (each object records its own box), else
+        these prompts (one object).
+        """
+        if len(self.boxes) > 1 and not len(self.points) and self.mask is None:
+            return [Prompts(boxes=self.boxes[k : k + 1], plane=self.plane) for k in range(len(self.boxes))]
+        return [self]
+
     # -- the saved record --------------------------------------------------------------------------
     def to_record(self) -> dict:
         """The JSON-friendly saved record (version 2)::
