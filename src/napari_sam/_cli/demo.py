@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_sam.models import DEFAULT_MODEL
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--outdir", default="out", help="output folder (default: out)")
@@ -20,7 +22,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--size", type=int, default=256, help="side of the sample planes in pixels (≤ 512; default 256)"
     )
-    p.add_argument("--model", default="lite_medsam")
+    p.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help=f"registered model name or checkpoint path (default {DEFAULT_MODEL})",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--format", dest="fmt", choices=["tiff", "ome-zarr"], default="tiff")
     p.add_argument("--no-progress", action="store_true")
@@ -94,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
     }
     (out / "accuracy.json").write_text(json.dumps(accuracy, indent=2) + "\n")
     print(
-        f"labels:   {summary['output']} ({summary['objects']} objects linked through {summary['planes']} planes, "
+        f"labels:   {summary['output']} ({summary['objects']} objects linked through "
+        f"{summary['planes']} planes, "
         f"{summary['seconds']:.1f} s, model {summary['model']})"
     )
     print(f"summary:  {summary_path}")

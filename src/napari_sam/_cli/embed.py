@@ -10,13 +10,15 @@ import argparse
 import sys
 import time
 
+from napari_sam.models import DEFAULT_MODEL
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="image: TIFF/BigTIFF/OME-TIFF, zarr folder, .npy, or PNG/JPEG")
     p.add_argument(
         "-o", "--output", required=True, help="embedding cache folder (e.g. image.embeddings.zarr)"
     )
-    p.add_argument("--model", default="lite_medsam", help="registered model name or checkpoint path")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="registered model name or checkpoint path")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
     p.add_argument(
         "--precision",

@@ -10,6 +10,8 @@ import argparse
 import signal
 import sys
 
+from napari_sam.models import DEFAULT_MODEL
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE", help="TIFF/zarr/.npy images or stacks")
@@ -22,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "of a stack are skipped",
     )
     p.add_argument("-o", "--outdir", required=True, help="output folder (created)")
-    p.add_argument("--base", default="lite_medsam", help="registered model name or checkpoint file")
+    p.add_argument("--base", default=DEFAULT_MODEL, help="registered model name or checkpoint file")
     p.add_argument("--minutes", type=float, default=4.0, help="time budget, embedding included (default 4)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.add_argument(
@@ -36,39 +38,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channel-axis", type=int, default=None, help="channel axis of multichannel images")
 
 
-class _Bar:
-    """One tqdm bar per stage (embedding windows, training steps) with ETA, on standard error."""
-
-    def __init__(self) -> None:
-        self.bar = None
-        self.stage = None
-
-    def __call__(self, p) -> None:
-        from tqdm import tqdm
-
-        if p.stage == "done":
-            self.close()
-            return
-        if p.stage != self.stage:
-            self.close()
-            self.stage = p.stage
-            desc = "embedding windows" if p.stage == "embedding" else "training"
-            self.bar = tqdm(total=p.total, desc=desc, unit="win" if p.stage == "embedding" else "step")
-        self.bar.total = p.total
-        self.bar.n = p.done
-        if p.best_val_miou is not None:
-            self.bar.set_postfix(val_mIoU=f"{p.base_val_miou:.3f}->{p.best_val_miou:.3f}", refresh=False)
-        self.bar.refresh()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-
 def run(args: argparse.Namespace) -> int:
     from napari_sam.embeddings.embedder import Cancelled
     from napari_sam.finetune.api import finetune
+    from napari_sam.finetune.progress import TqdmProgress
 
     stop = {"asked": False}
 
@@ -79,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         print("\nstopping: the best model so far will be saved (Ctrl-C again to abort)", file=sys.stderr)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
-    bar = _Bar()
+    bar = TqdmProgress()
     try:
         model = finetune(
             list(args.images),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from napari_sam.models import DEFAULT_MODEL
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -39,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="automatic-mode parameter override, e.g. --param pred_iou_thresh=0.6 (repeatable)",
     )
     p.add_argument("--format", dest="fmt", choices=["tiff", "ome-zarr"], default="tiff", help="output format")
-    p.add_argument("--model", default="lite_medsam", help="registered model name or checkpoint file")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="registered model name or checkpoint file")
     p.add_argument("--device", default="auto", help="auto (each worker's GPU if any), cpu, cuda, cuda:1, mps")
     p.add_argument(
         "--precision",

@@ -19,6 +19,7 @@ from napari_sam.automatic.point_grid import PointGridParams, point_candidates
 from napari_sam.embeddings.embedder import WindowEmbeddings
 from napari_sam.geometry.steps import grid_starts
 from napari_sam.image.normalize import IntensityScaling, PreparedImage
+from napari_sam.models import DEFAULT_MODEL
 from napari_sam.models.loading import SamModel, load_model
 
 MODES = ("points", "boxes")
@@ -30,7 +31,7 @@ def resolve_model(model: SamModel | str | None, device: str = "auto") -> SamMode
     """A loaded model from a :class:`SamModel`, a registry name or checkpoint path, or None (default)."""
     if isinstance(model, SamModel):
         return model
-    return load_model(model or "lite_medsam", device=device)
+    return load_model(model or DEFAULT_MODEL, device=device)
 
 
 def resolve_mode(model: SamModel, mode: str | None) -> str:

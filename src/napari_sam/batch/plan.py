@@ -17,6 +17,7 @@ import numpy as np
 
 from napari_sam.io.images import MAX_WHOLE_PLANE_PIXELS
 from napari_sam.io.labels import SUFFIX
+from napari_sam.models import DEFAULT_MODEL
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".btf", ".ome.tif", ".ome.tiff", ".zarr", ".ome.zarr", ".npy")
 
@@ -57,7 +58,7 @@ class BatchConfig:
     outdir: str | os.PathLike
     fmt: str = "tiff"
     task: str = "auto"
-    model: str = "lite_medsam"
+    model: str = DEFAULT_MODEL
     device: str = "auto"
     precision: str = "auto"
     auto_mode: str | None = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from napari_sam.models import DEFAULT_MODEL as DEFAULT_MODEL  # re-exported: the registry's default
 from napari_sam.models.tiny_vit import TinyViTConfig
 from napari_sam.models.vit import ViTConfig
 
@@ -166,8 +167,6 @@ MODELS: dict[str, ModelSpec] = {
         ),
     )
 }
-
-DEFAULT_MODEL = "lite_medsam"
 
 
 def get_spec(name: str) -> ModelSpec:
