@@ -27,7 +27,7 @@ def test_manifest_validates_and_ships_in_the_package():
     )
     kinds = {c.id for c in manifest.contributions.commands}
     assert {w.command for w in manifest.contributions.widgets} <= kinds
-    assert len(manifest.contributions.widgets) == 3
+    assert len(manifest.contributions.widgets) == 4
     assert {w.command for w in manifest.contributions.writers} <= kinds
     assert {s.key for s in manifest.contributions.sample_data} == {"nuclei", "large_blobs"}
 

@@ -1,0 +1,148 @@
+"""The "Train on my annotations" dock widget: fine-tune the model on the objects of a Labels layer (the
+committed objects of the annotator, or any instance labels) in a worker, with progress, ETA and cancel.
+
+The result is saved into the model cache under the chosen name, so it is listed by ``napari-sam models
+list`` and its path can be chosen in every model box; held-out box mIoU before → after is shown.
+"""
+
+from __future__ import annotations
+
+from qtpy.QtCore import Signal
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+)
+
+from napari_sam._napari._choosers import ImageLayerCombo, device_combo, model_combo
+from napari_sam._napari._job_widget import JobWidget
+from napari_sam._napari._workers import make_progress_relay, report_error
+
+
+class LabelsLayerCombo(ImageLayerCombo):
+    """The viewer's Labels layers by name, kept up to date."""
+
+    def refresh(self, *_) -> None:
+        from napari.layers import Labels
+
+        current = self.currentText()
+        names = [layer.name for layer in self.viewer.layers if isinstance(layer, Labels)]
+        self.blockSignals(True)
+        self.clear()
+        self.addItems(names)
+        if current in names:
+            self.setCurrentText(current)
+        self.blockSignals(False)
+
+
+def _eta(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def describe(p) -> str:
+    """One status line for a :class:`~napari_sam.finetune.train.TrainingProgress`."""
+    if p.stage == "embedding":
+        return f"Embedding windows {p.done}/{p.total}, ETA {_eta(p.eta_s)}"
+    line = f"Training step {p.done}/{p.total}, ETA {_eta(p.eta_s)}"
+    if p.best_val_miou is not None:
+        line += f"; held-out box mIoU {p.base_val_miou:.3f} → {p.best_val_miou:.3f}"
+    return line
+
+
+class FinetuneWidget(JobWidget):
+    """Fine-tune a model on an image layer and the objects of a Labels layer of the same shape."""
+
+    message = Signal(str)  # status lines from the worker, queued to the main thread
+
+    def __init__(self, napari_viewer, parent=None) -> None:
+        super().__init__("Train on my annotations", parent)
+        self.viewer = napari_viewer
+        self.image_combo = ImageLayerCombo(napari_viewer)
+        self.labels_combo = LabelsLayerCombo(napari_viewer)
+        self.model_combo = model_combo()
+        self.device_combo = device_combo()
+        self.minutes = QDoubleSpinBox()
+        self.minutes.setRange(0.1, 120.0)
+        self.minutes.setValue(4.0)
+        self.minutes.setSuffix(" min")
+        self.adapters = QCheckBox("Adapt the image encoder too (LoRA, slower)")
+        self.name_edit = QLineEdit("my-finetune")
+        self.name_edit.setToolTip("Saved into the model cache under this name")
+        self.result = QLabel("")
+        self.result.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow("Image", self.image_combo)
+        form.addRow("Objects (labels)", self.labels_combo)
+        form.addRow("Base model", self.model_combo)
+        form.addRow("Device", self.device_combo)
+        form.addRow("Time budget", self.minutes)
+        form.addRow("", self.adapters)
+        form.addRow("Save as", self.name_edit)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_btn)
+        buttons.addWidget(self.cancel_btn)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.status)
+        layout.addWidget(self.result)
+        layout.addStretch(1)
+        self.message.connect(self.set_status)
+        self.model = None  # the last fine-tuned model
+        self.saved_path = None
+
+    def run(self):
+        """Start the fine-tune in a worker; returns the worker (None when the input was refused)."""
+        image_layer, labels_layer = self.image_combo.layer(), self.labels_combo.layer()
+        if image_layer is None or labels_layer is None:
+            report_error("train", ValueError("choose an image layer and a Labels layer"), self.set_status)
+            return None
+        image = image_layer.data[0] if getattr(image_layer, "multiscale", False) else image_layer.data
+        labels = labels_layer.data[0] if getattr(labels_layer, "multiscale", False) else labels_layer.data
+        base, device = self.model_combo.currentText().strip(), self.device_combo.currentText()
+        minutes, adapters, name = (
+            self.minutes.value(),
+            self.adapters.isChecked(),
+            self.name_edit.text().strip(),
+        )
+        _, relay = make_progress_relay("napari-sam: training")
+
+        def progress(p) -> None:  # worker thread: no exceptions here, cancelling keeps the best model
+            relay.step.emit(int(p.done), int(p.total))
+            self.message.emit(describe(p))
+
+        def job():
+            from napari_sam.finetune import finetune
+
+            return finetune(
+                image,
+                labels,
+                base=base,
+                minutes=minutes,
+                device=device,
+                encoder_adapters=adapters,
+                progress=progress,
+                should_stop=lambda: relay.cancelled,
+                name=name,
+            )
+
+        self.result.setText("")
+        return self.start_job(
+            job, relay=relay, what="training", on_return=self._done, busy_text="Training on your objects …"
+        )
+
+    def _done(self, model) -> None:
+        self.model = model
+        self.saved_path = model.checkpoint
+        v, report = model.report["validation"], model.report
+        self.set_status(f"Done ({report['stopped_by']}, {report['time']['total_s']:.0f} s).")
+        self.result.setText(
+            f"Held-out box mIoU ({report['data']['val_objects']} objects): {v['before']:.3f} → "
+            f"{v['after']:.3f}. Saved as {report.get('name', '')!r}: {model.checkpoint} (choose this path as "
+            "the model in the annotator)."
+        )

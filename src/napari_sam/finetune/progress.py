@@ -1,0 +1,42 @@
+"""A :class:`~napari_sam.finetune.train.TrainingProgress` callback drawing tqdm bars with ETA: one for the
+windows being embedded, one for the training steps (the validation mIoU so far in its postfix).
+"""
+
+from __future__ import annotations
+
+
+class TqdmProgress:
+    """Pass as ``progress=`` to :func:`~napari_sam.finetune.api.finetune`; ``tqdm_class`` is ``tqdm.tqdm``
+    (terminal, standard error) or ``tqdm.auto.tqdm`` (a widget in notebooks).
+    """
+
+    def __init__(self, tqdm_class=None) -> None:
+        if tqdm_class is None:
+            from tqdm import tqdm as tqdm_class
+        self.tqdm_class = tqdm_class
+        self.bar = None
+        self.stage = None
+
+    def __call__(self, p) -> None:
+        if p.stage == "done":
+            self.close()
+            return
+        if p.stage != self.stage:
+            self.close()
+            self.stage = p.stage
+            embedding = p.stage == "embedding"
+            self.bar = self.tqdm_class(
+                total=p.total,
+                desc="embedding windows" if embedding else "training",
+                unit="win" if embedding else "step",
+            )
+        self.bar.total = p.total
+        self.bar.n = p.done
+        if p.best_val_miou is not None:
+            self.bar.set_postfix(val_mIoU=f"{p.base_val_miou:.3f}->{p.best_val_miou:.3f}", refresh=False)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
