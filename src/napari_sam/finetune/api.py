@@ -461,3 +461,31 @@ def _final_state(model: SamModel, base_state: dict, encoder_changed: bool) -> di
         for layer in attention_projections(net.image_encoder):
             state[f"image_encoder.{names[id(layer)]}.weight"] = layer.weight.detach().cpu().clone()
     return state
+
+
+def use_in_session(segmenter, model: SamModel) -> None:
+    """Switch ``segmenter`` (a :class:`~napari_sam.segmenter.Segmenter`) to ``model``, keeping its image
+    and committed objects. The embeddings are kept when only the prompt encoder and mask decoder changed
+    (the image encoder is the base's); after encoder adapters the image is embedded again.
+    """
+    encoder_changed = bool(getattr(model, "report", {}).get("encoder_changed", True))
+    if segmenter.source is None or not encoder_changed:
+        segmenter.model = model
+        if segmenter.embeddings is not None:
+            segmenter.embeddings.model = model  # same encoder weights: the cached embeddings stay valid
+        searches = getattr(segmenter, "_box_searches", None)
+        if searches is not None:
+            searches.clear()  # click searches depend on the decoder
+        return
+    src, annotations, plane = segmenter.source, segmenter.annotations, segmenter.plane
+    segmenter.model = model
+    channel_axis = src.layout.channel_axis
+    if src.is_stack:
+        data, stack_axis = src.data, 0
+        channel_axis = None if channel_axis is None else channel_axis + 1
+    else:
+        data, stack_axis = src.data[0], None
+    segmenter.set_image(
+        data, stack_axis=stack_axis, channel_axis=channel_axis, scaling=src.scaling, plane=plane
+    )
+    segmenter.annotations = annotations
