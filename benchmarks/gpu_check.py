@@ -157,10 +157,9 @@ def _encoder_check(encoder, stem: Path, make_input, dev, fold: bool = False) -> 
     encoder.load_state_dict(
         {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True
     )
-    encoder.eval()
-    if fold:
+    encoder.eval().to(dev)
+    if fold:  # after the move: the cached attention biases are plain tensors, made where the weights are
         encoder.prepare_for_inference()
-    encoder.to(dev)
     z = np.load(stem.with_suffix(".npz"))
     with torch.inference_mode():
         out = encoder(torch.from_numpy(make_input(z)).to(dev)).float().cpu()

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from napari_sam.embeddings.preprocess import normalise, resize_chw, resized_extent
 from napari_sam.geometry.windows import Window
 from napari_sam.image.normalize import PreparedImage
-from napari_sam.models.device import autocast
+from napari_sam.models.device import autocast, encoder_batch
 from napari_sam.models.loading import SamModel
 
 
@@ -98,7 +98,8 @@ def _staged_inputs(image: PreparedImage, windows: list[Window], spec, pin: bool)
 def iter_encode(
     model: SamModel, image: PreparedImage, windows: list[Window], batch_size: int = 4, prefetch: bool = True
 ) -> Iterator[tuple[list[Window], torch.Tensor]]:
-    """Encode ``windows`` ``batch_size`` per forward pass; yields (batch windows, (B, C, h, w) float32
+    """Encode ``windows`` ``batch_size`` per forward pass (on a GPU, small-input models at least
+    :data:`~napari_sam.models.device.GPU_SMALL_INPUT_BATCH`); yields (batch windows, (B, C, h, w) float32
     embeddings on the CPU).
 
     With ``prefetch`` the next batch is read (chunk-aligned, one dask computation) and preprocessed in a
@@ -107,10 +108,11 @@ def iter_encode(
     runs in ``model.precision`` (bf16 under autocast, or fp32). Closing the generator between batches
     stops cleanly.
     """
+    spec = model.spec
+    batch_size = encoder_batch(model.device, spec.input_size, batch_size)
     batches = [windows[i : i + batch_size] for i in range(0, len(windows), batch_size)]
     if not batches:
         return
-    spec = model.spec
     pin = model.device.type == "cuda"
     pool = ThreadPoolExecutor(max_workers=1) if prefetch and len(batches) > 1 else None
     try:

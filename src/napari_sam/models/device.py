@@ -123,3 +123,19 @@ def autocast(device: str | torch.device, precision: str):
     if precision == "bf16":
         return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+GPU_SMALL_INPUT_BATCH = 32  # windows per encoder pass on a GPU for models of ≤ 256-px input
+
+
+def encoder_batch(device: str | torch.device, input_size: int, wanted: int) -> int:
+    """How many windows to send through the image encoder in one pass on ``device``.
+
+    A CPU keeps ``wanted`` (the caller's latency/throughput choice). A GPU is starved by a few 256² tiles
+    (LiteMedSAM: a pass of 4 tiles costs about what a pass of 32 does), so small-input models get at
+    least :data:`GPU_SMALL_INPUT_BATCH`; 1024-px models keep ``wanted`` (their activations fill memory).
+    """
+    wanted = max(1, int(wanted))
+    if torch.device(device).type == "cuda" and input_size <= 256:
+        return max(wanted, GPU_SMALL_INPUT_BATCH)
+    return wanted

@@ -109,8 +109,8 @@ class WindowAttention(nn.Module):
 
     def _bias(self) -> torch.Tensor:
         cached = getattr(self, "_inference_bias", None)
-        if cached is not None and not self.training:
-            return cached
+        if cached is not None and not self.training and cached.device == self.attention_biases.device:
+            return cached  # (a model moved to another device after preparing gathers again)
         return self.attention_biases[:, self.bias_index]
 
     def prepare_for_inference(self) -> None:
