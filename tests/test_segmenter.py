@@ -77,11 +77,12 @@ def test_point_and_box_multimask_and_refinement(segmenter, nuclei_data, nuclei_b
 
 
 def test_clicks_find_their_nucleus_with_a_box_trained_model(segmenter, nuclei_data, nuclei_boxes):
-    """LiteMedSAM answers raw clicks with IoU near 0; napari_sam.prediction.point_box turns a click into a box."""
+    """LiteMedSAM answers raw clicks with IoU near 0; napari_sam.prediction.point_box turns a click into a
+    box."""
     _, gt = nuclei_data
-    boxes, ids = nuclei_boxes
+    _, ids = nuclei_boxes
     ious = []
-    for box, obj in zip(boxes[:6], ids[:6]):
+    for obj in ids[:6]:
         rows, cols = np.nonzero(gt == obj)
         k = np.argmin(
             (rows - rows.mean()) ** 2 + (cols - cols.mean()) ** 2
@@ -125,29 +126,23 @@ def test_predict_before_set_image_is_refused(lite_medsam):
         Segmenter(lite_medsam).predict(points=[(1, 1)])
 
 
-def test_decode_only_predictions_for_a_responsive_ui(lite_medsam, nuclei_data, nuclei_boxes):
-    """``encode=False`` never runs the encoder: a prompt whose zoom window is not embedded yet raises
-    EmbeddingNotReady; ``zoom=False`` answers it from the whole image's embedding (coarser, at once);
-    once the window is encoded, the decode-only call gives exactly the normal answer."""
-    from napari_sam.embeddings.embedder import EmbeddingNotReady
-
+def test_whole_image_answers_never_run_the_encoder(lite_medsam, nuclei_data, nuclei_boxes):
+    """``zoom=False`` answers from the whole image's embedding (coarser, at once); the normal call encodes
+    the zoom window, once: asking again decodes only."""
     _, gt = nuclei_data
     boxes, ids = nuclei_boxes
     seg = Segmenter(lite_medsam)
     seg.set_image(nuclei_data[0])
     encoded = seg.embeddings.encoded_count
     box = boxes[0]
-    with pytest.raises(EmbeddingNotReady, match="not computed yet"):
-        seg.predict(box=box, encode=False)
-    coarse = seg.predict(box=box, encode=False, zoom=False)
-    assert seg.embeddings.encoded_count == encoded  # nothing was encoded by either call
+    coarse = seg.predict(box=box, zoom=False)
+    assert seg.embeddings.encoded_count == encoded
     assert coarse.windows[0].size == max(gt.shape)
     assert _iou(coarse.masks[0], gt == ids[0]) > 0.3
+    assert not seg.embeddings.available(seg.window_for_box(box))
     full = seg.predict(box=box)  # encodes the zoom window
     assert seg.embeddings.encoded_count == encoded + 1 and full.windows[0].size < max(gt.shape)
-    again = seg.predict(box=box, encode=False)
+    assert seg.embeddings.available(full.windows[0])
+    again = seg.predict(box=box)
+    assert seg.embeddings.encoded_count == encoded + 1
     assert np.array_equal(again.masks, full.masks) and np.allclose(again.scores, full.scores)
-    # the switch is per call: the next ordinary call encodes the window it needs again
-    other = next(b for b in boxes[1:] if seg.window_for_box(b) not in seg.embeddings)
-    seg.predict(box=other)
-    assert seg.embeddings.encoded_count == encoded + 2

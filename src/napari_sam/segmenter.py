@@ -12,11 +12,11 @@ import os
 import shutil
 import tempfile
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable
 
 import numpy as np
 import torch
+from psygnal import Signal, SignalGroup
 
 from napari_sam.annotations import Annotations
 from napari_sam.embeddings.embedder import Cancelled, WindowEmbeddings
@@ -24,25 +24,60 @@ from napari_sam.embeddings.preprocess import logits_to_window_masks
 from napari_sam.embeddings.store import PREPROCESSING_VERSION, EmbeddingStore, fingerprint
 from napari_sam.geometry.coords import (
     as_boxes_rc,
-    as_points_rc,
     boxes_to_model_xyxy,
     image_to_model_xy,
-    mask_bbox,
 )
-from napari_sam.geometry.tiling import TileGrid, _stepped_side, clipped_by, window_for_box
-from napari_sam.geometry.windows import Window, ZoomRule, centred_window, whole_image_window
+from napari_sam.geometry.tiling import TileGrid, window_for_box
+from napari_sam.geometry.windows import Window, ZoomRule, whole_image_window
 from napari_sam.image.normalize import IntensityScaling, PreparedImage
 from napari_sam.image.planes import PlaneSource, make_source
 from napari_sam.models.device import decode_chunk
 from napari_sam.models.loading import SamModel, load_model
-from napari_sam.prediction.point_box import pick_box, search_boxes
-from napari_sam.prediction.propagation import StackMethods
+from napari_sam.prediction.mask_prompt import mask_prompt
+from napari_sam.prediction.progressive import ProgressivePrediction, Request, Stage
+from napari_sam.prediction.propagation import Propagator
 from napari_sam.prediction.result import Prediction
+from napari_sam.prompts import Prompts
 
-__all__ = ["Segmenter", "Cancelled"]
+__all__ = ["Segmenter", "SegmenterEvents", "Cancelled", "Stage"]
 
 
-class Segmenter(StackMethods):
+class SegmenterEvents(SignalGroup):
+    """What a :class:`Segmenter` tells its front ends (psygnal signals; connect with ``.connect(slot)``).
+
+    Signals may be emitted from the thread that did the work (a front end's worker): a slot that
+    touches a UI hands the work to its UI thread.
+
+    Signals
+    -------
+    image_set()
+        A new image (or stack) was set: everything shown of the old one is stale.
+    plane_changed(int)
+        The plane in view changed (its index).
+    embedding_progress(int, int)
+        (done, total) windows or tiles embedded by :meth:`Segmenter.set_image`, :meth:`Segmenter.set_plane`
+        or :meth:`Segmenter.encode_planes`.
+    predicted(Stage)
+        An answer of :meth:`Segmenter.predict_progressive` (or :meth:`Segmenter.predict`):
+        ``stage.final`` False for the quick one.
+    committed(list)
+        The ids of the objects just committed.
+    undone(int)
+        The id of the object an undo removed.
+    annotations_replaced()
+        :attr:`Segmenter.annotations` is another object now (loaded, or a new image).
+    """
+
+    image_set = Signal()
+    plane_changed = Signal(int)
+    embedding_progress = Signal(int, int)
+    predicted = Signal(object)
+    committed = Signal(list)
+    undone = Signal(int)
+    annotations_replaced = Signal()
+
+
+class Segmenter:
     """Prompt SAM on one 2D image.
 
     Parameters
@@ -87,12 +122,12 @@ class Segmenter(StackMethods):
         self.store: EmbeddingStore | None = None
         self.embeddings: WindowEmbeddings | None = None
         self.last_prediction: Prediction | None = None
-        self.annotations: Annotations | None = None
+        self._annotations: Annotations | None = None
         self._plane = 0
-        # clicks → box for box-trained models: the last few searches, so asking again (a decode-only
-        # attempt, then a coarse answer, then the zoomed one) searches once
-        self._box_searches: OrderedDict[tuple, tuple | None] = OrderedDict()
+        self.lead_shape: tuple[int, ...] = ()
         self._temp_cleanup = None
+        self.events = SegmenterEvents()
+        self.propagator = Propagator(self)
 
     # -- image -------------------------------------------------------------------------------------
     def set_image(
@@ -104,7 +139,8 @@ class Segmenter(StackMethods):
         progress: Callable[[int, int], None] | None = None,
         cache: str | os.PathLike | None = None,
         stack_axis: int | None = None,
-        plane: int = 0,
+        plane_axes: int | None = None,
+        plane: int | tuple[int, ...] = 0,
         tile_size: int | None = None,
         halo: int | None = None,
         encode: bool = True,
@@ -126,7 +162,8 @@ class Segmenter(StackMethods):
         channel_axis
             The channel axis (in ``image``'s axes).
         scaling
-            A recorded :class:`~napari_sam.image.normalize.IntensityScaling` to reuse instead of computing one.
+            A recorded :class:`~napari_sam.image.normalize.IntensityScaling` to reuse instead of computing
+            one.
         progress
             Called as ``progress(done, total)`` while encoding.
         cache
@@ -134,8 +171,12 @@ class Segmenter(StackMethods):
             settings (no encoder runs for finished tiles), resumed when unfinished, rebuilt when stale.
         stack_axis
             The plane axis of a (Z, Y, X) / (T, Y, X) stack.
+        plane_axes
+            Instead of ``stack_axis``: the number of leading axes that index planes, e.g. 2 for a
+            (T, Z, Y, X) image (T·Z planes, addressed by (t, z) or by flat index; see
+            :meth:`plane_index`). 0 or None: no leading axes (with no ``stack_axis``, a 2D image).
         plane
-            The plane in view (embedded first).
+            The plane in view (embedded first): an index, or the leading indices.
         tile_size, halo
             Force a tile grid: tile side in image pixels (``k·S`` embeds at 1/k scale) and halo
             (default ``tile_size // 8``).
@@ -147,7 +188,19 @@ class Segmenter(StackMethods):
         cache_dtype
             ``"float16"`` or ``"float32"`` embeddings on disk.
         """
+        lead_shape: tuple[int, ...] = ()
+        if plane_axes:
+            if stack_axis is not None:
+                raise ValueError("give stack_axis or plane_axes, not both")
+            lead_shape = tuple(int(n) for n in image.shape[:plane_axes])
+            if len(lead_shape) > 1:
+                image = image.reshape(int(np.prod(lead_shape)), *image.shape[plane_axes:])
+            stack_axis = 0
+            if channel_axis is not None and channel_axis >= plane_axes:
+                channel_axis = channel_axis - plane_axes + 1
         source = make_source(image, stack_axis=stack_axis, channel_axis=channel_axis, scaling=scaling)
+        if source.is_stack and not lead_shape:
+            lead_shape = (source.num_planes,)
         s = self.model.input_size
         grid = TileGrid.for_image(source.plane_shape, s, tile_size, halo)
         self._release_temp_store()
@@ -159,10 +212,12 @@ class Segmenter(StackMethods):
             self.model, source.plane, grid=grid, store=store, batch_size=self.batch_size
         )
         self.last_prediction = None
-        self._box_searches.clear()
+        self.lead_shape = lead_shape
         h, w = source.plane_shape
-        self.annotations = Annotations((source.num_planes, h, w) if source.is_stack else (h, w))
-        self._plane = source.check_plane(plane)
+        self._annotations = Annotations((source.num_planes, h, w) if source.is_stack else (h, w))
+        self._plane = self.plane_index(plane)
+        self.events.image_set.emit()
+        self.events.annotations_replaced.emit()
         if encode:
             self._encode_plane(self._plane, progress, should_stop)
 
@@ -205,11 +260,121 @@ class Segmenter(StackMethods):
             self._temp_cleanup = None
 
     def _encode_plane(self, plane: int, progress=None, should_stop=None) -> int:
+        progress = self._reporting(progress)
         if self.store is None:  # a small 2D image: the whole-image window, in memory
             return self.embeddings.encode(
                 [self.whole_window], progress=progress, should_stop=should_stop, plane=plane
             )
         return self.embeddings.encode_tiles(plane, progress=progress, should_stop=should_stop)
+
+    def _reporting(self, progress: Callable[[int, int], None] | None) -> Callable[[int, int], None]:
+        """``progress`` and the :attr:`events` ``embedding_progress`` signal, as one callback."""
+
+        def report(done: int, total: int) -> None:
+            if progress is not None:
+                progress(done, total)
+            self.events.embedding_progress.emit(done, total)
+
+        return report
+
+    # -- planes ------------------------------------------------------------------------------------
+    @property
+    def is_stack(self) -> bool:
+        return self._require_image().is_stack
+
+    @property
+    def num_planes(self) -> int:
+        """Planes of the stack (1 for a 2D image)."""
+        return self._require_image().num_planes
+
+    @property
+    def plane(self) -> int:
+        """The plane in view (0 for a 2D image)."""
+        return self._plane
+
+    def plane_index(self, plane: int | tuple[int, ...]) -> int:
+        """The flat plane index of ``plane``: an index, or the leading indices of an image set with
+        ``plane_axes`` (``()`` for a 2D image); ``ValueError`` for a plane that does not exist.
+        """
+        src = self._require_image()
+        if isinstance(plane, int | np.integer):
+            return src.check_plane(int(plane))
+        index = tuple(int(v) for v in plane)
+        if not index:
+            return src.check_plane(0)
+        if len(index) != len(self.lead_shape) or any(not 0 <= v < n for v, n in zip(index, self.lead_shape)):
+            raise ValueError(
+                f"plane {index} does not exist: the planes of this image are indexed by {self.lead_shape}"
+            )
+        return int(np.ravel_multi_index(index, self.lead_shape))
+
+    def set_plane(
+        self,
+        plane: int | tuple[int, ...],
+        *,
+        encode: bool = True,
+        progress: Callable[[int, int], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
+        """Move the view to ``plane``; with ``encode`` its unfinished tiles are embedded now."""
+        before, self._plane = self._plane, self.plane_index(plane)
+        if self._plane != before:
+            self.events.plane_changed.emit(self._plane)
+        if encode:
+            self._encode_plane(self._plane, progress, should_stop)
+
+    def planes_to_encode(self, planes=None) -> list[int]:
+        """``planes`` (default: all), the plane in view first, then outwards from it."""
+        src = self._require_image()
+        chosen = range(src.num_planes) if planes is None else [self.plane_index(p) for p in planes]
+        return sorted(dict.fromkeys(chosen), key=lambda p: (abs(p - self._plane), p))
+
+    def iter_encode_planes(self, planes=None):
+        """Embed the unfinished tiles of ``planes``, nearest to the plane in view first.
+
+        A generator for a UI thread: yields ``(plane, done, total)`` after each batch (``done``/``total``
+        count tiles over all the planes). Stop it between batches by closing it (or stop iterating);
+        finished tiles stay in the cache.
+        """
+        if self.store is None:  # a small 2D image: one whole-image window
+            for p in self.planes_to_encode(planes):
+                yield p, self._encode_plane(p), 1
+            return
+        order = self.planes_to_encode(planes)
+        pending = {p: self.embeddings.pending_tiles(p) for p in order}
+        total = sum(len(v) for v in pending.values())
+        done = 0
+        for p in order:
+            if not pending[p]:
+                continue
+            for n, _ in self.embeddings.iter_encode_tiles(p, pending[p]):
+                self.events.embedding_progress.emit(done + n, total)
+                yield p, done + n, total
+            done += len(pending[p])
+
+    def encode_planes(
+        self,
+        planes=None,
+        progress: Callable[[int, int], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> int:
+        """:meth:`iter_encode_planes` driven to the end: ``progress(done, total)`` after each batch,
+        :class:`~napari_sam.embeddings.embedder.Cancelled` when ``should_stop()`` answers True. Returns the
+        tiles encoded.
+        """
+        if should_stop is not None and should_stop():
+            raise Cancelled("stopped before the first tile")
+        steps = self.iter_encode_planes(planes)
+        done = 0
+        try:
+            for _, done, total in steps:
+                if progress is not None:
+                    progress(done, total)
+                if should_stop is not None and done < total and should_stop():
+                    raise Cancelled(f"stopped after {done} of {total} tiles")
+        finally:
+            steps.close()
+        return done
 
     @property
     def image(self) -> PreparedImage | None:
@@ -239,8 +404,7 @@ class Segmenter(StackMethods):
         mask_input=None,
         multimask: bool = False,
         *,
-        plane: int | None = None,
-        encode: bool = True,
+        plane: int | tuple[int, ...] | None = None,
         zoom: bool = True,
     ) -> Prediction:
         """Masks for prompts given in image pixels (of ``plane`` for a stack, default the plane in view).
@@ -248,7 +412,8 @@ class Segmenter(StackMethods):
         Parameters
         ----------
         points
-            (N, 2) (row, col) points of one object, or None.
+            (N, 2) (row, col) points of one object, or None; or a :class:`~napari_sam.prompts.Prompts`
+            (then ``labels``, ``box`` and ``mask_input`` stay None; its plane is used).
         labels
             (N,) 1 for positive, 0 for negative points (default: all positive).
         box
@@ -260,81 +425,88 @@ class Segmenter(StackMethods):
         multimask
             Return the three ambiguity-aware candidates instead of one mask.
         plane
-            The plane of a stack the prompts are on.
-        encode
-            Whether windows whose embeddings are not computed yet (a zoom window, a tile) may be encoded
-            now. With False the call only decodes (milliseconds) and raises
-            :class:`~napari_sam.embeddings.embedder.EmbeddingNotReady` where an embedding is missing — for a UI that
-            answers from its main thread when it can and from a worker when it must.
+            The plane of a stack the prompts are on (an index, or the leading indices, see
+            :meth:`plane_index`).
         zoom
             Whether the zoom rule (:attr:`zoom`) may answer from a window around the object. False answers
-            from the whole image (or the tile that holds the object): a coarser mask, but from embeddings
-            that are usually computed already — a quick first preview while the zoom window is encoded.
+            from the whole image (or the tile that holds the object): coarser, but from embeddings that
+            are usually computed already.
 
         Returns
         -------
         Prediction
             ``masks`` (K, H, W) bool (or (K, 3, H, W) with ``multimask``), ``scores`` (K, M) predicted
             IoU, ``logits`` (K, M, 256, 256); ``plane`` the plane it answers.
+
+        See Also
+        --------
+        predict_progressive : a quick answer first, then this one; cancellable.
+        """
+        return self.predict_progressive(
+            points, labels, box, mask_input, multimask, plane=plane, zoom=zoom, quick=False
+        ).result()
+
+    def predict_progressive(
+        self,
+        points=None,
+        labels=None,
+        box=None,
+        mask_input=None,
+        multimask: bool = False,
+        *,
+        plane: int | tuple[int, ...] | None = None,
+        zoom: bool = True,
+        quick: bool = True,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> ProgressivePrediction:
+        """The answer to prompts in stages: first from embeddings already computed (the whole image, or
+        the tile under the object), then from the object's zoom window, encoded on demand.
+
+        Takes the arguments of :meth:`predict` (a :class:`~napari_sam.prompts.Prompts` first, or keyword
+        arguments) and checks them now (``ValueError``); nothing is decoded until iterated. Iterate it
+        for :class:`~napari_sam.prediction.progressive.Stage` s (``stage.final`` False for the quick
+        answer), or call ``.result()``; ``.ready`` tells whether the next stage is decoder passes only
+        (a UI can run it on its main thread and hand the rest to a worker); ``.cancel()`` or
+        ``should_stop`` end it at the next step. The click → box search and the first answer are
+        computed once for both stages.
+
+        Examples
+        --------
+        >>> run = seg.predict_progressive(Prompts.build(points=[(120, 80)]))
+        >>> for stage in run:
+        ...     show(stage.prediction, provisional=not stage.final)
         """
         src = self._require_image()
+        request, note = self._request(points, labels, box, mask_input, multimask, plane, src)
         rule = self.zoom if zoom else ZoomRule(enabled=False)
-        with self.embeddings.encoding_allowed(encode):
-            return self._predict(src, points, labels, box, mask_input, multimask, plane, rule)
+        run = ProgressivePrediction(self, request, rule, quick=quick, should_stop=should_stop)
+        run.note = note
+        return run
 
-    def _predict(
-        self,
-        src: PlaneSource,
-        points,
-        labels,
-        box,
-        mask_input,
-        multimask: bool,
-        plane: int | None,
-        rule: ZoomRule,
-    ) -> Prediction:
-        plane = self._plane if plane is None else src.check_plane(plane)
-        pts = lab = None
-        if points is not None and len(points) > 0:
-            pts = as_points_rc(points)
-            lab = (
-                np.ones(len(pts), dtype=np.int64)
-                if labels is None
-                else np.asarray(labels, dtype=np.int64).ravel()
-            )
-            if lab.shape != (len(pts),):
-                raise ValueError(f"labels must give one 1/0 per point: {len(pts)} points, {lab.size} labels")
-            if not np.isin(lab, (0, 1)).all():
-                raise ValueError(
-                    f"labels must be 1 (positive) or 0 (negative); got {sorted(set(lab.tolist()))}"
-                )
-        boxes = as_boxes_rc(box) if box is not None and np.size(box) > 0 else None
-        if pts is None and boxes is None:
-            raise ValueError("give at least one point or a box")
-        if pts is not None and boxes is not None and len(boxes) > 1:
-            raise ValueError(f"points belong to one object, but {len(boxes)} boxes were given; pass one box")
-        prev_window, mask_logits = self._mask_prompt(mask_input)
-        if pts is not None and self.model.spec.box_prompts_only:
-            # Box-trained models: points only locate the object's box (napari_sam.prediction.point_box).
-            if boxes is None and prev_window is None:
-                found = self._box_from_points(pts, lab, plane)
-                boxes = None if found is None else as_boxes_rc(found)
-            if boxes is not None:
-                pts = lab = None
-
-        if boxes is None:  # one object prompted by points
-            window = prev_window or self._window_for_points(pts, lab, plane, rule)
-            pred = self._decode_group(window, [None], pts, lab, mask_logits, multimask, plane)
-        else:
-            windows = (
-                [prev_window] * len(boxes)
-                if prev_window is not None
-                else [self.window_for_box(b, rule) for b in boxes]
-            )
-            pred = self._decode_many(windows, boxes, pts, lab, mask_logits, multimask, plane)
-        pred.plane = plane
-        self.last_prediction = pred
-        return pred
+    def _request(self, points, labels, box, mask_input, multimask, plane, src: PlaneSource):
+        """The prompts (a :class:`~napari_sam.prompts.Prompts`, or keyword arguments built into one:
+        the one place they are checked) → (:class:`~napari_sam.prediction.progressive.Request`, note).
+        """
+        if isinstance(points, Prompts):
+            if labels is not None or box is not None:
+                raise ValueError("give the prompts as a Prompts or as keyword arguments, not both")
+            prompts, strict = points, False
+        else:  # keyword arguments: prompts that would be ignored are an error, not a note
+            prompts, strict = Prompts.build(points, labels, box), True
+        asked = prompts.on_image(src.plane_shape).decoder_request(strict=strict)
+        boxes = asked.boxes
+        if asked.mask is not None:
+            if mask_input is not None:
+                raise ValueError("a drawn mask is itself the mask prompt: pass it or mask_input, not both")
+            drawn = mask_prompt(self, asked.mask)
+            boxes, mask_input = as_boxes_rc(drawn["box"]), drawn["mask_input"]
+        if plane is None and prompts.plane:
+            plane = prompts.plane
+        plane = self._plane if plane is None else self.plane_index(plane)
+        src.check_content(plane)  # an all-NaN or constant plane: a ValueError, never a confident mask
+        lab = None if asked.labels is None else asked.labels.astype(np.int64)
+        window, mask_logits = self._mask_prompt(mask_input)
+        return Request(asked.points, lab, boxes, window, mask_logits, bool(multimask), plane), asked.note
 
     def window_for_box(self, box, zoom: ZoomRule | None = None) -> Window:
         """The window an object with bounding box ``box`` (min_row, min_col, max_row, max_col) is answered
@@ -367,7 +539,8 @@ class Segmenter(StackMethods):
 
     def needs_box_search(self, points=None, box=None, mask_input=None) -> bool:
         """Whether these prompts make a box-trained model search the box under the clicks
-        (:mod:`napari_sam.prediction.point_box`): a batch of decoder passes, about ten times one prompt's cost.
+        (:mod:`napari_sam.prediction.point_box`): a batch of decoder passes, about ten times one
+        prompt's cost.
         """
         return (
             self.model.spec.box_prompts_only
@@ -376,68 +549,6 @@ class Segmenter(StackMethods):
             and (box is None or np.size(box) == 0)
             and mask_input is None
         )
-
-    def _box_from_points(self, pts: np.ndarray, lab: np.ndarray, plane: int) -> tuple | None:
-        """For box-trained models: the box of the object under the positive points (see point_box)."""
-        positives, negatives = pts[lab == 1], pts[lab == 0]
-        if len(positives) == 0:
-            return None
-        grid = self.grid
-        first = self.whole_window if grid.is_single else grid.tile(grid.tile_at(*positives.mean(axis=0)))
-        key = (plane, first, pts.tobytes(), lab.tobytes())
-        if key in self._box_searches:
-            return self._box_searches.get(key)
-        boxes = search_boxes(positives, max_side=first.size / 2)
-        answer = self._decode_group(first, list(boxes), None, None, None, False, plane)
-        found = pick_box(
-            boxes, [c[0] for c in answer.crops], answer.offsets, answer.scores[:, 0], positives, negatives
-        )
-        self._box_searches[key] = found
-        while len(self._box_searches) > 8:  # the oldest searches go first
-            try:
-                self._box_searches.popitem(last=False)
-            except KeyError:  # emptied by another thread meanwhile
-                break
-        return found
-
-    def _first_answer(self, window: Window, pts, lab, plane: int) -> tuple[int, int, int, int] | None:
-        first = self._decode_group(window, [None], pts, lab, None, False, plane)
-        bbox = mask_bbox(first.crops[0][0])
-        if bbox is None:
-            return None
-        r, c = first.offsets[0]
-        return bbox[0] + r, bbox[1] + c, bbox[2] + r, bbox[3] + c
-
-    def _window_for_points(self, pts: np.ndarray, lab: np.ndarray, plane: int, rule: ZoomRule) -> Window:
-        """Zoom for point prompts: a first answer (whole image, or the tile whose core holds the points)
-        tells the object's size; an object cut by that tile's edge is looked at again from a window
-        centred on it.
-        """
-        grid, shape = self.grid, self.image_shape
-        positives = pts[lab == 1] if (lab == 1).any() else pts
-        if grid.is_single and not rule.enabled:
-            return self.whole_window
-        centre = positives.mean(axis=0)
-        first = self.whole_window if grid.is_single else grid.tile(grid.tile_at(*centre))
-        bbox = self._first_answer(first, pts, lab, plane)
-        for _ in range(2):  # the object crosses a seam: look again, centred on what was found
-            if bbox is None or grid.is_single or not clipped_by(first, bbox, shape):
-                break
-            extent = max(bbox[2] - bbox[0] + 1, bbox[3] - bbox[1] + 1)
-            side = max(grid.tile_size, _stepped_side(2 * extent, grid.tile_size))
-            wider = centred_window(bbox, shape, side)
-            if wider == first:
-                break
-            first = wider
-            bbox = self._first_answer(first, pts, lab, plane) or bbox
-        if bbox is None:  # nothing found at this scale: look closer around the points
-            r0, c0 = positives.min(axis=0)
-            r1, c1 = positives.max(axis=0)
-            bbox = (r0, c0, r1, c1)
-        window = self.window_for_box(bbox, rule)
-        if not all(window.contains_box((p[0], p[1], p[0], p[1])) for p in positives):
-            return first
-        return window
 
     def _decode_many(
         self, windows: list[Window], boxes: np.ndarray, pts, lab, mask_logits, multimask, plane: int = 0
@@ -507,10 +618,29 @@ class Segmenter(StackMethods):
 
     # -- committed objects -------------------------------------------------------------------------
     @property
+    def annotations(self) -> Annotations | None:
+        """The committed objects (:class:`~napari_sam.annotations.Annotations`); None before an image.
+
+        Setting it (objects loaded from a file, or kept from an earlier session on the same image)
+        emits ``events.annotations_replaced``; its shape must match the labels'.
+        """
+        return self._annotations
+
+    @annotations.setter
+    def annotations(self, annotations: Annotations) -> None:
+        if self._annotations is not None and annotations.labels.shape != self._annotations.labels.shape:
+            raise ValueError(
+                f"these annotations are for an image of shape {annotations.labels.shape}, "
+                f"not this one's {self._annotations.labels.shape}"
+            )
+        self._annotations = annotations
+        self.events.annotations_replaced.emit()
+
+    @property
     def labels(self) -> np.ndarray:
         """(H, W) int32 label image of the committed objects (0 = background); (P, H, W) for a stack."""
         self._require_image()
-        return self.annotations.labels
+        return self._annotations.labels
 
     def commit(
         self,
@@ -518,32 +648,104 @@ class Segmenter(StackMethods):
         *,
         k: int = 0,
         candidate: int | None = None,
-        prompts: dict | None = None,
-        plane: int | None = None,
+        prompts: Prompts | dict | None = None,
+        plane: int | tuple[int, ...] | None = None,
     ) -> int:
         """Commit a mask as a new object and return its id.
 
         ``prediction`` is a :class:`Prediction` (object ``k``, candidate ``candidate`` or the best one),
         an (H, W) bool mask, or None for the last prediction. For a stack the mask goes on ``plane``
-        (default: the prediction's plane, else the plane in view).
+        (default: the prediction's plane, else the plane in view). ``prompts`` are recorded with it.
         """
+        new_id = self._commit_one(prediction, k, candidate, self._record(prompts), plane)
+        self.events.committed.emit([new_id])
+        return new_id
+
+    def commit_objects(
+        self,
+        prediction: Prediction,
+        *,
+        candidate: int | None = None,
+        prompts: Prompts | dict | None = None,
+        plane: int | tuple[int, ...] | None = None,
+    ) -> list[int]:
+        """Commit every object of ``prediction`` (K boxes at once) under new ids; returns them. Each
+        object records its own prompts (:meth:`~napari_sam.prompts.Prompts.per_object`).
+
+        Objects whose mask is empty or entirely covered by earlier objects are skipped; ``ValueError``
+        when none is left.
+        """
+        k_objects = prediction.scores.shape[0]
+        each = prompts.per_object() if isinstance(prompts, Prompts) else []
+        records = (
+            [self._record(p) for p in each] if len(each) == k_objects else [self._record(prompts)] * k_objects
+        )
+        ids, skipped = [], []
+        for k in range(k_objects):
+            try:
+                ids.append(self._commit_one(prediction, k, candidate, records[k], plane))
+            except ValueError as err:
+                skipped.append(str(err))
+        if not ids:
+            raise ValueError(f"nothing committed: {skipped[0] if skipped else 'no object'}")
+        self.events.committed.emit(ids)
+        return ids
+
+    @staticmethod
+    def _record(prompts: Prompts | dict | None) -> dict:
+        return prompts.to_record() if isinstance(prompts, Prompts) else dict(prompts or {})
+
+    def _commit_one(self, prediction, k: int, candidate, record: dict, plane) -> int:
         src = self._require_image()
         prediction = self.last_prediction if prediction is None else prediction
         if prediction is None:
             raise ValueError("nothing to commit: predict() first or pass a mask")
         if isinstance(prediction, Prediction):
-            m = prediction.best_index(k) if candidate is None else candidate
+            m = (
+                prediction.best_index(k)
+                if candidate is None
+                else min(candidate, prediction.num_candidates - 1)
+            )
             mask, score = prediction.mask(k, m), float(prediction.scores[k, m])
         else:
             mask, score = np.asarray(prediction, dtype=bool), None
         if not src.is_stack:
-            return self.annotations.commit(mask, score=score, prompts=prompts)
+            return self._annotations.commit(mask, score=score, prompts=record)
         if plane is None:
             plane = getattr(prediction, "plane", None) if isinstance(prediction, Prediction) else None
-        plane = self._plane if plane is None else src.check_plane(plane)
-        return self.annotations.commit(mask, plane=plane, score=score, prompts=prompts)
+        plane = self._plane if plane is None else self.plane_index(plane)
+        return self._annotations.commit(mask, plane=plane, score=score, prompts=record)
+
+    def commit_planes(
+        self,
+        masks: dict[int, np.ndarray],
+        prompts: Prompts | dict | None = None,
+        plane: int | tuple[int, ...] | None = None,
+    ) -> int:
+        """Commit a :meth:`propagate` result (plane → (H, W) bool mask) as one object: one id on every
+        plane, removed by one :meth:`undo`. ``plane`` is where it was prompted; returns the id.
+        """
+        self._require_image()
+        if plane is None and isinstance(prompts, Prompts) and prompts.plane:
+            plane = prompts.plane
+        plane = None if plane is None else self.plane_index(plane)
+        new_id = self._annotations.commit_planes(masks, plane=plane, prompts=self._record(prompts))
+        self.events.committed.emit([new_id])
+        return new_id
 
     def undo(self) -> int | None:
         """Remove the last committed object; its id, or None when there is nothing to undo."""
         self._require_image()
-        return self.annotations.undo()
+        removed = self._annotations.undo()
+        if removed is not None:
+            self.events.undone.emit(removed)
+        return removed
+
+    # -- stacks ------------------------------------------------------------------------------------
+    def propagate(
+        self, mask_or_prediction: Prediction | np.ndarray | None = None, **kwargs
+    ) -> dict[int, np.ndarray]:
+        """Follow one object from its plane through the stack: plane → (H, W) bool mask, the start plane
+        included (see :meth:`napari_sam.prediction.propagation.Propagator.propagate` for the options).
+        """
+        return self.propagator.propagate(mask_or_prediction, **kwargs)

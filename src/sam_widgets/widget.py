@@ -1,4 +1,5 @@
-"""``SamWidget``: prompt SAM on an image inside a notebook; a thin front end over :class:`napari_sam.Segmenter`.
+"""``SamWidget``: prompt SAM on an image inside a notebook; a thin front end over
+:class:`napari_sam.Segmenter`, following its events.
 
 The widget holds no segmentation logic: prompts from the canvas (or from Python) go to the shared
 :class:`~napari_sam.segmenter.Segmenter`, masks come back from it, committed objects live in its
@@ -143,6 +144,10 @@ class SamWidget(anywidget.AnyWidget):
         self._seq = 0
         self._progress = progress
         self.on_msg(self._on_message)
+        events = segmenter.events  # the widget follows the shared session, whoever changes it
+        events.image_set.connect(self._on_image_set)
+        events.plane_changed.connect(self._on_session_plane)
+        events.annotations_replaced.connect(self._on_annotations_replaced)
         if image is not None:
             self.set_image(
                 image,
@@ -170,7 +175,6 @@ class SamWidget(anywidget.AnyWidget):
     @property
     def annotations(self) -> Annotations:
         """The committed objects (:class:`~napari_sam.annotations.Annotations`)."""
-        self.refresh()
         return self._segmenter.annotations
 
     @property
@@ -178,7 +182,6 @@ class SamWidget(anywidget.AnyWidget):
         """(H, W) int32 label image of the committed objects (0 = background), (P, H, W) for a stack;
         the session's own array (copy it to keep a snapshot).
         """
-        self.refresh()
         return self._segmenter.labels
 
     @property
@@ -242,26 +245,28 @@ class SamWidget(anywidget.AnyWidget):
                 progress=progress,
                 **kwargs,
             )
-        self._image_ready()
+        self.status = "ready"
 
     def refresh(self) -> None:
-        """Catch up with changes made to the shared session outside this widget (a new image, plane or
-        annotations object set on the :class:`Segmenter` directly, e.g. by another front end).
-
-        Commits and undos through any front end are seen at once; this covers replaced objects and is
-        called on every use of the widget.
+        """Show the session's image, plane and objects again. Not needed in normal use: the widget follows
+        the :class:`Segmenter`'s events (a new image, plane or annotations object, commits and undos),
+        whichever front end or Python call made them.
         """
         seg = self._segmenter
         if seg.source is not self._source:
             self._image_ready()
             return
         if seg.plane != self.plane:
-            self._tiles = TileSource(seg.image, self.tile_size)
-            self.plane = seg.plane
-            self._clear_prediction()
-            self.labels_version += 1
-        if seg.annotations is not self._annotations:
-            self._watch(seg.annotations)
+            self._on_session_plane(seg.plane)
+        self._on_annotations_replaced()
+
+    def _on_image_set(self) -> None:
+        if self._segmenter.source is not self._source:
+            self._image_ready()
+
+    def _on_annotations_replaced(self) -> None:
+        if self._segmenter.annotations is not None:
+            self._watch(self._segmenter.annotations)
 
     def _image_ready(self) -> None:
         seg = self._segmenter
@@ -307,12 +312,16 @@ class SamWidget(anywidget.AnyWidget):
         seg = self._segmenter
         if seg.source is None or change["new"] == seg.plane:
             return
-        seg.set_plane(change["new"], encode=False)  # embedded on the first prompt there
-        self._tiles = TileSource(seg.image, self.tile_size)
+        seg.set_plane(change["new"], encode=False)  # embedded on the first prompt there; see below
+
+    def _on_session_plane(self, plane: int) -> None:
+        """The session moved to ``plane`` (from this widget's slider or from elsewhere)."""
+        self._tiles = TileSource(self._segmenter.image, self.tile_size)
+        self.plane = plane
         self.prompt = _NO_PROMPT
         self._clear_prediction()
         self.labels_version += 1
-        self.status = f"plane {change['new']}"
+        self.status = f"plane {plane}"
 
     def _plane_labels(self) -> np.ndarray:
         labels = self._segmenter.labels
@@ -340,14 +349,7 @@ class SamWidget(anywidget.AnyWidget):
         """Continue from saved objects: an :class:`Annotations` or a folder written by :meth:`save`."""
         if not isinstance(annotations, Annotations):
             annotations = Annotations.load(annotations)
-        shape = tuple(self._segmenter.annotations.labels.shape)
-        if tuple(annotations.labels.shape) != shape:
-            raise ValueError(
-                f"these annotations are for an image of shape {annotations.labels.shape}, "
-                f"not this one's {shape}"
-            )
-        self._segmenter.annotations = annotations
-        self._watch(annotations)
+        self._segmenter.annotations = annotations  # checks the shape; the widget follows its event
 
     # -- prompts → masks ---------------------------------------------------------------------------
     @property
@@ -383,14 +385,15 @@ class SamWidget(anywidget.AnyWidget):
 
     @traitlets.observe("prompt")
     def _on_prompt(self, change) -> None:
-        self.refresh()
         prompts = self.prompts
         if prompts.is_empty:
             self._clear_prediction()
             return
         self.busy, self.status, self.error = True, "segmenting…", ""
         try:
-            pred = self._segmenter.predict(prompts, multimask=self.multimask)
+            # the quick answer (whole image) goes to the browser at once, the zoom window's when ready
+            for stage in self._segmenter.predict_progressive(prompts, multimask=self.multimask):
+                self._show_stage(stage)
         except ValueError as err:
             self._clear_prediction()
             self.error = str(err)
@@ -399,15 +402,23 @@ class SamWidget(anywidget.AnyWidget):
             return
         finally:
             self.busy = False
+
+    def _show_stage(self, stage) -> None:
+        """Send one answer of the progressive prediction (a rough one is marked ``"final": false``)."""
+        pred = stage.prediction
         self._prediction = pred
         best = pred.best_index(0)
         self._seq += 1
         header, buffers = prediction_message(pred, self._seq, best)
+        header["final"] = bool(stage.final)
         with self.hold_sync():
             self.scores = [float(s) for s in pred.scores[0]]
             self.candidate = best
         self.send(header, buffers)
-        self._describe_candidate()
+        if stage.final:
+            self._describe_candidate()
+        else:
+            self.status = "rough mask from the whole image — refining in a zoom window…"
 
     @traitlets.observe("candidate")
     def _describe_candidate(self, _change=None) -> None:
@@ -441,7 +452,6 @@ class SamWidget(anywidget.AnyWidget):
 
     def commit(self) -> int:
         """Commit the selected mask as a new object; returns its id and clears the prompt."""
-        self.refresh()
         if self._prediction is None:
             raise ValueError("nothing to commit: click on an object (or call segment()) first")
         obj_id = self._segmenter.commit(self._prediction, candidate=self._selected(), prompts=self.prompts)
@@ -451,7 +461,6 @@ class SamWidget(anywidget.AnyWidget):
 
     def undo(self) -> int | None:
         """Remove the last committed object; its id, or None when there is nothing to undo."""
-        self.refresh()
         obj_id = self._segmenter.undo()
         self.status = "nothing to undo" if obj_id is None else f"removed object {obj_id}"
         return obj_id
@@ -485,7 +494,6 @@ class SamWidget(anywidget.AnyWidget):
     def _on_message(self, _widget, content: dict, _buffers) -> None:
         kind = content.get("type")
         try:
-            self.refresh()
             if kind == "tiles":
                 self._send_tiles(content)
             elif kind == "hello":

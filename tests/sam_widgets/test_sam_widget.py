@@ -90,12 +90,37 @@ def test_browser_prompt_and_commit_messages(widget, data):
     assert widget.prompt == {"points": [], "box": None} and widget.prediction is None
     table = widget.table()
     assert list(table.index) == [1] and table.loc[1, "area"] == expected.sum()
-    assert table.loc[1, "prompts"] == "box + 1 point"
-    assert widget.objects[0]["prompts"]["box"] == list(map(float, mask_bbox(target)))
+    assert table.loc[1, "prompts"] == "1 point (1 positive) + 1 box"
+    assert widget.objects[0]["prompts"]["boxes"] == [list(map(float, mask_bbox(target)))]
+    assert widget.objects[0]["prompts"]["version"] == 2
     iou = (expected & target).sum() / (expected | target).sum()
     assert iou > 0.5
     widget._on_message(widget, {"type": "undo"}, [])
     assert widget.num_objects == 0 and not widget.labels.any()
+
+
+def test_a_new_object_gets_a_quick_mask_then_the_zoomed_one(widget, data):
+    """With the zoom rule on, a box on a new object is answered twice: the whole image's mask at once
+    (marked not final, the status says it is being refined), then the zoom window's."""
+    from napari_sam.geometry.windows import ZoomRule
+
+    _, gt, big = data
+    seg = widget.segmenter
+    before = seg.zoom
+    seg.zoom = ZoomRule()
+    try:
+        rec = Recorder(widget)
+        statuses = []
+        widget.observe(lambda change: statuses.append(change["new"]), names="status")
+        pred = widget.set_box(mask_bbox(gt == big[4]))
+    finally:
+        seg.zoom = before
+    headers = [h for h, _ in rec.of_type("prediction")]
+    assert [h["final"] for h in headers] == [False, True]
+    assert any("refining" in s for s in statuses) and widget.status.startswith("mask")
+    assert pred is widget.prediction and pred.windows[0].size < 512
+    target = gt == big[4]
+    assert (pred.mask(0) & target).sum() / (pred.mask(0) | target).sum() > 0.6
 
 
 def test_tiles_on_request_carry_committed_labels(widget, data):

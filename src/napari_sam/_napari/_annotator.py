@@ -34,6 +34,11 @@ from napari_sam._napari._prompts import collect_prompts
 from napari_sam._napari._session import AnnotatorSession
 from napari_sam._napari._workers import make_progress_relay, report_error, start_worker
 
+
+def _objects(ids: list[int]) -> str:
+    return f"object{'s' if len(ids) > 1 else ''} {', '.join(map(str, ids))}"
+
+
 KEYS = {"commit": "c", "clear": "Shift-C", "undo": "u", "cycle": "m", "negative": "n"}
 _REACT = ("added", "changed", "removed")
 
@@ -48,10 +53,14 @@ class AnnotatorWidget(QWidget):
         the preview was cleared).
     embeddings_ready(object)
         When a plane's embeddings are ready: the plane index tuple.
+    committed(list)
+        The ids of the objects a commit added (for a commit that waited for the refined mask, when it
+        arrived).
     """
 
     preview_updated = Signal(object)
     embeddings_ready = Signal(object)
+    committed = Signal(list)
 
     def __init__(self, napari_viewer, parent=None) -> None:
         super().__init__(parent)
@@ -60,6 +69,7 @@ class AnnotatorWidget(QWidget):
         self.image_layer = None
         self.points_layer = self.shapes_layer = self.preview_layer = self.objects_layer = None
         self.prediction = None  # what the preview shows, with self._shown_prompts
+        self.refined = True  # whether it is a final answer (not the provisional quick one)
         self._shown_prompts = None
         self.candidate: int | None = None  # None: the single best mask; 0..2: multimask candidates
         self.negative_mode = False
@@ -73,7 +83,7 @@ class AnnotatorWidget(QWidget):
         self._clearing = False
         self._disconnect: list = []
         self._build_ui()
-        self.previews = PreviewRuns(self._show, self.request_preview, self.set_status)
+        self.previews = PreviewRuns(self._show, self.set_status)
         self._plane_timer = QTimer(self)  # debounce: scrubbing through a stack encodes only where it stops
         self._plane_timer.setSingleShot(True)
         self._plane_timer.setInterval(250)
@@ -176,8 +186,9 @@ class AnnotatorWidget(QWidget):
         return self.image_combo.layer()
 
     def cache_path(self, layer_name: str, model_name: str):
-        """Where the embeddings of ``layer_name`` with ``model_name`` are kept: ``<folder>/<layer>-<model>.zarr``
-        in the chosen cache folder, or None (a temporary store) when none is chosen.
+        """Where the embeddings of ``layer_name`` with ``model_name`` are kept:
+        ``<folder>/<layer>-<model>.zarr`` in the chosen cache folder, or None (a temporary store) when none
+        is chosen.
         """
         from pathlib import Path
 
@@ -275,9 +286,14 @@ class AnnotatorWidget(QWidget):
             for lay in (self.points_layer, self.shapes_layer):
                 lay.events.data.connect(self._on_prompts_changed)
                 self._disconnect.append(lambda lay=lay: lay.events.data.disconnect(self._on_prompts_changed))
-            ann = session.annotations
-            ann.changed.connect(self._on_objects_changed)
-            self._disconnect.append(lambda: ann.changed.disconnect(self._on_objects_changed))
+            events = session.segmenter.events
+            for signal, slot in (
+                (events.committed, self._on_objects_changed),
+                (events.undone, self._on_objects_changed),
+                (events.annotations_replaced, self._on_annotations_replaced),
+            ):
+                signal.connect(slot)
+                self._disconnect.append(lambda signal=signal, slot=slot: signal.disconnect(slot))
             self.viewer.layers.selection.active = self.points_layer
             self.points_layer.mode = "add"
             self.propagate_btn.setEnabled(bool(session.info.lead_shape))
@@ -330,13 +346,21 @@ class AnnotatorWidget(QWidget):
         if self.session is None:
             return
         plane = self._current_plane()
-        if not self.session.is_ready(plane) or self.previews.defer():
+        if not self.session.is_ready(plane):
             return
-        prompts = collect_prompts(
-            self.points_layer, self.shapes_layer, self.image_layer, self.session.info, plane
-        )
-        if prompts.empty:
+        try:
+            prompts = collect_prompts(
+                self.points_layer, self.shapes_layer, self.image_layer, self.session.info, plane
+            )
+        except ValueError as err:  # e.g. a point off the image: said, not raised into napari's events
+            prompts, problem = None, str(err)
+        else:
+            problem = ""
+        if prompts is None or prompts.is_empty:
+            self.previews.forget()
             self._show(None, None, "")
+            if problem:
+                self.set_status(problem)
             return
         self.previews.run(self.session, prompts, self.candidate is not None)
 
@@ -345,18 +369,25 @@ class AnnotatorWidget(QWidget):
         """How the shown preview was made (see :class:`~napari_sam._napari._preview.PreviewRuns`)."""
         return self.previews.last_timing
 
-    def _show(self, prediction, prompts, note: str) -> None:
+    def _show(self, prediction, prompts, note: str, final: bool = True) -> None:
         self.prediction, self._shown_prompts = prediction, prompts
+        self.refined = final
         if prediction is None:
             self._painter.clear()
         else:
             cand = None if self.candidate is None else min(self.candidate, prediction.num_candidates - 1)
-            self._painter.paint(prediction, prompts.plane, cand)
+            self._painter.paint(prediction, prompts.plane, cand, provisional=not final)
             k = prediction.scores.shape[0]
-            self.set_status(
-                f"{k} object{'s' if k > 1 else ''} in the preview: {KEYS['commit'].upper()} to "
-                f"commit" + (f" ({note})" if note else "")
-            )
+            what = f"{k} object{'s' if k > 1 else ''}"
+            if final:
+                text = f"{what} in the preview: {KEYS['commit'].upper()} to commit"
+            else:
+                text = (
+                    f"Rough preview of {what} (outline), {note} {KEYS['commit'].upper()} commits the "
+                    f"refined mask when it is ready"
+                )
+                note = ""
+            self.set_status(text + (f" ({note})" if note else ""))
         self.preview_updated.emit(prediction)
 
     # -- actions -----------------------------------------------------------------------------------
@@ -372,18 +403,52 @@ class AnnotatorWidget(QWidget):
         self.request_preview()
 
     def commit(self) -> list[int]:
-        """Commit the previewed object(s) under new ids, then clear the prompts."""
-        if self.session is None or self.prediction is None:
+        """Commit the previewed object(s) under new ids, then clear the prompts.
+
+        While the preview is the rough (quick) answer and the refined one is being computed, the refined
+        mask is committed when it arrives (the prompts are cleared at once, so the next object can be
+        prompted meanwhile); the status says so. Returns the new ids (empty when the commit waits).
+        """
+        if self.session is None:
+            report_error(
+                "commit", ValueError("compute embeddings first, then prompt an object"), self.set_status
+            )
+            return []
+        session, cand = self.session, self.candidate
+
+        def commit_final(prediction, prompts) -> None:
+            try:
+                ids = session.commit(prediction, prompts, cand)
+            except ValueError as err:
+                report_error("commit", err, self.set_status)
+                return
+            self.set_status(f"Committed the refined {_objects(ids)}.")
+            self.committed.emit(ids)
+
+        def failed(why: str) -> None:
+            self.set_status(f"Nothing committed: {why}. Prompt the object again.")
+
+        run = self.previews.current
+        if run is not None and run.final is not None and run.final is not self.prediction:
+            self.prediction, self.refined = run.final, True  # computed, not painted yet: that one
+        elif self.previews.commit_when_final(commit_final, failed):
+            self.clear_prompts()
+            self.set_status("Committing the refined mask as soon as it is ready …")
+            return []
+        if self.prediction is None:
             report_error("commit", ValueError("nothing to commit: prompt an object first"), self.set_status)
             return []
         try:
-            cand = None if self.candidate is None else min(self.candidate, self.prediction.num_candidates - 1)
-            ids = self.session.commit(self.prediction, self._shown_prompts.plane, cand, self._shown_prompts)
+            ids = session.commit(self.prediction, self._shown_prompts, cand)
         except ValueError as err:
             report_error("commit", err, self.set_status)
             return []
+        rough = not self.refined
         self.clear_prompts()
-        self.set_status(f"Committed object{'s' if len(ids) > 1 else ''} {', '.join(map(str, ids))}.")
+        self.set_status(
+            f"Committed the rough (unrefined) {_objects(ids)}." if rough else f"Committed {_objects(ids)}."
+        )
+        self.committed.emit(ids)
         return ids
 
     def clear_prompts(self) -> None:
@@ -403,6 +468,7 @@ class AnnotatorWidget(QWidget):
             self._clearing = False
         self.previews.forget()
         self._show(None, None, "")
+        self.set_status("Prompts cleared: click on an object or draw a box.")
 
     def undo(self) -> int | None:
         """Remove the last committed object."""
@@ -415,6 +481,10 @@ class AnnotatorWidget(QWidget):
     def _on_objects_changed(self, *_) -> None:
         if self.objects_layer is not None:
             self.objects_layer.refresh()
+
+    def _on_annotations_replaced(self) -> None:
+        if self.objects_layer is not None and self.session is not None:
+            self.objects_layer.data = self.session.labels_view
 
     def propagate(self) -> None:
         """Follow the previewed object through the stack (a worker), then commit it under one new id on

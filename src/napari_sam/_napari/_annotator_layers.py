@@ -16,6 +16,9 @@ from napari_sam._napari._prompts import NEGATIVE, POSITIVE, PROMPT_FEATURE
 
 PROMPT_COLOURS = {POSITIVE: "#00ff44", NEGATIVE: "#ff2060"}
 PREVIEW_COLOUR = "#ffd000"
+PREVIEW_OPACITY = 0.55  # a refined (final) preview: filled
+ROUGH_OPACITY = 0.9  # a rough (quick) preview: an outline only, while the zoom window is refined
+ROUGH_CONTOUR = 2
 
 
 def _get_or_add(viewer, name: str, factory):
@@ -72,7 +75,7 @@ def make_prompt_layers(viewer, image_layer, info: ImageInfo, objects_data: np.nd
         return Labels(
             np.zeros((*info.lead_shape, *info.spatial_shape), dtype=np.uint8),
             name=f"{base} SAM preview",
-            opacity=0.55,
+            opacity=PREVIEW_OPACITY,
             colormap=cmap,
             **tf,
         )
@@ -91,7 +94,8 @@ def make_prompt_layers(viewer, image_layer, info: ImageInfo, objects_data: np.nd
 
 
 class PreviewPainter:
-    """Paints predictions into the preview Labels layer (object k gets value k + 1).
+    """Paints predictions into the preview Labels layer (object k gets value k + 1): filled for a final
+    answer, as an outline for a provisional (rough) one.
 
     Pixels are written with :meth:`napari.layers.Labels.data_setitem`, so napari re-colours and
     re-uploads only the changed region, not the whole plane (which matters for large images). That
@@ -104,6 +108,15 @@ class PreviewPainter:
         self.layer = layer
         self.info = info
         self._painted: tuple | None = None  # (plane, r0, r1, c0, c1)
+        self.provisional = False
+
+    def _set_look(self, provisional: bool) -> None:
+        """Outline (provisional) or filled (final): changed only when it changes (it redraws the layer)."""
+        if provisional == self.provisional:
+            return
+        self.provisional = provisional
+        self.layer.contour = ROUGH_CONTOUR if provisional else 0
+        self.layer.opacity = ROUGH_OPACITY if provisional else PREVIEW_OPACITY
 
     def _painted_pixels(self) -> tuple | None:
         """Full-rank indices of the non-zero pixels painted last time."""
@@ -145,10 +158,13 @@ class PreviewPainter:
         self._write(old, 0, refresh)
         self._forget_history()
 
-    def paint(self, prediction, plane: tuple[int, ...], candidate: int | None = None) -> int:
-        """Show ``prediction`` (candidate ``candidate`` or each object's best) on ``plane``; returns
-        the number of foreground pixels painted.
+    def paint(
+        self, prediction, plane: tuple[int, ...], candidate: int | None = None, provisional: bool = False
+    ) -> int:
+        """Show ``prediction`` (candidate ``candidate`` or each object's best) on ``plane``, as an outline
+        when ``provisional``; returns the number of foreground pixels painted.
         """
+        self._set_look(provisional)
         plane = tuple(plane)
         rows, cols, values = [], [], []
         box = None

@@ -38,12 +38,6 @@ class ImageInfo:
     def num_planes(self) -> int:
         return int(np.prod(self.lead_shape)) if self.lead_shape else 1
 
-    def flat_plane(self, plane: tuple[int, ...]) -> int | None:
-        """Flat index of a plane (None for a 2D image)."""
-        if not self.lead_shape:
-            return None
-        return int(np.ravel_multi_index(plane, self.lead_shape))
-
 
 def check_image_layer(layer) -> ImageInfo:
     """Validate that ``layer`` is an image napari-sam can segment; ``ValueError`` saying why not.
@@ -76,14 +70,15 @@ def check_image_layer(layer) -> ImageInfo:
     spatial_ndim = len(shape) - (1 if rgb else 0)
     if spatial_ndim < 2:
         raise ValueError(
-            f"layer {layer.name!r} has shape {shape}{' (read as RGB)' if rgb else ''}: fewer than 2 image axes. "
-            f"If its last axis is not colour, reopen it with rgb=False"
+            f"layer {layer.name!r} has shape {shape}{' (read as RGB)' if rgb else ''}: fewer than 2 "
+            f"image axes. If its last axis is not colour, reopen it with rgb=False"
         )
     spatial = shape[spatial_ndim - 2 : spatial_ndim]
     if min(spatial) < 8:
         raise ValueError(
-            f"layer {layer.name!r} is {spatial[0]}×{spatial[1]} pixels per plane{' with RGB read from its last axis' if rgb else ''}: "
-            f"too small to segment. If napari misread a channel axis as RGB, reopen it with rgb=False"
+            f"layer {layer.name!r} is {spatial[0]}×{spatial[1]} pixels per plane"
+            f"{' with RGB read from its last axis' if rgb else ''}: too small to segment. If napari misread "
+            f"a channel axis as RGB, reopen it with rgb=False"
         )
     return ImageInfo(spatial_ndim, (int(spatial[0]), int(spatial[1])), tuple(shape[: spatial_ndim - 2]), rgb)
 

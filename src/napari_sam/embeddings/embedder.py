@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -25,13 +24,6 @@ ProgressCallback = Callable[[int, int], None]
 
 class Cancelled(Exception):
     """Raised inside a long job when its ``should_stop`` callback answers True."""
-
-
-class EmbeddingNotReady(LookupError):
-    """Raised by :meth:`WindowEmbeddings.get` when a window would have to be encoded while encoding is
-    switched off for the calling thread (:meth:`WindowEmbeddings.encoding_allowed`): the caller can
-    answer the prompt later, in a worker, with encoding allowed.
-    """
 
 
 class WindowEmbeddings:
@@ -53,6 +45,9 @@ class WindowEmbeddings:
     store
         Persistent tile embeddings (P planes × T tiles of ``grid``); tiles are read from it and
         written to it when encoded. Other windows (zoom, seam-centred) stay in memory only.
+
+    Several threads may ask for the same window at once (a preview worker and the next prompt's): it is
+    encoded once, the others wait for it.
     """
 
     def __init__(
@@ -75,7 +70,7 @@ class WindowEmbeddings:
         self.store = store
         self._cache: OrderedDict[tuple[int, Window], torch.Tensor] = OrderedDict()
         self._lock = threading.RLock()
-        self._no_encoding = threading.local()  # per thread: may get() run the encoder?
+        self._in_flight: dict[tuple[int, Window], threading.Event] = {}  # being encoded by some thread
         self.encoded_count = 0  # windows through the encoder, for tests and benchmarks
 
     @property
@@ -102,22 +97,18 @@ class WindowEmbeddings:
             return None
         return self.grid.index_of(window)
 
-    @contextmanager
-    def encoding_allowed(self, allowed: bool):
-        """Within this block, :meth:`get` on the calling thread encodes missing windows (``allowed``) or
-        raises :class:`EmbeddingNotReady` instead. Other threads are not affected.
+    def available(self, window: Window, plane: int = 0) -> bool:
+        """Whether :meth:`get` can answer ``window`` on ``plane`` without running the encoder (in memory,
+        or finished in the store).
         """
-        before = getattr(self._no_encoding, "on", False)
-        self._no_encoding.on = not allowed
-        try:
-            yield
-        finally:
-            self._no_encoding.on = before
+        if (plane, window) in self._cache:
+            return True
+        t = self._tile_index(window)
+        return t is not None and self.store.is_done(plane, t)
 
     def get(self, window: Window, plane: int = 0) -> torch.Tensor:
         """(1, 256, h, w) embedding of ``window`` on ``plane`` (on the model's device), from memory, from
-        the store, or encoded now (unless :meth:`encoding_allowed` switched that off: then
-        :class:`EmbeddingNotReady`).
+        the store, or encoded now.
         """
         key = (plane, window)
         with self._lock:
@@ -130,11 +121,11 @@ class WindowEmbeddings:
             emb = torch.from_numpy(stored.astype(np.float32))[None].to(self.model.device)
             self.put(window, emb, plane)
             return emb
-        if getattr(self._no_encoding, "on", False):
-            raise EmbeddingNotReady(f"the embedding of window {window} on plane {plane} is not computed yet")
         self.encode([window], plane=plane)
         with self._lock:
-            return self._cache[key]
+            if key in self._cache:
+                return self._cache[key]
+        return self.get(window, plane)  # dropped from a full cache meanwhile: read or encode again
 
     def encode(
         self,
@@ -144,19 +135,36 @@ class WindowEmbeddings:
         plane: int = 0,
     ) -> int:
         """Encode the windows that are neither in memory nor finished in the store, ``batch_size`` per
-        forward pass; grid tiles are also written to the store. Returns how many were encoded.
+        forward pass; grid tiles are also written to the store. Returns how many this call encoded
+        (windows another thread is encoding are waited for, not encoded twice).
 
         Raises :class:`Cancelled` when ``should_stop()`` answers True between batches.
         """
-        todo = []
-        for w in dict.fromkeys(windows):
-            t = self._tile_index(w)
-            if (plane, w) in self._cache or (t is not None and self.store.is_done(plane, t)):
-                continue
-            todo.append(w)
-        if should_stop is not None and todo and should_stop():
-            raise Cancelled(f"stopped after 0 of {len(todo)} windows")
-        return run_with_callbacks(self._iter_encode(todo, plane), len(todo), progress, should_stop, Cancelled)
+        wanted = list(dict.fromkeys(windows))
+        encoded = 0
+        while True:
+            with self._lock:
+                todo = [w for w in wanted if not self.available(w, plane)]
+                mine = [w for w in todo if (plane, w) not in self._in_flight]
+                theirs = [self._in_flight[(plane, w)] for w in todo if (plane, w) in self._in_flight]
+                for w in mine:
+                    self._in_flight[(plane, w)] = threading.Event()
+            if not todo:
+                return encoded
+            try:
+                if should_stop is not None and should_stop():
+                    raise Cancelled(f"stopped after {encoded} of {encoded + len(todo)} windows")
+                if mine:
+                    encoded += run_with_callbacks(
+                        self._iter_encode(mine, plane), len(mine), progress, should_stop, Cancelled
+                    )
+            finally:
+                with self._lock:
+                    for w in mine:
+                        self._in_flight.pop((plane, w)).set()
+            wanted = [w for w in wanted if w not in mine]  # done (even if a full cache dropped them)
+            for event in theirs:  # then check again: a thread that was cancelled left its windows to us
+                event.wait()
 
     def _iter_encode(self, windows: list[Window], plane: int) -> Iterator[int]:
         done = 0

@@ -1,0 +1,377 @@
+"""One prompt answered in stages: a quick answer from the embeddings already computed, then the final one.
+
+A new object's zoom window is not embedded yet (about a second of encoder time on a CPU). A front end
+wants the whole image's (or the tile's) answer at once, then the zoom window's when it is ready, and to
+drop the rest when the user has moved on. :class:`ProgressivePrediction` is that one call: it validates
+the prompts once, runs a box-trained model's click → box search (:mod:`napari_sam.prediction.point_box`)
+and the first answer once, and yields a quick :class:`Stage` then the final one. Between steps it polls a
+stop check; :meth:`ProgressivePrediction.cancel` ends it at the next step.
+
+The steps (K objects, windows as chosen by :meth:`napari_sam.segmenter.Segmenter.window_for_box`):
+
+1. box-trained model and clicks only: the box search on the whole image (or the tile under the clicks);
+2. quick: boxes decoded in the whole image (or their tiles), points decoded in the window under them;
+   skipped when the final windows are embedded already (the final answer is as fast) or when the quick
+   windows are not (it would not be quick);
+3. final: the zoom windows encoded (windows another thread is encoding are waited for) and decoded.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from napari_sam.embeddings.embedder import Cancelled
+from napari_sam.geometry.coords import as_boxes_rc, mask_bbox
+from napari_sam.geometry.steps import stepped_side
+from napari_sam.geometry.tiling import clipped_by
+from napari_sam.geometry.windows import Window, ZoomRule, centred_window
+from napari_sam.prediction.point_box import pick_box, search_boxes
+from napari_sam.prediction.result import Prediction
+
+if TYPE_CHECKING:
+    import torch
+
+    from napari_sam.segmenter import Segmenter
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One answer of a :class:`ProgressivePrediction`.
+
+    Attributes
+    ----------
+    prediction
+        The masks of this stage (its ``plane`` set).
+    final
+        False for the quick answer (whole image or tile: coarser), True for the last one.
+    seconds
+        Time this stage took (including the box search and the encoder runs it needed).
+    encoded
+        Windows the encoder ran on for this stage (0: decoder passes only).
+    searched
+        Whether this stage ran the click → box search (a batch of decoder passes).
+    """
+
+    prediction: Prediction
+    final: bool
+    seconds: float
+    encoded: int
+    searched: bool = False
+
+
+@dataclass
+class Request:
+    """Validated prompts of one call, in image pixels (row, col); see :meth:`Segmenter.predict`."""
+
+    points: np.ndarray | None  # (N, 2) float
+    labels: np.ndarray | None  # (N,) int64 of 1/0
+    boxes: np.ndarray | None  # (K, 4) float
+    window: Window | None  # the mask prompt's window, if any
+    mask_logits: torch.Tensor | None  # (1, 1, 256, 256) mask prompt
+    multimask: bool
+    plane: int
+
+
+class ProgressivePrediction:
+    """The stages of one prompt (see the module text); iterate it, or call :meth:`result`.
+
+    Made by :meth:`napari_sam.segmenter.Segmenter.predict_progressive`, which validates the prompts
+    (``ValueError`` there, not here).
+
+    Parameters
+    ----------
+    segmenter
+        The session whose image, embeddings and model answer.
+    request
+        The validated prompts.
+    zoom
+        The zoom rule for the final answer.
+    quick
+        Whether to yield a quick stage before a final one that needs the encoder.
+    should_stop
+        Polled between steps and between encoder batches; True ends the iteration (:attr:`cancelled`).
+
+    Attributes
+    ----------
+    quick, final
+        The quick and the final :class:`~napari_sam.prediction.result.Prediction` once computed.
+    cancelled
+        Whether it stopped before the final answer.
+    """
+
+    def __init__(
+        self,
+        segmenter: Segmenter,
+        request: Request,
+        zoom: ZoomRule,
+        *,
+        quick: bool = True,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
+        self._seg = segmenter
+        self.request = request
+        self._zoom = zoom
+        self._want_quick = quick
+        self._should_stop = should_stop
+        self._stop = threading.Event()
+        self._lock = threading.Lock()  # one step at a time, whichever thread drives it
+        self._boxes = request.boxes
+        self._points, self._labels = request.points, request.labels
+        self._searched = not segmenter.needs_box_search(request.points, request.boxes, request.window)
+        if not self._searched and (request.labels == 0).all():
+            self._searched = True  # no positive point: nothing to search around
+        if self._searched:
+            self._settle_points()
+        self._quick_done = not quick
+        self._first: Prediction | None = None  # points: the first answer (quick stage), and its window
+        self.quick: Prediction | None = None
+        self.final: Prediction | None = None
+        self.cancelled = False
+
+    # -- what the next step needs --------------------------------------------------------------------
+    @property
+    def plane(self) -> int:
+        return self.request.plane
+
+    @property
+    def done(self) -> bool:
+        """Whether the final answer is computed or the prediction was cancelled."""
+        return self.final is not None or self.cancelled
+
+    @property
+    def ready(self) -> bool:
+        """Whether the next stage needs only decoder passes on embeddings already computed — no box
+        search, no encoder run: fast enough for a UI's main thread.
+        """
+        if self.done:
+            return True
+        if not self._searched:
+            return False
+        windows = self._quick_windows() if not self._quick_done else None
+        if windows is not None and self._available(windows):
+            return True
+        return self._available(self._final_windows_known())
+
+    def cancel(self) -> None:
+        """Stop at the next step (an encoder batch already running finishes first)."""
+        self._stop.set()
+
+    def _stopped(self) -> bool:
+        return self._stop.is_set() or (self._should_stop is not None and self._should_stop())
+
+    # -- iteration ---------------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[Stage]:
+        return self
+
+    def __next__(self) -> Stage:
+        with self._lock:
+            if self.done:
+                raise StopIteration
+            started = time.perf_counter()
+            encoded_before = self._seg.embeddings.encoded_count
+            searched_before = self._searched
+            try:
+                stage = self._step()
+            except Cancelled:
+                stage = None
+            if stage is None:  # stopped between steps
+                self.cancelled = True
+                raise StopIteration
+            prediction, final = stage
+            prediction.plane = self.plane
+            if final:
+                self.final = prediction
+                self._seg.last_prediction = prediction
+            else:
+                self.quick = prediction
+            out = Stage(
+                prediction,
+                final,
+                time.perf_counter() - started,
+                max(0, self._seg.embeddings.encoded_count - encoded_before),
+                not searched_before,
+            )
+        self._seg.events.predicted.emit(out)
+        return out
+
+    def result(self) -> Prediction:
+        """Drive it to the end and return the final answer (:class:`Cancelled` if it was stopped)."""
+        for _ in self:
+            pass
+        if self.final is None:
+            raise Cancelled("the prediction was cancelled before its final answer")
+        return self.final
+
+    def _step(self) -> tuple[Prediction, bool] | None:
+        if self._stopped():
+            return None
+        if not self._searched:
+            self._search()
+            self._searched = True
+            self._settle_points()
+            if self._stopped():
+                return None
+        if not self._quick_done:
+            self._quick_done = True
+            quick = self._quick_stage()
+            if quick is not None:
+                return quick
+            if self._stopped():
+                return None
+        return self._final_stage(), True
+
+    # -- the steps ---------------------------------------------------------------------------------
+    def _available(self, windows: list[Window] | None) -> bool:
+        if windows is None:
+            return False
+        return all(self._seg.embeddings.available(w, self.plane) for w in windows)
+
+    def _settle_points(self) -> None:
+        """Box-trained models: points go once a box is known (they only located it)."""
+        if self._points is not None and self._boxes is not None and self._seg.model.spec.box_prompts_only:
+            self._points = self._labels = None
+
+    def _first_window(self) -> Window:
+        """The whole image, or the tile that holds the positive points."""
+        seg = self._seg
+        if seg.grid.is_single:
+            return seg.whole_window
+        pts, lab = self._points, self._labels
+        positives = pts[lab == 1] if (lab == 1).any() else pts
+        return seg.grid.tile(seg.grid.tile_at(*positives.mean(axis=0)))
+
+    def _search(self) -> None:
+        """A box-trained model's clicks → the box of the object under them, once."""
+        pts, lab = self._points, self._labels
+        positives, negatives = pts[lab == 1], pts[lab == 0]
+        first = self._first_window()
+        boxes = search_boxes(positives, max_side=first.size / 2)
+        answer = self._seg._decode_group(first, list(boxes), None, None, None, False, self.plane)
+        found = pick_box(
+            boxes, [c[0] for c in answer.crops], answer.offsets, answer.scores[:, 0], positives, negatives
+        )
+        if found is not None:
+            self._boxes = as_boxes_rc(found)
+
+    def _quick_windows(self) -> list[Window] | None:
+        """The windows of the quick stage, or None when it has none to offer."""
+        req, seg = self.request, self._seg
+        if req.window is not None:
+            return None
+        if self._boxes is not None:
+            if not self._zoom.enabled:
+                return None
+            plain = ZoomRule(enabled=False)
+            return [seg.window_for_box(b, plain) for b in self._boxes]
+        if seg.grid.is_single and not self._zoom.enabled:
+            return None
+        return [self._first_window()]
+
+    def _final_windows_known(self) -> list[Window] | None:
+        """The windows of the final stage where they are known without decoding, else None."""
+        req, seg = self.request, self._seg
+        if req.window is not None:
+            n = 1 if self._boxes is None else len(self._boxes)
+            return [req.window] * n
+        if self._boxes is not None:
+            return [seg.window_for_box(b, self._zoom) for b in self._boxes]
+        if seg.grid.is_single and not self._zoom.enabled:
+            return [seg.whole_window]
+        if self._first is not None:
+            window = self._points_window(self._first, cheap=True)
+            return None if window is None else [window]
+        return None
+
+    def _quick_stage(self) -> tuple[Prediction, bool] | None:
+        """The quick answer, or None when there is none to give (then the final stage follows)."""
+        windows = self._quick_windows()
+        if windows is None:
+            return None
+        finals = self._final_windows_known()
+        if self._boxes is not None:
+            if finals == windows or self._available(finals) or not self._available(windows):
+                return None
+            return self._decode(windows), False
+        # points: the first answer tells the object's size, and is the quick answer
+        first = self._decode(windows)
+        self._first = first
+        window = self._points_window(first, cheap=True)
+        if window == first.windows[0]:
+            return first, True  # no zoom window to go to: this is the final answer
+        if window is not None and self._available([window]):
+            return None  # the final answer is as quick
+        return first, False
+
+    def _final_stage(self) -> Prediction:
+        windows = self._final_windows_known()
+        if windows is None:  # points whose first answer crossed a tile seam: look again
+            windows = [self._points_window(self._first_answer(), cheap=False)]
+        missing = [w for w in dict.fromkeys(windows) if not self._seg.embeddings.available(w, self.plane)]
+        if missing:
+            self._seg.embeddings.encode(missing, should_stop=self._stopped, plane=self.plane)
+            if self._stopped():  # the user moved on while the window was encoded: no decoder pass
+                raise Cancelled("stopped after encoding the zoom window")
+        if self._first is not None and windows == [self._first.windows[0]]:
+            return self._first
+        return self._decode(windows)
+
+    def _first_answer(self) -> Prediction:
+        if self._first is None:
+            self._first = self._decode([self._first_window()])
+        return self._first
+
+    def _decode(self, windows: list[Window]) -> Prediction:
+        req, seg = self.request, self._seg
+        if self._boxes is None:
+            return seg._decode_group(
+                windows[0], [None], self._points, self._labels, req.mask_logits, req.multimask, self.plane
+            )
+        return seg._decode_many(
+            windows, self._boxes, self._points, self._labels, req.mask_logits, req.multimask, self.plane
+        )
+
+    def _points_window(self, first: Prediction, cheap: bool) -> Window | None:
+        """Zoom for point prompts: the first answer tells the object's size; an object cut by its tile's
+        edge is looked at again from a window centred on it (decoder passes, and encoder runs for those
+        windows: not ``cheap``; then None when ``cheap``).
+        """
+        seg = self._seg
+        grid, shape = seg.grid, seg.image_shape
+        pts, lab = self._points, self._labels
+        positives = pts[lab == 1] if (lab == 1).any() else pts
+        window = first.windows[0]
+        crop = first.crops[0][first.best_index(0)]
+        bbox = mask_bbox(crop)
+        if bbox is not None:
+            r, c = first.offsets[0]
+            bbox = (bbox[0] + r, bbox[1] + c, bbox[2] + r, bbox[3] + c)
+        for _ in range(2):  # the object crosses a seam: look again, centred on what was found
+            if bbox is None or grid.is_single or not clipped_by(window, bbox, shape):
+                break
+            extent = max(bbox[2] - bbox[0] + 1, bbox[3] - bbox[1] + 1)
+            side = max(grid.tile_size, stepped_side(2 * extent, grid.tile_size))
+            wider = centred_window(bbox, shape, side)
+            if wider == window:
+                break
+            if cheap:
+                return None
+            window = wider
+            again = seg._decode_group(window, [None], pts, lab, None, False, self.plane)
+            found = mask_bbox(again.crops[0][0])
+            if found is not None:
+                r, c = again.offsets[0]
+                bbox = (found[0] + r, found[1] + c, found[2] + r, found[3] + c)
+        if bbox is None:  # nothing found at this scale: look closer around the points
+            r0, c0 = positives.min(axis=0)
+            r1, c1 = positives.max(axis=0)
+            bbox = (r0, c0, r1, c1)
+        zoomed = seg.window_for_box(bbox, self._zoom)
+        if not all(zoomed.contains_box((p[0], p[1], p[0], p[1])) for p in positives):
+            return window
+        return zoomed
