@@ -12,11 +12,14 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from napari_sam.automatic.background import flatten
 from napari_sam.automatic.clusters import cluster_masks
 from napari_sam.automatic.decode import decode_window
 from napari_sam.automatic.filters import Candidates, clean_mask, stability_score
 from napari_sam.automatic.planning import plan_windows
+from napari_sam.automatic.polarity import bright_objects, check_polarity
 from napari_sam.automatic.proposals import Proposals, propose_boxes, to_gray
+from napari_sam.automatic.scale import estimate_diameter
 from napari_sam.image.normalize import PreparedImage
 from napari_sam.models.loading import SamModel
 
@@ -35,9 +38,17 @@ class BoxModeParams:
         Logit offset of the stability score.
     zoom_factor
         Each box is answered from a window about this many times its extent.
+    polarity
+        ``"auto"`` (decided per image from its topology; stained brightfield RGB is read through its
+        haematoxylin concentration), ``"bright"`` or ``"dark"``: how objects look against their
+        surroundings (:mod:`~napari_sam.automatic.polarity`).
+    flatten
+        Subtract the background and divide by the local contrast before proposing
+        (:mod:`~napari_sam.automatic.background`); the model still sees the original pixels.
     sigma, diameter, spacings
-        Proposal settings (:func:`~napari_sam.automatic.proposals.propose_boxes`); ``diameter`` None
-        estimates the typical object size from the image.
+        Proposal settings (:func:`~napari_sam.automatic.proposals.propose_boxes`); ``sigma`` None
+        smooths by a twentieth of the diameter (0.6–3 pixels); ``diameter`` None estimates the typical
+        object size from the image's scale-space blobs (:mod:`~napari_sam.automatic.scale`).
     box_pad
         Pixels added around every proposal box.
     max_overlap
@@ -60,7 +71,9 @@ class BoxModeParams:
     stability_thresh: float = 0.7
     stability_offset: float = 1.0
     zoom_factor: float = 7.0
-    sigma: float = 1.0
+    polarity: str = "auto"
+    flatten: bool = True
+    sigma: float | None = None
     diameter: float | None = None
     spacings: tuple[float, ...] = (0.3, 0.5)
     box_pad: float = 1.0
@@ -70,6 +83,19 @@ class BoxModeParams:
     low_levels: tuple[float, ...] = (0.5,)
     decoder_context: int | None = None
     drop_clusters: bool = True
+
+    def __post_init__(self) -> None:
+        check_polarity(self.polarity)
+        for name in ("pred_iou_thresh", "stability_thresh", "max_overlap"):
+            v = getattr(self, name)
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1]; got {v}")
+        if self.diameter is not None and self.diameter <= 0:
+            raise ValueError(
+                f"diameter must be positive (pixels) or None to estimate it; got {self.diameter}"
+            )
+        if self.zoom_factor <= 0:
+            raise ValueError(f"zoom_factor must be positive; got {self.zoom_factor}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -133,6 +159,7 @@ def box_candidates(
         "windows": len(windows),
         "decoded": len(cands),
         "diameter": proposals.diameter,
+        **{k: v for k, v in proposals.reading.items() if k != "diameter"},
     }
 
 
@@ -152,13 +179,36 @@ def select(cands: Candidates, params: BoxModeParams, diameter: float) -> tuple[C
     return kept, order
 
 
+def proposal_sigma(diameter: float) -> float:
+    """Smoothing before thresholding: a twentieth of the object diameter, 0.6–3 pixels."""
+    return float(np.clip(diameter / 20.0, 0.6, 3.0))
+
+
 def propose(image: PreparedImage, params: BoxModeParams) -> Proposals:
-    """Candidate boxes of a prepared 2D image."""
-    return propose_boxes(
-        gray_of(image),
-        sigma=params.sigma,
-        diameter=params.diameter,
+    """Candidate boxes of a prepared 2D image.
+
+    The image is read as a biologist would: the channel that shows the objects, turned so that they
+    are bright (:func:`~napari_sam.automatic.polarity.bright_objects`), their typical size estimated
+    from its blobs, the background and uneven illumination taken out; proposals are made from that
+    image. ``Proposals.reading`` records the channel, polarity, diameter and correction.
+    """
+    h, w = image.shape
+    bright, reading = bright_objects(image.region(0, h, 0, w), params.polarity)
+    d = float(params.diameter) if params.diameter else estimate_diameter(bright)
+    reading["diameter"] = round(d, 2)
+    if d <= 0:
+        reading["empty"] = "no objects: no blob stands out of the noise"
+        return Proposals(np.zeros((0, 4)), np.zeros(0, dtype="<U20"), 0.0, 0.0, reading)
+    source = flatten(bright, d) if params.flatten else bright
+    reading["flattened"] = bool(params.flatten)
+    sigma = params.sigma if params.sigma is not None else proposal_sigma(d)
+    props = propose_boxes(
+        source,
+        sigma=sigma,
+        diameter=d,
         spacings=params.spacings,
         pad=params.box_pad,
         low_levels=tuple(params.low_levels),
     )
+    props.reading = reading
+    return props

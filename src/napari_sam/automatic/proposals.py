@@ -15,7 +15,7 @@ same functions give the classical baseline (:func:`otsu_watershed`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -35,12 +35,16 @@ class Proposals:
         Typical object diameter in pixels, estimated from the foreground.
     threshold
         The foreground threshold (on the gray image).
+    reading
+        How the image was read: channel, polarity, background correction (see
+        :func:`~napari_sam.automatic.box_mode.propose`).
     """
 
     boxes: np.ndarray
     source: np.ndarray
     diameter: float
     threshold: float
+    reading: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.boxes)

@@ -1,0 +1,77 @@
+"""Reading an image before proposing: polarity and stains, object size, background and flat field."""
+
+import numpy as np
+import pytest
+
+from napari_sam.automatic.background import flatten
+from napari_sam.automatic.box_mode import BoxModeParams
+from napari_sam.automatic.polarity import bright_objects, decide_polarity
+from napari_sam.automatic.scale import estimate_diameter
+from napari_sam.io.sample_variants import he_rendering, inverted
+from napari_sam.io.samples import blobs
+
+RNG = np.random.default_rng(3)
+CENTRES = [(r, c) for r in range(24, 200, 44) for c in range(24, 200, 44)]
+
+
+def field(radius: float, noise: float = 30.0):
+    jitter = RNG.integers(-4, 5, size=(len(CENTRES), 2))
+    radii = np.full(len(CENTRES), float(radius))
+    return blobs((224, 224), np.array(CENTRES) + jitter, radii, noise=noise, seed=1)
+
+
+def test_polarity_follows_the_objects_not_the_channel():
+    img, truth = field(9)
+    assert decide_polarity(img.astype(np.float32))[0] == "bright"
+    assert decide_polarity(inverted(img).astype(np.float32))[0] == "dark"
+    bright, reading = bright_objects(inverted(img).astype(np.float32))
+    assert reading["polarity"] == "dark"
+    # the returned image has the objects bright again
+    assert bright[truth > 0].mean() > bright[truth == 0].mean()
+
+
+def test_stained_rgb_is_read_through_haematoxylin():
+    img, truth = field(9)
+    rgb = he_rendering(img, truth)
+    bright, reading = bright_objects(rgb)
+    assert reading == {"channel": "haematoxylin", "polarity": "dark"}
+    assert bright[truth > 0].mean() > bright[truth == 0].mean() + 0.02
+    # told otherwise, it reads the channels' mean as bright objects
+    assert bright_objects(rgb, "bright")[1]["channel"] == "gray"
+    with pytest.raises(ValueError, match="polarity must be"):
+        bright_objects(rgb, "darker")
+
+
+@pytest.mark.parametrize("radius", [3, 6, 12])
+def test_diameter_from_scale_space_blobs(radius):
+    img, _ = field(radius)
+    d = estimate_diameter(img.astype(np.float32))
+    assert 1.5 * radius <= d <= 2.6 * radius
+
+
+def test_no_blobs_in_noise_or_constant_images():
+    assert estimate_diameter(RNG.normal(100, 10, (128, 128))) == 0.0
+    assert estimate_diameter(np.full((64, 64), 7.0)) == 0.0
+
+
+def test_flat_field_evens_out_illumination():
+    img, truth = field(9)
+    x = img.astype(np.float32) - 200.0
+    gain = np.linspace(0.3, 1.0, x.shape[1])[None, :]
+    uneven = x * gain + 500.0 * np.linspace(0, 1, x.shape[0])[:, None]
+    flat = flatten(uneven, 18.0)
+    left, right = truth[:, :80] > 0, truth[:, -80:] > 0
+    raw_ratio = uneven[:, -80:][right].mean() / uneven[:, :80][left].mean()
+    flat_ratio = flat[:, -80:][right].mean() / flat[:, :80][left].mean()
+    assert flat_ratio < 1.6 < raw_ratio or flat_ratio < 0.6 * raw_ratio
+    # the background is near 0 everywhere, the objects near 1
+    assert abs(np.median(flat[truth == 0])) < 0.15 and np.median(flat[truth > 0]) > 0.4
+
+
+def test_settings_are_checked():
+    with pytest.raises(ValueError, match="pred_iou_thresh must lie in"):
+        BoxModeParams(pred_iou_thresh=1.5)
+    with pytest.raises(ValueError, match="polarity"):
+        BoxModeParams(polarity="up")
+    with pytest.raises(ValueError, match="diameter must be positive"):
+        BoxModeParams(diameter=-3)
