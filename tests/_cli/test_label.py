@@ -111,3 +111,63 @@ def test_prompts_mode_from_napari_csv(batch_dir, tmp_path):
 def test_bad_arguments_are_one_line_errors(tmp_path, capsys):
     assert main(["label", str(tmp_path / "*.tif"), "-o", str(tmp_path / "o")]) == 2
     assert "matches no files" in capsys.readouterr().err
+
+
+# -- issue 14: one clear line per user error, the same from the API and the CLI ------------------------
+def test_tiny_image_gets_the_same_answer_from_api_and_cli(tmp_path, capsys, lite_medsam):
+    from napari_sam.segmenter import Segmenter
+
+    tiny = np.array([[0, 10, 0], [10, 50, 10], [0, 10, 0]], np.uint8)
+    tifffile.imwrite(tmp_path / "tiny.tif", tiny)
+    with pytest.raises(ValueError) as api:
+        Segmenter(lite_medsam).set_image(tiny)
+    assert "the image is 3 × 3 pixels: too small to segment" in str(api.value)
+    code = main(["label", str(tmp_path / "tiny.tif"), "-o", str(tmp_path / "out"), "--no-progress"])
+    out = capsys.readouterr()
+    assert code == 1 and str(api.value) in out.out + out.err and "Traceback" not in out.err
+
+
+def test_output_that_is_a_file_is_one_line(tmp_path, capsys):
+    (tmp_path / "a.tif").write_bytes(b"x")
+    (tmp_path / "results").write_text("not a folder")
+    code = main(["label", str(tmp_path / "a.tif"), "-o", str(tmp_path / "results"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "is a file, not a folder" in err
+
+
+def test_a_bad_model_is_one_line_before_any_plane(batch_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["label", str(batch_dir / "single.tif"), "-o", str(out), "--model", "nope", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "unknown model 'nope'" in err
+    assert not list(out.iterdir())
+
+
+@pytest.mark.slow
+def test_bad_prompts_are_named_by_row_and_do_not_fail_the_others(batch_dir, tmp_path, capsys):
+    """Before: an out-of-bounds point became an invented box, a NaN failed every prompt of the file."""
+    prompts = tmp_path / "single.csv"
+    prompts.write_text("index,axis-0,axis-1\n0,30,30\n1,nan,40\n2,99988,0.67\n3,95,98\n")
+    code = main(
+        ["label", str(batch_dir / "single.tif"), "-o", str(tmp_path / "out"), "--mode", "prompts"]
+        + ["--prompts", str(prompts), "--device", "cpu", "--no-progress"]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "single.csv row 3: point (nan, 40) is not a number; skipped" in captured.err
+    assert "single.csv row 4: point (row=99988, col=0.67) is outside the 128 × 128 image" in captured.err
+    labels = read_labels(tmp_path / "out" / "single_labels.tif")
+    assert labels[30, 30] > 0 and labels[95, 98] > 0 and labels.max() == 2
+    summary = json.loads((tmp_path / "out" / "single.labels.json").read_text())
+    assert len(summary["warnings"]) == 2
+
+
+def test_prompts_entirely_outside_the_image_are_a_value_error_in_the_api(lite_medsam):
+    from napari_sam.segmenter import Segmenter
+
+    seg = Segmenter(lite_medsam)
+    seg.set_image(_stack(1)[0][0], encode=False)
+    with pytest.raises(ValueError, match="outside the image"):
+        seg.predict(box=(200, 200, 300, 300))
+    with pytest.raises(ValueError, match="outside the image"):
+        seg.predict(points=[(500, 5)])

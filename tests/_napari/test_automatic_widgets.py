@@ -1,12 +1,10 @@
-"""The segment-everything and batch widgets drive the real core (automatic mode, ``napari-sam label``)."""
+"""The segment-everything and batch widgets drive the real core (automatic mode, ``batch.run_batch``)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from sam_napari_helpers import ENCODE_TIMEOUT_MS
-
-from napari_sam._napari._batch import cli_label_available
 
 pytestmark = pytest.mark.gui
 
@@ -36,22 +34,59 @@ def test_segment_everything_on_the_shown_plane(make_napari_viewer, qtbot, lite_m
     assert np.allclose(layer.scale, (3.0, 1.0, 1.0))
 
 
-@pytest.mark.skipif(not cli_label_available(), reason="the napari-sam label command is not in this build")
-def test_batch_widget_runs_the_command_line_job(make_napari_viewer, qtbot, tmp_path):
+def _inputs(tmp_path, n):
     import tifffile
 
-    image, _ = _blobs()
     src = tmp_path / "in"
     src.mkdir()
-    tifffile.imwrite(src / "a.tif", image)  # one file: each is a process that loads torch and the model
+    for i in range(n):
+        tifffile.imwrite(src / f"f{i}.tif", _blobs(64 + 16 * i)[0])
+    return [str(src / f"f{i}.tif") for i in range(n)]
+
+
+def _batch_widget(make_napari_viewer, tmp_path, files):
     viewer = make_napari_viewer()
     _, widget = viewer.window.add_plugin_dock_widget("napari-sam", "Batch labeling")
-    widget.add_files([str(src / "a.tif")])
+    widget.add_files(files)
     widget.outdir.setText(str(tmp_path / "out"))
     widget.device_combo.setCurrentText("cpu")
+    shown = []
+    real = widget.set_status
+    widget.set_status = lambda text: (shown.append(text), real(text))  # what the dock showed, in order
+    return viewer, widget, shown
+
+
+def test_batch_widget_runs_the_core_job_with_percentages(make_napari_viewer, qtbot, tmp_path):
+    files = _inputs(tmp_path, 2)
+    viewer, widget, shown = _batch_widget(make_napari_viewer, tmp_path, files)
     with qtbot.waitSignal(widget.run().finished, timeout=4 * ENCODE_TIMEOUT_MS):
         pass
-    assert len([w for w in widget.written if w.endswith((".tif", ".tiff"))]) == 1, widget.written
+    assert widget.report.ok and len(widget.written) == 2, widget.report
+    assert "Labeling 2 file(s) … 50 % (1/2)" in shown and "Labeling 2 file(s) … 100 % (2/2)" in shown
+    assert "Labeled 2 file(s)" in widget.status.text()
     opened = [layer for layer in viewer.layers if layer.__class__.__name__ == "Labels"]
-    assert len(opened) == 1 and opened[0].data.max() >= 3
-    assert "Labeled 1 file(s)" in widget.status.text()
+    assert len(opened) == 2 and all(layer.data.max() >= 3 for layer in opened)
+
+
+def test_batch_widget_cancel_keeps_the_finished_files(make_napari_viewer, qtbot, tmp_path):
+    files = _inputs(tmp_path, 3)
+    _, widget, shown = _batch_widget(make_napari_viewer, tmp_path, files)
+    worker = widget.run()
+    qtbot.waitUntil(lambda: any("%" in text for text in shown), timeout=4 * ENCODE_TIMEOUT_MS)
+    widget.cancel_btn.click()
+    with qtbot.waitSignal(worker.finished, timeout=4 * ENCODE_TIMEOUT_MS):
+        pass
+    assert widget.status.text() == "Cancelled batch labeling."
+    written = sorted((tmp_path / "out").glob("*.labels.json"))
+    assert 1 <= len(written) < 3  # the finished files are kept, the rest were not started
+    assert widget.run_btn.isEnabled() and not widget.cancel_btn.isEnabled()
+
+
+def test_batch_widget_errors_are_the_cores(make_napari_viewer, qtbot, tmp_path, notifications):
+    files = _inputs(tmp_path, 1)
+    _, widget, _ = _batch_widget(make_napari_viewer, tmp_path, files)
+    widget.model_combo.setCurrentText("no_such_model")
+    with qtbot.waitSignal(widget.run().finished, timeout=ENCODE_TIMEOUT_MS):
+        pass
+    assert any("unknown model 'no_such_model'" in m for m in notifications)
+    assert "unknown model 'no_such_model'" in widget.status.text()

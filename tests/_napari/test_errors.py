@@ -40,18 +40,11 @@ def test_worker_errors_become_notifications(make_napari_viewer, qtbot, lite_meds
 
 
 def test_missing_core_features_are_reported(make_napari_viewer, qtbot, notifications, tmp_path):
-    from napari_sam._napari._batch import cli_label_available
-
     viewer = make_napari_viewer()
     viewer.add_image(np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8), name="img")
     _, everything = viewer.window.add_plugin_dock_widget("napari-sam", "Segment everything")
     _, batch = viewer.window.add_plugin_dock_widget("napari-sam", "Batch labeling")
     batch.outdir.setText(str(tmp_path / "out"))
-    if not cli_label_available():
-        batch.add_files([str(tmp_path / "x.tif")])
-        assert batch.run() is None
-        assert any("napari-sam label" in m for m in notifications)
-    else:
-        batch.add_files([str(tmp_path / "missing.tif")])
-        assert batch.run() is None
-        assert any("do not exist" in m for m in notifications)
+    batch.add_files([str(tmp_path / "missing.tif")])
+    assert batch.run() is None
+    assert any("do not exist" in m for m in notifications)

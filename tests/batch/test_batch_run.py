@@ -28,10 +28,10 @@ def test_interpret_axes():
 def test_plan_reports_bad_files_and_name_clashes(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    tifffile.imwrite(tmp_path / "a" / "x.tif", np.arange(64, dtype=np.uint8).reshape(8, 8))
-    tifffile.imwrite(tmp_path / "b" / "x.tif", np.arange(64, dtype=np.uint8).reshape(8, 8))
+    tifffile.imwrite(tmp_path / "a" / "x.tif", np.arange(256, dtype=np.uint8).reshape(16, 16))
+    tifffile.imwrite(tmp_path / "b" / "x.tif", np.arange(256, dtype=np.uint8).reshape(16, 16))
     (tmp_path / "a" / "y.tif").write_bytes(b"not a tiff")
-    tifffile.imwrite(tmp_path / "a" / "z.tif", np.zeros((8, 8), np.uint8))
+    tifffile.imwrite(tmp_path / "a" / "z.tif", np.zeros((16, 16), np.uint8))
     cfg = BatchConfig(tmp_path / "out")
     jobs = plan([tmp_path / "a"], cfg)
     assert [j.error is None for j in jobs] == [True, False, False]
@@ -67,8 +67,10 @@ def test_killed_worker_loses_and_duplicates_nothing(tmp_path):
         client.wait_for_workers(2)
         pids = list(client.run(os.getpid).values())
         killed = threading.Event()
+        planes_done, reported = [0], []
 
         def kill_one(done, total):
+            planes_done[0] = done
             # after the first plane, kill a worker while the others are still being labelled
             if not killed.is_set():
                 killed.set()
@@ -79,10 +81,13 @@ def test_killed_worker_loses_and_duplicates_nothing(tmp_path):
             cfg,
             executor=DaskExecutor(client),
             progress=False,
-            log=lambda s: None,
+            log=lambda line: reported.append((planes_done[0], line)),
             on_plane_done=kill_one,
+            files_in_flight=2,
         )
         assert killed.is_set()
+        # on dask too, files are written as they finish: the first before the third file's planes
+        assert [n for n, line in reported if line.startswith("done")][0] < 6, reported
         assert report.ok, report.failed
         assert sorted(os.path.basename(s["input"]) for s in report.done) == ["s0.tif", "s1.tif", "s2.tif"]
         names = sorted(p.name for p in (tmp_path / "out").iterdir())

@@ -170,3 +170,9 @@ def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
     store = _store(path)  # takes the stale lock over instead of waiting
     assert time.monotonic() - t0 < 30 and store.status == "new"
     assert not lock_file.exists()
+
+
+def test_a_cache_under_a_file_is_one_clear_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="cannot create the embedding cache"):
+        _store(tmp_path / "file" / "c.zarr")

@@ -113,3 +113,47 @@ def test_large_tiff_is_never_read_whole(lite_medsam, tmp_path, monkeypatch):
     crop = res.crops[0][0]
     truth = gt[r : r + crop.shape[0], c : c + crop.shape[1]] == 1
     assert (crop & truth).sum() / (crop | truth).sum() > 0.8
+
+
+# -- issue 14: damaged and hostile files -------------------------------------------------------------
+def test_a_truncated_tiff_is_a_value_error_naming_the_file(tmp_path):
+    full = tmp_path / "full.tif"
+    tifffile.imwrite(full, np.random.default_rng(0).integers(0, 255, (3, 128, 128), dtype=np.uint8))
+    data = full.read_bytes()
+    for cut in (len(data) // 2, 100):
+        cut_short = tmp_path / f"cut{cut}.tif"
+        cut_short.write_bytes(data[:cut])
+        with pytest.raises(ValueError, match=rf"cut{cut}.tif (is truncated|is not a readable TIFF)"):
+            read_image(cut_short)
+
+
+def _bomb(path, side=100_000):
+    """A 300-byte TIFF whose header claims a side × side uint8 image (its one tile is tiny)."""
+    import struct
+
+    tifffile.imwrite(path, np.zeros((64, 64), np.uint8), compression="zlib", tile=(64, 64), metadata=None)
+    data = bytearray(path.read_bytes())
+    with tifffile.TiffFile(path) as tif:
+        tags = tif.pages[0].tags
+        for name in ("ImageWidth", "ImageLength"):
+            fmt = {3: "<H", 4: "<I"}[int(tags[name].dtype)]
+            struct.pack_into(fmt, data, tags[name].valueoffset, side)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_plane_header_claiming_100000_squared_is_refused_before_allocating(tmp_path):
+    import tracemalloc
+
+    from napari_sam.batch.run import BatchConfig, plan
+
+    bomb = _bomb(tmp_path / "bomb.tif")
+    assert bomb.stat().st_size < 1000 and read_image(bomb).shape == (100_000, 100_000)
+    tracemalloc.start()
+    try:
+        (job,) = plan([bomb], BatchConfig(tmp_path / "out"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "bomb.tif: a plane of 100000 × 100000 pixels (10.0 Gpx, 10.0 GB in memory)" in job.error
+    assert peak < 50e6  # nothing near the claimed 10 GB was allocated (nor sampled)

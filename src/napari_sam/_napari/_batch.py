@@ -1,11 +1,11 @@
-"""Batch widget: run the ``napari-sam label`` command-line job over files, one process per file, with
-a napari progress bar; the written label files can be opened in the viewer.
+"""Batch widget: label a list of image files with the core's batch job
+(:func:`napari_sam.batch.run.run_batch`) in a napari worker, with per-plane progress in the dock and
+in napari's progress bar, and Cancel (finished files are kept); the written label files can be opened
+in the viewer. Errors are the core's own exceptions and per-file failures.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,100 +24,39 @@ from qtpy.QtWidgets import (
 
 from napari_sam._napari._choosers import device_combo, model_combo
 from napari_sam._napari._job_widget import JobWidget
-from napari_sam._napari._workers import JobCancelled, make_progress_relay, report_error
+from napari_sam._napari._workers import make_progress_relay, report_error
+from napari_sam.batch.plan import IMAGE_SUFFIXES as BATCH_SUFFIXES
 
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".zarr")
-
-
-def cli_label_available() -> bool:
-    """Whether this napari-sam has the ``label`` sub-command (napari_sam._cli.label)."""
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec("napari_sam._cli.label") is not None
-    except (ImportError, ValueError):
-        return False
+IMAGE_SUFFIXES = tuple(dict.fromkeys(s for s in BATCH_SUFFIXES if s.count(".") == 1))
 
 
-def label_command(
-    inputs: list[str],
-    outdir: str,
-    model: str | None = None,
-    device: str | None = None,
-    fmt: str = "tiff",
-    auto_mode: str | None = None,
-) -> list[str]:
-    """The command line of one batch job: ``python -m napari_sam._cli.main label INPUT... -o OUTDIR``."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "napari_sam._cli.main",
-        "label",
-        *inputs,
-        "-o",
-        outdir,
-        "--format",
-        fmt,
-        "--no-progress",
-    ]
-    if model:
-        cmd += ["--model", model]
-    if device and device != "auto":
-        cmd += ["--device", device]
-    if auto_mode:
-        cmd += ["--auto-mode", auto_mode]
-    return cmd
-
-
-def run_batch(
+def label_files(
     files: list[str],
     outdir: str,
     model: str | None,
     device: str | None,
     progress,
+    should_stop,
     fmt: str = "tiff",
     auto_mode: str | None = None,
-    poll_s: float = 0.2,
-) -> list[str]:
-    """Label ``files`` one process at a time; ``progress(done, total)`` after each (it may raise to
-    cancel: the running process is terminated). Returns the new entries of ``outdir`` (files, or
-    folders for OME-Zarr).
+):
+    """Run the core batch job over ``files`` (in the calling thread); returns its
+    :class:`~napari_sam.batch.plan.BatchReport`. ``progress(done, total)`` after every plane;
+    ``should_stop()`` is asked after every plane (then :class:`~napari_sam.embeddings.embedder.Cancelled`).
     """
+    from napari_sam.batch.run import BatchConfig, run_batch
+    from napari_sam.models.registry import DEFAULT_MODEL
+
     if not files:
         raise ValueError("no input files: add images to label")
-    out = Path(outdir)
-    out.mkdir(parents=True, exist_ok=True)
-    before = set(out.iterdir())
-    progress(0, len(files))
-    for i, path in enumerate(files):
-        proc = subprocess.Popen(
-            label_command([path], str(out), model, device, fmt, auto_mode),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        while proc.poll() is None:
-            try:
-                progress(i, len(files))
-            except JobCancelled:
-                proc.terminate()
-                proc.wait(timeout=10)
-                raise
-            time.sleep(poll_s)
-        stdout, stderr = proc.communicate()
-        if proc.returncode != 0:
-            lines = [ln.strip() for ln in (stdout + "\n" + stderr).splitlines() if ln.strip()]
-            reasons = [ln for ln in lines if ln.startswith("failed:") or "error" in ln.lower()]
-            raise ValueError(
-                f"labeling {Path(path).name} failed (exit {proc.returncode}): "
-                f"{(reasons or lines or ['no message'])[-1]}"
-            )
-        progress(i + 1, len(files))
-    return sorted(str(p) for p in set(out.iterdir()) - before if not p.name.startswith("."))
+    config = BatchConfig(
+        outdir, fmt=fmt, model=model or DEFAULT_MODEL, device=device or "auto", auto_mode=auto_mode
+    )
+    return run_batch(files, config, progress=progress, should_stop=should_stop, log=lambda line: None)
 
 
 class BatchWidget(JobWidget):
-    """Label a list of image files with the command-line job and write the results to a folder."""
+    """Label a list of image files with the core batch job and write the results to a folder."""
 
     def __init__(self, napari_viewer, parent=None) -> None:
         super().__init__("Run batch", parent)
@@ -136,8 +75,6 @@ class BatchWidget(JobWidget):
         self.mode_combo.addItems(["model default", "points", "boxes"])
         self.open_results = QCheckBox("Open the label images when done")
         self.open_results.setChecked(True)
-        if not cli_label_available():
-            self.set_status("This napari-sam has no 'label' command (napari_sam._cli.label) yet.")
         row = QHBoxLayout()
         row.addWidget(self.add_btn)
         row.addWidget(self.clear_btn)
@@ -165,6 +102,7 @@ class BatchWidget(JobWidget):
         self.clear_btn.clicked.connect(self.files.clear)
         self.browse_btn.clicked.connect(self._out_dialog)
         self.written: list[str] = []
+        self.report = None
 
     def add_files(self, paths) -> None:
         for p in paths:
@@ -188,11 +126,6 @@ class BatchWidget(JobWidget):
         """Start the batch in a worker; returns it (None if the input was refused)."""
         files, outdir = self.file_list(), self.outdir.text().strip()
         try:
-            if not cli_label_available():
-                raise ValueError(
-                    "batch labeling needs the 'napari-sam label' command, which this installation "
-                    "does not have yet"
-                )
             if not files:
                 raise ValueError("no input files: add images to label")
             if not outdir:
@@ -203,27 +136,40 @@ class BatchWidget(JobWidget):
         except ValueError as err:
             report_error("batch labeling", err, self.set_status)
             return None
-        callback, relay = make_progress_relay("napari-sam: batch labeling")
+        _, relay = make_progress_relay("napari-sam: batch labeling")
         model, device = self.model_combo.currentText().strip(), self.device_combo.currentText()
         fmt = self.format_combo.currentText()
         auto_mode = None if self.mode_combo.currentIndex() == 0 else self.mode_combo.currentText()
         started = time.perf_counter()
 
-        def done(written):
-            self.written = list(written)
-            self.set_status(
-                f"Labeled {len(files)} file(s) in {time.perf_counter() - started:.0f} s → {outdir}"
+        def done(report):
+            self.report = report
+            self.written = [s["output"] for s in report.done]
+            text = (
+                f"Labeled {len(report.done)} file(s) in {time.perf_counter() - started:.0f} s → {outdir}"
+                + (f"; {len(report.skipped)} already complete" if report.skipped else "")
             )
+            if report.failed:
+                text += f"; {len(report.failed)} failed: " + "; ".join(
+                    f"{Path(name).name}: {message}" for name, message in report.failed
+                )
+                report_error("batch labeling", ValueError(text), self.set_status)
+            else:
+                self.set_status(text)
             if self.open_results.isChecked():
-                self._open(written)
+                self._open(self.written)
+
+        def progress(done_planes: int, total: int) -> None:
+            relay.step.emit(int(done_planes), int(total))
 
         return self.start_job(
-            run_batch,
+            label_files,
             files,
             outdir,
             model,
             device,
-            callback,
+            progress,
+            lambda: relay.cancelled,
             fmt,
             auto_mode,
             relay=relay,

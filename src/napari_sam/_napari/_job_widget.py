@@ -13,7 +13,8 @@ class JobWidget(QWidget):
     """Base for widgets with a ``run_btn``, a ``cancel_btn`` and a ``status`` label.
 
     :meth:`start_job` runs ``fn(*args)`` in a worker, disables Run and enables Cancel until it ends,
-    and closes the progress relay (from ``make_progress_relay``) whatever the outcome.
+    shows the relay's progress as a percentage in the status line, and closes the progress relay (from
+    ``make_progress_relay``) whatever the outcome.
     """
 
     def __init__(self, run_text: str, parent=None) -> None:
@@ -27,12 +28,18 @@ class JobWidget(QWidget):
         self.cancel_btn.clicked.connect(self.cancel)
         self._worker = None
         self._relay = None
+        self._busy_text = ""
 
     def run(self):  # pragma: no cover - every subclass defines it
         raise NotImplementedError
 
     def set_status(self, text: str) -> None:
         self.status.setText(text)
+
+    def show_progress(self, done: int, total: int) -> None:
+        """The busy text with the percentage done (main thread; the relay's steps arrive here)."""
+        if total > 0 and self._worker is not None:
+            self.set_status(f"{self._busy_text} {100 * done // total} % ({done}/{total})")
 
     def start_job(self, fn: Callable, *args, relay, what: str, on_return: Callable, busy_text: str):
         """Start ``fn(*args)`` in a worker; returns the worker."""
@@ -44,6 +51,10 @@ class JobWidget(QWidget):
             self.cancel_btn.setEnabled(False)
 
         self._relay = relay
+        self._busy_text = busy_text
+        step = getattr(relay, "step", None)
+        if step is not None:
+            step.connect(self.show_progress)  # a bound method of this widget: queued to the main thread
         self.run_btn.setEnabled(False)
         self.cancel_btn.setEnabled(True)
         self.set_status(busy_text)

@@ -29,8 +29,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 import threading
 import uuid
 from pathlib import Path
@@ -38,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_sam.embeddings.folder_lock import FolderLock
+from napari_sam.io.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -187,8 +186,15 @@ class EmbeddingStore:
         """
         path = Path(path).expanduser()
         signature = json.loads(json.dumps(signature, default=str))  # as it reads back from disk
-        with FolderLock(path):
-            return cls._open_locked(path, signature, planes, tiles, embedding_shape, dtype)
+        try:
+            with FolderLock(path):
+                return cls._open_locked(path, signature, planes, tiles, embedding_shape, dtype)
+        except PermissionError as err:
+            raise ValueError(
+                f"cannot write the embedding cache {path} ({err.strerror}); choose a writable place"
+            ) from None
+        except (NotADirectoryError, FileExistsError) as err:
+            raise ValueError(f"cannot create the embedding cache {path}: {err}") from None
 
     @classmethod
     def _open_locked(cls, path, signature, planes, tiles, embedding_shape, dtype) -> EmbeddingStore:
@@ -246,9 +252,7 @@ class EmbeddingStore:
 
         if dtype not in ("float16", "float32"):
             raise ValueError(f"cache dtype must be 'float16' or 'float32'; got {dtype!r}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-        try:
+        with atomic_path(path, folder=True) as tmp:  # an empty cache, swapped in whole
             root = zarr.open_group(str(tmp), mode="w")
             root.create_array(
                 "embeddings",
@@ -268,14 +272,6 @@ class EmbeddingStore:
                 "signature": signature,
                 "instance": uuid.uuid4().hex,
             }
-            if path.exists():
-                trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-                os.replace(path, trash / "old")
-                shutil.rmtree(trash, ignore_errors=True)
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
         return zarr.open_group(str(path), mode="r+")
 
     # -- tiles -------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 MAX_STAT_PIXELS = 4_000_000  # pixels sampled (on a regular stride) for the percentiles
+MIN_SIDE = 16  # smallest image side segmented (the smallest tile the models are run on)
 
 
 class BlankImageError(ValueError):
@@ -74,6 +75,17 @@ def infer_layout(image, channel_axis: int | None = None) -> ImageLayout:
         raise ValueError(
             f"the image is empty ({_describe(image)}); expected at least one pixel in every axis"
         )
+    layout = _layout(image, shape, channel_axis)
+    h, w = (s for a, s in enumerate(shape) if a != layout.channel_axis)
+    if min(h, w) < MIN_SIDE:
+        raise ValueError(
+            f"the image is {h} × {w} pixels: too small to segment (at least {MIN_SIDE} × {MIN_SIDE} "
+            f"pixels are needed)"
+        )
+    return layout
+
+
+def _layout(image, shape: tuple[int, ...], channel_axis: int | None) -> ImageLayout:
     ndim = len(shape)
     if channel_axis is not None:
         if ndim != 3:

@@ -4,6 +4,7 @@ scaling; each plane is served as a lazy :class:`~napari_sam.image.normalize.Prep
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +21,7 @@ from napari_sam.image.normalize import (
 )
 
 MAX_SCALING_PLANES = 8  # planes sampled (evenly spaced) for a stack's global scaling
+MAX_ASPECT = 20  # a plane more elongated than this gets a warning before anything is encoded
 MAX_CHECKED_LAZY_PIXELS = 16_000_000  # lazy planes larger than this are not sampled by check_content
 
 
@@ -133,6 +135,24 @@ def make_source(
     scaling
         Reuse a recorded scaling instead of computing one.
     """
+    source = _make_source(image, stack_axis, channel_axis, scaling)
+    _warn_if_elongated(source.plane_shape)
+    return source
+
+
+def _warn_if_elongated(shape: tuple[int, int]) -> None:
+    h, w = shape
+    if max(h, w) > MAX_ASPECT * min(h, w):
+        warnings.warn(
+            f"the image is {h} × {w} pixels ({max(h, w) / min(h, w):.0f} times longer than wide): it is cut "
+            f"into many mostly empty model inputs, which is slow; check its axes (a stack or a line scan "
+            f"read as one image?) or crop it",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _make_source(image, stack_axis, channel_axis, scaling) -> PlaneSource:
     image = _lazy(image)
     if stack_axis is None:
         layout = infer_layout(image, channel_axis)
