@@ -13,6 +13,7 @@ from napari_sam._napari._layers import check_image_layer, current_plane, plane_d
 from napari_sam._napari._workers import make_progress_relay, report_error
 
 MODES = ("model default", "points", "boxes")
+POLARITIES = ("auto", "bright", "dark")
 
 
 class SegmentEverythingWidget(JobWidget):
@@ -34,11 +35,19 @@ class SegmentEverythingWidget(JobWidget):
             "points: SAM's point grid; boxes: box proposals (for box-trained models "
             "such as LiteMedSAM); model default: what the model's registry entry says"
         )
+        self.polarity_combo = QComboBox()
+        self.polarity_combo.addItems(list(POLARITIES))
+        self.polarity_combo.setToolTip(
+            "How objects look against their surroundings (box proposals): auto decides per image "
+            "(stained H&E/IHC images are read through their haematoxylin stain); bright: e.g. "
+            "fluorescent nuclei; dark: e.g. stained nuclei or cells in brightfield"
+        )
         form = QFormLayout()
         form.addRow("Image", self.image_combo)
         form.addRow("Model", self.model_combo)
         form.addRow("Device", self.device_combo)
         form.addRow("Mode", self.mode_combo)
+        form.addRow("Objects", self.polarity_combo)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_btn)
         buttons.addWidget(self.cancel_btn)
@@ -66,6 +75,7 @@ class SegmentEverythingWidget(JobWidget):
             image, where = plane_data(layer, info, plane), {}
         name, device = self.model_combo.currentText().strip(), self.device_combo.currentText()
         mode = None if self.mode_combo.currentIndex() == 0 else self.mode_combo.currentText()
+        polarity = self.polarity_combo.currentText()
         callback, relay = make_progress_relay("napari-sam: segment everything")
         models = self._models
         started = time.perf_counter()
@@ -76,9 +86,10 @@ class SegmentEverythingWidget(JobWidget):
 
             if (name, device) not in models:
                 models[(name, device)] = load_model(name, device=device)
-            return segment_everything(
-                image, model=models[(name, device)], mode=mode, progress=callback, **where
-            )
+            net = models[(name, device)]
+            boxes = (mode or net.spec.auto_mode) == "boxes"
+            params = {"polarity": polarity} if boxes and polarity != "auto" else None
+            return segment_everything(image, model=net, mode=mode, params=params, progress=callback, **where)
 
         def done(labels):
             self._add_result(layer, info, plane, np.asarray(labels), time.perf_counter() - started)
@@ -102,4 +113,5 @@ class SegmentEverythingWidget(JobWidget):
             target = self.viewer.add_labels(full, name=name, opacity=0.5, **transform_kwargs(layer))
         self.result_layer = target
         count = len(np.unique(labels)) - (1 if (labels == 0).any() else 0)
-        self.set_status(f"{count} objects in {seconds:.1f} s → layer {name!r}")
+        found = f"{count} objects" if count else "no objects found"
+        self.set_status(f"{found} in {seconds:.1f} s → layer {name!r}")

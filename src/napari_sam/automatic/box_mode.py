@@ -37,7 +37,11 @@ class BoxModeParams:
     stability_offset
         Logit offset of the stability score.
     zoom_factor
-        Each box is answered from a window about this many times its extent.
+        Each box is answered from a window about this many times its extent (the object then spans
+        about S / zoom_factor model pixels, whatever its size in the image).
+    min_window_fraction
+        Smallest window side as a fraction of the model's input S: objects a few pixels across are
+        answered from windows up-scaled up to 1 / this (default 8×) so that they reach the model's size.
     polarity
         ``"auto"`` (decided per image from its topology; stained brightfield RGB is read through its
         haematoxylin concentration), ``"bright"`` or ``"dark"``: how objects look against their
@@ -71,6 +75,7 @@ class BoxModeParams:
     stability_thresh: float = 0.7
     stability_offset: float = 1.0
     zoom_factor: float = 7.0
+    min_window_fraction: float = 0.125
     polarity: str = "auto"
     flatten: bool = True
     sigma: float | None = None
@@ -94,6 +99,8 @@ class BoxModeParams:
             raise ValueError(
                 f"diameter must be positive (pixels) or None to estimate it; got {self.diameter}"
             )
+        if not 0.0 < self.min_window_fraction <= 1.0:
+            raise ValueError(f"min_window_fraction must lie in (0, 1]; got {self.min_window_fraction}")
         if self.zoom_factor <= 0:
             raise ValueError(f"zoom_factor must be positive; got {self.zoom_factor}")
 
@@ -121,7 +128,13 @@ def box_candidates(
     :class:`~napari_sam.embeddings.embedder.WindowEmbeddings`). Returns the candidates and counters.
     """
     shape = image.shape
-    windows, assign = plan_windows(proposals.boxes, shape, model.input_size, factor=params.zoom_factor)
+    windows, assign = plan_windows(
+        proposals.boxes,
+        shape,
+        model.input_size,
+        factor=params.zoom_factor,
+        min_fraction=params.min_window_fraction,
+    )
     masks, offsets, scores, stab, prompt = [], [], [], [], []
     for j, window in enumerate(windows):
         idx = np.flatnonzero(assign == j)
