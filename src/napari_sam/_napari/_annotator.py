@@ -306,7 +306,8 @@ class AnnotatorWidget(QWidget):
         }
         note = cached.get(session.cache_status, "")
         self.set_status(
-            f"Embeddings ready{where} in {seconds:.1f} s{note}. Click on an object or draw a box."
+            f"Embeddings ready{where} in {seconds:.1f} s ({session.model.device}, "
+            f"{session.model.precision}){note}. Click on an object or draw a box."
         )
         self.embeddings_ready.emit(plane)
         self.request_preview()
