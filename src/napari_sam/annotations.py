@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import numpy as np
 from psygnal import Signal
 
 from napari_sam.geometry.coords import mask_bbox
+from napari_sam.io.atomic import atomic_path
 from napari_sam.prompts import Prompts
 
 FOLDER_VERSION = 2  # 2: prompt records of version 2 (Prompts.to_record); 1: the front ends' own records
@@ -234,9 +233,7 @@ class Annotations:
         import tifffile
 
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
+        with atomic_path(path, folder=True) as tmp:
             tifffile.imwrite(tmp / "labels.tif", self.labels, compression="zlib")
             meta = {
                 "format": "napari-sam annotations",
@@ -246,12 +243,6 @@ class Annotations:
                 "objects": self.records(),
             }
             (tmp / "objects.json").write_text(json.dumps(meta, indent=1))
-            if path.exists():
-                shutil.rmtree(path)
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
         return path
 
     @classmethod

@@ -73,3 +73,28 @@ def test_sample_data():
     assert kind == "image" and image.shape == (512, 512) and truth_kind == "labels" and truth.max() > 100
     (big, _, _), (big_truth, _, _) = large_blobs_sample(side=512, spacing=64)
     assert big.shape == (512, 512) and big.dtype == np.uint16 and len(np.unique(big_truth)) - 1 == 49
+
+
+def test_writers_are_the_cores_atomic_smallest_dtype_writers(tmp_path, monkeypatch):
+    import tifffile
+
+    from napari_sam.io.atomic import stale_temporaries
+    from napari_sam.io.labels import read_labels
+
+    tif = tmp_path / "labels.tif"
+    write_labels_tiff(str(tif), _labels(), {})
+    assert tifffile.imread(tif).dtype == np.uint8  # int32 layer data, stored in the smallest dtype
+    zarr_path = tmp_path / "labels.ome.zarr"
+    write_labels_ome_zarr(str(zarr_path), _labels() * 1000, {"name": "objects"})
+    assert read_labels(zarr_path).dtype == np.uint16
+
+    def broken(path, *args, **kwargs):
+        with open(path, "wb") as fh:
+            fh.write(b"II*\x00partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(tifffile, "imwrite", broken)
+    with pytest.raises(OSError, match="disk full"):
+        write_labels_tiff(str(tif), _labels() * 2, {})
+    assert np.array_equal(read_labels(tif), _labels())  # the old file, whole
+    assert not stale_temporaries(tif)

@@ -7,62 +7,30 @@ from pathlib import Path
 
 import numpy as np
 
-_AXES = {2: "yx", 3: "zyx", 4: "tzyx", 5: "tczyx"}
-
-
-def _labels_array(data) -> np.ndarray | object:
-    dtype = np.dtype(data.dtype)
-    if dtype.kind not in "iub":
-        raise ValueError(f"labels must hold integer ids; this layer holds {dtype} values")
-    return data
+from napari_sam.io import labels
 
 
 def write_labels_tiff(path: str, data, meta: dict) -> list[str]:
-    """Write a Labels layer's data to a zlib-compressed TIFF; returns ``[path]``."""
-    import tifffile
-
-    data = np.asarray(_labels_array(data))
-    tifffile.imwrite(
-        path, data, compression="zlib", metadata={"axes": _AXES.get(data.ndim, "").upper() or None}
-    )
+    """npe2 writer: a Labels layer's data as a zlib-compressed TIFF (smallest unsigned dtype), written
+    atomically by :func:`napari_sam.io.labels.write_labels_tiff`; returns ``[path]``.
+    """
+    labels.write_labels_tiff(path, data)
     return [path]
 
 
 def write_labels_ome_zarr(path: str, data, meta: dict) -> list[str]:
-    """Write a Labels layer as a single-scale OME-Zarr (NGFF 0.4, zarr format 2) image with the layer's
-    scale and translate as coordinate transformations; returns ``[path]``.
+    """npe2 writer: a Labels layer as a single-scale OME-Zarr (NGFF 0.4, zarr format 2) label image with
+    the layer's scale and translate as coordinate transformations, written atomically by
+    :func:`napari_sam.io.labels.write_labels_ome_zarr`; returns ``[path]``.
     """
-    import zarr
-
-    data = _labels_array(data)
-    ndim = len(data.shape)
-    if ndim not in _AXES:
-        raise ValueError(f"OME-Zarr labels need 2 to 5 axes; this layer has {ndim}")
-    names = _AXES[ndim]
-    axes = [{"name": n, "type": "time" if n == "t" else "channel" if n == "c" else "space"} for n in names]
-    scale = [float(s) for s in meta.get("scale", [1.0] * ndim)]
-    translate = [float(t) for t in meta.get("translate", [0.0] * ndim)]
-    transforms = [{"type": "scale", "scale": scale}]
-    if any(translate):
-        transforms.append({"type": "translation", "translation": translate})
-    root = zarr.open_group(path, mode="w", zarr_format=2)
-    chunks = tuple(min(s, 1 if i < ndim - 2 else 1024) for i, s in enumerate(data.shape))
-    arr = root.create_array("0", shape=tuple(data.shape), dtype=data.dtype, chunks=chunks)
-    if hasattr(data, "compute"):
-        import dask.array as da
-
-        da.store(data, arr, lock=False)
-    else:
-        arr[...] = np.asarray(data)
-    root.attrs["multiscales"] = [
-        {
-            "version": "0.4",
-            "name": meta.get("name", "labels"),
-            "axes": axes,
-            "datasets": [{"path": "0", "coordinateTransformations": transforms}],
-        }
-    ]
-    root.attrs["image-label"] = {"version": "0.4"}
+    labels.write_labels_ome_zarr(
+        path,
+        data,
+        scale=meta.get("scale"),
+        translate=meta.get("translate"),
+        name=meta.get("name", "labels"),
+        source_image=None,
+    )
     return [path]
 
 

@@ -18,6 +18,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from napari_sam.io.atomic import atomic_write_bytes
+
 WEIGHTS_NAME = "model.safetensors"
 SIDECAR_NAME = "model.json"
 FORMAT = "napari-sam fine-tune"
@@ -62,26 +64,6 @@ def check_output_dir(outdir: str | os.PathLike) -> Path:
     return out
 
 
-def _atomic_write_bytes(target: Path, data: bytes) -> None:
-    try:
-        from napari_sam.io.atomic import atomic_write_bytes  # shared helper, where present
-    except ImportError:
-        atomic_write_bytes = None
-    if atomic_write_bytes is not None:
-        atomic_write_bytes(target, data)
-        return
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def write(outdir: str | os.PathLike, state: dict, sidecar: dict) -> Path:
     """Write ``state`` ({name: tensor}) and ``sidecar`` into ``outdir``; returns the weights path.
 
@@ -100,8 +82,8 @@ def write(outdir: str | os.PathLike, state: dict, sidecar: dict) -> Path:
     weights = out / WEIGHTS_NAME
     # sidecar first: a crash between the two leaves a sidecar that refuses the old weights, never
     # weights that pass for verified
-    _atomic_write_bytes(out / SIDECAR_NAME, (json.dumps(sidecar, indent=1) + "\n").encode())
-    _atomic_write_bytes(weights, payload)
+    atomic_write_bytes(out / SIDECAR_NAME, (json.dumps(sidecar, indent=1) + "\n").encode())
+    atomic_write_bytes(weights, payload)
     return weights
 
 

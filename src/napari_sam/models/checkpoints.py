@@ -17,6 +17,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from napari_sam.io.atomic import atomic_path
 from napari_sam.models.registry import CheckpointSource, ModelSpec
 
 CACHE_ENV = "NAPARI_SAM_CACHE"
@@ -66,16 +67,10 @@ def verify_sha256(path: Path, expected: str | None) -> str:
 
 def _atomic_from_stream(target: Path, write: Callable[[object], None], expected: str | None) -> Path:
     """Write through ``write(fh)`` into a temporary file beside ``target``, verify, then rename."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as fh:
             write(fh)
         verify_sha256(tmp, expected)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
     return target
 
 
