@@ -144,8 +144,14 @@ def test_a_bad_model_is_one_line_before_any_plane(batch_dir, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_bad_prompts_are_named_by_row_and_do_not_fail_the_others(batch_dir, tmp_path, capsys):
+def test_bad_prompts_are_named_by_row_and_do_not_fail_the_others(batch_dir, tmp_path, capsys, monkeypatch):
     """Before: an out-of-bounds point became an invented box, a NaN failed every prompt of the file."""
+    from napari_sam.batch.run import worker_model
+    from napari_sam.models.registry import get_spec
+
+    worker_model.cache_clear()  # the model is resolved again, from this working directory
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lite_medsam").write_bytes(b"a file named like the default model is never loaded")
     prompts = tmp_path / "single.csv"
     prompts.write_text("index,axis-0,axis-1\n0,30,30\n1,nan,40\n2,99988,0.67\n3,95,98\n")
     code = main(
@@ -160,6 +166,8 @@ def test_bad_prompts_are_named_by_row_and_do_not_fail_the_others(batch_dir, tmp_
     assert labels[30, 30] > 0 and labels[95, 98] > 0 and labels.max() == 2
     summary = json.loads((tmp_path / "out" / "single.labels.json").read_text())
     assert len(summary["warnings"]) == 2
+    assert summary["model"] == "lite_medsam"
+    assert summary["checkpoint_sha256"] == get_spec("lite_medsam").checkpoint.sha256
 
 
 def test_prompts_entirely_outside_the_image_are_a_value_error_in_the_api(lite_medsam):
