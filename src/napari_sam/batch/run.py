@@ -50,7 +50,7 @@ from napari_sam.batch.plan import (
     plan_file,
 )
 from napari_sam.image.normalize import BlankImageError
-from napari_sam.io.labels import remove_path, stale_temporaries, write_json_atomic
+from napari_sam.io.atomic import remove_path, stale_temporaries, write_json_atomic
 from napari_sam.io.labels import write_labels
 
 __all__ = [
