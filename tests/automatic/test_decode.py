@@ -20,3 +20,35 @@ def test_cropped_decoding_matches_the_segmenter(lite_medsam):
         agree = (ours == ref.masks[k]).mean()
         assert agree > 0.995
         assert abs(float(crop.scores[0]) - float(ref.scores[k, 0])) < 1e-4
+
+
+def test_region_of_interest_mode_is_exact_and_goes_through_the_models_decoder(lite_medsam):
+    import torch
+
+    from napari_sam.models.mask_decoder import TokenRegions
+
+    img, _ = blobs((96, 96), [(30, 30), (64, 60)], [10, 12])
+    seg = Segmenter(lite_medsam, zoom=False)
+    seg.set_image(img)
+    window = seg.whole_window
+    emb = seg.embeddings.get(window)
+    net = lite_medsam.network
+    boxes = torch.tensor([[100.0, 100.0, 400.0, 420.0], [600.0, 500.0, 800.0, 760.0]])
+    full, iou = net.decode(emb, boxes=boxes)
+    regions = TokenRegions(rows=(5, 30), cols=(4, 28), height=24, width=26)
+    roi, roi_iou = net.decode(emb, boxes=boxes, regions=regions)
+    assert roi.shape == (2, 1, 4 * 24, 4 * 26)
+    for i, (r, c) in enumerate(zip(regions.rows, regions.cols)):
+        block = full[i, :, 4 * r : 4 * (r + 24), 4 * c : 4 * (c + 26)]
+        assert float((roi[i] - block).abs().max()) < 1e-4  # the upscaler is local: same logits
+    assert torch.equal(iou, roi_iou)
+
+    calls = []
+    hook = net.mask_decoder.register_forward_hook(
+        lambda mod, args, kwargs, out: calls.append(kwargs), with_kwargs=True
+    )
+    try:
+        decode_window(lite_medsam, emb, window, img.shape, boxes_rc=np.array([[19, 19, 41, 41.0]]))
+    finally:
+        hook.remove()
+    assert len(calls) == 1 and isinstance(calls[0]["regions"], TokenRegions)

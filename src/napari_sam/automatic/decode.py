@@ -1,9 +1,10 @@
 """Batched decoding of many prompts on one window embedding, with masks cut to a region per prompt.
 
-SAM's decoder upsamples every prompt's image tokens to a (4h, 4w) grid with transposed convolutions of
-stride 2 and kernel 2, which are local: the logits over a sub-grid depend only on the tokens above it.
-For small objects this module upsamples only the tokens around each prompt's crop region (exactly the
-same logits there, a fraction of the work) and samples them bilinearly at the image's pixel centres.
+Decoding goes through the model's own mask decoder (:meth:`~napari_sam.models.sam.SamNetwork.decode`)
+in its region-of-interest mode (:class:`~napari_sam.models.mask_decoder.TokenRegions`): SAM's upscaler
+is local, so the decoder upsamples only the tokens around each prompt's crop region (exactly the same
+logits there, a fraction of the work for small objects). This module chooses those regions and samples
+the logits bilinearly at the image's pixel centres.
 
 Coordinates are image pixels (row, col); boxes are (min_row, min_col, max_row, max_col), max inclusive.
 """
@@ -20,6 +21,7 @@ import torch
 from napari_sam.geometry.coords import boxes_to_model_xyxy, image_to_model_xy
 from napari_sam.geometry.windows import Window
 from napari_sam.models.loading import SamModel
+from napari_sam.models.mask_decoder import TokenRegions
 
 
 @dataclass
@@ -160,31 +162,41 @@ def iter_decode_window(
     s = model.input_size
     scale = window.scale(s)
     origin = (window.row0, window.col0)
+    grid_shape = tuple(embedding.shape[-2:])
     regions = crop_regions(boxes_rc, window, image_shape, margin, min_margin, k)
     for start in range(0, k, batch_size):
         sl = slice(start, min(start + batch_size, k))
-        with torch.inference_mode():
-            if boxes_rc is not None:
-                xyxy = torch.as_tensor(
-                    boxes_to_model_xyxy(prompts[sl], origin, scale), dtype=torch.float32, device=dev
-                )
-                sparse, dense = net.prompt_encoder(None, xyxy, None)
-            else:
-                xy = torch.as_tensor(
-                    image_to_model_xy(prompts[sl], origin, scale), dtype=torch.float32, device=dev
-                )
-                labels = torch.ones(xy.shape[0], 1, dtype=torch.int64, device=dev)
-                sparse, dense = net.prompt_encoder((xy[:, None], labels), None, None)
-            batch = _decode_batch(
-                net, embedding, sparse, dense, regions[sl], origin, scale, s, multimask, context
+        tokens = token_regions(regions[sl], origin, scale, s, grid_shape, context)
+        points = boxes = None
+        if boxes_rc is not None:
+            xyxy = boxes_to_model_xyxy(prompts[sl], origin, scale)
+            boxes = torch.as_tensor(xyxy, dtype=torch.float32, device=dev)
+        else:
+            xy = torch.as_tensor(
+                image_to_model_xy(prompts[sl], origin, scale), dtype=torch.float32, device=dev
             )
-        yield batch
+            points = (xy[:, None], torch.ones(xy.shape[0], 1, dtype=torch.int64, device=dev))
+        logits, iou = net.decode(embedding, points, boxes, None, multimask, regions=tokens)
+        yield _sample_crops(
+            logits.float().cpu(), iou.float().cpu().numpy(), tokens, regions[sl], origin, scale, s, grid_shape
+        )
 
 
-def _token_ranges(regions, origin, scale, input_size, he, we) -> tuple[list, list, int, int]:
-    """Per prompt, the token rows and columns under its crop region (one token of padding for the
-    bilinear neighbours), as common-size (th, tw) starts.
+def token_regions(
+    regions: np.ndarray,
+    origin: tuple[int, int],
+    scale: float,
+    input_size: int,
+    grid_shape: tuple[int, int],
+    context: int | None = None,
+) -> TokenRegions:
+    """The decoder's region-of-interest blocks: per prompt, the token rows and columns under its crop
+    region (one token of padding for the bilinear neighbours), as common-size blocks inside the grid.
+
+    ``regions`` are (K, 4) [r0, r1) × [c0, c1) image pixels of a window with top-left ``origin`` and
+    ``scale`` model pixels per image pixel; ``grid_shape`` is the embedding's (h, w) token grid.
     """
+    he, we = grid_shape
     tok = input_size / he  # model pixels per token
     rows = [
         image_to_model_xy(np.array([[r0, 0], [r1 - 1, 0]], float), origin, scale)[:, 1]
@@ -198,64 +210,38 @@ def _token_ranges(regions, origin, scale, input_size, he, we) -> tuple[list, lis
     t_cols = [(max(0, math.floor(x[0] / tok) - 1), min(we, math.ceil(x[1] / tok) + 2)) for x in cols]
     th = max(t1 - t0 for t0, t1 in t_rows)
     tw = max(t1 - t0 for t0, t1 in t_cols)
-    return [min(t0, he - th) for t0, _ in t_rows], [min(t0, we - tw) for t0, _ in t_cols], th, tw
-
-
-def _crop_stack(x: torch.Tensor, starts_r, starts_c, th: int, tw: int) -> torch.Tensor:
-    """(1 or B, C, h, w) → (B, C, th, tw): one crop per prompt."""
-    return torch.stack(
-        [
-            x[min(i, x.shape[0] - 1), :, r : r + th, c : c + tw]
-            for i, (r, c) in enumerate(zip(starts_r, starts_c))
-        ]
+    return TokenRegions(
+        tuple(min(t0, he - th) for t0, _ in t_rows),
+        tuple(min(t0, we - tw) for t0, _ in t_cols),
+        th,
+        tw,
+        context,
     )
 
 
-def _decode_batch(
-    net, embedding, sparse, dense, regions, origin, scale, input_size, multimask, context=None
+def _sample_crops(
+    logits: torch.Tensor,
+    iou: np.ndarray,
+    tokens: TokenRegions,
+    regions: np.ndarray,
+    origin: tuple[int, int],
+    scale: float,
+    input_size: int,
+    grid_shape: tuple[int, int],
 ) -> list[MaskCrop]:
-    md = net.mask_decoder
-    b = sparse.shape[0]
-    out_tokens = torch.cat([md.iou_token.weight, md.mask_tokens.weight], dim=0)
-    tokens = torch.cat([out_tokens[None].expand(b, -1, -1), sparse], dim=1)
-    he, we = embedding.shape[-2:]
-    starts_r, starts_c, th, tw = _token_ranges(regions, origin, scale, input_size, he, we)
-    pe = net.prompt_encoder.get_dense_pe()
-    if context is None:
-        hs, src = md.transformer(embedding + dense, pe, tokens)
-        grid = src.transpose(1, 2).reshape(b, -1, he, we)
-    else:  # the transformer sees each prompt's neighbourhood only
-        ch, cw = min(he, th + 2 * context), min(we, tw + 2 * context)
-        cr = [min(max(0, r - context), he - ch) for r in starts_r]
-        cc = [min(max(0, c - context), we - cw) for c in starts_c]
-        hs, src = md.transformer(
-            _crop_stack(embedding + dense, cr, cc, ch, cw), _crop_stack(pe, cr, cc, ch, cw), tokens
-        )
-        grid = src.transpose(1, 2).reshape(b, -1, ch, cw)
-        starts_r = [r - r0 for r, r0 in zip(starts_r, cr)]
-        starts_c = [c - c0 for c, c0 in zip(starts_c, cc)]
-        origin_r, origin_c = cr, cc
-    chosen = list(range(1, md.num_mask_tokens)) if multimask else [0]
-    iou = md.iou_prediction_head(hs[:, 0])[:, chosen].float().cpu().numpy()
-    hyper = torch.stack([md.output_hypernetworks_mlps[i](hs[:, 1 + i]) for i in chosen], dim=1)  # (B, M, c)
-    up = 4  # the upscaler's factor: logits are (4h, 4w)
-    px_per_logit = input_size / (up * he)
-    if context is None:
-        origin_r, origin_c = [0] * b, [0] * b
-    crops = torch.stack(
-        [grid[i, :, r : r + th, c : c + tw] for i, (r, c) in enumerate(zip(starts_r, starts_c))]
-    )
-    upscaled = md.output_upscaling(crops)  # (B, c, 4th, 4tw)
-    bu, cu, hu, wu = upscaled.shape
-    logits = (hyper @ upscaled.reshape(bu, cu, hu * wu)).reshape(bu, -1, hu, wu).float().cpu()
+    """Each prompt's block of logits (B, M, 4·th, 4·tw) sampled bilinearly at the pixel centres of its
+    crop region.
+    """
+    hu, wu = logits.shape[-2:]
+    up = hu // tokens.height  # the upscaler's factor: 4 logits per token
+    px_per_logit = input_size / (up * grid_shape[0])
     result = []
     for i, (r0, r1, c0, c1) in enumerate(regions):
-        # image pixel centres → logit-cell coordinates within this crop
+        # image pixel centres → logit-cell coordinates within this prompt's block
         ys = image_to_model_xy(np.stack([np.arange(r0, r1), np.zeros(r1 - r0)], 1), origin, scale)[:, 1]
         xs = image_to_model_xy(np.stack([np.zeros(c1 - c0), np.arange(c0, c1)], 1), origin, scale)[:, 0]
-        ly = (ys + 0.5) / px_per_logit - 0.5 - up * (starts_r[i] + origin_r[i])
-        lx = (xs + 0.5) / px_per_logit - 0.5 - up * (starts_c[i] + origin_c[i])
-        wy, wx = _interp_matrix(ly, hu), _interp_matrix(lx, wu)
-        sampled = wy @ logits[i] @ wx.T  # (M, h, w)
+        ly = (ys + 0.5) / px_per_logit - 0.5 - up * tokens.rows[i]
+        lx = (xs + 0.5) / px_per_logit - 0.5 - up * tokens.cols[i]
+        sampled = _interp_matrix(ly, hu) @ logits[i] @ _interp_matrix(lx, wu).T  # (M, h, w)
         result.append(MaskCrop(sampled.numpy(), (int(r0), int(c0)), iou[i].astype(np.float32)))
     return result

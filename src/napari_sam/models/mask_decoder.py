@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import weakref
 from collections import OrderedDict
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +19,8 @@ from napari_sam.models.layers import FeedForward, LayerNorm2d, StackedLinear
 def _deconv2x2(
     x: torch.Tensor, deconv: nn.ConvTranspose2d, act: str | None = None, shuffle: bool = True
 ) -> torch.Tensor:
-    """ConvTranspose2d(kernel 2, stride 2) (then ``act``) on (B, h, w, Cin) → (B, 2h, 2w, Cout), channels last.
+    """ConvTranspose2d(kernel 2, stride 2) (then ``act``) on (B, h, w, Cin) → (B, 2h, 2w, Cout), channels
+    last.
 
     With ``shuffle=False`` the 2×2 blocks stay apart: (B, h, w, 2, 2, Cout), pixel (2i+di, 2j+dj) at
     [i, j, di, dj] (an elementwise activation commutes with the reshuffle).
@@ -31,6 +33,59 @@ def _deconv2x2(
     if not shuffle:
         return y
     return y.permute(0, 1, 3, 2, 4, 5).reshape(b, 2 * h, 2 * w, cout)
+
+
+@dataclass(frozen=True)
+class TokenRegions:
+    """The region-of-interest mode of :class:`MaskDecoder`: per prompt, the part of the (h, w) token grid
+    whose mask logits are wanted.
+
+    The upscaler's transposed convolutions (kernel 2, stride 2) are local, so the logits over a block of
+    tokens depend only on those tokens: upscaling just each prompt's block gives exactly the logits the
+    whole grid would give there, at a fraction of the work for small objects.
+
+    Attributes
+    ----------
+    rows, cols
+        (B,) first token row / column of each prompt's block in the embedding's (h, w) grid.
+    height, width
+        The blocks' common size in tokens (all inside the grid).
+    context
+        None: the transformer sees the whole grid (exact). An int: it sees only each prompt's block grown
+        by this many tokens on every side (clipped to the grid): an approximation that costs a fraction
+        of the work for small objects, because attention far from the object is negligible.
+    """
+
+    rows: tuple[int, ...]
+    cols: tuple[int, ...]
+    height: int
+    width: int
+    context: int | None = None
+
+    def context_view(self, h: int, w: int) -> tuple[list[int], list[int], int, int]:
+        """Per prompt, the origin (rows, cols) of the context block the transformer sees, and its common
+        (height, width), for an (h, w) grid.
+        """
+        ch, cw = min(h, self.height + 2 * self.context), min(w, self.width + 2 * self.context)
+        rows = [min(max(0, r - self.context), h - ch) for r in self.rows]
+        cols = [min(max(0, c - self.context), w - cw) for c in self.cols]
+        return rows, cols, ch, cw
+
+
+def _crop_stack(
+    x: torch.Tensor, rows, cols, height: int, width: int, channels_last: bool = False
+) -> torch.Tensor:
+    """One (height, width) block per prompt from (1 or B, C, h, w) maps, or (1 or B, h, w, C) with
+    ``channels_last``: (B, C, height, width) or (B, height, width, C).
+    """
+    last = x.shape[0] - 1
+    if channels_last:
+        blocks = [x[min(i, last), r : r + height, c : c + width] for i, (r, c) in enumerate(zip(rows, cols))]
+    else:
+        blocks = [
+            x[min(i, last), :, r : r + height, c : c + width] for i, (r, c) in enumerate(zip(rows, cols))
+        ]
+    return torch.stack(blocks)
 
 
 class TokenAttention(nn.Module):
@@ -300,6 +355,7 @@ class MaskDecoder(nn.Module):
         dense: torch.Tensor,
         multimask_output: bool,
         dense_is_constant: bool = False,
+        regions: TokenRegions | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode masks.
 
@@ -319,23 +375,40 @@ class MaskDecoder(nn.Module):
             ``dense`` is the no-mask embedding (no mask prompt), so the image's prompt-independent
             terms may be reused for the next prompts on the same ``image_embeddings`` tensor (which
             must then not be modified in place).
+        regions
+            Region-of-interest mode (:class:`TokenRegions`): logits of each prompt's block of tokens
+            only, optionally with a transformer that sees only the blocks' neighbourhoods.
 
         Returns
         -------
         logits
-            (B, 3 or 1, 4h, 4w) float mask logits.
+            (B, 3 or 1, 4h, 4w) float mask logits; with ``regions`` (B, 3 or 1, 4·height, 4·width), the
+            top-left logit of prompt i's over token (``rows[i]``, ``cols[i]``).
         iou
             (B, 3 or 1) predicted IoU.
         """
         b = sparse.shape[0]
         out_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
         tokens = torch.cat([out_tokens[None].expand(b, -1, -1), sparse], dim=1)
-        prepared = self._prepared_image(image_embeddings, image_pe, dense, dense_is_constant)
+        h, w = image_embeddings.shape[-2:]
+        if regions is not None and regions.context is not None:  # the transformer sees neighbourhoods
+            rows, cols, h, w = regions.context_view(h, w)
+            image = _crop_stack(image_embeddings + dense, rows, cols, h, w)
+            prepared = self.transformer.image_tokens(image, _crop_stack(image_pe, rows, cols, h, w))
+            regions = replace(
+                regions,
+                rows=tuple(r - r0 for r, r0 in zip(regions.rows, rows)),
+                cols=tuple(c - c0 for c, c0 in zip(regions.cols, cols)),
+            )
+        else:
+            prepared = self._prepared_image(image_embeddings, image_pe, dense, dense_is_constant)
         hs, src = self.transformer(None, None, tokens, prepared)
         iou_token_out = hs[:, 0]
         chosen = range(1, self.num_mask_tokens) if multimask_output else range(0, 1)
-        h, w = image_embeddings.shape[-2:]
         hyper = torch.stack([self.output_hypernetworks_mlps[i](hs[:, 1 + i]) for i in chosen], dim=1)
-        logits = self.upscaled_logits(src.reshape(b, h, w, -1), hyper)
+        grid = src.reshape(b, h, w, -1)
+        if regions is not None:
+            grid = _crop_stack(grid, regions.rows, regions.cols, regions.height, regions.width, True)
+        logits = self.upscaled_logits(grid, hyper)
         iou = self.iou_prediction_head(iou_token_out)[:, list(chosen)]
         return logits, iou

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from napari_sam.models.mask_decoder import MaskDecoder
+from napari_sam.models.mask_decoder import MaskDecoder, TokenRegions
 from napari_sam.models.prompt_encoder import PromptEncoder
 from napari_sam.models.tiny_vit import TinyViTConfig, TinyViTImageEncoder
 from napari_sam.models.vit import ViTConfig, ViTImageEncoder
@@ -58,10 +58,13 @@ class SamNetwork(nn.Module):
         boxes: torch.Tensor | None = None,
         mask_logits: torch.Tensor | None = None,
         multimask: bool = False,
+        regions: TokenRegions | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Prompt encoder + mask decoder on one (1, C, h, w) embedding for B prompts.
 
-        Coordinates are (x, y) in the model input frame. Returns logits (B, M, 4h, 4w) and IoU (B, M).
+        Coordinates are (x, y) in the model input frame. Returns logits (B, M, 4h, 4w) and IoU (B, M);
+        with ``regions`` (the decoder's region-of-interest mode, :class:`~napari_sam.models.mask_decoder.
+        TokenRegions`) logits (B, M, 4·height, 4·width) over each prompt's block of tokens.
         """
         sparse, dense = self.prompt_encoder(points, boxes, mask_logits)
         return self.mask_decoder(
@@ -71,4 +74,5 @@ class SamNetwork(nn.Module):
             dense,
             multimask,
             dense_is_constant=mask_logits is None,
+            regions=regions,
         )
