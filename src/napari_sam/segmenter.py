@@ -31,6 +31,7 @@ from napari_sam.geometry.tiling import TileGrid, window_for_box
 from napari_sam.geometry.windows import Window, ZoomRule, whole_image_window
 from napari_sam.image.normalize import IntensityScaling, PreparedImage
 from napari_sam.image.planes import PlaneSource, make_source
+from napari_sam.models import DEFAULT_MODEL
 from napari_sam.models.device import decode_chunk
 from napari_sam.models.loading import SamModel, load_model
 from napari_sam.prediction.mask_prompt import mask_prompt
@@ -111,7 +112,7 @@ class Segmenter:
         precision: str = "auto",
     ) -> None:
         if model is None or not isinstance(model, SamModel):
-            model = load_model(model or "lite_medsam", device=device, precision=precision)
+            model = load_model(model or DEFAULT_MODEL, device=device, precision=precision)
         self.model = model
         if isinstance(zoom, bool):
             zoom = ZoomRule(enabled=zoom)

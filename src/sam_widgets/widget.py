@@ -16,6 +16,7 @@ import numpy as np
 import traitlets
 
 from napari_sam.annotations import Annotations
+from napari_sam.models import DEFAULT_MODEL
 from napari_sam.prediction.result import Prediction
 from napari_sam.prompts import Prompts
 from napari_sam.segmenter import Segmenter
@@ -115,7 +116,7 @@ class SamWidget(anywidget.AnyWidget):
     def __init__(
         self,
         image=None,
-        model="lite_medsam",
+        model=DEFAULT_MODEL,
         *,
         segmenter: Segmenter | None = None,
         annotations: Annotations | str | os.PathLike | None = None,

@@ -27,6 +27,7 @@ from napari_sam.finetune.data import (
 from napari_sam.finetune.samples import SampleSet, build_samples
 from napari_sam.finetune.train import LoopSettings, Trainer, TrainingProgress, run_loop
 from napari_sam.geometry.windows import ZoomRule
+from napari_sam.models import DEFAULT_MODEL
 from napari_sam.models.loading import SamModel
 
 EMBEDDING_SHARE = 0.4  # at most this share of the time budget goes to embedding augmented copies
@@ -168,7 +169,7 @@ def _state_digest(state: dict) -> str:
 def finetune(
     images,
     labels=None,
-    base: str | os.PathLike | SamModel = "lite_medsam",
+    base: str | os.PathLike | SamModel = DEFAULT_MODEL,
     *,
     minutes: float = 4.0,
     device: str = "auto",
