@@ -25,9 +25,7 @@ from qtpy.QtWidgets import (
 from napari_sam._napari._choosers import device_combo, model_combo
 from napari_sam._napari._job_widget import JobWidget
 from napari_sam._napari._workers import make_progress_relay, report_error
-from napari_sam.batch.plan import IMAGE_SUFFIXES as BATCH_SUFFIXES
-
-IMAGE_SUFFIXES = tuple(dict.fromkeys(s for s in BATCH_SUFFIXES if s.count(".") == 1))
+from napari_sam.io.images import file_dialog_filter
 
 
 def label_files(
@@ -112,9 +110,7 @@ class BatchWidget(JobWidget):
         return [self.files.item(i).text() for i in range(self.files.count())]
 
     def _add_dialog(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(
-            self, "Images to label", "", "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ")"
-        )
+        paths, _ = QFileDialog.getOpenFileNames(self, "Images to label", "", file_dialog_filter())
         self.add_files(paths)
 
     def _out_dialog(self) -> None:

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_sam.io.images import MAX_WHOLE_PLANE_PIXELS
+from napari_sam.io.images import IMAGE_SUFFIXES as IMAGE_SUFFIXES  # the one list, re-exported
+from napari_sam.io.images import MAX_WHOLE_PLANE_PIXELS, image_stem, is_image_path
 from napari_sam.io.labels import SUFFIX
 from napari_sam.models import DEFAULT_MODEL
-
-IMAGE_SUFFIXES = (".tif", ".tiff", ".btf", ".ome.tif", ".ome.tiff", ".zarr", ".ome.zarr", ".npy")
 
 
 @dataclass
@@ -128,11 +127,6 @@ class BatchReport:
 
 
 # -- planning ---------------------------------------------------------------------------------------
-def _is_image(path: Path) -> bool:
-    name = path.name.lower()
-    return name.endswith(IMAGE_SUFFIXES) and not name.startswith(".")
-
-
 def expand_inputs(inputs) -> list[Path]:
     """Files, glob patterns and folders (their TIFF/OME-TIFF/zarr/npy entries) → sorted unique paths.
 
@@ -144,7 +138,7 @@ def expand_inputs(inputs) -> list[Path]:
         text = str(item)
         p = Path(text).expanduser()
         if p.is_dir() and not p.name.lower().endswith(".zarr"):
-            found = sorted(q for q in p.iterdir() if _is_image(q))
+            found = sorted(q for q in p.iterdir() if is_image_path(q))
             if not found:
                 raise ValueError(f"folder {p} holds no TIFF, OME-TIFF or zarr images")
             out.extend(found)
@@ -162,11 +156,8 @@ def expand_inputs(inputs) -> list[Path]:
 
 
 def output_stem(path: Path) -> str:
-    name = path.name.rstrip("/")
-    for suffix in (".ome.tiff", ".ome.tif", ".ome.zarr", ".tiff", ".tif", ".btf", ".zarr", ".npy"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
+    """The output name's stem: the input's name without its image suffix."""
+    return image_stem(path)
 
 
 def interpret_axes(shape: tuple[int, ...]) -> tuple[bool, int | None]:

@@ -14,8 +14,31 @@ from pathlib import Path
 import numpy as np
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
+# The one list of image files the CLI, batch runs and the widgets accept (compound suffixes first, so
+# :func:`image_stem` strips ``.ome.tif`` whole). Other formats still open in read_image, read whole.
+IMAGE_SUFFIXES = (".ome.tiff", ".ome.tif", ".ome.zarr", *TIFF_SUFFIXES, ".zarr", ".npy")
 DEFAULT_CHUNK = 1024  # chunk side for in-memory arrays turned into dask
 MAX_WHOLE_PLANE_PIXELS = 1 << 30  # a plane read whole into memory (batch) may have at most this many pixels
+
+
+def is_image_path(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names an accepted image (by :data:`IMAGE_SUFFIXES`; hidden files are not)."""
+    name = Path(path).name.lower()
+    return name.endswith(IMAGE_SUFFIXES) and not name.startswith(".")
+
+
+def image_stem(path: str | os.PathLike) -> str:
+    """The file name without its image suffix: ``a.ome.tif`` → ``a``, ``b.zarr/`` → ``b``."""
+    name = Path(path).name.rstrip("/")
+    for suffix in IMAGE_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem
+
+
+def file_dialog_filter(label: str = "Images") -> str:
+    """A Qt file-dialog filter for the accepted images, e.g. ``"Images (*.tif *.tiff …)"``."""
+    return f"{label} (" + " ".join(dict.fromkeys(f"*{s[s.rindex('.') :]}" for s in IMAGE_SUFFIXES)) + ")"
 
 
 def check_whole_read(path, plane_shape: tuple[int, ...], dtype, limit: int = MAX_WHOLE_PLANE_PIXELS) -> None:
