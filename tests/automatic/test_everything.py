@@ -1,4 +1,4 @@
-"""segment_everything / segment_stack with the real default model (LiteMedSAM) on real and generated images."""
+"""segment_everything / segment_stack with the real default model (LiteMedSAM) on real and made images."""
 
 import numpy as np
 import pytest
@@ -33,7 +33,7 @@ def test_tiles_join_objects_across_seams(lite_medsam, blob_image):
 
 def test_points_mode_runs_and_filters(lite_medsam, blob_image):
     img, _ = blob_image
-    # LiteMedSAM scores point prompts low: SAM's default 0.88 filter leaves nothing (as the official generator)
+    # LiteMedSAM scores point prompts low: the default 0.88 filter leaves nothing (as the official generator)
     labels, info = segment_everything(
         img, model=lite_medsam, mode="points", params={"points_per_side": 4}, return_info=True
     )
@@ -59,3 +59,37 @@ def test_nuclei_f1_target(lite_medsam, nuclei_data):
     img, truth = nuclei_data
     labels = segment_everything(img, model=lite_medsam)
     assert match_scores(labels, truth)["f1"] >= 0.85
+
+
+def test_dark_objects_on_a_bright_background(lite_medsam, blob_image):
+    from napari_sam.io.sample_variants import inverted
+
+    img, truth = blob_image
+    labels, info = segment_everything(inverted(img), model=lite_medsam, return_info=True)
+    assert info["polarity"] == "dark"
+    assert match_scores(labels, truth)["f1"] == 1.0
+    # told the objects are bright, it looks for the gaps instead and does not find the blobs
+    wrong = segment_everything(inverted(img), model=lite_medsam, params={"polarity": "bright"})
+    assert match_scores(wrong, truth)["f1"] < 0.5
+
+
+def test_images_without_objects_give_empty_labels_and_say_so(lite_medsam):
+    labels, info = segment_everything(np.full((64, 64), 9, np.uint16), model=lite_medsam, return_info=True)
+    assert labels.shape == (64, 64) and not labels.any() and "constant" in info["empty"]
+    noise = np.random.default_rng(0).normal(500, 40, (96, 96)).astype(np.float32)
+    labels, info = segment_everything(noise, model=lite_medsam, return_info=True)
+    assert not labels.any() and "no objects" in info["empty"]
+
+
+def test_examples_set_the_objects_and_stay(lite_medsam, blob_image):
+    img, truth = blob_image
+    examples = np.where(np.isin(truth, [1, 4]), truth, 0)
+    labels, info = segment_everything(img, model=lite_medsam, examples=examples, return_info=True)
+    assert info["examples"] == 2 and match_scores(labels, truth)["f1"] == 1.0
+    assert np.array_equal(labels[examples > 0], examples[examples > 0])  # kept as they were
+    with pytest.raises(ValueError, match=r"shape \(128, 128\)"):
+        segment_everything(img, model=lite_medsam, examples=examples[:64])
+    with pytest.raises(ValueError, match="no objects"):
+        segment_everything(img, model=lite_medsam, examples=np.zeros_like(truth))
+    with pytest.raises(ValueError, match="min_area"):
+        segment_everything(img, model=lite_medsam, params={"min_area": 500, "max_area": 100})

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from napari_sam.automatic.merge import TileLabels, link_planes, merge_tiles
 
@@ -28,3 +29,17 @@ def test_link_planes_follows_moving_objects():
     assert set(np.unique(linked[2])) == {0, 1, 2}
     per_plane = link_planes(planes, min_iou=1.01)  # nothing links: a new id per plane
     assert per_plane.max() == 4
+
+
+def test_link_planes_across_a_missed_plane_and_size_changes():
+    planes = np.zeros((4, 40, 40), int)
+    planes[0, 10:30, 10:30] = 1  # a round object cut by widely spaced planes: big, then small
+    planes[1, 16:24, 16:24] = 1
+    planes[3, 15:25, 15:25] = 1  # missed on plane 2, seen again on plane 3
+    planes[3, 32:38, 32:38] = 2  # a new object
+    assert link_planes(planes).max() == 4  # by IoU, plane to plane: nothing links
+    linked = link_planes(planes, 0.5, measure="smaller", max_gap=1)
+    assert set(np.unique(linked[[0, 1]])) == {0, 1} and linked[3, 20, 20] == 1
+    assert linked[3, 35, 35] == 2 and linked.max() == 2
+    with pytest.raises(ValueError, match="measure"):
+        link_planes(planes, measure="dice")

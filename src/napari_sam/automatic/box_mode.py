@@ -59,6 +59,8 @@ class BoxModeParams:
         A mask whose area is already claimed by more than this fraction is dropped.
     min_area
         Smallest object in pixels (default: a sixteenth of the typical object's area, at least 6).
+    max_area
+        Largest object in pixels (default: no limit but the proposals' quarter of the image).
     batch_size
         Box prompts per decoder call (boxes of similar size are batched together).
     low_levels
@@ -84,6 +86,7 @@ class BoxModeParams:
     box_pad: float = 1.0
     max_overlap: float = 0.3
     min_area: int | None = None
+    max_area: int | None = None
     batch_size: int = 32
     low_levels: tuple[float, ...] = (0.5,)
     decoder_context: int | None = None
@@ -98,6 +101,10 @@ class BoxModeParams:
         if self.diameter is not None and self.diameter <= 0:
             raise ValueError(
                 f"diameter must be positive (pixels) or None to estimate it; got {self.diameter}"
+            )
+        if self.min_area is not None and self.max_area is not None and self.min_area > self.max_area:
+            raise ValueError(
+                f"min_area ({self.min_area}) is larger than max_area ({self.max_area}): no object could pass"
             )
         if not 0.0 < self.min_window_fraction <= 1.0:
             raise ValueError(f"min_window_fraction must lie in (0, 1]; got {self.min_window_fraction}")
@@ -184,6 +191,7 @@ def select(cands: Candidates, params: BoxModeParams, diameter: float) -> tuple[C
         (cands.scores >= params.pred_iou_thresh)
         & (cands.stability >= params.stability_thresh)
         & (areas >= min_area)
+        & (areas <= (params.max_area if params.max_area is not None else np.inf))
     )
     kept = cands.subset(np.flatnonzero(ok))
     if params.drop_clusters and len(kept):

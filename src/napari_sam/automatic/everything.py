@@ -112,6 +112,17 @@ def _segment_prepared(
     return labels, scores, info
 
 
+def _constant_plane_shape(image, channel_axis, stack_axis) -> tuple[int, int] | None:
+    """(H, W) of an in-memory 2D image (gray, or channels last) whose finite pixels all have one value."""
+    if not isinstance(image, np.ndarray) or stack_axis is not None or image.size == 0:
+        return None
+    if image.ndim == 2 or (image.ndim == 3 and channel_axis in (None, 2, -1) and image.shape[-1] <= 4):
+        finite = image[np.isfinite(image)] if image.dtype.kind == "f" else image
+        if finite.size and finite.min() == finite.max():
+            return (int(image.shape[0]), int(image.shape[1]))
+    return None
+
+
 def tile_origins(shape: tuple[int, int], tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
     """(r0, c0, r1, c1) of overlapping tiles covering an (H, W) image, row-major."""
     h, w = shape
@@ -138,6 +149,7 @@ def segment_everything(
     embeddings=None,
     progress: Callable[[int, int], None] | None = None,
     return_info: bool = False,
+    examples=None,
 ):
     """Automatic instance segmentation: every object of a 2D image as one integer label.
 
@@ -165,6 +177,11 @@ def segment_everything(
         Called as ``progress(done, total)`` in units of tiles × windows.
     return_info
         Also return a dict of counters (proposals, windows encoded, objects, seconds, parameters).
+    examples
+        Box mode: an (H, W) label image of objects to find more of ("like these",
+        :mod:`~napari_sam.automatic.examples`): their size, size range and polarity set the proposals,
+        and they are kept under their own labels in the result (found objects overlapping them are
+        dropped).
 
     Returns
     -------
@@ -177,8 +194,21 @@ def segment_everything(
     net = resolve_model(model, device)
     chosen = resolve_mode(net, mode)
     p = default_params(chosen, params)
+    flat = _constant_plane_shape(image, channel_axis, stack_axis)
+    if flat is not None:  # nothing to segment: empty labels, and the info says why
+        info = {"mode": chosen, "model": net.name, "objects": 0, "empty": "constant image: no objects"}
+        info["seconds"] = time.perf_counter() - t0
+        labels = np.zeros(flat, dtype=np.int32)
+        return (labels, info) if return_info else labels
     prepared = _as_prepared(image, channel_axis, scaling, stack_axis, plane)
     shape = prepared.shape
+    if examples is not None:
+        from napari_sam.automatic.examples import check_examples, describe_examples, params_like
+
+        if chosen != "boxes":
+            raise ValueError("examples need box mode (mode='boxes'): the point grid does not use them")
+        examples = check_examples(examples, shape)
+        p = params_like(p, describe_examples(prepared, examples))
     tiles = tile_origins(shape, tile_size, tile_overlap)
     info: dict = {"mode": chosen, "model": net.name, "parameters": p.to_dict(), "tiles": len(tiles)}
     if len(tiles) == 1:
@@ -198,5 +228,11 @@ def segment_everything(
         labels = merge_tiles(parts, shape)
         info.update(totals)
         info["objects"] = int(labels.max(initial=0))
+    if examples is not None:
+        from napari_sam.automatic.examples import keep_examples
+
+        labels = keep_examples(labels, examples)
+        info["examples"] = int(len(np.unique(examples)) - 1)
+        info["objects"] = int(len(np.unique(labels)) - 1)
     info["seconds"] = time.perf_counter() - t0
     return (labels, info) if return_info else labels

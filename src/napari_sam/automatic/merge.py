@@ -165,34 +165,83 @@ def _restrict(obj, region) -> np.ndarray:
     return out
 
 
-def link_planes(planes: np.ndarray, min_iou: float = 0.3, dtype=np.int32) -> np.ndarray:
+def overlap_matrix(a: np.ndarray, b: np.ndarray, measure: str = "iou") -> np.ndarray:
+    """(A + 1, B + 1) overlap of the labels of two label images of one shape (row/column 0: background).
+
+    ``measure``: ``"iou"`` (intersection over union) or ``"smaller"`` (intersection over the smaller
+    object's area: 1 when one object lies within the other, as the cross-sections of a round object
+    seen through widely spaced planes do).
+    """
+    if measure == "iou":
+        return iou_matrix(a, b)
+    if measure != "smaller":
+        raise ValueError(f"measure must be 'iou' or 'smaller'; got {measure!r}")
+    x = np.asarray(a).ravel().astype(np.int64)
+    y = np.asarray(b).ravel().astype(np.int64)
+    n_a, n_b = int(x.max(initial=0)) + 1, int(y.max(initial=0)) + 1
+    inter = np.bincount(x * n_b + y, minlength=n_a * n_b).reshape(n_a, n_b).astype(np.float64)
+    smaller = np.minimum(inter.sum(axis=1)[:, None], inter.sum(axis=0)[None, :])
+    return inter / np.maximum(smaller, 1.0)
+
+
+def _match(score: np.ndarray, ids: np.ndarray, allowed: set[int], threshold: float) -> dict[int, int]:
+    """Greedy one-to-one matches (best first) of ``ids`` (rows) to ``allowed`` columns above threshold."""
+    pairs = [
+        (score[a, b], int(a), int(b))
+        for a in ids
+        for b in np.flatnonzero(score[a] >= threshold)
+        if b != 0 and int(b) in allowed
+    ]
+    out: dict[int, int] = {}
+    used: set[int] = set()
+    for _, a, b in sorted(pairs, reverse=True):
+        if a in out or b in used:
+            continue
+        out[a] = b
+        used.add(b)
+    return out
+
+
+def link_planes(
+    planes: np.ndarray, min_iou: float = 0.3, dtype=np.int32, *, measure: str = "iou", max_gap: int = 0
+) -> np.ndarray:
     """(Z, H, W) per-plane labels → (Z, H, W) 3D labels with one id per object through the planes.
 
-    Objects of plane z are linked to objects of plane z - 1 by IoU (best pairs first, one to one, at
-    least ``min_iou``); unlinked objects start new ids. Ids are 1..N in order of first appearance.
+    Objects of plane z are linked to objects of plane z - 1 by their overlap (best pairs first, one to
+    one, at least ``min_iou``); with ``max_gap`` > 0, objects still unlinked are then linked to objects
+    last seen up to ``max_gap`` planes further back (an object missed on a plane or two keeps its id);
+    unlinked objects start new ids. Ids are 1..N in order of first appearance.
+
+    Parameters
+    ----------
+    measure
+        ``"iou"`` or ``"smaller"`` (:func:`overlap_matrix`); the latter suits anisotropic stacks, whose
+        objects change size quickly from plane to plane.
     """
     planes = np.asarray(planes)
     if planes.ndim != 3:
         raise ValueError(f"link_planes needs (Z, H, W) labels, got shape {planes.shape}")
+    if max_gap < 0:
+        raise ValueError(f"max_gap must be ≥ 0; got {max_gap}")
     out = np.zeros(planes.shape, dtype=dtype)
     next_id = 1
-    prev = None
     for z in range(planes.shape[0]):
         cur = planes[z]
         ids = np.unique(cur)
         ids = ids[ids != 0]
         mapping: dict[int, int] = {}
-        if prev is not None and ids.size:
-            iou = iou_matrix(cur, prev)
-            pairs = [
-                (iou[a, b], int(a), int(b)) for a in ids for b in np.flatnonzero(iou[a] >= min_iou) if b != 0
-            ]
-            used_prev: set[int] = set()
-            for _, a, b in sorted(pairs, reverse=True):
-                if a in mapping or b in used_prev:
-                    continue
-                mapping[a] = b
-                used_prev.add(b)
+        seen: set[int] = set()
+        for back in range(1, max_gap + 2):
+            if z - back < 0 or not ids.size:
+                break
+            prev = out[z - back]
+            prev_ids = set(int(v) for v in np.unique(prev)) - {0}
+            allowed = prev_ids - seen - set(mapping.values())
+            seen |= prev_ids
+            todo = np.array([a for a in ids if int(a) not in mapping], dtype=np.int64)
+            if not todo.size or not allowed:
+                continue
+            mapping.update(_match(overlap_matrix(cur, prev, measure), todo, allowed, min_iou))
         for a in ids:
             if int(a) not in mapping:
                 mapping[int(a)] = next_id
@@ -201,5 +250,4 @@ def link_planes(planes: np.ndarray, min_iou: float = 0.3, dtype=np.int32) -> np.
         for a, v in mapping.items():
             lut[a] = v
         out[z] = lut[cur]
-        prev = out[z]
     return out

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from napari_sam.automatic.box_mode import BoxModeParams
 from napari_sam.automatic.everything import default_params, resolve_mode, resolve_model, segment_everything
 from napari_sam.automatic.merge import link_planes
 from napari_sam.image.normalize import IntensityScaling
@@ -21,7 +22,9 @@ def segment_stack(
     mode: str | None = None,
     params=None,
     link: bool = True,
-    min_link_iou: float = 0.3,
+    min_link_iou: float = 0.5,
+    link_measure: str = "smaller",
+    max_gap: int = 1,
     scaling: IntensityScaling | None = None,
     device: str = "auto",
     progress: Callable[[int, int], None] | None = None,
@@ -34,8 +37,14 @@ def segment_stack(
     stack
         A stack with planes along ``stack_axis`` (numpy, dask or zarr).
     link
-        True: one id per object through the planes (overlap-based linking, IoU ≥ ``min_link_iou``);
-        False: each plane labelled on its own (ids restart at 1 in every plane).
+        True: one id per object through the planes (overlap-based linking,
+        :func:`~napari_sam.automatic.merge.link_planes`); False: each plane labelled on its own (ids
+        restart at 1 in every plane).
+    min_link_iou, link_measure, max_gap
+        Objects of neighbouring planes are one object when their overlap (``"smaller"``: the
+        intersection over the smaller one's area, which suits anisotropic stacks whose objects change
+        size quickly through z; or ``"iou"``) is at least ``min_link_iou``; an object missed on up to
+        ``max_gap`` planes keeps its id.
     progress
         Called as ``progress(planes_done, planes_total)``.
     kwargs
@@ -53,10 +62,52 @@ def segment_stack(
     p = default_params(chosen, params)
     source = make_source(stack, stack_axis=stack_axis, channel_axis=channel_axis, scaling=scaling)
     n = source.num_planes
+    if chosen == "boxes":
+        p = read_stack_once(source, p)
     planes = []
     for z in range(n):
         planes.append(segment_everything(source.plane(z), model=net, mode=chosen, params=p, **kwargs))
         if progress is not None:
             progress(z + 1, n)
     out = np.stack(planes)
-    return link_planes(out, min_link_iou) if link else out
+    return link_planes(out, min_link_iou, measure=link_measure, max_gap=max_gap) if link else out
+
+
+def read_stack_once(source, params: BoxModeParams, max_planes: int = 5) -> BoxModeParams:
+    """Box-mode settings with one polarity and object size for the whole stack.
+
+    Dim planes at the ends of a stack show few objects and mostly noise; their own reading would be
+    unreliable. The polarity (majority) and diameter (median) are read from up to ``max_planes`` planes
+    with the most contrast, and every plane is segmented with them (settings given stay).
+    """
+    import dataclasses
+
+    from napari_sam.automatic.polarity import bright_objects
+    from napari_sam.automatic.scale import estimate_diameter
+
+    if params.diameter is not None and params.polarity != "auto":
+        return params
+    n = source.num_planes
+    step = max(1, n // 16)  # look at no more than 16 planes to choose from
+    candidates = list(range(0, n, step))
+    spread = []
+    for z in candidates:
+        plane = source.plane(z)
+        h, w = plane.shape
+        spread.append(float(plane.region(0, h, 0, w).astype(np.float32).std()))
+    chosen = [candidates[i] for i in np.argsort(spread)[::-1][:max_planes]]
+    polarities, diameters = [], []
+    for z in chosen:
+        plane = source.plane(z)
+        h, w = plane.shape
+        bright, reading = bright_objects(plane.region(0, h, 0, w), params.polarity)
+        polarities.append(reading["polarity"])
+        d = estimate_diameter(bright)
+        if d > 0:
+            diameters.append(d)
+    changes: dict = {}
+    if params.polarity == "auto":
+        changes["polarity"] = max(set(polarities), key=polarities.count)
+    if params.diameter is None and diameters:
+        changes["diameter"] = float(np.median(diameters))
+    return dataclasses.replace(params, **changes)

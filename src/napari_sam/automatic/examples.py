@@ -1,0 +1,92 @@
+"""Segment "like these": settings learnt from a few committed objects, and the objects kept as they are.
+
+From example objects (a label image of the image's shape: committed objects, 0 elsewhere) the box
+proposals take
+
+* the object size: the examples' median equivalent diameter, and a size range (a third of the smallest
+  example's area to three times the largest's) outside which candidates are dropped;
+* the polarity: objects brighter or darker than a ring of pixels around them (in the channel the
+  proposals read: the gray mean, or the haematoxylin of stained RGB);
+
+and the result keeps every example object under its own label, adding only candidates that do not
+overlap them (no object twice).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from napari_sam.automatic.box_mode import BoxModeParams
+from napari_sam.automatic.polarity import bright_objects
+from napari_sam.image.normalize import PreparedImage
+
+
+def check_examples(examples, shape: tuple[int, int]) -> np.ndarray:
+    """``examples`` as an (H, W) int32 label image, or a ``ValueError`` naming the expected shape."""
+    ex = np.asarray(examples)
+    if ex.shape != tuple(shape):
+        raise ValueError(
+            f"examples must be a label image of the image's shape {tuple(shape)} (0 = background, "
+            f"one integer per object); got shape {ex.shape}"
+        )
+    if ex.dtype.kind not in "iub":
+        raise ValueError(f"examples must hold integer labels; got dtype {ex.dtype}")
+    ex = ex.astype(np.int32)
+    if not ex.any():
+        raise ValueError(
+            f"examples hold no objects: give a label image of shape {tuple(shape)} with at least one "
+            f"non-zero object, or examples=None"
+        )
+    return ex
+
+
+def describe_examples(image: PreparedImage, examples: np.ndarray) -> dict:
+    """Size, size range and polarity of the example objects (see the module's description)."""
+    areas = np.bincount(examples.ravel())[1:]
+    areas = areas[areas > 0]
+    h, w = image.shape
+    gray = bright_objects(image.region(0, h, 0, w), "bright")[0]
+    inside = examples > 0
+    ring = ndi.binary_dilation(inside, iterations=max(2, int(np.sqrt(np.median(areas)) / 3))) & ~inside
+    contrast = float(gray[inside].mean() - gray[ring].mean()) if ring.any() else 0.0
+    return {
+        "count": int(areas.size),
+        "diameter": float(2.0 * np.sqrt(np.median(areas) / np.pi)),
+        "min_area": int(max(4, areas.min() // 3)),
+        "max_area": int(3 * areas.max()),
+        "polarity": "bright" if contrast >= 0 else "dark",
+    }
+
+
+def params_like(params: BoxModeParams, learnt: dict) -> BoxModeParams:
+    """``params`` with the size, size range and polarity of the examples (settings given stay)."""
+    defaults = BoxModeParams()
+    changes = {}
+    for name in ("diameter", "min_area", "max_area"):
+        if getattr(params, name) == getattr(defaults, name):
+            changes[name] = learnt[name]
+    if params.polarity == "auto":
+        changes["polarity"] = learnt["polarity"]
+    return dataclasses.replace(params, **changes)
+
+
+def keep_examples(labels: np.ndarray, examples: np.ndarray, max_shared: float = 0.2) -> np.ndarray:
+    """Examples under their own labels plus the found objects that share at most ``max_shared`` of
+    their area with them, relabelled after the examples' largest label.
+    """
+    out = examples.astype(np.int32).copy()
+    next_id = int(out.max()) + 1
+    for value, sl in enumerate(ndi.find_objects(labels), start=1):
+        if sl is None:
+            continue
+        mask = labels[sl] == value
+        shared = (examples[sl][mask] > 0).mean()
+        if shared > max_shared:
+            continue
+        free = mask & (out[sl] == 0)
+        out[sl][free] = next_id
+        next_id += 1
+    return out
