@@ -60,8 +60,10 @@ def test_point_and_box_on_a_nucleus_commit_and_undo(
         lambda: np.array_equal(widget.preview_layer.data, point_and_box), timeout=PREDICT_TIMEOUT_MS
     )
 
-    # keys: C commits (and clears the prompts), U undoes
-    _press(qtbot, viewer, "c")
+    # keys: C commits (and clears the prompts; a refinement still on its way is committed when it
+    # arrives), U undoes
+    with qtbot.waitSignal(widget.committed, timeout=PREDICT_TIMEOUT_MS):
+        _press(qtbot, viewer, "c")
     assert iou(widget.objects_layer.data == 1, truth == label) >= 0.7
     assert len(widget.points_layer.data) == 0 and len(widget.shapes_layer.data) == 0
     assert not widget.preview_layer.data.any()

@@ -560,6 +560,7 @@ class AnnotatorWidget(QWidget):
     def shutdown(self) -> None:
         """Cancel running jobs and forget the session (the layers stay in the viewer)."""
         self.cancel()
+        self.previews.shutdown()
         self._plane_timer.stop()
         for disconnect in self._disconnect:
             disconnect()

@@ -80,6 +80,13 @@ class PreviewRuns:
             self.current.cancel()
         self.current = self.worker = self._prompts = None
 
+    def shutdown(self) -> None:
+        """The widget goes away: stop every run, a commit waiting for its final answer included."""
+        for run in list(self._committing):
+            run.cancel()
+        self._committing.clear()
+        self.forget()
+
     def run(self, session, prompts, multimask: bool) -> None:
         """Predict ``prompts`` with ``session`` (an :class:`AnnotatorSession`) and show the answers."""
         self.forget()
