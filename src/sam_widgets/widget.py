@@ -509,7 +509,9 @@ class SamWidget(anywidget.AnyWidget):
     def _send_tiles(self, content: dict) -> None:
         what = content.get("kind", "image")
         gen = int(content.get("gen", 0))
-        limits = self.contrast_limits
+        # the limits the browser asks for: its contrast_limits update may reach the kernel after this
+        # request (ipywidgets holds state updates back while an earlier one is pending; messages go at once)
+        limits = content.get("contrast_limits", self.contrast_limits)
         labels = self._plane_labels() if what == "labels" else None
         for level, i, j in content.get("keys", [])[:_MAX_TILES_PER_REQUEST]:
             if what == "labels":

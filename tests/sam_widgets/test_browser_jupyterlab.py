@@ -64,7 +64,7 @@ def _nuclei(gt: np.ndarray, n: int = 2) -> list[tuple[np.ndarray, tuple[int, int
 
 
 def drag_box(page, screen, widget, box, timeout: float = 120_000) -> None:
-    """Drag from one corner of ``box`` (min_row, min_col, max_row, max_col) to the other; wait for the mask."""
+    """Drag from one corner of ``box`` (min_row, min_col, max_row, max_col) to the other; await the mask."""
     seq = int(widget.get_attribute("data-prediction-seq"))
     b0, b1, b2, b3 = box
     page.mouse.move(*screen(b0, b1))
@@ -206,10 +206,21 @@ def test_click_and_commit_in_jupyterlab(tmp_path):
                     r.dispatchEvent(new Event('input', {bubbles: true}));
                 }""",
                 )
-                page.wait_for_timeout(400)
+                # the tiles come back from the kernel with the new limits (polled: a loaded machine is slow)
+                brighter = """dark => {
+                    const c = document.querySelector('.sam-widget canvas.sam-canvas');
+                    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                    let s = 0;
+                    for (let i = 0; i < d.length; i += 4) s += d[i + 1];
+                    return s / (d.length / 4) > dark + 5;
+                }"""
+                try:
+                    page.wait_for_function(brighter, arg=dark, timeout=60_000, polling=250)
+                except playwright.TimeoutError:
+                    pytest.fail(
+                        f"lowering the upper contrast limit did not brighten the image ({mean_gray():.1f})"
+                    )
                 page.wait_for_selector(".sam-widget[data-tiles-pending='0']", timeout=60_000)
-                page.wait_for_timeout(300)
-                assert mean_gray() > dark + 5, "lowering the upper contrast limit did not brighten the image"
 
                 # 5. zoom out with the wheel: the canvas asks for coarser tiles (level 1); zoom in; pan
                 import json

@@ -137,6 +137,22 @@ def test_tiles_on_request_carry_committed_labels(widget, data):
     assert img_header["c"] == 1 and len(img_buf[0]) == 256 * 256
 
 
+def test_image_tiles_use_the_contrast_limits_the_browser_asks_for(widget):
+    """A tile request names its limits: the browser's contrast_limits update may reach the kernel after
+    it (ipywidgets holds state updates back while an earlier one is pending)."""
+    rec = Recorder(widget)
+    assert widget.contrast_limits is None
+    ask = {"type": "tiles", "kind": "image", "gen": 3, "keys": [[0, 0, 0]]}
+    widget._on_message(widget, ask, [])
+    widget._on_message(widget, {**ask, "contrast_limits": [0.0, 10.0]}, [])
+    widget._on_message(widget, {**ask, "contrast_limits": None}, [])
+    auto, narrow, again = (np.frombuffer(m[1][0], np.uint8) for m in rec.of_type("tile")[-3:])
+    assert narrow.mean() > auto.mean() + 20  # a narrow window brightens the image
+    np.testing.assert_array_equal(again, auto)
+    widget._on_message(widget, {**ask, "contrast_limits": [5, 1]}, [])
+    assert "high > low" in widget.error
+
+
 def test_user_errors_are_clear(widget):
     with pytest.raises(ValueError, match="nothing to commit"):
         widget.commit()

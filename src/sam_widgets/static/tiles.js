@@ -81,8 +81,11 @@ export function createTiles({ model, root, view }) {
       pending.add(p);
       want.push([L, i, j]);
     }
+    // The request names the contrast limits it wants: the `contrast_limits` trait update travels on its
+    // own and ipywidgets may hold it back while an earlier message is pending, so it can arrive later.
+    const limits = model.get("contrast_limits") || null;
     for (let n = 0; n < want.length; n += 32) {
-      model.send({ type: "tiles", kind, gen: g, keys: want.slice(n, n + 32) });
+      model.send({ type: "tiles", kind, gen: g, keys: want.slice(n, n + 32), contrast_limits: limits });
     }
   }
 
