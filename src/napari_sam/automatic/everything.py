@@ -16,6 +16,7 @@ from napari_sam.automatic.box_mode import BoxModeParams, box_candidates, propose
 from napari_sam.automatic.filters import paint_labels
 from napari_sam.automatic.merge import TileLabels, merge_tiles
 from napari_sam.automatic.point_grid import PointGridParams, point_candidates
+from napari_sam.automatic.session_windows import SessionWindows
 from napari_sam.embeddings.embedder import WindowEmbeddings
 from napari_sam.geometry.steps import grid_starts
 from napari_sam.image.normalize import IntensityScaling, PreparedImage
@@ -123,6 +124,24 @@ def _constant_plane_shape(image, channel_axis, stack_axis) -> tuple[int, int] | 
     return None
 
 
+def _check_session(segmenter, image, model, embeddings, plane) -> int:
+    """The plane of ``segmenter``'s image to segment; ``ValueError`` for arguments that contradict it."""
+    if segmenter.source is None:
+        raise ValueError("the segmenter holds no image yet: call segmenter.set_image(image) first")
+    if embeddings is not None:
+        raise ValueError("give embeddings= or segmenter=, not both: the segmenter brings its embeddings")
+    if model is not None and model is not segmenter.model:
+        raise ValueError("segmenter= segments with the segmenter's own model; leave model= out")
+    h, w = segmenter.source.plane_shape
+    dims = tuple(int(v) for v in np.shape(image)) if image is not None else ()
+    if image is not None and not any(dims[i : i + 2] == (h, w) for i in range(len(dims) - 1)):
+        raise ValueError(
+            f"this image {dims} is not the segmenter's ({h} × {w} planes): pass the segmenter alone, "
+            f"segment_everything(segmenter=seg), or set_image the new image first"
+        )
+    return segmenter.plane if plane is None else segmenter.plane_index(plane)
+
+
 def tile_origins(shape: tuple[int, int], tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
     """(r0, c0, r1, c1) of overlapping tiles covering an (H, W) image, row-major."""
     h, w = shape
@@ -134,7 +153,7 @@ def tile_origins(shape: tuple[int, int], tile: int, overlap: int) -> list[tuple[
 
 
 def segment_everything(
-    image,
+    image=None,
     *,
     model: SamModel | str | None = None,
     mode: str | None = None,
@@ -150,6 +169,7 @@ def segment_everything(
     progress: Callable[[int, int], None] | None = None,
     return_info: bool = False,
     examples=None,
+    segmenter=None,
 ):
     """Automatic instance segmentation: every object of a 2D image as one integer label.
 
@@ -173,6 +193,11 @@ def segment_everything(
         ``tile_overlap`` pixels (at least the largest object), and objects crossing seams are joined.
     embeddings
         For a single-tile image only: an object with ``get(window)`` to reuse (e.g. a cache).
+    segmenter
+        A :class:`~napari_sam.segmenter.Segmenter` with an image: segment its image (the plane in view,
+        or ``plane``) with its model and its embeddings (memory and persistent tile store), so windows
+        it has embedded are not encoded again and the ones encoded here stay in it. ``image`` may then
+        be omitted.
     progress
         Called as ``progress(done, total)`` in units of tiles × windows.
     return_info
@@ -191,7 +216,13 @@ def segment_everything(
     t0 = time.perf_counter()
     if tile_overlap < 0 or tile_size <= tile_overlap:
         raise ValueError(f"tile_size ({tile_size}) must be larger than tile_overlap ({tile_overlap}) ≥ 0")
-    net = resolve_model(model, device)
+    if segmenter is not None:
+        session_plane = _check_session(segmenter, image, model, embeddings, plane)
+        image, net = segmenter.source.plane(session_plane), segmenter.model
+    else:
+        if image is None:
+            raise ValueError("give an image to segment, or segmenter= a Segmenter holding one")
+        net = resolve_model(model, device)
     chosen = resolve_mode(net, mode)
     p = default_params(chosen, params)
     flat = _constant_plane_shape(image, channel_axis, stack_axis)
@@ -211,6 +242,8 @@ def segment_everything(
         p = params_like(p, describe_examples(prepared, examples))
     tiles = tile_origins(shape, tile_size, tile_overlap)
     info: dict = {"mode": chosen, "model": net.name, "parameters": p.to_dict(), "tiles": len(tiles)}
+    if segmenter is not None:
+        embeddings = SessionWindows(segmenter.embeddings, session_plane)
     if len(tiles) == 1:
         labels, _, tile_info = _segment_prepared(net, prepared, chosen, p, embeddings, progress)
         info.update(tile_info)
@@ -220,7 +253,10 @@ def segment_everything(
         for k, (r0, c0, r1, c1) in enumerate(tiles):
             sub = PreparedImage(prepared.data[r0:r1, c0:c1], prepared.scaling, prepared.layout)
             step = None if progress is None else (lambda d, t, k=k: progress(k * t + d, len(tiles) * t))
-            lab, scores, tile_info = _segment_prepared(net, sub, chosen, p, None, step)
+            lent = None
+            if segmenter is not None:  # the session's embeddings, windows shifted to this tile
+                lent = SessionWindows(segmenter.embeddings, session_plane, (r0, c0))
+            lab, scores, tile_info = _segment_prepared(net, sub, chosen, p, lent, step)
             parts.append(TileLabels((r0, c0), lab, scores))
             for key, v in tile_info.items():
                 if isinstance(v, (int, float)):
