@@ -1,1 +1,1 @@
-"""Images in: reading any array, dtype/NaN/channel handling, one global intensity scaling, stacks as planes."""
+"""Images in: any array, dtype/NaN/channel handling, one global intensity scaling, stacks as planes."""
