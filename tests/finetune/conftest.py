@@ -16,13 +16,24 @@ def nuclei_crop(nuclei_data) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.fixture(scope="session")
 def tuned(nuclei_crop, tmp_path_factory):
-    """A one-minute fine-tune (whole-image window, no augmented copies) saved to a folder."""
+    """Two epochs of fine-tuning (about 28 steps of 4 objects; the whole-image window, no augmented copies),
+    saved to a folder. Bounded by steps, not time, so a busy machine gives the same model, later.
+    """
     from napari_sam.finetune import finetune
 
     img, lab = nuclei_crop
     seen = []
     model = finetune(
-        img, lab, minutes=1.0, zoom=False, augment=0, seed=0, batch_size=4, device="cpu", progress=seen.append
+        img,
+        lab,
+        minutes=30.0,
+        max_epochs=2,
+        zoom=False,
+        augment=0,
+        seed=0,
+        batch_size=4,
+        device="cpu",
+        progress=seen.append,
     )
     path = model.save(tmp_path_factory.mktemp("tuned") / "model")
     return model, path, seen

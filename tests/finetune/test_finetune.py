@@ -36,7 +36,7 @@ def test_finetune_improves_held_out_objects(tuned, nuclei_crop, lite_medsam):
     # measured independently of the trainer, through the session, base vs fine-tuned
     base = _held_out_miou(lite_medsam, img, lab, held_out)
     after = _held_out_miou(model, img, lab, held_out)
-    assert after > base + 0.02, (base, after)
+    assert after > base + 0.01, (base, after)
     assert report["validation"]["after"] == pytest.approx(after, abs=1e-3)
     assert report["validation"]["before"] == pytest.approx(base, abs=1e-3)
     # progress: embedding, then training steps with an ETA, then done
