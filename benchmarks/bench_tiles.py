@@ -278,7 +278,8 @@ def main() -> None:
     print(f"model {MODEL} on {result['device']} ({result['torch_threads']} threads), batch {args.batch_size}")
     print(f"\nthroughput  {n}² image, {tiles} tiles")
     print(
-        f"  bare encoder   {t['bare_s']:>8.2f} s  {t['bare_tiles_per_s']:>7.3f} tiles/s   (runs {t['bare_runs_s']})"
+        f"  bare encoder   {t['bare_s']:>8.2f} s  {t['bare_tiles_per_s']:>7.3f} tiles/s"
+        f"   (runs {t['bare_runs_s']})"
     )
     print(
         f"  pipeline       {t['pipeline_s']:>8.2f} s  {t['pipeline_tiles_per_s']:>7.3f} tiles/s   "
@@ -286,7 +287,8 @@ def main() -> None:
     )
     r = result["reopen"]
     print(
-        f"\nreopen finished cache   {r['seconds']:.3f} s, status {r['status']}, {r['tiles_encoded']} tiles encoded"
+        f"\nreopen finished cache   {r['seconds']:.3f} s, status {r['status']},"
+        f" {r['tiles_encoded']} tiles encoded"
     )
     r = result["resume"]
     print(
@@ -302,7 +304,8 @@ def main() -> None:
     print(f"  {'image':>7} {'MB':>7} {'tiles':>7} {'encoded':>8} {'s':>7} {'peak MB':>8} {'VmHWM MB':>9}")
     for s in m["sizes"]:
         print(
-            f"  {s['image']:>6}² {s['image_mb']:>7} {s['tiles_total']:>7} {s['tiles_encoded']:>8} {s['seconds']:>7} "
+            f"  {s['image']:>6}² {s['image_mb']:>7} {s['tiles_total']:>7} {s['tiles_encoded']:>8}"
+            f" {s['seconds']:>7} "
             f"{s['peak_rss_mb']:>8} {s['vm_hwm_mb']:>9}"
         )
     print(json.dumps(result))

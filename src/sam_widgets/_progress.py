@@ -10,7 +10,9 @@ from contextlib import contextmanager
 def progress_bar(
     desc: str, *, enabled: bool = True, unit: str = "window"
 ) -> Iterator[Callable[[int, int], None]]:
-    """A ``progress(done, total)`` callback drawing a ``tqdm.auto`` bar (a widget in notebooks, text elsewhere).
+    """A ``progress(done, total)`` callback drawing a ``tqdm.auto`` bar.
+
+    A widget in notebooks, text elsewhere.
 
     Parameters
     ----------

@@ -28,7 +28,9 @@ def max_level(shape: tuple[int, int], tile: int = TILE) -> int:
 def tile_bounds(
     shape: tuple[int, int], level: int, i: int, j: int, tile: int = TILE
 ) -> tuple[int, int, int, int]:
-    """Image rows/cols ``(r0, r1, c0, c1)`` (half-open, clipped to the image) covered by tile ``(level, i, j)``.
+    """Image rows/cols ``(r0, r1, c0, c1)`` covered by tile ``(level, i, j)``.
+
+    Half-open, clipped to the image.
 
     Raises ``ValueError`` for a tile outside the image or a level outside ``[0, max_level]``.
     """

@@ -4,7 +4,8 @@ Conventions
 -----------
 * Public API: points are (row, col); boxes are (min_row, min_col, max_row, max_col), max inclusive,
   in image pixels (pixel centres at integer coordinates, as napari draws them).
-* Model frame: SAM's (x, y) in pixels of the S×S model input of one :class:`~napari_sam.geometry.windows.Window`.
+* Model frame: SAM's (x, y) in pixels of the S×S model input of one
+  :class:`~napari_sam.geometry.windows.Window`.
 """
 
 from __future__ import annotations
