@@ -45,7 +45,7 @@ class ImageLayerCombo(QComboBox):
     def layer(self):
         """The chosen layer, or None."""
         name = self.currentText()
-        return self.viewer.layers.get(name, None)
+        return self.viewer.layers[name] if name in self.viewer.layers else None  # noqa: SIM401 (LayerList has no get)
 
 
 def model_combo() -> QComboBox:
