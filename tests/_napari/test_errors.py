@@ -35,8 +35,8 @@ def test_worker_errors_become_notifications(make_napari_viewer, qtbot, lite_meds
     widget.compute_embeddings()
     assert any("RGB" in m for m in notifications)
 
-    assert widget.commit() == []
-    assert any("nothing to commit" in m for m in notifications)
+    assert widget.commit() == []  # no embeddings yet: the user is told what to do first
+    assert any("compute embeddings first" in m for m in notifications)
 
 
 def test_missing_core_features_are_reported(make_napari_viewer, qtbot, notifications, tmp_path):
