@@ -48,7 +48,8 @@ class BoxModeParams:
         surroundings (:mod:`~napari_sam.automatic.polarity`).
     flatten
         Subtract the background and divide by the local contrast before proposing
-        (:mod:`~napari_sam.automatic.background`); the model still sees the original pixels.
+        (:mod:`~napari_sam.automatic.background`); the model still sees the original pixels. Off by
+        default: with it on, the stardist nuclei scored F1 0.785 instead of 0.884 (LiteMedSAM).
     sigma, diameter, spacings
         Proposal settings (:func:`~napari_sam.automatic.proposals.propose_boxes`); ``sigma`` None
         smooths by a twentieth of the diameter (0.6–3 pixels); ``diameter`` None estimates the typical
@@ -79,7 +80,7 @@ class BoxModeParams:
     zoom_factor: float = 7.0
     min_window_fraction: float = 0.125
     polarity: str = "auto"
-    flatten: bool = True
+    flatten: bool = False
     sigma: float | None = None
     diameter: float | None = None
     spacings: tuple[float, ...] = (0.3, 0.5)
