@@ -353,6 +353,77 @@ class Segmenter:
                 yield p, done + n, total
             done += len(pending[p])
 
+    @property
+    def is_tiled(self) -> bool:
+        """Whether a plane is embedded as a grid of tiles (an image larger than twice the model input)."""
+        return self.grid is not None and not self.grid.is_single
+
+    def tiles_by_distance(self, view=None, plane: int | None = None) -> list[int]:
+        """The unfinished tiles of ``plane`` (default: the plane in view), nearest to ``view`` first.
+
+        Parameters
+        ----------
+        view
+            The region in view, (min_row, min_col, max_row, max_col) in image pixels; None: the image
+            centre. Tiles overlapping it come first (nearest its centre first), then the others by their
+            distance from it.
+        """
+        if self.store is None:
+            raise ValueError("tiles need a tiled image or a cache: set_image(..., cache=path)")
+        p = self._plane if plane is None else self.plane_index(plane)
+        h, w = self.source.plane_shape
+        r0, c0, r1, c1 = (0, 0, h, w) if view is None else (float(v) for v in view)
+        if r1 < r0 or c1 < c0:
+            raise ValueError(f"view must be (min_row, min_col, max_row, max_col); got {view}")
+        cr, cc = (r0 + r1) / 2, (c0 + c1) / 2
+
+        def key(t: int) -> tuple[float, float]:
+            win = self.grid.tile(t)
+            tr, tc = win.row0 + win.size / 2, win.col0 + win.size / 2
+            gap_r = max(r0 - (win.row0 + win.size), win.row0 - r1, 0.0)
+            gap_c = max(c0 - (win.col0 + win.size), win.col0 - c1, 0.0)
+            return (float(np.hypot(gap_r, gap_c)), float(np.hypot(tr - cr, tc - cc)))
+
+        return sorted(self.embeddings.pending_tiles(p), key=key)
+
+    def iter_encode_view_first(self, view=None, plane: int | None = None, batch_size: int = 1):
+        """Embed the unfinished tiles of a plane in the background, those in view first.
+
+        A generator for a front end's worker thread: yields ``(done, total)`` tiles after each batch and
+        emits ``events.embedding_progress``. Prompts meanwhile are answered at once where their window
+        is embedded, and their windows elsewhere are encoded first (this pauses between batches while a
+        prompt's window is encoded). Stop it by closing the generator; finished tiles stay in the store
+        (the cache is resumed by the next call or the next session).
+
+        Parameters
+        ----------
+        view
+            (min_row, min_col, max_row, max_col) in image pixels, or a callable returning it (asked before
+            every batch, so panning the view re-orders what is left); None: the image centre.
+        plane
+            The plane (default: the plane in view).
+        batch_size
+            Tiles per encoder pass (1 keeps a prompt's wait short on a CPU).
+        """
+        self._require_image()
+        p = self._plane if plane is None else self.plane_index(plane)
+        if self.store is None:  # a small 2D image: one whole-image window
+            self.embeddings.encode([self.whole_window], plane=p, background=True)
+            self.events.embedding_progress.emit(1, 1)
+            yield 1, 1
+            return
+        total = len(self.embeddings.pending_tiles(p))
+        while True:
+            where = view() if callable(view) else view
+            pending = self.tiles_by_distance(where, p)  # also drops tiles a prompt had encoded meanwhile
+            if not pending:
+                return
+            chosen = pending[: max(1, int(batch_size))]
+            self.embeddings.encode([self.grid.tile(t) for t in chosen], plane=p, background=True)
+            done = total - len(pending) + len(chosen)
+            self.events.embedding_progress.emit(done, total)
+            yield done, total
+
     def encode_planes(
         self,
         planes=None,

@@ -71,6 +71,8 @@ class WindowEmbeddings:
         self._cache: OrderedDict[tuple[int, Window], torch.Tensor] = OrderedDict()
         self._lock = threading.RLock()
         self._in_flight: dict[tuple[int, Window], threading.Event] = {}  # being encoded by some thread
+        self._foreground = 0  # encodes a prompt waits for: background encoding pauses while any runs
+        self._quiet = threading.Condition(self._lock)
         self.encoded_count = 0  # windows through the encoder, for tests and benchmarks
 
     @property
@@ -133,13 +135,34 @@ class WindowEmbeddings:
         progress: ProgressCallback | None = None,
         should_stop: Callable[[], bool] | None = None,
         plane: int = 0,
+        background: bool = False,
     ) -> int:
         """Encode the windows that are neither in memory nor finished in the store, ``batch_size`` per
         forward pass; grid tiles are also written to the store. Returns how many this call encoded
         (windows another thread is encoding are waited for, not encoded twice).
 
+        A ``background`` call first waits until no other (foreground) call is encoding: a prompt's
+        window is never queued behind background tiles for more than the batch already running.
+
         Raises :class:`Cancelled` when ``should_stop()`` answers True between batches.
         """
+        if background:
+            with self._quiet:
+                while self._foreground:
+                    self._quiet.wait(0.05)
+                    if should_stop is not None and should_stop():
+                        raise Cancelled("stopped while a prompt's window was encoded")
+            return self._encode(windows, progress, should_stop, plane, keep=False)
+        with self._lock:
+            self._foreground += 1
+        try:
+            return self._encode(windows, progress, should_stop, plane)
+        finally:
+            with self._quiet:
+                self._foreground -= 1
+                self._quiet.notify_all()
+
+    def _encode(self, windows, progress, should_stop, plane, keep: bool = True) -> int:
         wanted = list(dict.fromkeys(windows))
         encoded = 0
         while True:
@@ -156,7 +179,7 @@ class WindowEmbeddings:
                     raise Cancelled(f"stopped after {encoded} of {encoded + len(todo)} windows")
                 if mine:
                     encoded += run_with_callbacks(
-                        self._iter_encode(mine, plane), len(mine), progress, should_stop, Cancelled
+                        self._iter_encode(mine, plane, keep), len(mine), progress, should_stop, Cancelled
                     )
             finally:
                 with self._lock:
@@ -166,7 +189,7 @@ class WindowEmbeddings:
             for event in theirs:  # then check again: a thread that was cancelled left its windows to us
                 event.wait()
 
-    def _iter_encode(self, windows: list[Window], plane: int) -> Iterator[int]:
+    def _iter_encode(self, windows: list[Window], plane: int, keep: bool = True) -> Iterator[int]:
         done = 0
         image = self._image_for(plane)
         for batch, emb in iter_encode(self.model, image, windows, self.batch_size):
@@ -179,7 +202,8 @@ class WindowEmbeddings:
                 for j, (_, i) in enumerate(stored):  # serve exactly what a reopened cache serves
                     emb[i] = torch.from_numpy(values[j].astype(np.float32))
             for i, window in enumerate(batch):
-                self.put(window, emb[i : i + 1].to(self.model.device), plane)
+                if keep or tiles[i] is None:  # background tiles go to the store only (memory stays flat)
+                    self.put(window, emb[i : i + 1].to(self.model.device), plane)
             self.encoded_count += len(batch)
             done += len(batch)
             yield done

@@ -1,0 +1,102 @@
+"""Background embedding of a large image, the tiles in view first, while prompts are answered: the core
+side of "first mask before the image is embedded" (the napari and notebook tests drive it from the UI).
+Real weights, the real nuclei padded to 640 × 600 (nine 256-px tiles)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from napari_sam.segmenter import Segmenter
+
+PAD = ((64, 64), (44, 44))
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+@pytest.fixture
+def big(nuclei_data):
+    image, truth = nuclei_data
+    return np.pad(image, PAD, mode="reflect"), np.pad(truth, PAD, mode="constant")
+
+
+def test_tiles_in_view_come_first_and_panning_reorders(lite_medsam, big):
+    image, _ = big
+    seg = Segmenter(lite_medsam)
+    seg.set_image(image, encode=False)
+    assert seg.is_tiled and seg.embeddings.encoded_count == 0  # opening costs no encoder pass
+    bottom_right = (500, 450, 639, 599)
+    order = seg.tiles_by_distance(bottom_right)
+    assert order[0] == seg.grid.tile_at(570, 525)
+    top_left = seg.grid.tile_at(10, 10)
+    assert seg.tiles_by_distance((0, 0, 100, 100))[0] == top_left
+    with pytest.raises(ValueError, match="min_row, min_col, max_row, max_col"):
+        seg.tiles_by_distance((100, 100, 0, 0))
+
+    views = iter([bottom_right, (0, 0, 100, 100)])
+    run = seg.iter_encode_view_first(view=lambda: next(views), batch_size=1)
+    assert next(run) == (1, 9)
+    assert seg.store.is_done(0, order[0])
+    assert next(run) == (2, 9)  # the view moved to the top left: that tile next
+    assert seg.store.is_done(0, top_left)
+    run.close()
+    assert len(seg.embeddings.pending_tiles(0)) == 7
+
+
+def test_prompt_on_an_unembedded_region_is_answered_from_its_window(lite_medsam, big):
+    image, truth = big
+    seg = Segmenter(lite_medsam)
+    seg.set_image(image, encode=False)
+    ids, areas = np.unique(truth[truth > 0], return_counts=True)
+    label = int(ids[np.argsort(np.abs(areas - 500))[0]])
+    rows, cols = np.nonzero(truth == label)
+    res = seg.predict(box=(rows.min(), cols.min(), rows.max(), cols.max()))
+    assert _iou(res.masks[0], truth == label) >= 0.7
+    # only what the prompt needed went through the encoder, not the whole grid
+    assert seg.embeddings.encoded_count <= 3
+    assert len(seg.embeddings.pending_tiles(0)) >= 7
+
+
+def test_cancel_keeps_finished_tiles_and_a_new_session_resumes(lite_medsam, big, tmp_path):
+    image, _ = big
+    cache = tmp_path / "big.zarr"
+    first = Segmenter(lite_medsam)
+    first.set_image(image, encode=False, cache=cache)
+    run = first.iter_encode_view_first(batch_size=2)
+    progress = [next(run), next(run)]
+    run.close()  # what a Cancel button does
+    assert progress == [(2, 9), (4, 9)]
+
+    second = Segmenter(lite_medsam)
+    second.set_image(image, encode=False, cache=cache)
+    assert second.store.status == "resumed"
+    assert len(second.embeddings.pending_tiles(0)) == 5
+    seen = []
+    second.events.embedding_progress.connect(lambda done, total: seen.append((done, total)))
+    assert list(second.iter_encode_view_first(batch_size=4)) == [(4, 5), (5, 5)]
+    assert seen == [(4, 5), (5, 5)]
+    assert second.embeddings.encoded_count == 5 and second.embeddings.pending_tiles(0) == []
+
+
+def test_background_encoding_waits_while_a_prompt_is_encoded(lite_medsam, big):
+    image, _ = big
+    seg = Segmenter(lite_medsam)
+    seg.set_image(image, encode=False)
+    emb = seg.embeddings
+    with emb._lock:
+        emb._foreground += 1  # a prompt's window is being encoded
+    steps: list = []
+    worker = threading.Thread(target=lambda: steps.extend(seg.iter_encode_view_first(batch_size=9)))
+    worker.start()
+    time.sleep(0.5)
+    assert steps == [] and emb.encoded_count == 0  # paused
+    with emb._quiet:
+        emb._foreground -= 1
+        emb._quiet.notify_all()
+    worker.join(timeout=300)
+    assert steps == [(9, 9)] and emb.encoded_count == 9
