@@ -85,8 +85,9 @@ class Annotations:
             raise ValueError(f"labels are (H, W) or (planes, H, W); got shape {shape}")
         self.labels = np.zeros(shape, dtype=np.int32)
         self.objects: list[ObjectRecord] = []
-        # per commit: (id, parts), a part (plane, region slices, flat index in the region, old values)
-        self._undo: list[tuple[int, list[tuple]]] = []
+        # per commit: (id, parts, the object's record before, for a replacement, else None), a part
+        # (plane, region slices, flat index in the region, old values)
+        self._undo: list[tuple[int, list[tuple], ObjectRecord | None]] = []
         self._next_id = 1
 
     @property
@@ -137,7 +138,7 @@ class Annotations:
             int(boxes[:, 2].max()),
             int(boxes[:, 3].max()),
         )
-        self._undo.append((new_id, undo))
+        self._undo.append((new_id, undo, None))
         self.objects.append(record_for(new_id, int(sum(p[2].size for p in parts)), bbox))
         self._next_id += 1
         self.changed.emit(new_id)
@@ -199,20 +200,145 @@ class Annotations:
             parts, lambda i, area, bbox: ObjectRecord(i, area, bbox, seed, score, record, planes)
         )
 
+    def replace(
+        self,
+        obj_id: int,
+        mask: np.ndarray,
+        *,
+        plane: int | None = None,
+        score: float | None = None,
+        prompts: Prompts | dict | None = None,
+        overwrite: bool = False,
+    ) -> int:
+        """Replace the pixels of object ``obj_id`` on ``plane`` by ``mask`` ((H, W) bool), keeping its id
+        (a correction, e.g. of an object loaded with :meth:`from_labels`); returns ``obj_id``.
+
+        Its pixels outside ``mask`` become background; pixels of other objects keep their object unless
+        ``overwrite``. Its record takes ``score`` and ``prompts``. One :meth:`undo` restores the object
+        exactly as it was (pixels and record). ``ValueError`` for an unknown id or an empty mask.
+        """
+        index_of = {o.id: i for i, o in enumerate(self.objects)}
+        if obj_id not in index_of:
+            raise ValueError(f"there is no object {obj_id} to replace (ids: {self._id_summary()})")
+        before = self.objects[index_of[obj_id]]
+        record = prompt_record(prompts)
+        mask = np.asarray(mask, dtype=bool)
+        target = self._plane_view(plane)
+        if mask.shape != target.shape:
+            raise ValueError(f"mask shape {mask.shape} does not match the labels' {target.shape}")
+        if not mask.any():
+            raise ValueError("the mask is empty: nothing to commit (undo the object to remove it)")
+        new = mask if overwrite else mask & ((target == 0) | (target == obj_id))
+        if not new.any():
+            raise ValueError("every pixel of the mask already belongs to another object")
+        old = target == obj_id
+        bbox = mask_bbox(new | old)
+        r0, c0, r1, c1 = bbox
+        region = (slice(r0, r1 + 1), slice(c0, c1 + 1))
+        view = target[region]
+        flat = view.reshape(-1).copy()
+        index = np.flatnonzero((new | old)[region])
+        values = flat[index].copy()
+        flat[np.flatnonzero(old[region] & ~new[region])] = 0
+        flat[np.flatnonzero(new[region])] = obj_id
+        target[region] = flat.reshape(view.shape)
+        self._undo.append((obj_id, [(plane, region, index, values)], before))
+        self.objects[index_of[obj_id]] = self._measured(obj_id, before, score, record)
+        self.changed.emit(obj_id)
+        return obj_id
+
+    def _measured(self, obj_id: int, before: ObjectRecord, score, record: dict) -> ObjectRecord:
+        """``before`` with its area, bbox and planes measured again from the labels."""
+        where = self.labels == obj_id
+        if self.labels.ndim == 3:
+            planes = [int(p) for p in np.flatnonzero(where.any(axis=(1, 2)))]
+            flat = where.any(axis=0)
+        else:
+            planes, flat = None, where
+        return ObjectRecord(
+            obj_id,
+            int(where.sum()),
+            mask_bbox(flat),
+            before.plane,
+            score,
+            record,
+            planes if planes is not None and len(planes) > 1 else None,
+        )
+
+    def _id_summary(self) -> str:
+        ids = [o.id for o in self.objects]
+        if not ids:
+            return "none"
+        return ", ".join(map(str, ids[:10])) + (f", … ({len(ids)} objects)" if len(ids) > 10 else "")
+
     def undo(self) -> int | None:
-        """Remove the last committed object (restoring what it covered); its id, or None if none left."""
+        """Undo the last commit: remove the object it added, or give a replaced object back its pixels and
+        record (:meth:`replace`), restoring what it covered; its id, or None if none left.
+        """
         if not self._undo:
             return None
-        obj_id, parts = self._undo.pop()
+        obj_id, parts, before = self._undo.pop()
         for plane, region, index, old in reversed(parts):
             target = self._plane_view(plane)
             tmp = target[region].copy().reshape(-1)
             tmp[index] = old
             target[region] = tmp.reshape(target[region].shape)
-        self.objects = [o for o in self.objects if o.id != obj_id]
-        self._next_id = obj_id
+        if before is not None:
+            self.objects = [before if o.id == obj_id else o for o in self.objects]
+        else:
+            self.objects = [o for o in self.objects if o.id != obj_id]
+            self._next_id = obj_id
         self.changed.emit(obj_id)
         return obj_id
+
+    @classmethod
+    def from_labels(cls, labels: np.ndarray) -> Annotations:
+        """Committed objects from an existing label image (a previous run, Cellpose, manual painting):
+        (H, W), or (P, H, W) for a stack; one object per non-zero value, its id the value (an object on
+        several planes of a stack is one object there). The objects have no prompts; they can be
+        corrected (:meth:`replace`) and new ones committed after them. ``ValueError`` for labels that
+        are not integers >= 0.
+        """
+        from scipy import ndimage as ndi
+
+        arr = np.asarray(labels)
+        if arr.ndim not in (2, 3):
+            raise ValueError(f"labels are (H, W) or (planes, H, W); got shape {arr.shape}")
+        if arr.dtype == bool:
+            arr = arr.astype(np.uint8)
+        if not np.issubdtype(arr.dtype, np.integer):
+            raise ValueError(f"labels must hold integer ids; got dtype {arr.dtype}")
+        top = int(arr.max()) if arr.size else 0
+        if arr.size and int(arr.min()) < 0:
+            raise ValueError("labels must be >= 0 (0 is background)")
+        if top > np.iinfo(np.int32).max:
+            raise ValueError(f"label ids up to {np.iinfo(np.int32).max} are supported; found {top}")
+        ann = cls(arr.shape)
+        ann.labels[...] = arr
+        ids = np.unique(arr)
+        ids = ids[ids > 0]
+        compact = np.zeros(top + 1, dtype=np.int64) if top < 4 * max(arr.size, 1) else None
+        if compact is not None:  # find_objects needs ids small enough for a table of their size
+            compact[ids] = np.arange(1, ids.size + 1)
+            dense = compact[arr]
+        else:
+            dense = np.searchsorted(ids, arr) + 1
+            dense[arr == 0] = 0
+        slices = ndi.find_objects(dense)
+        areas = np.bincount(dense.ravel(), minlength=ids.size + 1)
+        for k, (obj_id, sl) in enumerate(zip(ids, slices), start=1):
+            rows, cols = sl[-2], sl[-1]
+            bbox = (rows.start, cols.start, rows.stop - 1, cols.stop - 1)
+            plane = planes = None
+            if arr.ndim == 3:
+                on = [int(p) for p in np.flatnonzero((dense[sl] == k).any(axis=(1, 2))) + sl[0].start]
+                plane, planes = on[0], (on if len(on) > 1 else None)
+            ann.objects.append(
+                ObjectRecord(int(obj_id), int(areas[k]), bbox, plane, None, prompt_record(None), planes)
+            )
+        ann._next_id = top + 1
+        ann.changed.emit(0)
+        return ann
 
     def records(self) -> list[dict]:
         """The committed objects in full, as saved: dicts with id, area, bbox, plane, score, prompts

@@ -28,7 +28,7 @@ __all__ = ["DecoderRequest", "Prompts", "RECORD_VERSION"]
 
 RECORD_VERSION = 2
 POSITIVE, NEGATIVE = 1, 0
-_V2_KEYS = {"version", "points", "labels", "boxes", "mask", "plane"}
+_V2_KEYS = {"version", "points", "labels", "boxes", "mask", "plane", "refines"}
 _NAPARI_V1_KEYS = {"points", "labels", "boxes", "plane", "mask_pixels"}
 _NOTEBOOK_V1_KEYS = {"points", "box"}
 
@@ -52,6 +52,10 @@ class Prompts:
         (H, W) bool drawn mask prompt (polygon, ellipse, brush), or None.
     plane
         Leading (non-spatial) indices of the plane in a stack, ``()`` for a 2D image.
+    refines
+        The id of a committed object these prompts correct (its mask is ``mask``, the points and boxes
+        correct it; committing replaces that object's pixels under the same id), or None for a new
+        object. See :meth:`napari_sam.segmenter.Segmenter.refine_prompts`.
     """
 
     points: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
@@ -59,6 +63,7 @@ class Prompts:
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
     mask: np.ndarray | None = None
     plane: tuple[int, ...] = ()
+    refines: int | None = None
 
     def __post_init__(self) -> None:
         points = _points(self.points)
@@ -66,6 +71,7 @@ class Prompts:
         labels = _labels(self.labels, len(points))
         mask = _mask(self.mask)
         plane = _plane(self.plane)
+        object.__setattr__(self, "refines", _refines(self.refines, mask))
         for name, value in (
             ("points", points),
             ("labels", labels),
@@ -87,6 +93,7 @@ class Prompts:
         mask=None,
         plane=(),
         image_shape: Sequence[int] | None = None,
+        refines: int | None = None,
     ) -> Prompts:
         """Check prompts given in any array-like form and return them as :class:`Prompts`.
 
@@ -105,6 +112,8 @@ class Prompts:
         image_shape
             (H, W) of the plane: points must lie on it, boxes are clipped to it (a box wholly outside
             is refused) and the mask must have this shape.
+        refines
+            The id of the committed object ``mask`` is the mask of, when these prompts correct it.
 
         Raises
         ------
@@ -118,6 +127,7 @@ class Prompts:
             boxes=np.zeros((0, 4)) if boxes is None else boxes,
             mask=mask,
             plane=plane,
+            refines=refines,
         )
         return prompts if image_shape is None else prompts.on_image(image_shape)
 
@@ -149,7 +159,7 @@ class Prompts:
             raise ValueError(f"mask prompt of shape {self.mask.shape} does not match the image's {(h, w)}")
         if np.array_equal(boxes, self.boxes):
             return self
-        return Prompts(self.points, self.labels, boxes, self.mask, self.plane)
+        return Prompts(self.points, self.labels, boxes, self.mask, self.plane, self.refines)
 
     # -- editing -----------------------------------------------------------------------------------
     def with_point(self, row: float, col: float, positive: bool = True) -> Prompts:
@@ -160,6 +170,7 @@ class Prompts:
             self.boxes,
             self.mask,
             self.plane,
+            self.refines,
         )
 
     def with_box(self, box, replace: bool = True) -> Prompts:
@@ -168,15 +179,18 @@ class Prompts:
         """
         box = as_boxes_rc(box)
         boxes = box if replace else np.vstack([self.boxes, box])
-        return Prompts(self.points, self.labels, boxes, self.mask, self.plane)
+        return Prompts(self.points, self.labels, boxes, self.mask, self.plane, self.refines)
 
     def with_mask(self, mask) -> Prompts:
-        """These prompts with the drawn mask ``mask`` ((H, W) bool; None removes it)."""
-        return Prompts(self.points, self.labels, self.boxes, mask, self.plane)
+        """These prompts with the drawn mask ``mask`` ((H, W) bool; None removes it, and with it the object
+        it refines).
+        """
+        refines = self.refines if mask is not None else None
+        return Prompts(self.points, self.labels, self.boxes, mask, self.plane, refines)
 
     def on_plane(self, plane) -> Prompts:
         """The same prompts on ``plane``."""
-        return Prompts(self.points, self.labels, self.boxes, self.mask, plane)
+        return Prompts(self.points, self.labels, self.boxes, self.mask, plane, self.refines)
 
     def cleared(self) -> Prompts:
         """No prompts, on the same plane."""
@@ -206,7 +220,10 @@ class Prompts:
         if len(self.boxes):
             parts.append(f"{len(self.boxes)} box{'es' if len(self.boxes) > 1 else ''}")
         if self.mask is not None:
-            parts.append(f"drawn mask ({int(self.mask.sum())} pixels)")
+            if self.refines is None:
+                parts.append(f"drawn mask ({int(self.mask.sum())} pixels)")
+            else:
+                parts.insert(0, f"refined object {self.refines} ({int(self.mask.sum())} pixels)")
         return " + ".join(parts) or "no prompts"
 
     def __eq__(self, other) -> bool:
@@ -218,6 +235,7 @@ class Prompts:
         return (
             same_mask
             and self.plane == other.plane
+            and self.refines == other.refines
             and np.array_equal(self.points, other.points)
             and np.array_equal(self.labels, other.labels)
             and np.array_equal(self.boxes, other.boxes)
@@ -236,6 +254,10 @@ class Prompts:
 
         * a drawn mask gives the object's box and the mask as SAM's mask prompt (with the points, if
           any); rectangles are then ignored;
+        * a committed object being refined (``refines``): its mask is where the correction starts; the
+          latest rectangle, if any, is the object's new box; the points correct it (how the model is
+          asked: :func:`napari_sam.prediction.refine.refine_request`). Its mask alone is answered
+          by itself;
         * with points, only the latest rectangle is used (points belong to one object);
         * several rectangles and no points are separate objects, decoded as one batch;
         * no prompt, or only negative points (nothing to segment), is a ``ValueError``.
@@ -243,6 +265,21 @@ class Prompts:
         With ``strict`` (a Python caller's keyword arguments) the ignored prompts of the first two
         rules are a ``ValueError`` instead of a note.
         """
+        if self.refines is not None:
+            boxes = self.boxes[-1:] if len(self.boxes) else None
+            note = (
+                f"the latest of {len(self.boxes)} rectangles is the object's box"
+                if len(self.boxes) > 1
+                else ""
+            )
+            return DecoderRequest(
+                self.points if len(self.points) else None,
+                self.labels if len(self.points) else None,
+                boxes,
+                self.mask,
+                note,
+                refines=self.refines,
+            )
         if self.is_empty:
             raise ValueError(
                 "no prompts: give at least one point or a box (click on an object or draw a box)"
@@ -286,9 +323,11 @@ class Prompts:
              "boxes": [[r0, c0, r1, c1], ...], "mask": {"shape": [H, W], "counts": [...]} | None,
              "plane": [...]}
 
-        ``mask`` is run-length encoded in row-major order, the first count a run of False.
+        ``mask`` is run-length encoded in row-major order, the first count a run of False. A correction
+        of a committed object (e.g. one loaded from an existing segmentation) also has
+        ``"refines": id`` (its mask is then the object's mask before the correction).
         """
-        return {
+        record = {
             "version": RECORD_VERSION,
             "points": self.points.tolist(),
             "labels": [int(v) for v in self.labels],
@@ -296,6 +335,9 @@ class Prompts:
             "mask": None if self.mask is None else encode_mask(self.mask),
             "plane": list(self.plane),
         }
+        if self.refines is not None:
+            record["refines"] = self.refines
+        return record
 
     @classmethod
     def from_record(cls, record: dict | None, image_shape: Sequence[int] | None = None) -> Prompts:
@@ -342,6 +384,8 @@ class DecoderRequest:
         (:func:`napari_sam.prediction.mask_prompt.mask_prompt`), or None.
     note
         What of the prompts was not used and why, for the user ("" when all was used).
+    refines
+        The committed object ``mask`` belongs to, when it is being refined (else None).
     """
 
     points: np.ndarray | None
@@ -349,6 +393,7 @@ class DecoderRequest:
     boxes: np.ndarray | None
     mask: np.ndarray | None
     note: str = ""
+    refines: int | None = None
 
 
 # -- checks (the one validation path) --------------------------------------------------------------
@@ -407,6 +452,16 @@ def _mask(mask) -> np.ndarray | None:
     if not arr.any():
         raise ValueError("the mask prompt is empty: draw a polygon or ellipse over the object")
     return arr.copy()
+
+
+def _refines(refines, mask) -> int | None:
+    if refines is None:
+        return None
+    if isinstance(refines, bool) or not isinstance(refines, int | np.integer) or refines < 1:
+        raise ValueError(f"refines is the id (an integer >= 1) of the object being refined; got {refines!r}")
+    if mask is None:
+        raise ValueError(f"refining object {refines} needs its mask (the mask prompt)")
+    return int(refines)
 
 
 def _plane(plane) -> tuple[int, ...]:
@@ -468,6 +523,7 @@ def _from_v2(record: dict, image_shape) -> Prompts:
         mask=None if mask is None else decode_mask(mask),
         plane=tuple(record.get("plane") or ()),
         image_shape=image_shape,
+        refines=record.get("refines"),
     )
 
 

@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import weakref
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -37,6 +38,7 @@ from napari_sam.models.loading import SamModel, load_model
 from napari_sam.prediction.mask_prompt import mask_prompt
 from napari_sam.prediction.progressive import ProgressivePrediction, Request, Stage
 from napari_sam.prediction.propagation import Propagator
+from napari_sam.prediction.refine import refine_request
 from napari_sam.prediction.result import Prediction
 from napari_sam.prompts import Prompts
 
@@ -567,7 +569,14 @@ class Segmenter:
             prompts, strict = Prompts.build(points, labels, box), True
         asked = prompts.on_image(src.plane_shape).decoder_request(strict=strict)
         boxes = asked.boxes
-        if asked.mask is not None:
+        refine = None
+        if asked.refines is not None:  # a committed object corrected: its mask is where it starts
+            if mask_input is not None:
+                raise ValueError("a refined object's mask is itself the mask prompt: no mask_input")
+            refine = refine_request(self, asked)
+            boxes, mask_input = refine.boxes, refine.mask_input
+            asked = replace(asked, points=refine.points, labels=refine.labels)
+        elif asked.mask is not None:
             if mask_input is not None:
                 raise ValueError("a drawn mask is itself the mask prompt: pass it or mask_input, not both")
             drawn = mask_prompt(self, asked.mask)
@@ -578,7 +587,10 @@ class Segmenter:
         src.check_content(plane)  # an all-NaN or constant plane: a ValueError, never a confident mask
         lab = None if asked.labels is None else asked.labels.astype(np.int64)
         window, mask_logits = self._mask_prompt(mask_input)
-        return Request(asked.points, lab, boxes, window, mask_logits, bool(multimask), plane), asked.note
+        request = Request(asked.points, lab, boxes, window, mask_logits, bool(multimask), plane)
+        if refine is not None:
+            request.grow_from, request.answer = refine.grow_from, refine.answer
+        return request, asked.note
 
     def window_for_box(self, box, zoom: ZoomRule | None = None) -> Window:
         """The window an object with bounding box ``box`` (min_row, min_col, max_row, max_col) is answered
@@ -708,6 +720,55 @@ class Segmenter:
         self._annotations = annotations
         self.events.annotations_replaced.emit()
 
+    def load_labels(self, labels: np.ndarray) -> Annotations:
+        """Make an existing segmentation the committed objects (one per label value, ids kept; see
+        :meth:`~napari_sam.annotations.Annotations.from_labels`), to correct them
+        (:meth:`refine_prompts`) or add to them. ``labels`` has the shape of the labels: (H, W), or
+        (P, H, W) for a stack (planes flattened like the image's). Returns the new annotations.
+        """
+        self._require_image()
+        want = self._annotations.labels.shape
+        arr = np.asarray(labels)
+        if arr.ndim > len(want) and arr.shape[-2:] == want[-2:] and arr.size == int(np.prod(want)):
+            arr = arr.reshape(want)  # (T, Z, H, W): the planes flattened like the image's
+        if arr.shape != want:
+            raise ValueError(f"these labels have shape {np.shape(labels)}; the image's labels are {want}")
+        self.annotations = Annotations.from_labels(arr)
+        return self._annotations
+
+    def refine_prompts(self, obj_id: int, plane: int | tuple[int, ...] | None = None) -> Prompts:
+        """The prompts that start a correction of committed object ``obj_id`` on ``plane`` (default: the
+        plane in view): its mask as the mask prompt, ``refines=obj_id``. Add points or a box
+        (:meth:`Prompts.with_point`, :meth:`Prompts.with_box`) and predict; committing the answer
+        replaces the object's pixels under the same id (one :meth:`undo` restores them).
+        """
+        self._require_image()
+        if isinstance(obj_id, bool) or not isinstance(obj_id, int | np.integer):
+            raise ValueError(f"an object id is an integer; got {obj_id!r}")
+        obj_id = int(obj_id)
+        if not any(o.id == obj_id for o in self._annotations.objects):
+            raise ValueError(f"there is no committed object {obj_id}")
+        index = self._plane if plane is None else self.plane_index(plane)
+        labels = self._annotations.labels
+        mask = (labels[index] if labels.ndim == 3 else labels) == obj_id
+        if not mask.any():
+            raise ValueError(f"object {obj_id} has no pixels on plane {index}")
+        lead = ()
+        if self.lead_shape:
+            lead = tuple(int(v) for v in np.unravel_index(index, self.lead_shape))
+        return Prompts(mask=mask, plane=lead, refines=obj_id)
+
+    def object_at(self, row: float, col: float, plane: int | tuple[int, ...] | None = None) -> int:
+        """The id of the committed object at pixel (row, col) of ``plane`` (default: in view); 0 for none."""
+        self._require_image()
+        h, w = self.image_shape
+        r, c = int(round(row)), int(round(col))
+        if not (0 <= r < h and 0 <= c < w):
+            return 0
+        labels = self._annotations.labels
+        index = self._plane if plane is None else self.plane_index(plane)
+        return int((labels[index] if labels.ndim == 3 else labels)[r, c])
+
     @property
     def labels(self) -> np.ndarray:
         """(H, W) int32 label image of the committed objects (0 = background); (P, H, W) for a stack."""
@@ -727,7 +788,9 @@ class Segmenter:
 
         ``prediction`` is a :class:`Prediction` (object ``k``, candidate ``candidate`` or the best one),
         an (H, W) bool mask, or None for the last prediction. For a stack the mask goes on ``plane``
-        (default: the prediction's plane, else the plane in view). ``prompts`` are recorded with it.
+        (default: the prediction's plane, else the plane in view). ``prompts`` are recorded with it;
+        prompts that refine a committed object (:meth:`refine_prompts`) replace its pixels instead, under
+        its id.
         """
         new_id = self._commit_one(prediction, k, candidate, self._record(prompts), plane)
         self.events.committed.emit([new_id])
@@ -782,10 +845,14 @@ class Segmenter:
         else:
             mask, score = np.asarray(prediction, dtype=bool), None
         if not src.is_stack:
-            return self._annotations.commit(mask, score=score, prompts=record)
-        if plane is None:
-            plane = getattr(prediction, "plane", None) if isinstance(prediction, Prediction) else None
-        plane = self._plane if plane is None else self.plane_index(plane)
+            plane = None
+        else:
+            if plane is None:
+                plane = getattr(prediction, "plane", None) if isinstance(prediction, Prediction) else None
+            plane = self._plane if plane is None else self.plane_index(plane)
+        refines = record.get("refines")
+        if refines is not None:  # a correction: the object keeps its id
+            return self._annotations.replace(refines, mask, plane=plane, score=score, prompts=record)
         return self._annotations.commit(mask, plane=plane, score=score, prompts=record)
 
     def commit_planes(
@@ -806,7 +873,9 @@ class Segmenter:
         return new_id
 
     def undo(self) -> int | None:
-        """Remove the last committed object; its id, or None when there is nothing to undo."""
+        """Undo the last commit (remove the object it added, or give a refined object back its pixels);
+        the object's id, or None when there is nothing to undo.
+        """
         self._require_image()
         removed = self._annotations.undo()
         if removed is not None:

@@ -49,12 +49,15 @@ def mask_to_logits(mask: np.ndarray, window: Window, input_size: int, strength: 
     return ((frame * 2.0 - 1.0) * strength).numpy()
 
 
-def mask_prompt(segmenter, mask: np.ndarray, strength: float = 8.0, with_logits: bool = True) -> dict:
+def mask_prompt(
+    segmenter, mask: np.ndarray, strength: float = 8.0, with_logits: bool = True, box=None
+) -> dict:
     """Prompt keyword arguments for ``segmenter.predict`` from an (H, W) bool mask.
 
-    Returns ``{"box": (min_row, min_col, max_row, max_col)}`` plus, with ``with_logits``,
-    ``"mask_input"``: a :class:`Prediction` carrying the logits and the window they belong to (the
-    window ``segmenter`` answers that box from). ``ValueError`` for an empty mask.
+    Returns ``{"box": (min_row, min_col, max_row, max_col)}`` (the mask's bounding box, or ``box`` when
+    given) plus, with ``with_logits``, ``"mask_input"``: a :class:`Prediction` carrying the mask, the
+    logits and the window they belong to (the window ``segmenter`` answers that box from).
+    ``ValueError`` for an empty mask.
     """
     mask = np.asarray(mask, dtype=bool)
     if mask.shape != tuple(segmenter.image_shape):
@@ -62,14 +65,14 @@ def mask_prompt(segmenter, mask: np.ndarray, strength: float = 8.0, with_logits:
     bbox = mask_bbox(mask)
     if bbox is None:
         raise ValueError("the mask prompt is empty: draw a polygon or ellipse over the object")
-    out: dict = {"box": bbox}
+    out: dict = {"box": bbox if box is None else tuple(box)}
     if not with_logits:
         return out
     size = segmenter.model.input_size
     if hasattr(segmenter, "window_for_box"):  # tiles and seams of large images are handled there
-        window = segmenter.window_for_box(bbox)
+        window = segmenter.window_for_box(out["box"])
     else:
-        window = segmenter.zoom.window_for(bbox, segmenter.image_shape, size) or segmenter.whole_window
+        window = segmenter.zoom.window_for(out["box"], segmenter.image_shape, size) or segmenter.whole_window
     logits = mask_to_logits(mask, window, size, strength)
     r0, c0, r1, c1 = bbox
     crop = mask[r0 : r1 + 1, c0 : c1 + 1][None]

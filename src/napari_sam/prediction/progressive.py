@@ -76,6 +76,8 @@ class Request:
     mask_logits: torch.Tensor | None  # (1, 1, 256, 256) mask prompt
     multimask: bool
     plane: int
+    grow_from: tuple | None = None  # a refined object's box: the searched box is grown to hold it
+    answer: Prediction | None = None  # the answer itself, no decoding (a refined object's own mask)
 
 
 class ProgressivePrediction:
@@ -128,6 +130,8 @@ class ProgressivePrediction:
             self._searched = True  # no positive point: nothing to search around
         if self._searched:
             self._settle_points()
+        if request.answer is not None:
+            self._searched = True
         self._quick_done = not quick
         self._first: Prediction | None = None  # points: the first answer (quick stage), and its window
         self.quick: Prediction | None = None
@@ -217,6 +221,8 @@ class ProgressivePrediction:
             self._settle_points()
             if self._stopped():
                 return None
+        if self.request.answer is not None:
+            return self.request.answer, True
         if not self._quick_done:
             self._quick_done = True
             quick = self._quick_stage()
@@ -228,6 +234,8 @@ class ProgressivePrediction:
 
     # -- the steps ---------------------------------------------------------------------------------
     def _available(self, windows: list[Window] | None) -> bool:
+        if self.request.answer is not None:
+            return True
         if windows is None:
             return False
         return all(self._seg.embeddings.available(w, self.plane) for w in windows)
@@ -256,6 +264,9 @@ class ProgressivePrediction:
         found = pick_box(
             boxes, [c[0] for c in answer.crops], answer.offsets, answer.scores[:, 0], positives, negatives
         )
+        grow = self.request.grow_from
+        if grow is not None:  # a correction: the object's box grown to hold the object under the clicks
+            found = grow if found is None else _union(found, grow)
         if found is not None:
             self._boxes = as_boxes_rc(found)
 
@@ -375,3 +386,7 @@ class ProgressivePrediction:
         if not all(zoomed.contains_box((p[0], p[1], p[0], p[1])) for p in positives):
             return window
         return zoomed
+
+
+def _union(a, b) -> tuple:
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
