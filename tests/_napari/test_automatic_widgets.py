@@ -57,6 +57,7 @@ def _batch_widget(make_napari_viewer, tmp_path, files):
     shown = []
     real = widget.set_status
     widget.set_status = lambda text: (shown.append(text), real(text))  # what the dock showed, in order
+    widget.progress.changed.connect(lambda line, detail: shown.append(line))  # and its progress panel
     return viewer, widget, shown
 
 
@@ -66,7 +67,8 @@ def test_batch_widget_runs_the_core_job_with_percentages(make_napari_viewer, qtb
     with qtbot.waitSignal(widget.run().finished, timeout=4 * ENCODE_TIMEOUT_MS):
         pass
     assert widget.report.ok and len(widget.written) == 2, widget.report
-    assert "Labeling 2 file(s) … 50 % (1/2)" in shown and "Labeling 2 file(s) … 100 % (2/2)" in shown
+    assert "Labeling 2 file(s) …" in shown
+    assert any(t.startswith("50 % · 1/2 planes") for t in shown) and "100 % · 2/2 planes" in shown
     assert "Labeled 2 file(s)" in widget.status.text()
     opened = [layer for layer in viewer.layers if layer.__class__.__name__ == "Labels"]
     assert len(opened) == 2 and all(layer.data.max() >= 2 for layer in opened)

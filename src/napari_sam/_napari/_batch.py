@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -37,10 +38,12 @@ def label_files(
     should_stop,
     fmt: str = "tiff",
     auto_mode: str | None = None,
+    on_plane=None,
 ):
     """Run the core batch job over ``files`` (in the calling thread); returns its
     :class:`~napari_sam.batch.plan.BatchReport`. ``progress(done, total)`` after every plane;
-    ``should_stop()`` is asked after every plane (then :class:`~napari_sam.embeddings.embedder.Cancelled`).
+    ``should_stop()`` is asked after every plane (then :class:`~napari_sam.embeddings.embedder.Cancelled`);
+    ``on_plane(input, plane, planes)`` names the plane just labelled.
     """
     from napari_sam.batch.run import BatchConfig, run_batch
     from napari_sam.models.registry import DEFAULT_MODEL
@@ -50,11 +53,15 @@ def label_files(
     config = BatchConfig(
         outdir, fmt=fmt, model=model or DEFAULT_MODEL, device=device or "auto", auto_mode=auto_mode
     )
-    return run_batch(files, config, progress=progress, should_stop=should_stop, log=lambda line: None)
+    return run_batch(
+        files, config, progress=progress, should_stop=should_stop, log=lambda line: None, on_plane=on_plane
+    )
 
 
 class BatchWidget(JobWidget):
     """Label a list of image files with the core batch job and write the results to a folder."""
+
+    plane_done = Signal(str, int, int)  # (input file, plane, planes) from the worker, queued to main
 
     def __init__(self, napari_viewer, parent=None) -> None:
         super().__init__("Run batch", parent)
@@ -87,7 +94,6 @@ class BatchWidget(JobWidget):
         form.addRow("Format", self.format_combo)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_btn)
-        buttons.addWidget(self.cancel_btn)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("Images"))
         layout.addWidget(self.files)
@@ -95,12 +101,21 @@ class BatchWidget(JobWidget):
         layout.addLayout(form)
         layout.addWidget(self.open_results)
         layout.addLayout(buttons)
+        layout.addWidget(self.progress)
         layout.addWidget(self.status)
         self.add_btn.clicked.connect(self._add_dialog)
         self.clear_btn.clicked.connect(self.files.clear)
         self.browse_btn.clicked.connect(self._out_dialog)
         self.written: list[str] = []
         self.report = None
+        self.plane_done.connect(self._show_plane)
+
+    def _show_plane(self, path: str, plane: int, planes: int) -> None:
+        """The progress panel's detail line: the file and plane just labelled."""
+        if self._worker is None:
+            return
+        where = f"plane {plane + 1}/{planes}" if planes > 1 else "its only plane"
+        self.progress.set_detail(f"{Path(path).name}: {where} done")
 
     def add_files(self, paths) -> None:
         for p in paths:
@@ -168,10 +183,12 @@ class BatchWidget(JobWidget):
             lambda: relay.cancelled,
             fmt,
             auto_mode,
+            self.plane_done.emit,
             relay=relay,
             what="batch labeling",
             on_return=done,
             busy_text=f"Labeling {len(files)} file(s) …",
+            unit="planes",
         )
 
     def _open(self, written: list[str]) -> None:

@@ -50,10 +50,10 @@ class SegmentEverythingWidget(JobWidget):
         form.addRow("Objects", self.polarity_combo)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_btn)
-        buttons.addWidget(self.cancel_btn)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addLayout(buttons)
+        layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addStretch(1)
         self._models: dict = {}
@@ -95,7 +95,12 @@ class SegmentEverythingWidget(JobWidget):
             self._add_result(layer, info, plane, np.asarray(labels), time.perf_counter() - started)
 
         return self.start_job(
-            job, relay=relay, what="segment everything", on_return=done, busy_text="Segmenting everything …"
+            job,
+            relay=relay,
+            what="segment everything",
+            on_return=done,
+            busy_text="Segmenting everything …",
+            unit="windows",
         )
 
     def _add_result(self, layer, info, plane, labels: np.ndarray, seconds: float) -> None:

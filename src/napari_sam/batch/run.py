@@ -261,6 +261,7 @@ def run_batch(
     on_plane_done=None,
     should_stop=None,
     files_in_flight: int | None = None,
+    on_plane=None,
 ) -> BatchReport:
     """Label every input; see the module docstring.
 
@@ -286,6 +287,10 @@ def run_batch(
         are finished, and :class:`~napari_sam.embeddings.embedder.Cancelled` is raised.
     files_in_flight
         Files whose planes may be queued at once (default: the executor's ``slots`` + 1).
+    on_plane
+        Called as ``on_plane(input, plane, planes)`` after every plane, after ``progress``: the input
+        file (as given to the job), the index of the plane just labelled and the file's number of planes
+        (front ends show which file and plane the job is at).
 
     Raises
     ------
@@ -320,6 +325,7 @@ def run_batch(
         limit = max(1, files_in_flight or getattr(executor, "slots", 1) + 1)
         waiting = deque(range(len(todo)))
         plane_futs: dict = {}
+        plane_of: dict = {}
         remaining: dict[int, int] = {}
         by_file: dict[int, list] = {}
         writers: dict = {}
@@ -332,8 +338,9 @@ def run_batch(
                 job = todo[f]
                 futs = [executor.submit(label_plane, job, p, config, priority=-f) for p in range(job.planes)]
                 by_file[f], remaining[f] = futs, len(futs)
-                for fut in futs:
+                for p, fut in enumerate(futs):
                     plane_futs[fut] = f
+                    plane_of[fut] = p
                 pending.update(futs)
 
         admit()
@@ -347,6 +354,9 @@ def run_batch(
                     bar.update(1)
                     if callback is not None:
                         callback(done_planes, total)
+                    plane = plane_of.pop(fut)
+                    if on_plane is not None:
+                        on_plane(str(todo[f].input), plane, todo[f].planes)
                     if on_plane_done is not None:
                         on_plane_done(done_planes, total)
                     if remaining[f] == 0:
