@@ -41,17 +41,19 @@ def test_train_widget_cancel_saves_best_model(make_napari_viewer, qtbot, model_c
     widget.device_combo.setCurrentText("cpu")
     widget.minutes.setValue(30.0)
     widget.name_edit.setText("blobs-tuned")
-    shown = []
-    real = widget.set_status
-    widget.set_status = lambda text: (shown.append(text), real(text))
-    widget.message.disconnect()
-    widget.message.connect(widget.set_status)
+    shown = []  # (progress line, phase) as the dock's progress panel showed them
+    widget.progress.changed.connect(lambda line, detail: shown.append((line, detail)))
     worker = widget.run()
-    qtbot.waitUntil(lambda: any(t.startswith("Training step") for t in shown), timeout=15 * 60_000)
-    widget.cancel_btn.click()
+    qtbot.waitUntil(
+        lambda: any(d.startswith("Phase 2 of 2: training") and " steps" in t for t, d in shown),
+        timeout=15 * 60_000,
+    )
+    widget.cancel_btn.click()  # the progress panel's Cancel
     with qtbot.waitSignal(worker.finished, timeout=10 * 60_000):
         pass
-    assert any(t.startswith("Embedding windows") and "ETA" in t for t in shown)
+    embedding = [t for t, d in shown if d.startswith("Phase 1 of 2: embedding")]
+    assert any(" % · " in t and " windows" in t for t in embedding), shown
+    assert any(" left" in t for t, d in shown if d.startswith("Phase 2 of 2")), shown  # trainer ETA
     assert widget.model is not None and widget.model.report["stopped_by"] == "cancelled"
     assert "Held-out box mIoU (2 objects)" in widget.result.text()
     path = Path(widget.saved_path)

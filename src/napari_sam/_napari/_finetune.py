@@ -39,25 +39,28 @@ class LabelsLayerCombo(ImageLayerCombo):
         self.blockSignals(False)
 
 
-def _eta(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}"
+PHASES = {
+    "embedding": ("windows", "Phase 1 of 2: embedding the training windows"),
+    "training": ("steps", "Phase 2 of 2: training"),
+    "done": ("steps", "Done: saving the best model"),
+}
 
 
 def describe(p) -> str:
-    """One status line for a :class:`~napari_sam.finetune.train.TrainingProgress`."""
-    if p.stage == "embedding":
-        return f"Embedding windows {p.done}/{p.total}, ETA {_eta(p.eta_s)}"
-    line = f"Training step {p.done}/{p.total}, ETA {_eta(p.eta_s)}"
-    if p.best_val_miou is not None:
-        line += f"; held-out box mIoU {p.base_val_miou:.3f} → {p.best_val_miou:.3f}"
+    """The phase of a :class:`~napari_sam.finetune.train.TrainingProgress` as one line (the progress
+    panel's detail; the bar and its line show the count and the time left).
+    """
+    line = PHASES.get(p.stage, ("steps", p.stage))[1]
+    if p.best_val_miou is not None and p.base_val_miou is not None:
+        line += f" · held-out box mIoU {p.base_val_miou:.3f} → {p.best_val_miou:.3f}"
     return line
 
 
 class FinetuneWidget(JobWidget):
     """Fine-tune a model on an image layer and the objects of a Labels layer of the same shape."""
 
-    message = Signal(str)  # status lines from the worker, queued to the main thread
+    message = Signal(str)  # the phase line of each progress report, queued to the main thread
+    training = Signal(object)  # each TrainingProgress, queued to the main thread
 
     def __init__(self, napari_viewer, parent=None) -> None:
         super().__init__("Train on my annotations", parent)
@@ -85,14 +88,15 @@ class FinetuneWidget(JobWidget):
         form.addRow("Save as", self.name_edit)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_btn)
-        buttons.addWidget(self.cancel_btn)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addLayout(buttons)
+        layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.result)
         layout.addStretch(1)
-        self.message.connect(self.set_status)
+        self.message.connect(self.progress.set_detail)
+        self.training.connect(self._show_training)
         self.model = None  # the last fine-tuned model
         self.saved_path = None
 
@@ -113,7 +117,7 @@ class FinetuneWidget(JobWidget):
         _, relay = make_progress_relay("napari-sam: training")
 
         def progress(p) -> None:  # worker thread: no exceptions here, cancelling keeps the best model
-            relay.step.emit(int(p.done), int(p.total))
+            self.training.emit(p)
             self.message.emit(describe(p))
 
         def job():
@@ -133,8 +137,22 @@ class FinetuneWidget(JobWidget):
 
         self.result.setText("")
         return self.start_job(
-            job, relay=relay, what="training", on_return=self._done, busy_text="Training on your objects …"
+            job,
+            relay=relay,
+            what="training",
+            on_return=self._done,
+            busy_text="Training on your objects …",
+            unit="windows",
         )
+
+    def _show_training(self, p) -> None:
+        """One :class:`~napari_sam.finetune.train.TrainingProgress` in the panel: the phase's unit, its
+        count and the trainer's own time estimate (it knows the time budget).
+        """
+        if self._worker is None:
+            return
+        self.progress.set_unit(PHASES.get(p.stage, ("steps", ""))[0])
+        self.progress.update(int(p.done), int(p.total), eta_s=float(p.eta_s))
 
     def _done(self, model) -> None:
         self.model = model
