@@ -4,7 +4,8 @@ the preview, commit objects. A thin adapter: all segmentation happens in :class:
 
 Keys (viewer-wide, while a layer other than an Image is selected): ``C`` commit, ``Shift-C`` clear
 the prompts, ``U`` undo the last commit, ``M`` cycle the three candidate masks, ``N`` toggle negative
-points; Shift-click adds a negative point.
+points; Shift-click adds a negative point; ``E`` edits the object under the mouse (after "Use as
+objects" made a Labels layer's objects the committed ones, see :mod:`napari_sam._napari._refine`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from napari_sam._napari._choosers import ImageLayerCombo, device_combo, model_co
 from napari_sam._napari._layers import check_image_layer, current_plane
 from napari_sam._napari._preview import PreviewRuns
 from napari_sam._napari._prompts import collect_prompts
+from napari_sam._napari._refine import EDIT_KEY, RefineControls
 from napari_sam._napari._session import AnnotatorSession
 from napari_sam._napari._workers import make_progress_relay, report_error, start_worker
 
@@ -39,7 +41,7 @@ def _objects(ids: list[int]) -> str:
     return f"object{'s' if len(ids) > 1 else ''} {', '.join(map(str, ids))}"
 
 
-KEYS = {"commit": "c", "clear": "Shift-C", "undo": "u", "cycle": "m", "negative": "n"}
+KEYS = {"commit": "c", "clear": "Shift-C", "undo": "u", "cycle": "m", "negative": "n", "edit": EDIT_KEY}
 _REACT = ("added", "changed", "removed")
 
 
@@ -145,6 +147,8 @@ class AnnotatorWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addLayout(grid)
+        self.refine = RefineControls(self)  # a Labels layer's objects as the committed ones, E edits one
+        layout.addWidget(self.refine)
         for w in (self.negative_box, self.candidate_label, help_text, self.status):
             layout.addWidget(w)
         layout.addStretch(1)
@@ -173,6 +177,7 @@ class AnnotatorWidget(QWidget):
             "undo": self.undo,
             "cycle": self.cycle_candidate,
             "negative": lambda: self.negative_box.toggle(),
+            "edit": self.refine.edit_at_cursor,
         }
         for name, key in KEYS.items():
             self.viewer.bind_key(key, lambda _viewer, f=actions[name]: f(), overwrite=True)
@@ -350,8 +355,10 @@ class AnnotatorWidget(QWidget):
         if not self.session.is_ready(plane):
             return
         try:
-            prompts = collect_prompts(
-                self.points_layer, self.shapes_layer, self.image_layer, self.session.info, plane
+            prompts = self.refine.apply(  # on the object being edited, if any
+                collect_prompts(
+                    self.points_layer, self.shapes_layer, self.image_layer, self.session.info, plane
+                )
             )
         except ValueError as err:  # e.g. a point off the image: said, not raised into napari's events
             prompts, problem = None, str(err)
@@ -456,6 +463,7 @@ class AnnotatorWidget(QWidget):
         """Remove every prompt (points and shapes) and the preview."""
         if self.session is None:
             return
+        self.refine.stop()
         self.candidate = None
         self.candidate_label.setText("Candidate: best")
         self._clearing = True  # no prediction for the half-cleared prompts in between
