@@ -47,7 +47,8 @@ class SamWidget(anywidget.AnyWidget):
 
     Mouse: click = positive point, Shift/Alt/Ctrl-click = negative point, drag = box, wheel = zoom,
     right/middle-drag (or Space-drag) = pan. Keys: Enter commits, Escape clears the prompt, Ctrl+Z
-    undoes, 1/2/3 pick a candidate mask, F fits the image.
+    undoes, 1/2/3 pick a candidate mask, F fits the image, E edits the committed object under the mouse
+    (see :meth:`edit`).
 
     Parameters
     ----------
@@ -63,6 +64,9 @@ class SamWidget(anywidget.AnyWidget):
     annotations
         Committed objects to continue from: an :class:`~napari_sam.annotations.Annotations` or a folder
         written by ``Annotations.save`` / :meth:`save` (shape must match the image).
+    labels
+        An existing segmentation to refine (a previous run, Cellpose, painted by hand): a label image of
+        the image's shape whose objects become the committed objects, ids kept (see :meth:`edit`).
     channel_axis, stack_axis, plane, cache
         Passed to :meth:`Segmenter.set_image`: the channel axis; the plane axis of a (Z, Y, X) or
         (T, Y, X) stack (the widget then shows a plane slider) and the plane shown first; a folder for
@@ -85,6 +89,8 @@ class SamWidget(anywidget.AnyWidget):
     >>> w                              # click on an object, press Enter to commit
     >>> w.labels                       # (H, W) int32, in the next cell
     >>> w.table()                      # one row per committed object
+    >>> w = SamWidget(image, labels=cellpose_masks)   # correct an existing segmentation
+    >>> w.edit(12)                     # object 12's mask is the current mask; click to correct, Enter
     """
 
     _esm = bundle(_STATIC / "widget.js")  # the modules of static/ joined into one ES module
@@ -112,6 +118,7 @@ class SamWidget(anywidget.AnyWidget):
     num_objects = traitlets.Int(0).tag(sync=True)
     labels_version = traitlets.Int(0).tag(sync=True)
     height = traitlets.Int(520).tag(sync=True)
+    editing = traitlets.Int(0).tag(sync=True)  # the id of the committed object being corrected, or 0
 
     def __init__(
         self,
@@ -120,6 +127,7 @@ class SamWidget(anywidget.AnyWidget):
         *,
         segmenter: Segmenter | None = None,
         annotations: Annotations | str | os.PathLike | None = None,
+        labels=None,
         channel_axis: int | None = None,
         stack_axis: int | None = None,
         plane: int = 0,
@@ -143,6 +151,7 @@ class SamWidget(anywidget.AnyWidget):
         self._annotations: Annotations | None = None
         self._source = None
         self._seq = 0
+        self._editing: Prompts | None = None  # the start of the correction of a committed object
         self._progress = progress
         self.on_msg(self._on_message)
         events = segmenter.events  # the widget follows the shared session, whoever changes it
@@ -165,7 +174,11 @@ class SamWidget(anywidget.AnyWidget):
         else:
             self._image_ready()
         if annotations is not None:
+            if labels is not None:
+                raise ValueError("give annotations (a saved session) or labels (a segmentation), not both")
             self.load(annotations)
+        if labels is not None:
+            self.load_labels(labels)
 
     # -- the session -------------------------------------------------------------------------------
     @property
@@ -266,6 +279,7 @@ class SamWidget(anywidget.AnyWidget):
             self._image_ready()
 
     def _on_annotations_replaced(self) -> None:
+        self._stop_editing()
         if self._segmenter.annotations is not None:
             self._watch(self._segmenter.annotations)
 
@@ -274,6 +288,7 @@ class SamWidget(anywidget.AnyWidget):
         self._source = seg.source
         image = seg.image
         self._tiles = TileSource(image, self.tile_size)
+        self._stop_editing()
         self._clear_prediction()
         with self.hold_sync():
             self.num_planes = seg.num_planes
@@ -352,13 +367,56 @@ class SamWidget(anywidget.AnyWidget):
             annotations = Annotations.load(annotations)
         self._segmenter.annotations = annotations  # checks the shape; the widget follows its event
 
+    def load_labels(self, labels) -> None:
+        """Make an existing segmentation (a label image of the image's shape) the committed objects, ids
+        kept, to correct them with :meth:`edit` or add to them.
+        """
+        self._segmenter.load_labels(np.asarray(labels))  # the widget follows the session's event
+        n = len(self.annotations.objects)
+        self.status = f"{n} object{'s' if n != 1 else ''} loaded: E over one (or edit(id)) corrects it"
+
+    # -- correcting a committed object -------------------------------------------------------------
+    def edit(self, obj_id: int) -> Prediction | None:
+        """Correct committed object ``obj_id``: its mask becomes the current mask (and SAM's mask prompt);
+        clicks and a box (canvas, :meth:`add_point`, :meth:`set_box`) correct it; :meth:`commit` puts it
+        back under the same id (:meth:`undo` restores it). :meth:`clear_prompts` stops editing.
+        """
+        start = self._segmenter.refine_prompts(obj_id)
+        self._editing = start
+        self.editing = start.refines
+        if self.prompt != _NO_PROMPT:
+            self.prompt = _NO_PROMPT  # the new prompt answers with the object's own mask
+        else:
+            self._on_prompt(None)
+        self.status = f"editing object {start.refines}: click to add, Shift-click to remove, Enter commits"
+        return self._prediction
+
+    def edit_at(self, row: float, col: float) -> int:
+        """Edit the committed object at image pixel (row, col) (the canvas's E key); its id, 0 for none."""
+        obj_id = self._segmenter.object_at(row, col)
+        if obj_id == 0:
+            self.status = "no object under the mouse: point at one and press E"
+            return 0
+        self.edit(obj_id)
+        return obj_id
+
+    def _stop_editing(self) -> None:
+        self._editing = None
+        self.editing = 0
+
     # -- prompts → masks ---------------------------------------------------------------------------
     @property
     def prompts(self) -> Prompts:
-        """The current object's :class:`~napari_sam.prompts.Prompts` (on the plane in view)."""
+        """The current object's :class:`~napari_sam.prompts.Prompts` (on the plane in view); while an
+        object is edited, the clicks and box on its mask.
+        """
         seg = self._segmenter
         plane = (seg.plane,) if seg.source is not None and seg.num_planes > 1 else ()
-        return Prompts.from_record(self.prompt).on_plane(plane)
+        drawn = Prompts.from_record(self.prompt).on_plane(plane)
+        start = self._editing
+        if start is None:
+            return drawn
+        return Prompts(drawn.points, drawn.labels, drawn.boxes, start.mask, start.plane, start.refines)
 
     def add_point(self, row: float, col: float, positive: bool = True) -> Prediction | None:
         """Add a positive (or negative) point at image pixel (row, col) and segment."""
@@ -376,8 +434,13 @@ class SamWidget(anywidget.AnyWidget):
         return self._prediction
 
     def clear_prompts(self) -> None:
-        """Forget the current prompt and its mask."""
-        self.prompt = _NO_PROMPT
+        """Forget the current prompt and its mask (and stop editing an object)."""
+        editing = self._editing is not None
+        self._stop_editing()
+        if self.prompt != _NO_PROMPT:
+            self.prompt = _NO_PROMPT
+        elif editing:
+            self._clear_prediction()
 
     @traitlets.validate("prompt")
     def _validate_prompt(self, proposal):
@@ -452,7 +515,9 @@ class SamWidget(anywidget.AnyWidget):
         self.send({"type": "prediction", "seq": self._seq, "candidates": [], "selected": -1}, [])
 
     def commit(self) -> int:
-        """Commit the selected mask as a new object; returns its id and clears the prompt."""
+        """Commit the selected mask as a new object (or, while editing one, as that object, under its id);
+        returns its id and clears the prompt.
+        """
         if self._prediction is None:
             raise ValueError("nothing to commit: click on an object (or call segment()) first")
         obj_id = self._segmenter.commit(self._prediction, candidate=self._selected(), prompts=self.prompts)
@@ -503,6 +568,10 @@ class SamWidget(anywidget.AnyWidget):
                 self.commit()
             elif kind == "undo":
                 self.undo()
+            elif kind == "edit":
+                self.edit_at(float(content["row"]), float(content["col"]))
+            elif kind == "clear":
+                self.clear_prompts()
         except ValueError as err:  # user-facing: shown in the widget's status line
             self.error = str(err)
 

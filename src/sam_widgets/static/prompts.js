@@ -35,7 +35,8 @@ export function createPrompts({ model, root, canvas, view }) {
     view.schedule();
   }
 
-  const clear = () => setPrompt({ points: [], box: null });
+  // Escape: no prompt, and no object being edited any more (the kernel holds which one is)
+  const clear = () => { setPrompt({ points: [], box: null }); model.send({ type: "clear" }); };
   const commit = () => model.send({ type: "commit" });
   const undo = () => model.send({ type: "undo" });
 
@@ -135,7 +136,17 @@ export function createPrompts({ model, root, canvas, view }) {
       negative: e.shiftKey || e.altKey || e.ctrlKey || e.metaKey };
   }
 
+  let hover = null; // the last mouse position over the canvas (for E)
+
+  // E: edit the committed object under the mouse (its mask becomes the current one; clicks correct it).
+  function editAtMouse() {
+    if (!hover) return;
+    const [r, c] = view.toImage(hover[0], hover[1]);
+    if (onInside(r, c)) model.send({ type: "edit", row: round2(r), col: round2(c) });
+  }
+
   function onPointerMove(e) {
+    hover = view.pos(e);
     if (!drag) return;
     const [x, y] = view.pos(e);
     drag.x = x; drag.y = y;
@@ -175,6 +186,7 @@ export function createPrompts({ model, root, canvas, view }) {
     else if ((k === "z" || k === "Z") && (e.ctrlKey || e.metaKey)) undo();
     else if (k >= "1" && k <= "9") pick(Number(k) - 1);
     else if (k === "f" || k === "F") view.fit();
+    else if ((k === "e" || k === "E") && !e.ctrlKey && !e.metaKey) editAtMouse();
     else if (k === "+" || k === "=") view.zoomCentre(1.5);
     else if (k === "-") view.zoomCentre(1 / 1.5);
     else if (k === " ") { spaceDown = e.type === "keydown"; }
