@@ -28,6 +28,8 @@ def test_tiled_image_boxes_and_clicks(make_napari_viewer, qtbot, lite_medsam, nu
     compute(qtbot, widget)
     seg = widget.session.segmenter
     assert not seg.grid.is_single and len(seg.grid) == 9
+    qtbot.waitUntil(lambda: not widget.background.running, timeout=PREDICT_TIMEOUT_MS)  # the rest, behind
+    assert widget.background.label.text() == "All 9 tiles embedded."
     assert seg.embeddings.pending_tiles(0) == [] and seg.embeddings.encoded_count == 9
 
     ids, areas = np.unique(big_truth[big_truth > 0], return_counts=True)
@@ -62,3 +64,44 @@ def test_tiled_image_boxes_and_clicks(make_napari_viewer, qtbot, lite_medsam, nu
     )
     preview = widget.preview_layer.data > 0
     assert preview[tuple(centre)] and (preview & (big_truth == inner)).sum() >= 0.8 * preview.sum()
+
+
+def test_large_image_is_prompted_before_it_is_embedded(make_napari_viewer, qtbot, lite_medsam, nuclei_data):
+    """Issue 13 item 1 in napari: Compute returns without an encoder pass; the tiles in view are embedded
+    first in the background with progress in the dock; a box elsewhere is answered from its own window
+    at once; Stop keeps the finished tiles and Compute resumes."""
+    image, truth = nuclei_data
+    pad = ((64, 64), (44, 44))
+    big, big_truth = np.pad(image, pad, mode="reflect"), np.pad(truth, pad, mode="constant")
+    viewer = make_napari_viewer(show=True)
+    viewer.add_image(big, name="big")
+    widget = dock_annotator(viewer, lite_medsam)
+    qtbot.wait(500)  # the dock resets the view once shown
+    viewer.camera.center = (0.0, 600.0, 560.0)  # look at the bottom-right corner, zoomed in
+    viewer.camera.zoom = 8.0
+    widget.image_combo.setCurrentText("big")
+    compute(qtbot, widget)
+    seg = widget.session.segmenter
+    assert widget.session.is_tiled and "in the background" in widget.status.text()
+    corner = seg.grid.tile_at(600, 560)
+    qtbot.waitUntil(lambda: seg.store.is_done(0, corner), timeout=PREDICT_TIMEOUT_MS)
+    assert seg.store.count_done() <= 3  # the tile in view came first
+    assert widget.background.isVisible() and "tiles" in widget.background.label.text()
+
+    # a box far from the view, on tiles not embedded yet: answered from its own window meanwhile
+    ids, areas = np.unique(big_truth[big_truth > 0], return_counts=True)
+    far = [int(i) for i in ids[(areas > 250) & (areas < 900)] if object_box(big_truth, i)[0] < 250]
+    label = far[0]
+    r0, c0, r1, c1 = object_box(big_truth, label)
+    wait_preview(qtbot, widget, lambda: widget.shapes_layer.add_rectangles(np.array([[r0, c0], [r1, c1]])))
+    assert iou(widget.preview_layer.data > 0, big_truth == label) >= 0.7
+
+    widget.background.stop_btn.click()  # Stop: finished tiles kept
+    kept = seg.store.count_done()
+    assert not widget.background.running and "kept" in widget.background.label.text()
+    assert 1 <= kept < 9
+    widget.compute_btn.click()  # resumes the same session's background embedding
+    assert widget.session.segmenter is seg and widget.background.running
+    qtbot.waitUntil(lambda: not widget.background.running, timeout=PREDICT_TIMEOUT_MS)
+    assert seg.embeddings.pending_tiles(0) == []
+    assert widget.background.label.text() == "All 9 tiles embedded."

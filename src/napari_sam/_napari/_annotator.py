@@ -28,8 +28,9 @@ from qtpy.QtWidgets import (
 )
 
 from napari_sam._napari._annotator_layers import PreviewPainter, install_negative_click, make_prompt_layers
+from napari_sam._napari._background import BackgroundEmbeddingPanel, view_box
 from napari_sam._napari._choosers import ImageLayerCombo, device_combo, model_combo
-from napari_sam._napari._layers import check_image_layer, current_plane
+from napari_sam._napari._layers import check_image_layer, current_plane, same_layer
 from napari_sam._napari._preview import PreviewRuns
 from napari_sam._napari._prompts import collect_prompts
 from napari_sam._napari._refine import EDIT_KEY, RefineControls
@@ -80,6 +81,7 @@ class AnnotatorWidget(QWidget):
         self._encode_worker = None
         self._encode_relay = None
         self._encode_plane = None
+        self._session_key = None
         self._propagate_relay = None
         self._propagate_worker = None
         self._clearing = False
@@ -149,7 +151,8 @@ class AnnotatorWidget(QWidget):
         layout.addLayout(grid)
         self.refine = RefineControls(self)  # a Labels layer's objects as the committed ones, E edits one
         layout.addWidget(self.refine)
-        for w in (self.negative_box, self.candidate_label, help_text, self.status):
+        self.background = BackgroundEmbeddingPanel()  # a large image's tiles, embedded while prompting
+        for w in (self.background, self.negative_box, self.candidate_label, help_text, self.status):
             layout.addWidget(w)
         layout.addStretch(1)
 
@@ -223,7 +226,13 @@ class AnnotatorWidget(QWidget):
             return
         model_name, device = self.model_combo.currentText().strip(), self.device_combo.currentText()
         plane = current_plane(layer, info, self.viewer.dims.point)
-        kept = self.session.annotations if (self.session is not None and self.image_layer is layer) else None
+        on_same_layer = self.session is not None and same_layer(self.image_layer, layer)
+        kept = self.session.annotations if on_same_layer else None
+        same = on_same_layer and self._session_key == (model_name, device)
+        if same and self.session.is_tiled:  # a large image: resume its background embedding
+            self._start_background(plane)
+            return
+        self._session_key = (model_name, device)
         data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
         models = self._models
         cache = self.cache_path(layer.name, model_name)
@@ -276,9 +285,11 @@ class AnnotatorWidget(QWidget):
         for relay in (self._encode_relay, self._propagate_relay):
             if relay is not None:
                 relay.cancel()
+        self.background.stop()
 
     def _install(self, session: AnnotatorSession, layer, plane, seconds: float) -> None:
         if session is not self.session:
+            self.background.stop()  # the old session's tiles
             for disconnect in self._disconnect:
                 disconnect()
             self._disconnect = []
@@ -314,8 +325,24 @@ class AnnotatorWidget(QWidget):
             f"Embeddings ready{where} in {seconds:.1f} s ({session.model.device}, "
             f"{session.model.precision}){note}. Click on an object or draw a box."
         )
+        if session.is_tiled:
+            self.set_status(
+                f"Ready in {seconds:.1f} s ({session.model.device}, {session.model.precision}){note}: click "
+                "on an object or draw a box. The tiles are embedded in the background, those in view "
+                "first; a prompt elsewhere embeds its own window first."
+            )
+            self._start_background(plane)
         self.embeddings_ready.emit(plane)
         self.request_preview()
+
+    def _start_background(self, plane) -> None:
+        """Embed the rest of a large image's plane in the background, the tiles in view first."""
+        session, layer = self.session, self.image_layer
+        self.background.start(
+            session.segmenter,
+            session.segmenter.plane_index(tuple(plane)),
+            lambda: view_box(self.viewer, layer),
+        )
 
     def _on_plane_changed(self, *_) -> None:
         if self.session is None or not self.session.info.lead_shape:
@@ -330,6 +357,8 @@ class AnnotatorWidget(QWidget):
             return
         plane = self._current_plane()
         if self.session.is_ready(plane):
+            if self.session.is_tiled:
+                self._start_background(plane)
             self.request_preview()
         elif self._encode_plane != plane or self._encode_worker is None:
             session, layer = self.session, self.image_layer
@@ -561,7 +590,7 @@ class AnnotatorWidget(QWidget):
         return any(w is not None for w in (self._encode_worker, self.previews.worker, self._propagate_relay))
 
     def _on_layer_removed(self, event) -> None:
-        if self.session is not None and event.value is self.image_layer:
+        if self.session is not None and same_layer(event.value, self.image_layer):
             self.shutdown()
             self.set_status("The image layer was removed; choose an image and compute its embeddings.")
 

@@ -151,3 +151,10 @@ def transform_kwargs(layer) -> dict:
         "shear": np.asarray(layer.shear).copy(),
         "affine": np.asarray(layer.affine.affine_matrix).copy(),
     }
+
+
+def same_layer(a, b) -> bool:
+    """Whether ``a`` and ``b`` are the same napari layer. A plugin's viewer hands out a new proxy object
+    on every access (napari's ``PublicOnlyProxy``), so ``is`` cannot tell.
+    """
+    return a is not None and b is not None and getattr(a, "__wrapped__", a) is getattr(b, "__wrapped__", b)

@@ -55,13 +55,24 @@ class AnnotatorSession:
 
     # -- planes and embeddings ---------------------------------------------------------------------
     def is_ready(self, plane: tuple[int, ...]) -> bool:
-        return self._loaded and self.segmenter.plane_index(plane) in self._ready
+        """Whether prompts on ``plane`` can be answered now: a large (tiled) image can be prompted as
+        soon as it is opened (each prompt embeds its own window when needed); a small plane once embedded.
+        """
+        if not self._loaded:
+            return False
+        return self.segmenter.is_tiled or self.segmenter.plane_index(plane) in self._ready
+
+    @property
+    def is_tiled(self) -> bool:
+        """Whether planes are embedded as tiles (in the background, see ``_napari/_background.py``)."""
+        return self._loaded and self.segmenter.is_tiled
 
     def encode_plane(
         self, plane: tuple[int, ...], progress: Progress = None, should_stop: Stop = None
     ) -> None:
-        """Embed ``plane`` (seconds on a CPU; tiles for a large image): the first call validates the
-        image, computes its global intensity scaling and opens the embedding store.
+        """Make ``plane`` ready for prompts: the first call validates the image, computes its global
+        intensity scaling and opens the embedding store. A small plane is embedded now (seconds on a
+        CPU); a large (tiled) one is not: its tiles are embedded in the background, view first.
         """
         seg = self.segmenter
         if not self._loaded:
@@ -69,16 +80,14 @@ class AnnotatorSession:
                 self._data,
                 plane_axes=len(self.info.lead_shape) or None,
                 plane=tuple(plane),
-                progress=progress,
-                should_stop=should_stop,
                 cache=self.cache,
+                encode=False,
             )
             kept = self._kept_annotations
             if kept is not None and kept.labels.shape == seg.labels.shape:
                 seg.annotations = kept
             self._loaded = True
-        else:
-            seg.set_plane(tuple(plane), encode=True, progress=progress, should_stop=should_stop)
+        seg.set_plane(tuple(plane), encode=not seg.is_tiled, progress=progress, should_stop=should_stop)
         self._ready.add(seg.plane)
 
     @property

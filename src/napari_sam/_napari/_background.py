@@ -1,0 +1,126 @@
+"""Background embedding of a large image in the annotator: the tiles in view first, the rest outwards,
+while the user prompts (prompts elsewhere embed their own window first; see
+:meth:`napari_sam.segmenter.Segmenter.iter_encode_view_first`). The dock shows a progress bar, the
+percentage, tiles done / total and the time left; Stop keeps the finished tiles (in the embedding cache
+when one is chosen, so a later session resumes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+
+from napari_sam.progress import ProgressClock
+
+
+def view_box(viewer, layer) -> tuple[float, float, float, float] | None:
+    """The part of ``layer``'s last two data axes in view on the canvas, as
+    (min_row, min_col, max_row, max_col) data pixels (main thread); None when it cannot be told.
+    """
+    try:
+        h, w = (float(v) for v in viewer.canvas.size)
+        zoom = float(viewer.camera.zoom)
+        center = np.asarray(viewer.camera.center, dtype=float)[-2:]
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if zoom <= 0:
+        return None
+    point = np.asarray(viewer.dims.point, dtype=float).copy()
+    corners = []
+    for dr, dc in ((-h, -w), (h, w), (-h, w), (h, -w)):
+        world = point.copy()
+        world[-2:] = center + np.array([dr, dc]) / (2 * zoom)
+        corners.append(np.asarray(layer.world_to_data(world), dtype=float)[-2:])
+    corners = np.array(corners)
+    r0, c0 = corners.min(axis=0)
+    r1, c1 = corners.max(axis=0)
+    return float(r0), float(c0), float(r1), float(c1)
+
+
+class BackgroundEmbeddingPanel(QWidget):
+    """A progress bar with "37 % · 163/441 tiles · about 2 min left" and a Stop button.
+
+    :meth:`start` runs ``session.segmenter.iter_encode_view_first`` in a napari worker (a generator:
+    stopping closes it between tiles), asking ``view()`` (main-thread state) for the region in view
+    before each batch.
+    """
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 100)
+        self.label = QLabel("")
+        self.label.setWordWrap(True)
+        self.stop_btn = QPushButton("Stop")
+        self.stop_btn.setToolTip("Stop embedding in the background; finished tiles are kept")
+        self.stop_btn.clicked.connect(self.stop)
+        row = QHBoxLayout()
+        row.addWidget(self.bar, 1)
+        row.addWidget(self.stop_btn)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(row)
+        layout.addWidget(self.label)
+        self.worker = None
+        self.done = self.total = 0
+        self._clock = ProgressClock("tiles")
+        self.setVisible(False)
+
+    @property
+    def running(self) -> bool:
+        return self.worker is not None
+
+    def start(self, segmenter, plane: int, view: Callable[[], tuple | None], on_finish=None) -> None:
+        """Embed the unfinished tiles of ``plane`` (flat index), nearest the view first."""
+        from napari_sam._napari._workers import start_worker
+
+        self.stop()
+        pending = len(segmenter.embeddings.pending_tiles(plane))
+        total = len(segmenter.grid)
+        self._clock.restart()
+        self._show(total - pending, total, plane)
+        if pending == 0:
+            return
+        self.setVisible(True)
+        self.stop_btn.setEnabled(True)
+        state = {"view": view()}
+        self._view_state = state
+
+        def job():
+            yield from segmenter.iter_encode_view_first(view=lambda: state["view"], plane=plane)
+
+        def step(value) -> None:
+            state["view"] = view()  # main thread: read the camera here, the worker reads the copy
+            done, n = value
+            self._show(total - n + done, total, plane)
+
+        def finished() -> None:
+            if self.worker is worker:
+                self.worker = None
+                self.stop_btn.setEnabled(False)
+                if self.done >= self.total:
+                    self.label.setText(f"All {self.total} tiles embedded.")
+                if on_finish is not None:
+                    on_finish()
+
+        worker = start_worker(job, what="embedding in the background", on_yield=step, on_finish=finished)
+        self.worker = worker
+
+    def _show(self, done: int, total: int, plane: int) -> None:
+        self.done, self.total = done, total
+        self.bar.setValue(100 * done // max(total, 1))
+        where = f" of plane {plane}" if plane else ""
+        self.label.setText(f"Embedding{where} in the background: {self._clock.text(done, total)}")
+
+    def stop(self) -> None:
+        """Stop after the tile being encoded; finished tiles stay (in the cache when one is chosen)."""
+        worker, self.worker = self.worker, None
+        if worker is not None:
+            worker.quit()
+            self.stop_btn.setEnabled(False)
+            self.label.setText(
+                f"Stopped: {self.done}/{self.total} tiles embedded (kept); prompts elsewhere embed their "
+                "window when needed. Compute embeddings resumes."
+            )
