@@ -33,7 +33,8 @@ def test_worker_errors_become_notifications(make_napari_viewer, qtbot, lite_meds
     viewer.add_image(np.zeros((4, 6, 3), np.uint8), name="tiny rgb")
     widget.image_combo.setCurrentText("tiny rgb")
     widget.compute_embeddings()
-    assert any("RGB" in m for m in notifications)
+    assert any("too small to segment" in m for m in notifications)  # the notification: its first words
+    assert "RGB" in widget.status.text()  # the whole message: in the dock's status line
 
     assert widget.commit() == []  # no embeddings yet: the user is told what to do first
     assert any("compute embeddings first" in m for m in notifications)

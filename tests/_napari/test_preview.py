@@ -1,5 +1,5 @@
 """Where previews are predicted (napari_sam._napari._preview), in a real viewer with the real model:
-at once on the main thread when the embeddings are in memory, a rough answer (drawn as an outline) then
+at once on the main thread when the embeddings are in memory, a rough answer (a thin outline) then
 the zoomed one for a new object, box searches for clicks in a worker, late answers dropped; what a
 new object costs (decoder passes, encoder runs); a commit while the refined mask is on its way."""
 
@@ -15,6 +15,8 @@ from sam_napari_helpers import (
     ready_annotator,
     record_previews,
 )
+
+from napari_sam._napari._annotator_layers import PREVIEW_CONTOUR, ROUGH_CONTOUR
 
 pytestmark = pytest.mark.gui
 
@@ -35,14 +37,14 @@ def test_previews_come_at_once_then_sharpen(make_napari_viewer, qtbot, lite_meds
     first, how = shown[0]
     assert how["inline"] and how["coarse"] and first.windows[0].size == max(image.shape)
     assert iou(widget.preview_layer.data > 0, truth == label) >= 0.3
-    assert widget.preview_layer.contour > 0 and "refining" in widget.status.text()  # looks provisional
+    assert widget.preview_layer.contour == ROUGH_CONTOUR and "refining" in widget.status.text()  # provisional
     assert widget.previews.worker is not None  # the zoom window is being embedded
     qtbot.waitUntil(lambda: widget.previews.worker is None, timeout=PREDICT_TIMEOUT_MS)
     refined, how = shown[-1]
     assert len(shown) == 2 and not how["inline"] and not how["coarse"]
     assert refined.windows[0].size < max(image.shape)
     assert iou(widget.preview_layer.data > 0, truth == label) >= 0.7
-    assert widget.preview_layer.contour == 0 and "refining" not in widget.status.text()
+    assert widget.preview_layer.contour == PREVIEW_CONTOUR and "refining" not in widget.status.text()
 
     rows, cols = np.nonzero(truth == label)
     widget.points_layer.add([rows.mean(), cols.mean()])  # same object, same window: answered inline

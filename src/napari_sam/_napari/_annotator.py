@@ -30,6 +30,7 @@ from qtpy.QtWidgets import (
 from napari_sam._napari._annotator_layers import PreviewPainter, install_negative_click, make_prompt_layers
 from napari_sam._napari._background import BackgroundEmbeddingPanel, view_box
 from napari_sam._napari._choosers import ImageLayerCombo, device_combo, model_combo
+from napari_sam._napari._dock_view import ResetViewOnFirstShow
 from napari_sam._napari._layers import check_image_layer, current_plane, same_layer
 from napari_sam._napari._preview import PreviewRuns
 from napari_sam._napari._prompts import collect_prompts
@@ -95,6 +96,7 @@ class AnnotatorWidget(QWidget):
         self.viewer.dims.events.current_step.connect(self._on_plane_changed)
         self.viewer.layers.events.removed.connect(self._on_layer_removed)
         self._bind_keys()
+        self._fit_when_docked = ResetViewOnFirstShow(self, lambda: self.viewer)  # the dock narrows the canvas
 
     # -- UI ----------------------------------------------------------------------------------------
     def _build_ui(self) -> None:
@@ -417,10 +419,10 @@ class AnnotatorWidget(QWidget):
             k = prediction.scores.shape[0]
             what = f"{k} object{'s' if k > 1 else ''}"
             if final:
-                text = f"{what} in the preview: {KEYS['commit'].upper()} to commit"
+                text = f"{what} in the preview (yellow outline): {KEYS['commit'].upper()} to commit"
             else:
                 text = (
-                    f"Rough preview of {what} (outline), {note} {KEYS['commit'].upper()} commits the "
+                    f"Rough preview of {what} (thin outline), {note} {KEYS['commit'].upper()} commits the "
                     f"refined mask when it is ready"
                 )
                 note = ""
@@ -506,7 +508,7 @@ class AnnotatorWidget(QWidget):
             self._clearing = False
         self.previews.forget()
         self._show(None, None, "")
-        self.set_status("Prompts cleared: click on an object or draw a box.")
+        self.set_status("Prompts cleared, nothing in the preview: click on an object or draw a box.")
 
     def undo(self) -> int | None:
         """Remove the last committed object."""

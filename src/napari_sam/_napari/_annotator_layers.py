@@ -16,9 +16,11 @@ from napari_sam._napari._prompts import NEGATIVE, POSITIVE, PROMPT_FEATURE
 
 PROMPT_COLOURS = {POSITIVE: "#00ff44", NEGATIVE: "#ff2060"}
 PREVIEW_COLOUR = "#ffd000"
-PREVIEW_OPACITY = 0.55  # a refined (final) preview: filled
-ROUGH_OPACITY = 0.9  # a rough (quick) preview: an outline only, while the zoom window is refined
-ROUGH_CONTOUR = 2
+# The preview is an outline, never filled, so it cannot be mistaken for the filled committed objects:
+PREVIEW_OPACITY = 1.0  # a refined (final) preview: a thick opaque yellow outline
+PREVIEW_CONTOUR = 2
+ROUGH_OPACITY = 0.6  # a rough (quick) preview, while the zoom window is refined: thin and translucent
+ROUGH_CONTOUR = 1
 
 
 def _get_or_add(viewer, name: str, factory):
@@ -72,13 +74,15 @@ def make_prompt_layers(viewer, image_layer, info: ImageInfo, objects_data: np.nd
 
     def preview():
         cmap = DirectLabelColormap(color_dict={None: PREVIEW_COLOUR, 0: "transparent"})
-        return Labels(
+        layer = Labels(
             np.zeros((*info.lead_shape, *info.spatial_shape), dtype=np.uint8),
             name=f"{base} SAM preview",
             opacity=PREVIEW_OPACITY,
             colormap=cmap,
             **tf,
         )
+        layer.contour = PREVIEW_CONTOUR  # an outline (not a keyword of Labels in every napari version)
+        return layer
 
     def objects():
         return Labels(objects_data, name=f"{base} SAM objects", opacity=0.5, **tf)
@@ -94,8 +98,9 @@ def make_prompt_layers(viewer, image_layer, info: ImageInfo, objects_data: np.nd
 
 
 class PreviewPainter:
-    """Paints predictions into the preview Labels layer (object k gets value k + 1): filled for a final
-    answer, as an outline for a provisional (rough) one.
+    """Paints predictions into the preview Labels layer (object k gets value k + 1): a thick opaque
+    outline for a final answer, a thin translucent one for a provisional (rough) one (committed objects
+    are filled).
 
     Pixels are written with :meth:`napari.layers.Labels.data_setitem`, so napari re-colours and
     re-uploads only the changed region, not the whole plane (which matters for large images). That
@@ -111,11 +116,12 @@ class PreviewPainter:
         self.provisional = False
 
     def _set_look(self, provisional: bool) -> None:
-        """Outline (provisional) or filled (final): changed only when it changes (it redraws the layer)."""
-        if provisional == self.provisional:
+        """Thin (provisional) or thick (final) outline: set only when it changes (it redraws the layer)."""
+        contour = ROUGH_CONTOUR if provisional else PREVIEW_CONTOUR
+        if provisional == self.provisional and self.layer.contour == contour:
             return
         self.provisional = provisional
-        self.layer.contour = ROUGH_CONTOUR if provisional else 0
+        self.layer.contour = contour
         self.layer.opacity = ROUGH_OPACITY if provisional else PREVIEW_OPACITY
 
     def _painted_pixels(self) -> tuple | None:

@@ -7,7 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from napari.qt.threading import create_worker
-from napari.utils.notifications import show_error
+from napari.utils.notifications import show_error, show_warning
+
+NOTIFICATION_CHARS = 160  # a toast shows about this much before napari elides it
+TOAST_SECONDS = 8.0  # our toasts close after this long (napari keeps a toast while its window is inactive)
 
 
 class JobCancelled(Exception):
@@ -20,19 +23,76 @@ def _is_cancel(err: BaseException) -> bool:
     return isinstance(err, (JobCancelled, Cancelled))
 
 
+def short_message(text: str, limit: int = NOTIFICATION_CHARS) -> str:
+    """The first line of ``text``, cut at a word to at most ``limit`` characters ("…" where cut)."""
+    lines = text.strip().splitlines() or [""]
+    first = lines[0].strip()
+    if len(first) <= limit and len(lines) == 1:
+        return first
+    if len(first) > limit - 1:
+        cut = first[: limit - 1]
+        first = cut.rsplit(" ", 1)[0] if " " in cut[limit // 2 :] else cut
+    return first.rstrip(" ,;:") + "…"
+
+
+def _expire_toast(message: str, seconds: float) -> None:
+    """Close napari's toast showing ``message`` after ``seconds`` (later while the mouse is on it).
+
+    napari starts a toast's own timer only while its window is active and stops it while newer toasts
+    show, so an error could stay on the canvas for minutes. Main thread only; does nothing when napari
+    shows no toast (no visible window, a notification level above this one).
+    """
+    from qtpy.QtCore import QThread, QTimer
+    from qtpy.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None or QThread.currentThread() is not app.thread():
+        return
+
+    def arm() -> None:
+        for toast in app.allWidgets():
+            label = getattr(toast, "message", None)
+            if type(toast).__name__ != "NapariQtNotification" or getattr(toast, "_napari_sam_timer", None):
+                continue
+            if not hasattr(label, "text") or label.text() != message:
+                continue
+            timer = QTimer(toast)
+            timer.setSingleShot(True)
+            timer.setInterval(int(seconds * 1000))
+
+            def close(toast=toast, timer=timer) -> None:
+                if toast.underMouse():
+                    timer.start()  # the user is reading it
+                else:
+                    toast.close_with_fade()
+
+            timer.timeout.connect(close)
+            timer.start()
+            toast._napari_sam_timer = timer
+
+    QTimer.singleShot(0, arm)
+
+
 def report_error(what: str, err: BaseException, status: Callable[[str], None] | None = None) -> None:
-    """Tell the user that ``what`` failed, with the exception's message: a napari notification and,
-    if given, the widget's status line. User errors (``ValueError``) read as plain sentences.
+    """Tell the user that ``what`` failed, with the exception's message: the full text in the widget's
+    status line (if given) and its first line, at most :data:`NOTIFICATION_CHARS` characters, in a napari
+    notification that closes after :data:`TOAST_SECONDS`. User errors (``ValueError``) read as plain
+    sentences and are warnings; anything else is an error.
     """
     text = str(err) or type(err).__name__
+    user_error = isinstance(err, ValueError)
     message = (
         f"napari-sam: {what}: {text}"
-        if isinstance(err, ValueError)
+        if user_error
         else f"napari-sam: {what} failed ({type(err).__name__}): {text}"
     )
     if status is not None:
         status(message)
-    show_error(message)
+    short = short_message(message)
+    if short != message and status is not None:
+        short = short_message(message, NOTIFICATION_CHARS - 22) + " (details in the dock)"
+    (show_warning if user_error else show_error)(short)
+    _expire_toast(short, TOAST_SECONDS)
 
 
 def start_worker(
