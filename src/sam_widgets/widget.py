@@ -9,6 +9,7 @@ The widget holds no segmentation logic: prompts from the canvas (or from Python)
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import anywidget
@@ -18,6 +19,7 @@ import traitlets
 from napari_sam.annotations import Annotations
 from napari_sam.models import DEFAULT_MODEL
 from napari_sam.prediction.result import Prediction
+from napari_sam.progress import ProgressClock
 from napari_sam.prompts import Prompts
 from napari_sam.segmenter import Segmenter
 from sam_widgets._bundle import bundle
@@ -118,6 +120,8 @@ class SamWidget(anywidget.AnyWidget):
     num_objects = traitlets.Int(0).tag(sync=True)
     labels_version = traitlets.Int(0).tag(sync=True)
     height = traitlets.Int(520).tag(sync=True)
+    # the kernel's long work as the canvas shows it ("embedding 37 % · 3/8 windows · about 4 s left"), or ""
+    kernel_progress = traitlets.Unicode("").tag(sync=True)
     editing = traitlets.Int(0).tag(sync=True)  # the id of the committed object being corrected, or 0
 
     def __init__(
@@ -153,9 +157,12 @@ class SamWidget(anywidget.AnyWidget):
         self._seq = 0
         self._editing: Prompts | None = None  # the start of the correction of a committed object
         self._progress = progress
+        self._embedding_clock: ProgressClock | None = None
+        self._progress_sent = 0.0
         self.on_msg(self._on_message)
         events = segmenter.events  # the widget follows the shared session, whoever changes it
         events.image_set.connect(self._on_image_set)
+        events.embedding_progress.connect(self._on_embedding_progress)
         events.plane_changed.connect(self._on_session_plane)
         events.annotations_replaced.connect(self._on_annotations_replaced)
         if image is not None:
@@ -250,16 +257,39 @@ class SamWidget(anywidget.AnyWidget):
         """
         with progress_bar("embedding", enabled=self._progress) as progress:
             self.status = "embedding the image…"
-            self._segmenter.set_image(
-                image,
-                channel_axis=channel_axis,
-                stack_axis=stack_axis,
-                plane=plane,
-                cache=cache,
-                progress=progress,
-                **kwargs,
-            )
+            self.kernel_progress = "embedding the image …"
+            try:
+                self._segmenter.set_image(
+                    image,
+                    channel_axis=channel_axis,
+                    stack_axis=stack_axis,
+                    plane=plane,
+                    cache=cache,
+                    progress=progress,
+                    **kwargs,
+                )
+            finally:
+                self._embedding_clock = None
+                self.kernel_progress = ""
         self.status = "ready"
+
+    def _on_embedding_progress(self, done: int, total: int) -> None:
+        """The session embeds windows or tiles (here or in another front end): the canvas shows how far.
+
+        Trait updates reach the browser while the kernel is busy, so the canvas can say what it waits for.
+        At most ten updates a second; the line goes away when the last window is done.
+        """
+        if total <= 0 or done >= total:
+            self._embedding_clock = None
+            self.kernel_progress = ""
+            return
+        if self._embedding_clock is None or done == 0:
+            self._embedding_clock = ProgressClock("tiles" if self._segmenter.store is not None else "windows")
+        line = self._embedding_clock.text(done, total)
+        now = time.monotonic()
+        if now - self._progress_sent >= 0.1 or not self.kernel_progress:
+            self._progress_sent = now
+            self.kernel_progress = f"embedding {line}"
 
     def refresh(self) -> None:
         """Show the session's image, plane and objects again. Not needed in normal use: the widget follows
@@ -557,8 +587,27 @@ class SamWidget(anywidget.AnyWidget):
         return model
 
     # -- messages from the browser -----------------------------------------------------------------
+    def set_state(self, sync_data) -> None:
+        """Trait updates from the browser; a prompt is answered with an ``{"type": "answer"}`` message once
+        handled, whatever the outcome (the canvas says "waiting for the kernel…" until then).
+        """
+        try:
+            super().set_state(sync_data)
+        finally:
+            if "prompt" in sync_data:
+                self.send({"type": "answer", "what": "prompt"})
+
     def _on_message(self, _widget, content: dict, _buffers) -> None:
         kind = content.get("type")
+        if kind in ("commit", "undo"):  # answered once handled, like a prompt (see set_state)
+            try:
+                self._on_browser_request(kind, content)
+            finally:
+                self.send({"type": "answer", "what": kind})
+        else:
+            self._on_browser_request(kind, content)
+
+    def _on_browser_request(self, kind, content: dict) -> None:
         try:
             if kind == "tiles":
                 self._send_tiles(content)

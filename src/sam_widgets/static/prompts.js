@@ -22,7 +22,7 @@ export function maskCanvas(h, w, bytes) {
 
 const round2 = (v) => Math.round(v * 100) / 100;
 
-export function createPrompts({ model, root, canvas, view }) {
+export function createPrompts({ model, root, canvas, view, waiting = null }) {
   let pred = { candidates: [], seq: -1 };
   root.dataset.predictionSeq = "-1";
   let drag = null; // {mode: "maybe"|"box"|"pan", x0, y0, x, y, negative, tx0, ty0}
@@ -30,15 +30,18 @@ export function createPrompts({ model, root, canvas, view }) {
   let panMode = false; // the toolbar's Pan button
 
   function setPrompt(prompt) {
+    const changed = JSON.stringify(model.get("prompt")) !== JSON.stringify(prompt); // else nothing is sent
     model.set("prompt", prompt);
     model.save_changes();
+    if (changed && waiting) waiting.ask("prompt"); // the kernel answers every prompt update it handled
     view.schedule();
   }
 
   // Escape: no prompt, and no object being edited any more (the kernel holds which one is)
   const clear = () => { setPrompt({ points: [], box: null }); model.send({ type: "clear" }); };
-  const commit = () => model.send({ type: "commit" });
-  const undo = () => model.send({ type: "undo" });
+  const ask = (type) => { model.send({ type }); if (waiting) waiting.ask(type); }; // answered when done
+  const commit = () => ask("commit");
+  const undo = () => ask("undo");
 
   function pick(m) {
     if (m >= 0 && m < pred.candidates.length) {

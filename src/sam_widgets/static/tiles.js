@@ -50,7 +50,7 @@ function labelTileCanvas(h, w, bytes) {
   return canvasFrom(img);
 }
 
-export function createTiles({ model, root, view }) {
+export function createTiles({ model, root, view, waiting = null }) {
   const tiles = new Map(); // "kind:L:i:j" -> {canvas, gen, h, w}
   const pending = new Set(); // "kind:gen:L:i:j"
   const gen = { image: 1, labels: model.get("labels_version") };
@@ -84,6 +84,7 @@ export function createTiles({ model, root, view }) {
     // The request names the contrast limits it wants: the `contrast_limits` trait update travels on its
     // own and ipywidgets may hold it back while an earlier message is pending, so it can arrive later.
     const limits = model.get("contrast_limits") || null;
+    if (want.length && waiting) waiting.ask("tiles");
     for (let n = 0; n < want.length; n += 32) {
       model.send({ type: "tiles", kind, gen: g, keys: want.slice(n, n + 32), contrast_limits: limits });
     }
@@ -93,6 +94,7 @@ export function createTiles({ model, root, view }) {
   function onTile(msg, buffers) {
     const p = `${msg.kind}:${msg.gen}:${msg.level}:${msg.i}:${msg.j}`;
     pending.delete(p);
+    if (!pending.size && waiting) waiting.answered("tiles", true);
     if (msg.gen !== gen[msg.kind]) return;
     let c = null;
     if (!msg.empty) {
@@ -134,15 +136,16 @@ export function createTiles({ model, root, view }) {
     const L = levelFor(view.cam.scale), keys = visibleTiles(L);
     request("image", keys);
     request("labels", keys);
-    let missing = 0;
+    let missing = 0, drawn = 0;
     for (const kind of ["image", "labels"]) {
       for (const [l, i, j] of keys) {
         const t = tiles.get(`${kind}:${l}:${i}:${j}`);
         if (!t || t.gen !== gen[kind]) missing++;
-        drawTile(ctx, kind, l, i, j);
+        if (drawTile(ctx, kind, l, i, j) && kind === "image") drawn++;
       }
     }
     root.dataset.tilesPending = String(missing);
+    if (waiting) waiting.setBlank(drawn === 0);
     return { level: L };
   }
 
@@ -151,6 +154,7 @@ export function createTiles({ model, root, view }) {
     tiles.clear();
     pending.clear();
     gen.image++;
+    if (waiting) waiting.answered("tiles", true);
   }
 
   // The same image shown differently (contrast, plane): image tiles are refetched, old ones drawn meanwhile.

@@ -12,6 +12,7 @@ import { createPrompts } from "./prompts.js";
 import { createTiles } from "./tiles.js";
 import { createToolbar } from "./toolbar.js";
 import { createView } from "./view.js";
+import { createWaiting } from "./waiting.js";
 
 function render({ model, el: host }) {
   const root = el("div", "sam-widget");
@@ -22,8 +23,9 @@ function render({ model, el: host }) {
   wrap.appendChild(canvas);
 
   const view = createView({ model, root, wrap, canvas });
-  const tiles = createTiles({ model, root, view });
-  const prompts = createPrompts({ model, root, canvas, view });
+  const waiting = createWaiting({ model, root, wrap }); // "waiting for the kernel…" over the canvas
+  const tiles = createTiles({ model, root, view, waiting });
+  const prompts = createPrompts({ model, root, canvas, view, waiting });
   view.layers.push(tiles, prompts);
   const toolbar = createToolbar({ model, root, canvas, view, prompts });
   root.append(toolbar.bar, wrap, toolbar.footer);
@@ -33,9 +35,11 @@ function render({ model, el: host }) {
   function onCustom(msg, buffers) {
     if (msg.type === "tile") tiles.onTile(msg, buffers);
     else if (msg.type === "prediction") prompts.onPrediction(msg, buffers);
+    else if (msg.type === "answer") waiting.answered(msg.what); // a prompt, commit or undo was handled
   }
   const onImage = () => {
     tiles.reset();
+    waiting.reset();
     prompts.clearPrediction();
     toolbar.updateContrast();
     view.refit();
@@ -52,6 +56,7 @@ function render({ model, el: host }) {
     ["change:error", toolbar.updateStatus], ["change:busy", toolbar.updateStatus],
     ["change:num_objects", toolbar.updateStatus], ["change:data_range", toolbar.updateContrast],
     ["change:auto_limits", toolbar.updateContrast], ["change:plane", onPlane], ["change:num_planes", toolbar.updatePlane],
+    ["change:image_shape", waiting.update], ["change:kernel_progress", waiting.update],
   ];
   for (const [name, fn] of handlers) model.on(name, fn);
 
@@ -67,6 +72,7 @@ function render({ model, el: host }) {
     for (const [name, fn] of handlers) model.off(name, fn);
     view.dispose();
     toolbar.dispose();
+    waiting.dispose();
   };
 }
 

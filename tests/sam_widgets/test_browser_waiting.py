@@ -1,0 +1,113 @@
+"""The notebook canvas says "waiting for the kernel…" while the kernel is busy, and shows the kernel's
+embedding progress: JupyterLab in Chromium (Playwright), the real model.
+
+The notebook displays the widget, then keeps the kernel busy (``time.sleep``): the widget's tile
+requests wait, so the canvas is blank and the message sits in the middle of it. The next cell gives the
+widget a larger image, embedded as tiles: the message shows the percentage as the tiles are embedded.
+When the kernel is free the tiles come and the message goes. A screenshot goes to
+``docs/images/jupyter_waiting.png``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from labserver import start_lab
+from test_browser_jupyterlab import CHROMIUM, CHROMIUM_ARGS, run_all_cells
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+CELLS = [
+    """\
+import time
+import numpy as np
+from napari_sam.io.samples import nuclei
+from sam_widgets import SamWidget
+
+image, _ = nuclei()
+w = SamWidget(image, model="lite_medsam", height=360, progress=False)
+w""",
+    "time.sleep(15)  # the kernel is busy: the canvas waits for its tiles",
+    "w.set_image(np.tile(image, (2, 2))[:640, :640])  # 640² > 2·256: embedded as 3×3 tiles, with progress",
+]
+
+# Everything the message showed, polled every 50 ms from the page itself (the kernel's progress moves fast).
+RECORD = """() => {
+  window.__waiting = [];
+  setInterval(() => {
+    const root = document.querySelector('.sam-widget');
+    const box = root && root.querySelector('.sam-waiting');
+    if (!box || root.dataset.waiting !== '1') return;
+    const seen = `${box.classList.contains('sam-waiting-blank') ? 'blank' : 'banner'}|${box.innerText}`;
+    if (window.__waiting[window.__waiting.length - 1] !== seen) window.__waiting.push(seen);
+  }, 50);
+}"""
+
+
+def test_canvas_waits_for_the_busy_kernel(tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (set NAPARI_SAM_CHROMIUM)")
+    root, state = tmp_path / "root", tmp_path / "state"
+    root.mkdir()
+    state.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(code) for code in CELLS]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, root / "waiting.ipynb")
+
+    server = start_lab(root, state)
+    errors: list[str] = []
+    try:
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            try:
+                page.goto(server.lab_url("waiting.ipynb"))
+                page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=90_000)
+                page.evaluate(RECORD)
+                run_all_cells(page)
+
+                # the widget is shown while the kernel sleeps: its canvas is blank and says why
+                page.wait_for_selector(".sam-widget[data-waiting='1']", timeout=150_000)
+                message = page.locator(".sam-widget .sam-waiting")
+                page.locator(".sam-widget").scroll_into_view_if_needed()
+                assert message.is_visible()
+                assert message.inner_text().startswith("waiting for the kernel…")
+                assert "sam-waiting-blank" in message.get_attribute("class")
+                assert page.locator(".sam-widget").get_attribute("data-tiles-pending") != "0"
+                page.wait_for_timeout(300)
+                DOCS_IMAGES.mkdir(exist_ok=True)
+                page.locator(".sam-widget").screenshot(path=str(DOCS_IMAGES / "jupyter_waiting.png"))
+
+                # the kernel embeds the larger image; then it answers the tiles and the message goes
+                ready = ".sam-widget[data-waiting='0'][data-tiles-pending='0']"
+                page.wait_for_selector(ready, timeout=150_000)
+                assert not message.is_visible()
+                seen = page.evaluate("window.__waiting")
+                assert any(s.startswith("blank|waiting for the kernel…") for s in seen), seen
+                progress = [
+                    re.search(r"embedding (\d+) % · (\d+)/(\d+) tiles", s) for s in seen if "embedding" in s
+                ]
+                steps = [(int(m[1]), int(m[2]), int(m[3])) for m in progress if m]
+                assert steps, seen  # the kernel's progress reached the canvas while it was busy
+                assert all(pct == 100 * done // total and total > 1 for pct, done, total in steps), steps
+                assert page.locator(".sam-widget").get_attribute("data-view")  # the new image is drawn
+                shape = page.evaluate(
+                    "() => JSON.parse(document.querySelector('.sam-widget').dataset.view).scale"
+                )
+                assert 0 < shape < 1  # fitted: the 640² image in a 360 px tall canvas
+                assert not errors, errors
+            except Exception:
+                page.screenshot(path=str(tmp_path / "failure.png"))
+                print("page errors:", errors, "waiting:", page.evaluate("window.__waiting || []"))
+                raise
+            finally:
+                browser.close()
+    finally:
+        server.stop()
