@@ -22,10 +22,11 @@ from napari_sam.prediction.result import Prediction
 from napari_sam.progress import ProgressClock
 from napari_sam.prompts import Prompts
 from napari_sam.segmenter import Segmenter
+from sam_widgets._background import BackgroundEmbedding
 from sam_widgets._bundle import bundle
 from sam_widgets._messages import prediction_message, tile_message
 from sam_widgets._progress import progress_bar
-from sam_widgets._tiles import TILE, TileSource, default_limits, intensity_range
+from sam_widgets._tiles import TILE, TileSource, default_limits, intensity_range, tile_bounds
 
 _STATIC = Path(__file__).parent / "static"
 _NO_PROMPT = {"points": [], "box": None}
@@ -74,8 +75,10 @@ class SamWidget(anywidget.AnyWidget):
         (T, Y, X) stack (the widget then shows a plane slider) and the plane shown first; a folder for
         the tile embeddings of a large image (reopened next time, see ``docs/large_images.md``).
     encode
-        Embed the plane in view now (True), or only where prompts land (False: for a large image,
-        the first prompt in a region pays for its tiles).
+        True: a small image is embedded now (a second or so); a large (tiled) one is not — it can be
+        prompted at once while its tiles are embedded in a background thread, those the canvas shows
+        first (:meth:`stop_embedding` stops it, keeping finished tiles). False: only where prompts land
+        (the first prompt in a region pays for its window).
     device, zoom
         Passed to :class:`Segmenter` when ``model`` is a name or path.
     multimask
@@ -159,6 +162,8 @@ class SamWidget(anywidget.AnyWidget):
         self._progress = progress
         self._embedding_clock: ProgressClock | None = None
         self._progress_sent = 0.0
+        self._background = BackgroundEmbedding()  # a large image's tiles, view first, while prompting
+        self._view: tuple[float, float, float, float] | None = None  # the canvas' region, image pixels
         self.on_msg(self._on_message)
         events = segmenter.events  # the widget follows the shared session, whoever changes it
         events.image_set.connect(self._on_image_set)
@@ -255,23 +260,61 @@ class SamWidget(anywidget.AnyWidget):
 
         Keyword arguments are those of :meth:`napari_sam.Segmenter.set_image`.
         """
+        encode = kwargs.pop("encode", True)
+        self._background.stop()
+        self._view = None
+        seg = self._segmenter
         with progress_bar("embedding", enabled=self._progress) as progress:
             self.status = "embedding the image…"
             self.kernel_progress = "embedding the image …"
             try:
-                self._segmenter.set_image(
+                seg.set_image(
                     image,
                     channel_axis=channel_axis,
                     stack_axis=stack_axis,
                     plane=plane,
                     cache=cache,
-                    progress=progress,
+                    encode=False,
                     **kwargs,
                 )
+                if encode and not seg.is_tiled:  # small: embedded now (a second or so on a CPU)
+                    seg.set_plane(seg.plane, encode=True, progress=progress)
             finally:
                 self._embedding_clock = None
                 self.kernel_progress = ""
-        self.status = "ready"
+        if encode and seg.is_tiled:  # large: prompt at once; tiles in view first, in the background
+            self.resume_embedding()
+            self.status = "ready: tiles are embedded in the background, those in view first"
+        else:
+            self.status = "ready"
+
+    def resume_embedding(self) -> None:
+        """Embed the unfinished tiles of the plane in view in a background thread, those the canvas
+        shows first (what ``encode=True`` starts for a large image; after :meth:`stop_embedding`, or for
+        an image opened with ``encode=False``). The kernel stays free for prompts meanwhile.
+        """
+        seg = self._segmenter
+        if not seg.is_tiled:
+            raise ValueError(
+                "this image is embedded whole (it is not tiled): nothing to embed in the background"
+            )
+        self._background.start(seg, seg.plane, lambda: self._view, on_done=self._background_done)
+
+    def _background_done(self, error: BaseException | None) -> None:
+        if error is not None:
+            self.error = f"embedding in the background stopped: {error}"
+
+    def stop_embedding(self) -> None:
+        """Stop embedding a large image in the background; finished tiles are kept (in the cache when
+        one was given) and prompts elsewhere embed their own window when needed.
+        """
+        self._background.stop()
+        self.kernel_progress = ""
+
+    @property
+    def embedding_in_background(self) -> bool:
+        """Whether a large image's tiles are being embedded in the background."""
+        return self._background.running
 
     def _on_embedding_progress(self, done: int, total: int) -> None:
         """The session embeds windows or tiles (here or in another front end): the canvas shows how far.
@@ -359,6 +402,8 @@ class SamWidget(anywidget.AnyWidget):
         if seg.source is None or change["new"] == seg.plane:
             return
         seg.set_plane(change["new"], encode=False)  # embedded on the first prompt there; see below
+        if self._background.running:  # a large image: embed the new plane's tiles instead
+            self.resume_embedding()
 
     def _on_session_plane(self, plane: int) -> None:
         """The session moved to ``plane`` (from this widget's slider or from elsewhere)."""
@@ -631,6 +676,20 @@ class SamWidget(anywidget.AnyWidget):
         # request (ipywidgets holds state updates back while an earlier one is pending; messages go at once)
         limits = content.get("contrast_limits", self.contrast_limits)
         labels = self._plane_labels() if what == "labels" else None
+        keys = content.get("keys", [])
+        if what == "image" and keys:  # what the canvas shows: the background embeds those tiles first
+            bounds = np.array(
+                [
+                    tile_bounds(self._tiles.shape, int(lv), int(i), int(j), self._tiles.tile)
+                    for lv, i, j in keys
+                ]
+            )
+            self._view = (
+                float(bounds[:, 0].min()),
+                float(bounds[:, 2].min()),
+                float(bounds[:, 1].max()),
+                float(bounds[:, 3].max()),
+            )
         for level, i, j in content.get("keys", [])[:_MAX_TILES_PER_REQUEST]:
             if what == "labels":
                 tile = self._tiles.labels_tile(labels, int(level), int(i), int(j))
