@@ -327,7 +327,7 @@ class SamWidget(anywidget.AnyWidget):
             self.kernel_progress = ""
             return
         if self._embedding_clock is None or done == 0:
-            self._embedding_clock = ProgressClock("tiles" if self._segmenter.store is not None else "windows")
+            self._embedding_clock = ProgressClock("windows" if self._segmenter.grid.is_single else "tiles")
         line = self._embedding_clock.text(done, total)
         now = time.monotonic()
         if now - self._progress_sent >= 0.1 or not self.kernel_progress:

@@ -3,7 +3,7 @@ embedding progress: JupyterLab in Chromium (Playwright), the real model.
 
 The notebook displays the widget, then keeps the kernel busy (``time.sleep``): the widget's tile
 requests wait, so the canvas is blank and the message sits in the middle of it. The next cell gives the
-widget a larger image, embedded as tiles: the message shows the percentage as the tiles are embedded.
+widget a stack and embeds its planes: the message shows the percentage as the planes are embedded.
 When the kernel is free the tiles come and the message goes. A screenshot goes to
 ``docs/images/jupyter_waiting.png``.
 """
@@ -32,7 +32,10 @@ image, _ = nuclei()
 w = SamWidget(image, model="lite_medsam", height=360, progress=False)
 w""",
     "time.sleep(15)  # the kernel is busy: the canvas waits for its tiles",
-    "w.set_image(np.tile(image, (2, 2))[:640, :640])  # 640² > 2·256: embedded as 3×3 tiles, with progress",
+    """\
+stack = np.stack([image, image[::-1], image[:, ::-1], image[::-1, ::-1]])
+w.set_image(stack, stack_axis=0)  # a new image: the canvas waits for its tiles
+w.segmenter.encode_planes()  # the kernel embeds the other planes: the canvas shows how far""",
 ]
 
 # Everything the message showed, polled every 50 ms from the page itself (the kernel's progress moves fast).
@@ -92,7 +95,7 @@ def test_canvas_waits_for_the_busy_kernel(tmp_path):
                 seen = page.evaluate("window.__waiting")
                 assert any(s.startswith("blank|waiting for the kernel…") for s in seen), seen
                 progress = [
-                    re.search(r"embedding (\d+) % · (\d+)/(\d+) tiles", s) for s in seen if "embedding" in s
+                    re.search(r"embedding (\d+) % · (\d+)/(\d+) windows", s) for s in seen if "embedding" in s
                 ]
                 steps = [(int(m[1]), int(m[2]), int(m[3])) for m in progress if m]
                 assert steps, seen  # the kernel's progress reached the canvas while it was busy
@@ -101,7 +104,7 @@ def test_canvas_waits_for_the_busy_kernel(tmp_path):
                 shape = page.evaluate(
                     "() => JSON.parse(document.querySelector('.sam-widget').dataset.view).scale"
                 )
-                assert 0 < shape < 1  # fitted: the 640² image in a 360 px tall canvas
+                assert 0 < shape < 1  # fitted: the 512² plane in a 360 px tall canvas
                 assert not errors, errors
             except Exception:
                 page.screenshot(path=str(tmp_path / "failure.png"))
