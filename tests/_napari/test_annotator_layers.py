@@ -52,3 +52,24 @@ def test_painting_replaces_the_last_preview_only(napari_keeps_records, monkeypat
     assert not layer.data.any()
     records = painter._undo_records()
     assert records is None or len(records) == 0  # nothing for Ctrl-Z to replay, nothing piling up
+
+
+def test_large_planes_get_the_outline_drawn_from_the_crop():
+    """napari's own contour is computed over the whole plane on every refresh (about 1 s on the main
+    thread for 4096²): a plane over OWN_OUTLINE_PIXELS gets the outline painted from the mask's crop."""
+    from napari_sam._napari._annotator_layers import OWN_OUTLINE_PIXELS, PREVIEW_CONTOUR
+
+    side = int(np.sqrt(OWN_OUTLINE_PIXELS)) + 1
+    layer = Labels(np.zeros((side, side), np.uint8))
+    layer.contour = PREVIEW_CONTOUR
+    painter = PreviewPainter(layer, info=None)
+    assert painter.own_outline and layer.contour == 0
+    disk = _disk(8)
+    final = painter.paint(_prediction([(disk, (100, 200))]), ())
+    shown = layer.data[100:117, 200:217] > 0
+    assert shown[8, 0] and shown[8, 1] and not shown[8, 2] and not shown[8, 8]  # a 2-pixel rim, hollow
+    assert final == shown.sum() < disk.sum()
+    rough = painter.paint(_prediction([(disk, (100, 200))]), (), provisional=True)
+    assert rough < final and layer.opacity < 1  # thinner and translucent while refining
+    painter.clear()
+    assert not layer.data.any()

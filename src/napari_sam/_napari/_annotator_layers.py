@@ -21,6 +21,19 @@ PREVIEW_OPACITY = 1.0  # a refined (final) preview: a thick opaque yellow outlin
 PREVIEW_CONTOUR = 2
 ROUGH_OPACITY = 0.6  # a rough (quick) preview, while the zoom window is refined: thin and translucent
 ROUGH_CONTOUR = 1
+# napari computes a Labels layer's contour over the whole plane on every refresh (about 1 s for 4096² on
+# two cores, on the main thread): above this many pixels per plane the painter draws the outline itself,
+# from the mask's crop only, with napari's contour off
+OWN_OUTLINE_PIXELS = 2048 * 2048
+
+
+def outline(mask: np.ndarray, width: int) -> np.ndarray:
+    """The pixels of ``mask`` (h, w) bool within ``width`` pixels of its edge (the crop's border counts
+    as outside).
+    """
+    from scipy.ndimage import binary_erosion
+
+    return mask & ~binary_erosion(mask, iterations=int(width), border_value=0)
 
 
 def _get_or_add(viewer, name: str, factory):
@@ -81,7 +94,8 @@ def make_prompt_layers(viewer, image_layer, info: ImageInfo, objects_data: np.nd
             colormap=cmap,
             **tf,
         )
-        layer.contour = PREVIEW_CONTOUR  # an outline (not a keyword of Labels in every napari version)
+        if int(np.prod(info.spatial_shape)) <= OWN_OUTLINE_PIXELS:  # larger: the painter outlines
+            layer.contour = PREVIEW_CONTOUR  # an outline (not a keyword of Labels in every napari version)
         return layer
 
     def objects():
@@ -114,10 +128,17 @@ class PreviewPainter:
         self.info = info
         self._painted: tuple | None = None  # (plane, r0, r1, c0, c1)
         self.provisional = False
+        self.own_outline = int(np.prod(layer.data.shape[-2:])) > OWN_OUTLINE_PIXELS
+        if self.own_outline:
+            layer.contour = 0
 
     def _set_look(self, provisional: bool) -> None:
         """Thin (provisional) or thick (final) outline: set only when it changes (it redraws the layer)."""
         contour = ROUGH_CONTOUR if provisional else PREVIEW_CONTOUR
+        if self.own_outline:
+            self.provisional = provisional
+            self.layer.opacity = ROUGH_OPACITY if provisional else PREVIEW_OPACITY
+            return
         if provisional == self.provisional and self.layer.contour == contour:
             return
         self.provisional = provisional
@@ -176,7 +197,10 @@ class PreviewPainter:
         box = None
         for k, (crop, (r, c)) in enumerate(zip(prediction.crops, prediction.offsets)):
             m = prediction.best_index(k) if candidate is None else candidate
-            rr, cc = np.nonzero(crop[m])
+            shown = crop[m]
+            if self.own_outline:
+                shown = outline(shown, ROUGH_CONTOUR if provisional else PREVIEW_CONTOUR)
+            rr, cc = np.nonzero(shown)
             if rr.size == 0:
                 continue
             rows.append(rr + r)
