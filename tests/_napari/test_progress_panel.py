@@ -12,7 +12,8 @@ from sam_napari_helpers import ENCODE_TIMEOUT_MS
 
 pytestmark = pytest.mark.gui
 
-DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+# screenshots go to tests/_artifacts/ (copied to docs/images/ by hand after looking at them)
+SHOTS = Path(__file__).resolve().parents[1] / "_artifacts"
 
 
 def _files(tmp_path) -> list[str]:
@@ -59,8 +60,8 @@ def test_batch_dock_shows_each_plane_with_a_bar_and_the_file(make_napari_viewer,
         )
         if widget.progress.bar.value() == 2 and detail and not grabbed:  # mid-run, for the docs
             grabbed.append(True)
-            DOCS_IMAGES.mkdir(exist_ok=True)
-            widget.grab().save(str(DOCS_IMAGES / "napari_progress_dock.png"))
+            SHOTS.mkdir(exist_ok=True)
+            widget.grab().save(str(SHOTS / "napari_progress_dock.png"))
 
     widget.progress.changed.connect(on_change)
     assert not widget.progress.isVisible()  # nothing running: no panel

@@ -13,7 +13,8 @@ from sam_napari_helpers import object_rect, pick_nucleus, ready_annotator, wait_
 
 pytestmark = pytest.mark.gui
 
-DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+# screenshots go to tests/_artifacts/ (copied to docs/images/ by hand after looking at them)
+SHOTS = Path(__file__).resolve().parents[1] / "_artifacts"
 
 
 def _press(qtbot, viewer, key, modifier=None):
@@ -81,8 +82,8 @@ def test_preview_outline_and_shift_c(make_napari_viewer, qtbot, lite_medsam, nuc
     viewer.camera.center = tuple(both.mean(axis=0) - (0, 50))  # the image's edge is close on the right
     viewer.camera.zoom = 3.0
     qtbot.wait(100)
-    DOCS_IMAGES.mkdir(exist_ok=True)
-    viewer.screenshot(str(DOCS_IMAGES / "napari_preview_outline.png"), canvas_only=True, flash=False)
+    SHOTS.mkdir(exist_ok=True)
+    viewer.screenshot(str(SHOTS / "napari_preview_outline.png"), canvas_only=True, flash=False)
 
     # Shift-C (a real key press on the canvas) clears the prompts and the preview, and says so
     viewer.layers.selection.active = widget.points_layer

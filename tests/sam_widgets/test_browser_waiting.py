@@ -5,7 +5,7 @@ The notebook displays the widget, then keeps the kernel busy (``time.sleep``): t
 requests wait, so the canvas is blank and the message sits in the middle of it. The next cell gives the
 widget a stack and embeds its planes: the message shows the percentage as the planes are embedded.
 When the kernel is free the tiles come and the message goes. A screenshot goes to
-``docs/images/jupyter_waiting.png``.
+``tests/_artifacts/jupyter_waiting.png`` (docs/images/ has a copy).
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from test_browser_jupyterlab import CHROMIUM, CHROMIUM_ARGS, run_all_cells
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
-DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+# screenshots go to tests/_artifacts/ (copied to docs/images/ by hand after looking at them)
+SHOTS = Path(__file__).resolve().parents[1] / "_artifacts"
 CELLS = [
     """\
 import time
@@ -85,8 +86,8 @@ def test_canvas_waits_for_the_busy_kernel(tmp_path):
                 assert "sam-waiting-blank" in message.get_attribute("class")
                 assert page.locator(".sam-widget").get_attribute("data-tiles-pending") != "0"
                 page.wait_for_timeout(300)
-                DOCS_IMAGES.mkdir(exist_ok=True)
-                page.locator(".sam-widget").screenshot(path=str(DOCS_IMAGES / "jupyter_waiting.png"))
+                SHOTS.mkdir(exist_ok=True)
+                page.locator(".sam-widget").screenshot(path=str(SHOTS / "jupyter_waiting.png"))
 
                 # the kernel embeds the larger image; then it answers the tiles and the message goes
                 ready = ".sam-widget[data-waiting='0'][data-tiles-pending='0']"
