@@ -31,6 +31,9 @@ from napari_sam.models import DEFAULT_MODEL
 from napari_sam.models.loading import SamModel
 
 EMBEDDING_SHARE = 0.4  # at most this share of the time budget goes to embedding augmented copies
+EMBEDDING_LIMIT = 0.75  # embedding stops at this share of the budget (from the call's start); the rest trains
+MIN_VAL_OBJECTS = 2  # held-out objects needed to validate on
+MIN_TRAIN_OBJECTS = MIN_OBJECTS - MIN_VAL_OBJECTS
 
 
 @dataclass(repr=False)
@@ -210,7 +213,10 @@ def finetune(
     base
         A registered model name, a checkpoint path, or a loaded model (not modified).
     minutes
-        Time budget for the whole call (embedding and training).
+        Time budget for the whole call (loading, embedding and training). Embedding stops at 75 % of it:
+        when the windows of all objects did not fit, the objects embedded by then are trained and
+        validated on (``report["data"]["objects_not_embedded"]`` counts the others), and when fewer than
+        8 of them (2 held out) were embedded a ``ValueError`` says so before any training.
     device
         ``"auto"``, ``"cpu"``, ``"cuda"``, ``"mps"``.
     encoder_adapters
@@ -260,6 +266,9 @@ def finetune(
     torch.manual_seed(seed)
     train_objs, val_objs = split_objects(objects, val_fraction, rng)
     model = _load_base(base, device)
+    # torch's first optimizer imports its compiler (seconds on a busy CPU): paid here, before the embedding
+    # phase, so that phase (which stops at its share of the budget) leaves the training its share
+    torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))])
     base_state = _base_state(model)
     if isinstance(zoom, bool):
         zoom = ZoomRule(enabled=zoom)
@@ -272,6 +281,8 @@ def finetune(
         patience=patience,
     )
 
+    embed_deadline = started + EMBEDDING_LIMIT * 60.0 * minutes
+
     def embed_progress() -> Callable[[int, int], None]:
         since = time.monotonic()
 
@@ -279,48 +290,47 @@ def finetune(
             if progress is not None:
                 now = time.monotonic()
                 eta = (now - since) / max(done, 1) * (total - done)
+                eta = max(0.0, min(eta, embed_deadline - now))  # embedding stops at its deadline
                 progress(TrainingProgress("embedding", done, total, now - started, eta))
 
         return report
 
     identity = Variant()
-    val = build_samples(
+    t_embed = time.monotonic()
+    # the held-out objects' windows first (a window shared with training objects is embedded once)
+    first = build_samples(
         model,
         planes,
-        [(val_objs, identity)],
+        [(val_objs, identity), (train_objs, identity)],
         zoom=zoom,
         keep_inputs=encoder_adapters,
         progress=embed_progress(),
         should_stop=should_stop,
+        deadline=embed_deadline,
     )
-    t_embed = time.monotonic()
-    train_parts = [
-        build_samples(
+    per_copy = time.monotonic() - t_embed
+    val = first.subset(set(val_objs))
+    train_parts = [first.subset(set(train_objs))]
+    if first.left_out:
+        _check_partial(first, val, train_parts[0], minutes, time.monotonic() - t_embed, len(objects))
+        embedded = {smp.obj for smp in first.samples}
+        val_objs = [o for o in val_objs if o in embedded]
+        train_objs = [o for o in train_objs if o in embedded]
+    variants_used = []
+    for variant in random_variants(augment, rng) if augment > 0 and not first.left_out else []:
+        if time.monotonic() - started + per_copy > EMBEDDING_SHARE * 60.0 * minutes:
+            break
+        part = build_samples(
             model,
             planes,
-            [(train_objs, identity)],
+            [(train_objs, variant)],
             zoom=zoom,
             keep_inputs=encoder_adapters,
             progress=embed_progress(),
             should_stop=should_stop,
+            deadline=embed_deadline,
         )
-    ]
-    per_copy = time.monotonic() - t_embed
-    variants_used = []
-    for variant in random_variants(augment, rng) if augment > 0 else []:
-        if time.monotonic() - started + per_copy > EMBEDDING_SHARE * 60.0 * minutes:
-            break
-        train_parts.append(
-            build_samples(
-                model,
-                planes,
-                [(train_objs, variant)],
-                zoom=zoom,
-                keep_inputs=encoder_adapters,
-                progress=embed_progress(),
-                should_stop=should_stop,
-            )
-        )
+        train_parts.append(part)
         variants_used.append(dataclasses.asdict(variant))
     train = _merge_sets(train_parts)
     embedding_s = time.monotonic() - started
@@ -368,6 +378,7 @@ def finetune(
             "name": model.spec.name,
             "checkpoint": Path(model.checkpoint).name,
             "sha256": model.checkpoint_sha256,
+            "encoder_sha256": encoder_identity(model),
         },
         "architecture": model.spec.name,
         "encoder_changed": encoder_changed,
@@ -375,11 +386,12 @@ def finetune(
             "inputs": inputs,
             "planes": len(planes),
             "objects": len(objects),
+            "objects_not_embedded": first.left_out,
             "train_objects": len(train_objs),
             "val_objects": len(val_objs),
             "held_out": [[planes[o.plane].source, planes[o.plane].plane, o.label] for o in val_objs],
             "train_samples": len(train.samples),
-            "windows": len(train.embeddings) + len(val.embeddings),
+            "windows": sum(len(part.embeddings) for part in train_parts),
             "augmentations": variants_used,
         },
         "parameters": {
@@ -427,6 +439,30 @@ def finetune(
     return result
 
 
+def _check_partial(
+    first: SampleSet, val: SampleSet, train: SampleSet, minutes: float, seconds: float, objects: int
+) -> None:
+    """Embedding stopped at its deadline: enough objects to train on what was embedded, or a ValueError
+    that says what to change.
+    """
+    n_val, n_train = len({s.obj for s in val.samples}), len({s.obj for s in train.samples})
+    if n_val >= MIN_VAL_OBJECTS and n_train >= MIN_TRAIN_OBJECTS:
+        return
+    done, total = len(first.embeddings), first.windows_total
+    pace = (
+        f"at this pace embedding all {total} windows takes about {seconds / done * total / 60.0:.1f} min"
+        if done
+        else f"not one of the {total} windows was embedded"
+    )
+    raise ValueError(
+        f"the time budget ({minutes:g} min) is too small for this data: embedding stops at "
+        f"{EMBEDDING_LIMIT:.0%} of it, and by then {done} of {total} windows held {n_train} training and "
+        f"{n_val} held-out objects of {objects}; training needs at least {MIN_TRAIN_OBJECTS} and "
+        f"{MIN_VAL_OBJECTS} ({pace}). Give more minutes, or fewer or smaller images (crop them to the "
+        "annotated objects), or a GPU (device='cuda')."
+    )
+
+
 def _phase(outcome) -> dict:
     return {
         "steps": outcome.steps,
@@ -464,20 +500,66 @@ def _final_state(model: SamModel, base_state: dict, encoder_changed: bool) -> di
     return state
 
 
-def use_in_session(segmenter, model: SamModel) -> None:
-    """Switch ``segmenter`` (a :class:`~napari_sam.segmenter.Segmenter`) to ``model``, keeping its image
-    and committed objects. The embeddings are kept when only the prompt encoder and mask decoder changed
-    (the image encoder is the base's); after encoder adapters the image is embedded again.
+def finetune_report(model: SamModel) -> dict | None:
+    """The fine-tune report of ``model``: a :class:`FinetunedModel`'s own, or the sidecar next to the
+    checkpoint it was loaded from; None for a model that is not a napari-sam fine-tune.
     """
-    encoder_changed = bool(getattr(model, "report", {}).get("encoder_changed", True))
-    if segmenter.source is None or not encoder_changed:
+    report = getattr(model, "report", None)
+    if report:
+        return report
+    if model.checkpoint is None:
+        return None
+    return artifact.read_sidecar(model.checkpoint)
+
+
+def what_changed(model: SamModel) -> str | None:
+    """What a fine-tune changed, for a status line: ``"decoder fine-tuned"`` or ``"image encoder and
+    decoder fine-tuned"``; None for a model that is not a napari-sam fine-tune.
+    """
+    report = finetune_report(model)
+    if report is None:
+        return None
+    return "image encoder and decoder fine-tuned" if report.get("encoder_changed") else "decoder fine-tuned"
+
+
+def encoder_identity(model: SamModel) -> str | None:
+    """The sha256 of the checkpoint whose image encoder ``model`` runs: its own, or, for a fine-tune that
+    left the encoder as it was (decoder only), its base's (followed through fine-tunes of fine-tunes).
+    """
+    report = finetune_report(model)
+    if report is None or report.get("encoder_changed", True):
+        return model.checkpoint_sha256
+    base = report.get("base", {})
+    return base.get("encoder_sha256") or base.get("sha256")
+
+
+def keeps_embeddings(current: SamModel, new: SamModel) -> bool:
+    """Whether image embeddings computed by ``current`` are valid for ``new``: same architecture and
+    preprocessing, same image encoder weights (see :func:`encoder_identity`), same precision and device.
+    """
+    encoder = encoder_identity(current)
+    return (
+        encoder is not None
+        and encoder == encoder_identity(new)
+        and current.spec == new.spec
+        and current.precision == new.precision
+        and str(current.device) == str(new.device)
+    )
+
+
+def use_in_session(segmenter, model: SamModel) -> bool:
+    """Switch ``segmenter`` (a :class:`~napari_sam.segmenter.Segmenter`) to ``model``, keeping its image
+    and committed objects. The embeddings are kept when the image encoder is the one that computed them
+    (:func:`keeps_embeddings`: a decoder-only fine-tune of the session's model); otherwise (encoder
+    adapters, another base) the image is embedded again. Returns whether the embeddings were kept.
+    """
+    if segmenter.source is None or keeps_embeddings(segmenter.model, model):
+        kept = segmenter.source is not None
         segmenter.model = model
         if segmenter.embeddings is not None:
             segmenter.embeddings.model = model  # same encoder weights: the cached embeddings stay valid
-        searches = getattr(segmenter, "_box_searches", None)
-        if searches is not None:
-            searches.clear()  # click searches depend on the decoder
-        return
+        segmenter.last_prediction = None  # answered by the previous decoder
+        return kept
     src, annotations, plane = segmenter.source, segmenter.annotations, segmenter.plane
     segmenter.model = model
     channel_axis = src.layout.channel_axis
@@ -490,3 +572,4 @@ def use_in_session(segmenter, model: SamModel) -> None:
         data, stack_axis=stack_axis, channel_axis=channel_axis, scaling=src.scaling, plane=plane
     )
     segmenter.annotations = annotations
+    return False

@@ -9,6 +9,7 @@ box in the model frame, and what evaluating it in image pixels needs.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -64,11 +65,21 @@ class Sample:
 class SampleSet:
     """Samples and the embeddings (float16, (N, 256, 64, 64)) of the windows they use; ``inputs`` keeps the
     (N, 3, S, S) model inputs when the image encoder is adapted too.
+
+    ``windows_total`` counts the windows the objects needed; ``left_out`` the objects without a sample
+    because embedding stopped at its deadline before their window (0 when every window was embedded).
     """
 
     samples: list[Sample]
     embeddings: torch.Tensor
     inputs: torch.Tensor | None = None
+    windows_total: int = 0
+    left_out: int = 0
+
+    def subset(self, objects: set[ObjectRef]) -> SampleSet:
+        """The samples of ``objects``, sharing this set's embeddings (and inputs)."""
+        kept = [smp for smp in self.samples if smp.obj in objects]
+        return SampleSet(kept, self.embeddings, self.inputs, self.windows_total)
 
 
 def logit_target(region: np.ndarray, extent: tuple[int, int, int, int], input_size: int) -> torch.Tensor:
@@ -104,11 +115,15 @@ def build_samples(
     batch_size: int = 4,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    deadline: float | None = None,
 ) -> SampleSet:
     """Embed the windows of ``jobs`` (objects, each list under one augmentation) and build the samples.
 
-    Windows are grouped per plane and variant, encoded ``batch_size`` at a time; ``progress(done, total)``
-    counts windows; ``should_stop()`` raises :class:`~napari_sam.embeddings.embedder.Cancelled`.
+    Windows are grouped per plane and variant (in the order the jobs first name them; a window shared by
+    objects of several jobs is embedded once), encoded ``batch_size`` at a time; ``progress(done, total)``
+    counts windows; ``should_stop()`` raises :class:`~napari_sam.embeddings.embedder.Cancelled`. Once
+    ``time.monotonic()`` passes ``deadline`` no further window is embedded: the objects whose window was
+    embedded get their samples, the others are counted in :attr:`SampleSet.left_out`.
     """
     s = model.input_size
     # group: (plane, variant) -> objects
@@ -130,16 +145,26 @@ def build_samples(
     samples: list[Sample] = []
     embeddings: list[torch.Tensor] = []
     inputs: list[torch.Tensor] = []
-    done = 0
+    done = left_out = 0
+    chunk_s = 0.0  # how long the last batch of windows took: one that would end past the deadline waits
+
+    def out_of_time() -> bool:
+        return deadline is not None and time.monotonic() + chunk_s >= deadline
+
     for plane, variant, labels, placed, windows in plans:
-        image = plane.prepared(variant.apply(plane.image), variant.scaling(plane.scaling))
-        bank = WindowEmbeddings(model, image, capacity=max(len(windows), 1), batch_size=batch_size)
         index: dict[Window, int] = {}
+        if not out_of_time():
+            image = plane.prepared(variant.apply(plane.image), variant.scaling(plane.scaling))
+            bank = WindowEmbeddings(model, image, capacity=max(len(windows), 1), batch_size=batch_size)
         for i in range(0, len(windows), batch_size):
             if should_stop is not None and should_stop():
                 raise Cancelled(f"stopped while embedding ({done} of {total} windows)")
+            if out_of_time():
+                break  # this plane's remaining objects (and later planes') are left out
             chunk = windows[i : i + batch_size]
+            t0 = time.monotonic()
             bank.encode(chunk)
+            chunk_s = time.monotonic() - t0
             for w in chunk:
                 index[w] = len(embeddings)
                 embeddings.append(bank.get(w).to("cpu", torch.float16)[0])
@@ -149,6 +174,9 @@ def build_samples(
             if progress is not None:
                 progress(done, total)
         for obj, bbox, window in placed:
+            if window not in index:
+                left_out += 1
+                continue
             extent = resized_extent(window, labels.shape, s)
             h, w = extent[:2]
             truth = labels[window.row0 : window.row0 + h, window.col0 : window.col0 + w] == obj.label
@@ -167,4 +195,5 @@ def build_samples(
                 )
             )
     stacked = torch.stack(embeddings) if embeddings else torch.empty(0)
-    return SampleSet(samples, stacked, torch.stack(inputs) if keep_inputs and inputs else None)
+    kept_inputs = torch.stack(inputs) if keep_inputs and inputs else None
+    return SampleSet(samples, stacked, kept_inputs, windows_total=total, left_out=left_out)
