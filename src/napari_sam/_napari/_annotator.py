@@ -251,6 +251,37 @@ class AnnotatorWidget(QWidget):
 
         self._start_encode(job, f"Computing embeddings with {model_name}", plane)
 
+    def use_model(self, model, name: str) -> str:
+        """Answer prompts with ``model`` (a loaded model; ``name`` its checkpoint path, shown in the model
+        box) from now on, keeping the committed objects. The image's embeddings are kept when ``model``
+        runs the same image encoder (a decoder-only fine-tune of the session's model); otherwise they are
+        computed again with it, in a worker. Returns the status line saying which.
+        """
+        from napari_sam.finetune.api import what_changed
+
+        if self._encode_worker is not None or self._propagate_relay is not None or self.previews.pending:
+            raise ValueError("the annotator is busy (embedding, propagating or committing): try again after")
+        device = self.device_combo.currentText()
+        self._models[(name, device)] = model
+        self.model_combo.setCurrentText(name)
+        label = name.replace("\\", "/").rsplit("/", 1)[-1]
+        changed = what_changed(model)
+        label += f" ({changed})" if changed else ""
+        if self.session is not None and self.session.use_model(model):
+            self._session_key = (name, device)
+            text = f"Using {label}: embeddings kept, committed objects kept."
+            self.set_status(text)
+            self.request_preview()  # the prompts shown, answered by the new decoder
+            return text
+        if self.session is None:
+            text = f"Using {label}: choose an image and compute its embeddings."
+            self.set_status(text)
+            return text
+        self.compute_embeddings()  # a new session on the same layer keeps the committed objects
+        text = f"Using {label}: the image encoder changed, so the embeddings are computed again."
+        self.set_status(text)
+        return text
+
     def _start_encode(self, job, desc: str, plane) -> None:
         if self._encode_relay is not None:
             self._encode_relay.cancel()  # a newer request supersedes it

@@ -2,7 +2,9 @@
 committed objects of the annotator, or any instance labels) in a worker, with progress, ETA and cancel.
 
 The result is saved into the model cache under the chosen name, so it is listed by ``napari-sam models
-list`` and its path can be chosen in every model box; held-out box mIoU before → after is shown.
+list`` and its path can be chosen in every model box; held-out box mIoU before → after is shown. "Use this
+model" switches the annotator docked in the same viewer to it (its committed objects kept; its embeddings
+kept too after a decoder-only fine-tune of its model).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPushButton,
     QVBoxLayout,
 )
 
@@ -44,6 +47,16 @@ PHASES = {
     "training": ("steps", "Phase 2 of 2: training"),
     "done": ("steps", "Done: saving the best model"),
 }
+
+
+def find_annotator(viewer):
+    """The napari-sam annotator docked in ``viewer``, or None."""
+    from napari_sam._napari._annotator import AnnotatorWidget
+
+    for widget in viewer.window.dock_widgets.values():
+        if isinstance(widget, AnnotatorWidget):
+            return widget
+    return None
 
 
 def describe(p) -> str:
@@ -86,8 +99,16 @@ class FinetuneWidget(JobWidget):
         form.addRow("Time budget", self.minutes)
         form.addRow("", self.adapters)
         form.addRow("Save as", self.name_edit)
+        self.use_btn = QPushButton("Use this model")
+        self.use_btn.setToolTip(
+            "Switch the annotator to the fine-tuned model (committed objects kept; embeddings kept when only "
+            "the decoder was trained)"
+        )
+        self.use_btn.setEnabled(False)
+        self.use_btn.clicked.connect(self.use_model)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_btn)
+        buttons.addWidget(self.use_btn)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addLayout(buttons)
@@ -136,6 +157,7 @@ class FinetuneWidget(JobWidget):
             )
 
         self.result.setText("")
+        self.use_btn.setEnabled(False)
         return self.start_job(
             job,
             relay=relay,
@@ -157,10 +179,40 @@ class FinetuneWidget(JobWidget):
     def _done(self, model) -> None:
         self.model = model
         self.saved_path = model.checkpoint
-        v, report = model.report["validation"], model.report
+        v, report, data = model.report["validation"], model.report, model.report["data"]
         self.set_status(f"Done ({report['stopped_by']}, {report['time']['total_s']:.0f} s).")
-        self.result.setText(
-            f"Held-out box mIoU ({report['data']['val_objects']} objects): {v['before']:.3f} → "
-            f"{v['after']:.3f}. Saved as {report.get('name', '')!r}: {model.checkpoint} (choose this path as "
-            "the model in the annotator)."
+        left_out = data.get("objects_not_embedded", 0)
+        note = (
+            f" The time budget ran out while embedding: {left_out} of {data['objects']} objects were not "
+            "used (more minutes would use them)."
+            if left_out
+            else ""
         )
+        self.result.setText(
+            f"Held-out box mIoU ({data['val_objects']} objects): before {v['before']:.3f} → after "
+            f"{v['after']:.3f}.{note} Saved as {report.get('name', '')!r}: {model.checkpoint}. "
+            "'Use this model' switches the annotator to it."
+        )
+        self.use_btn.setEnabled(True)
+
+    def use_model(self) -> str | None:
+        """Switch the annotator docked in this viewer to the fine-tuned model (see
+        :meth:`~napari_sam._napari._annotator.AnnotatorWidget.use_model`); returns the status line.
+        """
+        if self.model is None:
+            self.set_status("Train a model first.")
+            return None
+        annotator = find_annotator(self.viewer)
+        if annotator is None:
+            self.set_status(
+                "Open the annotator (Plugins › napari-sam › Annotator) to use this model, or choose its path "
+                f"there: {self.saved_path}"
+            )
+            return None
+        try:
+            text = annotator.use_model(self.model, str(self.saved_path))
+        except ValueError as err:
+            report_error("switching the annotator's model", err, self.set_status)
+            return None
+        self.set_status(text)
+        return text

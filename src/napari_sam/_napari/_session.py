@@ -90,6 +90,21 @@ class AnnotatorSession:
         seg.set_plane(tuple(plane), encode=not seg.is_tiled, progress=progress, should_stop=should_stop)
         self._ready.add(seg.plane)
 
+    def use_model(self, model) -> bool:
+        """Answer prompts with ``model`` from now on, keeping the committed objects and the embeddings,
+        when ``model`` runs the image encoder that computed them (a decoder-only fine-tune of the
+        session's model: :func:`napari_sam.finetune.api.keeps_embeddings`). Returns False, changing
+        nothing, when the image must be embedded again with ``model`` (or was not embedded yet): then the
+        widget opens a new session with it, this session's objects kept.
+        """
+        from napari_sam.finetune.api import keeps_embeddings, use_in_session
+
+        if not self._loaded or not keeps_embeddings(self.model, model):
+            return False
+        use_in_session(self.segmenter, model)
+        self.model = model
+        return True
+
     @property
     def cache_status(self) -> str | None:
         """What the persistent embedding cache did when opened ("new", "resumed", "complete",
