@@ -626,9 +626,11 @@ class SamWidget(anywidget.AnyWidget):
         kwargs.setdefault("base", self._segmenter.model)
         model = finetune(self._segmenter, minutes=minutes, progress=bar, out=out, name=name, **kwargs)
         v = model.report["validation"]
+        note = ""
         if use:
-            use_in_session(self._segmenter, model)
-        self.status = f"fine-tuned: held-out box mIoU {v['before']:.3f} → {v['after']:.3f}"
+            kept = use_in_session(self._segmenter, model)
+            note = "; in use, embeddings kept" if kept else "; in use, the image was embedded again"
+        self.status = f"fine-tuned: held-out box mIoU {v['before']:.3f} → {v['after']:.3f}{note}"
         return model
 
     # -- messages from the browser -----------------------------------------------------------------
