@@ -629,6 +629,7 @@ class AnnotatorWidget(QWidget):
 
     def shutdown(self) -> None:
         """Cancel running jobs and forget the session (the layers stay in the viewer)."""
+        self.background.stop(wait=True)
         self.cancel()
         self.previews.shutdown()
         self._plane_timer.stop()

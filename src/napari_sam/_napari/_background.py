@@ -7,6 +7,7 @@ when one is chosen, so a later session resumes).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -114,11 +115,20 @@ class BackgroundEmbeddingPanel(QWidget):
         where = f" of plane {plane}" if plane else ""
         self.label.setText(f"Embedding{where} in the background: {self._clock.text(done, total)}")
 
-    def stop(self) -> None:
-        """Stop after the tile being encoded; finished tiles stay (in the cache when one is chosen)."""
+    def stop(self, wait: bool = False) -> None:
+        """Stop after the tile being encoded; finished tiles stay (in the cache when one is chosen).
+
+        With ``wait`` (closing the widget) block until the worker's thread has ended, so it never signals
+        into deleted Qt objects.
+        """
         worker, self.worker = self.worker, None
         if worker is not None:
             worker.quit()
+            if wait:
+                end = time.monotonic() + 300
+                while worker.is_running and time.monotonic() < end:
+                    time.sleep(0.02)
+                time.sleep(0.05)  # its last signals are emitted just after it stops running
             self.stop_btn.setEnabled(False)
             self.label.setText(
                 f"Stopped: {self.done}/{self.total} tiles embedded (kept); prompts elsewhere embed their "

@@ -28,7 +28,8 @@ HAS_LINEAR = _available("_linear_pointwise")
 
 def _fast(x: torch.Tensor, weight: torch.Tensor) -> bool:
     return (
-        x.device.type == "cpu"
+        not torch.jit.is_tracing()  # exports (TorchScript, OpenVINO) see the plain ops
+        and x.device.type == "cpu"
         and x.dtype == torch.float32
         and weight.dtype == torch.float32
         and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
