@@ -1,0 +1,44 @@
+"""Which embeddings a fine-tuned model can reuse: a decoder-only fine-tune runs its base's image encoder
+(also when loaded back from its file), so a session switched to it keeps its embeddings; a model with
+another encoder makes the session embed the image again, its objects kept."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from napari_sam.finetune.api import encoder_identity, keeps_embeddings, use_in_session, what_changed
+
+
+def test_decoder_only_finetune_runs_the_base_encoder(tuned, lite_medsam):
+    from napari_sam.models.loading import load_model
+
+    model, path, _ = tuned
+    loaded = load_model(path, device="cpu")
+    assert model.report["base"]["encoder_sha256"] == lite_medsam.checkpoint_sha256
+    assert encoder_identity(model) == encoder_identity(loaded) == lite_medsam.checkpoint_sha256
+    assert keeps_embeddings(lite_medsam, model) and keeps_embeddings(lite_medsam, loaded)
+    assert keeps_embeddings(loaded, lite_medsam)
+    assert what_changed(loaded) == "decoder fine-tuned" and what_changed(lite_medsam) is None
+    other = dataclasses.replace(lite_medsam, checkpoint_sha256="0" * 64)  # another checkpoint, same kind
+    assert not keeps_embeddings(other, model)
+    assert not keeps_embeddings(lite_medsam, dataclasses.replace(loaded, precision="bf16"))
+
+
+def test_use_in_session_keeps_or_recomputes_embeddings(tuned, nuclei_crop, lite_medsam):
+    from napari_sam.segmenter import Segmenter
+
+    model, _, _ = tuned
+    img, lab = nuclei_crop
+    seg = Segmenter(lite_medsam, zoom=False)
+    seg.set_image(img)
+    seg.load_labels(lab)
+    embeddings, encoded = seg.embeddings, seg.embeddings.encoded_count
+    assert use_in_session(seg, model) is True
+    assert seg.model is model and seg.embeddings is embeddings and embeddings.encoded_count == encoded
+    adapted = dataclasses.replace(model, report={**model.report, "encoder_changed": True})
+    assert use_in_session(seg, adapted) is False
+    assert seg.model is adapted and seg.embeddings is not embeddings and seg.embeddings.encoded_count >= 1
+    assert np.array_equal(seg.labels, lab)  # the objects are kept
+    assert seg.predict(box=(0, 0, 40, 40)).masks.shape == (1, *img.shape)
