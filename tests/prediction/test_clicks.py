@@ -68,6 +68,9 @@ def test_new_object_text_names_the_committed_ids_and_the_undo_key():
         "Committed object 3; the click far from it started a new object (U undoes)"
     )
     assert new_object_text([], "U").startswith("Committing the previous object")
+    assert new_object_text([], "U", "every pixel is taken").startswith(
+        "The previous mask was not committed (every pixel is taken)"
+    )
 
 
 def test_large_mask_note_needs_a_click_three_objects_and_four_times_their_median():

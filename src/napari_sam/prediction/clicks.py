@@ -114,10 +114,16 @@ def new_object_prompts(prompts: Prompts) -> Prompts:
     return Prompts(plane=prompts.plane).with_point(float(point[0]), float(point[1]), bool(prompts.labels[-1]))
 
 
-def new_object_text(committed: Sequence[int], undo_key: str) -> str:
+def new_object_text(committed: Sequence[int], undo_key: str, not_committed: str = "") -> str:
     """The status after a far click started a new object (``committed``: the ids the preview became,
-    empty while the commit waits for the refined mask).
+    empty while the commit waits for the refined mask; ``not_committed``: why the preview could not be
+    committed, e.g. every pixel already belongs to other objects).
     """
+    if not_committed:
+        return (
+            f"The previous mask was not committed ({not_committed}); the click far from it started a new "
+            "object"
+        )
     if committed:
         what = f"Committed object{'s' if len(committed) > 1 else ''} {', '.join(map(str, committed))}"
     else:
