@@ -18,6 +18,13 @@ import traitlets
 
 from napari_sam.annotations import Annotations
 from napari_sam.models import DEFAULT_MODEL
+from napari_sam.prediction.clicks import (
+    large_mask_note,
+    new_object_prompts,
+    new_object_text,
+    starts_new_object,
+)
+from napari_sam.prediction.quality import candidate_scores, score_meaning
 from napari_sam.prediction.result import Prediction
 from napari_sam.progress import ProgressClock
 from napari_sam.prompts import Prompts
@@ -115,7 +122,10 @@ class SamWidget(anywidget.AnyWidget):
     data_range = traitlets.List(traitlets.Float(), default_value=[0.0, 255.0]).tag(sync=True)
     prompt = traitlets.Dict(default_value=_NO_PROMPT).tag(sync=True)
     candidate = traitlets.Int(-1).tag(sync=True)
+    # the score shown per candidate (napari_sam.prediction.quality.candidate_scores), its kind and meaning
     scores = traitlets.List(traitlets.Float(), default_value=[]).tag(sync=True)
+    score_kind = traitlets.Unicode("").tag(sync=True)
+    score_help = traitlets.Unicode("").tag(sync=True)
     multimask = traitlets.Bool(True).tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)
     busy = traitlets.Bool(False).tag(sync=True)
@@ -123,9 +133,9 @@ class SamWidget(anywidget.AnyWidget):
     num_objects = traitlets.Int(0).tag(sync=True)
     labels_version = traitlets.Int(0).tag(sync=True)
     height = traitlets.Int(520).tag(sync=True)
+    editing = traitlets.Int(0).tag(sync=True)  # the id of the committed object being corrected, or 0
     # the kernel's long work as the canvas shows it ("embedding 37 % · 3/8 windows · about 4 s left"), or ""
     kernel_progress = traitlets.Unicode("").tag(sync=True)
-    editing = traitlets.Int(0).tag(sync=True)  # the id of the committed object being corrected, or 0
 
     def __init__(
         self,
@@ -155,6 +165,7 @@ class SamWidget(anywidget.AnyWidget):
             raise ValueError(f"segmenter must be a napari_sam.Segmenter; got {type(segmenter).__name__}")
         self._segmenter = segmenter
         self._prediction: Prediction | None = None
+        self._note: tuple | None = None  # (prompts, text): said with the mask of those prompts
         self._annotations: Annotations | None = None
         self._source = None
         self._seq = 0
@@ -528,6 +539,8 @@ class SamWidget(anywidget.AnyWidget):
         if prompts.is_empty:
             self._clear_prediction()
             return
+        if change is not None and self._click_starts_new_object(change["old"], prompts):
+            return
         self.busy, self.status, self.error = True, "segmenting…", ""
         try:
             # the quick answer (whole image) goes to the browser at once, the zoom window's when ready
@@ -542,6 +555,28 @@ class SamWidget(anywidget.AnyWidget):
         finally:
             self.busy = False
 
+    def _click_starts_new_object(self, old_record: dict, prompts: Prompts) -> bool:
+        """A positive click far outside the current mask (see
+        :func:`napari_sam.prediction.clicks.starts_new_object`): commit the current mask as an object and
+        prompt a new one with that click alone. Returns whether it did.
+        """
+        if self._prediction is None:
+            return False
+        shown = Prompts.from_record(old_record).on_plane(prompts.plane)
+        if not starts_new_object(shown, self._prediction, prompts, self._selected()):
+            return False
+        try:
+            ids, why = (
+                [self._segmenter.commit(self._prediction, candidate=self._selected(), prompts=shown)],
+                "",
+            )
+        except ValueError as err:  # e.g. every pixel already belongs to other objects: start afresh anyway
+            ids, why = [], str(err)
+        fresh = new_object_prompts(prompts)
+        self._note = (fresh, new_object_text(ids, "Ctrl+Z", why))
+        self.prompt = _browser_prompt(fresh)  # segments the new object (this handler, once more)
+        return True
+
     def _show_stage(self, stage) -> None:
         """Send one answer of the progressive prediction (a rough one is marked ``"final": false``)."""
         pred = stage.prediction
@@ -551,7 +586,10 @@ class SamWidget(anywidget.AnyWidget):
         header, buffers = prediction_message(pred, self._seq, best)
         header["final"] = bool(stage.final)
         with self.hold_sync():
-            self.scores = [float(s) for s in pred.scores[0]]
+            shown = candidate_scores(pred, self._segmenter.model)
+            self.scores = [s.value for s in shown]
+            self.score_kind = shown[0].kind
+            self.score_help = score_meaning(self._segmenter.model)
             self.candidate = best
         self.send(header, buffers)
         if stage.final:
@@ -564,9 +602,14 @@ class SamWidget(anywidget.AnyWidget):
         pred = self._prediction
         if pred is not None and 0 <= self.candidate < pred.num_candidates:
             m = self.candidate
-            self.status = (
-                f"mask {m + 1}/{pred.num_candidates}: predicted IoU {pred.scores[0, m]:.2f} — Enter commits"
-            )
+            score = candidate_scores(pred, self._segmenter.model)[m].label
+            text = f"mask {m + 1}/{pred.num_candidates}: {score} — Enter commits"
+            prompts = self.prompts
+            if self._note is not None and self._note[0] == prompts:
+                text = f"{self._note[1]}. {text}"
+            areas = [o.area for o in self.annotations.objects]
+            large = large_mask_note(prompts, int(pred.crops[0][m].sum()), areas)
+            self.status = f"{text}. Note: {large}" if large else text
 
     def _resend_prediction(self) -> None:
         if self._prediction is not None:

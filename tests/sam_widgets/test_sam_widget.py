@@ -9,6 +9,7 @@ import pytest
 from napari_sam.annotations import Annotations
 from napari_sam.geometry.coords import mask_bbox
 from napari_sam.io.samples import nuclei
+from napari_sam.prediction.quality import candidate_scores
 from sam_widgets import SamWidget
 from sam_widgets._messages import unpack_mask
 
@@ -69,7 +70,9 @@ def test_box_prompt_sends_three_candidates_as_bits(widget, data):
     for m, cand in enumerate(header["candidates"]):
         np.testing.assert_array_equal(unpack_mask(cand, buffers[m], (512, 512)), pred.mask(0, m))
         assert len(buffers[m]) <= (cand["h"] * cand["w"] + 7) // 8
-    assert widget.scores == pytest.approx(pred.scores[0].tolist())
+    shown = candidate_scores(pred, widget.segmenter.model)  # LiteMedSAM: estimated IoU, not its raw head
+    assert widget.scores == pytest.approx([s.value for s in shown]) and widget.score_kind == "est. IoU"
+    assert widget.status.startswith(f"mask {widget.candidate + 1}/3: {shown[widget.candidate].label}")
     assert widget.mask.sum() > 0
 
 

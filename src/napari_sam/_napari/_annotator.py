@@ -37,6 +37,13 @@ from napari_sam._napari._prompts import collect_prompts
 from napari_sam._napari._refine import EDIT_KEY, RefineControls
 from napari_sam._napari._session import AnnotatorSession
 from napari_sam._napari._workers import make_progress_relay, report_error, start_worker
+from napari_sam.prediction.clicks import (
+    large_mask_note,
+    new_object_prompts,
+    new_object_text,
+    starts_new_object,
+)
+from napari_sam.prediction.quality import candidate_scores, score_meaning
 
 
 def _objects(ids: list[int]) -> str:
@@ -86,6 +93,7 @@ class AnnotatorWidget(QWidget):
         self._propagate_relay = None
         self._propagate_worker = None
         self._clearing = False
+        self._new_object_note: tuple | None = None  # (prompts, text): said with the preview of those prompts
         self._disconnect: list = []
         self._build_ui()
         self.previews = PreviewRuns(self._show, self.set_status)
@@ -404,8 +412,40 @@ class AnnotatorWidget(QWidget):
 
     # -- prompts → preview -------------------------------------------------------------------------
     def _on_prompts_changed(self, event) -> None:
-        if str(getattr(event, "action", "changed")) in _REACT and not self._clearing:
+        action = str(getattr(event, "action", "changed"))
+        if action in _REACT and not self._clearing:
+            if action == "added" and self._click_starts_new_object():  # (the core tells a click from a box)
+                return
             self.request_preview()
+
+    def _click_starts_new_object(self) -> bool:
+        """A positive click far outside the previewed object's mask (see
+        :func:`napari_sam.prediction.clicks.starts_new_object`): commit the preview, then prompt a new object
+        with that click alone. Returns whether it did.
+        """
+        if self.prediction is None or self.session is None:
+            return False
+        try:
+            prompts = collect_prompts(
+                self.points_layer,
+                self.shapes_layer,
+                self.image_layer,
+                self.session.info,
+                self._current_plane(),
+            )
+        except ValueError:
+            return False
+        if not starts_new_object(self._shown_prompts, self.prediction, prompts, self.candidate):
+            return False
+        point = np.array(self.points_layer.data[-1])
+        ids = self.commit()  # the preview (or its refined mask when it arrives); clears the prompts
+        why = ""
+        if self.prediction is not None:  # the commit failed (e.g. all its pixels are taken): start afresh
+            why = self.status.text()
+            self.clear_prompts()
+        self._new_object_note = (new_object_prompts(prompts), new_object_text(ids, KEYS["undo"].upper(), why))
+        self.points_layer.add(point)  # the new object's first click: previews it
+        return True
 
     def request_preview(self) -> None:
         """Predict from the current prompts and show the preview: on the main thread when that is only a
@@ -447,10 +487,12 @@ class AnnotatorWidget(QWidget):
         else:
             cand = None if self.candidate is None else min(self.candidate, prediction.num_candidates - 1)
             self._painter.paint(prediction, prompts.plane, cand, provisional=not final)
+            self._label_candidate(prediction, cand)
             k = prediction.scores.shape[0]
             what = f"{k} object{'s' if k > 1 else ''}"
             if final:
                 text = f"{what} in the preview (yellow outline): {KEYS['commit'].upper()} to commit"
+                text = self._click_notes(text, prediction, prompts, cand)
             else:
                 text = (
                     f"Rough preview of {what} (thin outline), {note} {KEYS['commit'].upper()} commits the "
@@ -460,6 +502,32 @@ class AnnotatorWidget(QWidget):
             self.set_status(text + (f" ({note})" if note else ""))
         self.preview_updated.emit(prediction)
 
+    def _label_candidate(self, prediction, cand: int | None) -> None:
+        """The candidate line: which mask is shown and its score (one object), e.g. "Candidate 2/3 ·
+        est. IoU 0.81" (see :func:`napari_sam.prediction.quality.candidate_scores`).
+        """
+        which = "Candidate: best" if cand is None else f"Candidate {cand + 1}/{prediction.num_candidates}"
+        if prediction.scores.shape[0] == 1:
+            scores = candidate_scores(prediction, self.session.model)
+            which += f" · {scores[prediction.best_index(0) if cand is None else cand].label}"
+            self.candidate_label.setToolTip(score_meaning(self.session.model))
+        self.candidate_label.setText(which)
+
+    def _click_notes(self, text: str, prediction, prompts, cand: int | None) -> str:
+        """The status of a final preview with what the click did: started a new object (said once, with
+        the preview of that click), gave a mask much larger than the objects committed so far.
+        """
+        note, self._new_object_note = self._new_object_note, None
+        if note is not None and note[0] == prompts:
+            text = f"{note[1]}. {text}"
+        if prediction.scores.shape[0] == 1:
+            area = int(prediction.crops[0][prediction.best_index(0) if cand is None else cand].sum())
+            areas = [o.area for o in self.session.annotations.objects]
+            large = large_mask_note(prompts, area, areas)
+            if large:
+                text = f"{text}. Note: {large}"
+        return text
+
     # -- actions -----------------------------------------------------------------------------------
     def _set_negative(self, on: bool) -> None:
         self.negative_mode = bool(on)
@@ -468,7 +536,7 @@ class AnnotatorWidget(QWidget):
         """Show the next of the three candidate masks (then back to the single best mask)."""
         self.candidate = {None: 0, 0: 1, 1: 2, 2: None}[self.candidate]
         self.candidate_label.setText(
-            "Candidate: best" if self.candidate is None else f"Candidate: {self.candidate + 1} of 3"
+            "Candidate: best" if self.candidate is None else f"Candidate {self.candidate + 1}/3"
         )
         self.request_preview()
 

@@ -42,13 +42,20 @@ export function createToolbar({ model, root, canvas, view, prompts }) {
   planeBox.append(planeLabel, planeInput);
   bar.appendChild(planeBox);
 
-  // One button per candidate mask with its predicted IoU; the selected one is active.
+  // One button per candidate mask with its score (est. IoU or predicted IoU, named before the buttons,
+  // explained in their tooltips); the selected one is active.
   function updatePicker() {
     picker.replaceChildren();
     const scores = model.get("scores") || [], sel = model.get("candidate");
+    const kind = model.get("score_kind") || "score", help = model.get("score_help") || "";
+    if (scores.length) {
+      const name = el("span", "sam-label sam-score-kind", kind);
+      name.title = help;
+      picker.appendChild(name);
+    }
     scores.forEach((s, m) => {
       const b = el("button", "sam-button sam-candidate" + (m === sel ? " active" : ""), `${m + 1}: ${s.toFixed(2)}`);
-      b.title = `candidate mask ${m + 1} (key ${m + 1}), predicted IoU ${s.toFixed(3)}`;
+      b.title = `candidate mask ${m + 1} (key ${m + 1}), ${kind} ${s.toFixed(2)}${help ? ` — ${help}` : ""}`;
       b.addEventListener("click", (e) => { e.preventDefault(); prompts.pick(m); canvas.focus(); });
       picker.appendChild(b);
     });
