@@ -216,7 +216,7 @@ def finetune(
         Time budget for the whole call (loading, embedding and training). Embedding stops at 75 % of it:
         when the windows of all objects did not fit, the objects embedded by then are trained and
         validated on (``report["data"]["objects_not_embedded"]`` counts the others), and when fewer than
-        8 of them (2 held out) were embedded a ``ValueError`` says so before any training.
+        6 training or 2 held-out objects were embedded a ``ValueError`` says so before any training.
     device
         ``"auto"``, ``"cpu"``, ``"cuda"``, ``"mps"``.
     encoder_adapters
