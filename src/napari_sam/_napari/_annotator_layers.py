@@ -57,7 +57,7 @@ def make_prompt_layers(viewer, image_layer, info: ImageInfo, objects_data: np.nd
     base = image_layer.name
     tf = transform_kwargs(image_layer)
     ndim = info.ndim
-    size = max(3.0, 0.012 * max(info.spatial_shape))
+    size = min(10.0, max(3.0, 0.012 * max(info.spatial_shape)))  # data pixels: nuclei stay visible
 
     def points():
         kinds = pd.Categorical([], categories=[POSITIVE, NEGATIVE])
