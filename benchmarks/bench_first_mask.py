@@ -5,9 +5,11 @@ nuclei): 441 LiteMedSAM tiles. As a new user does it:
 
 * **napari** (real viewer under Xvfb: ``xvfb-run -a python benchmarks/bench_first_mask.py``): dock the
   annotator, press *Compute embeddings*, click on a nucleus near the centre of the view. Timed from the
-  press to the first final mask painted (``napari_first_mask_s``), with the model already loaded (its
-  load is timed apart). Meanwhile a 10 ms Qt timer on the main thread measures the longest freeze of
-  the viewer (``napari_max_freeze_ms``).
+  press to the first final mask painted (``napari_first_mask_s``; the click comes 1 s after the prompt
+  layers appear, as a user looks first), with the model already loaded (its load is timed apart).
+  Meanwhile a 10 ms Qt timer on the main thread measures the longest freeze of the viewer, overall
+  (``napari_max_freeze_ms``: adding the four prompt layers is napari's own work on the main thread) and
+  from the click to the mask (``napari_max_freeze_prompting_ms``).
 * **notebook** (the widget's Python side, as a kernel runs it): ``SamWidget(image)`` then
   ``w.add_point(row, col)``; timed from the constructor to the mask (``notebook_first_mask_s``).
 
@@ -91,6 +93,8 @@ def bench_napari(big, click) -> dict:
     widget.compute_embeddings()
     _run_until(lambda: widget.session is not None and widget.points_layer is not None)
     ready_s = time.perf_counter() - start
+    settle = time.perf_counter() + 1.0  # a user looks before clicking
+    _run_until(lambda: time.perf_counter() > settle)
     clicked = time.perf_counter()
     widget.points_layer.add(np.array(click, dtype=float))
     _run_until(lambda: any(p is not None and final for _, p, final in shown))
@@ -98,6 +102,7 @@ def bench_napari(big, click) -> dict:
     rough = next((t for t, p, _ in shown if p is not None), first)
     timer.stop()
     gaps = np.diff([start, *[t for t in ticks if start <= t <= first], first])
+    prompting = np.diff([clicked, *[t for t in ticks if clicked <= t <= first], first])
     seg = widget.session.segmenter
     done_at_mask = seg.store.count_done()
     # the rate of the background for the estimate of "embed everything first"
@@ -114,6 +119,7 @@ def bench_napari(big, click) -> dict:
         "napari_first_mask_s": first - start,
         "napari_click_to_mask_s": first - clicked,
         "napari_max_freeze_ms": 1000 * float(gaps.max()),
+        "napari_max_freeze_prompting_ms": 1000 * float(prompting.max()),
         "napari_tiles_done_at_first_mask": int(done_at_mask),
         "background_tiles_per_s": rate,
         "tiles": len(seg.grid),
@@ -171,7 +177,8 @@ def main() -> None:
         ("napari: Compute → first rough mask", f"{out['napari_first_rough_s']:.2f} s"),
         ("napari: Compute → first mask", f"{out['napari_first_mask_s']:.2f} s"),
         ("napari: click → mask", f"{out['napari_click_to_mask_s']:.2f} s"),
-        ("napari: longest main-thread freeze", f"{out['napari_max_freeze_ms']:.0f} ms"),
+        ("napari: longest main-thread freeze (all)", f"{out['napari_max_freeze_ms']:.0f} ms"),
+        ("napari: longest freeze, click → mask", f"{out['napari_max_freeze_prompting_ms']:.0f} ms"),
         ("napari: tiles embedded at first mask", f"{out['napari_tiles_done_at_first_mask']}/{out['tiles']}"),
         ("notebook: SamWidget(image) returns", f"{out['notebook_open_s']:.2f} s"),
         ("notebook: constructor → first mask", f"{out['notebook_first_mask_s']:.2f} s"),
