@@ -379,7 +379,7 @@ class AnnotatorWidget(QWidget):
     def _start_background(self, plane) -> None:
         """Embed the rest of a large image's plane in the background, the tiles in view first."""
         session, layer = self.session, self.image_layer
-        self.background.start(
+        self.background.embed(
             session.segmenter,
             session.segmenter.plane_index(tuple(plane)),
             lambda: view_box(self.viewer, layer),

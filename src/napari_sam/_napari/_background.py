@@ -11,9 +11,8 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from qtpy.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
-from napari_sam.progress import ProgressClock
+from napari_sam._napari._progress_panel import ProgressPanel
 
 
 def view_box(viewer, layer) -> tuple[float, float, float, float] | None:
@@ -40,54 +39,46 @@ def view_box(viewer, layer) -> tuple[float, float, float, float] | None:
     return float(r0), float(c0), float(r1), float(c1)
 
 
-class BackgroundEmbeddingPanel(QWidget):
-    """A progress bar with "37 % · 163/441 tiles · about 2 min left" and a Stop button.
+class BackgroundEmbeddingPanel(ProgressPanel):
+    """The dock's :class:`ProgressPanel` ("Embedding in the background: 37 % · 163/441 tiles · about 2 min
+    left") with a Stop button, for a large image's tiles.
 
-    :meth:`start` runs ``session.segmenter.iter_encode_view_first`` in a napari worker (a generator:
-    stopping closes it between tiles), asking ``view()`` (main-thread state) for the region in view
-    before each batch.
+    :meth:`embed` runs ``segmenter.iter_encode_view_first`` in a napari worker (a generator: stopping
+    quits it between tiles), asking ``view()`` (main-thread state) for the region in view after each
+    tile. ``running`` says whether it runs.
     """
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.bar = QProgressBar()
-        self.bar.setRange(0, 100)
-        self.label = QLabel("")
-        self.label.setWordWrap(True)
-        self.stop_btn = QPushButton("Stop")
-        self.stop_btn.setToolTip("Stop embedding in the background; finished tiles are kept")
-        self.stop_btn.clicked.connect(self.stop)
-        row = QHBoxLayout()
-        row.addWidget(self.bar, 1)
-        row.addWidget(self.stop_btn)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(row)
-        layout.addWidget(self.label)
+        self.cancel_btn.setText("Stop")
+        self.cancel_btn.setToolTip("Stop embedding in the background; finished tiles are kept")
+        self.cancel_requested.connect(self.stop)
         self.worker = None
         self.done = self.total = 0
-        self._clock = ProgressClock("tiles")
-        self.setVisible(False)
+        self._where = ""
 
     @property
-    def running(self) -> bool:
-        return self.worker is not None
+    def stop_btn(self):
+        return self.cancel_btn
 
-    def start(self, segmenter, plane: int, view: Callable[[], tuple | None], on_finish=None) -> None:
+    @property
+    def label(self):
+        return self.line
+
+    def embed(self, segmenter, plane: int, view: Callable[[], tuple | None], on_finish=None) -> None:
         """Embed the unfinished tiles of ``plane`` (flat index), nearest the view first."""
         from napari_sam._napari._workers import start_worker
 
         self.stop()
-        pending = len(segmenter.embeddings.pending_tiles(plane))
         total = len(segmenter.grid)
-        self._clock.restart()
-        self._show(total - pending, total, plane)
+        pending = len(segmenter.embeddings.pending_tiles(plane))
+        self._where = f" of plane {plane}" if plane else ""
         if pending == 0:
+            self.finish(f"All {total} tiles embedded.")
             return
-        self.setVisible(True)
-        self.stop_btn.setEnabled(True)
+        self.start("tiles")
+        self._show(total - pending, total)
         state = {"view": view()}
-        self._view_state = state
 
         def job():
             yield from segmenter.iter_encode_view_first(view=lambda: state["view"], plane=plane)
@@ -95,25 +86,24 @@ class BackgroundEmbeddingPanel(QWidget):
         def step(value) -> None:
             state["view"] = view()  # main thread: read the camera here, the worker reads the copy
             done, n = value
-            self._show(total - n + done, total, plane)
+            self._show(total - n + done, total)
 
         def finished() -> None:
             if self.worker is worker:
                 self.worker = None
-                self.stop_btn.setEnabled(False)
-                if self.done >= self.total:
-                    self.label.setText(f"All {self.total} tiles embedded.")
+                self.finish(
+                    f"All {self.total} tiles embedded." if self.done >= self.total else self.line.text()
+                )
                 if on_finish is not None:
                     on_finish()
 
         worker = start_worker(job, what="embedding in the background", on_yield=step, on_finish=finished)
         self.worker = worker
 
-    def _show(self, done: int, total: int, plane: int) -> None:
+    def _show(self, done: int, total: int) -> None:
         self.done, self.total = done, total
-        self.bar.setValue(100 * done // max(total, 1))
-        where = f" of plane {plane}" if plane else ""
-        self.label.setText(f"Embedding{where} in the background: {self._clock.text(done, total)}")
+        self.update(done, total)
+        self.line.setText(f"Embedding{self._where} in the background: {self.line.text()}")
 
     def stop(self, wait: bool = False) -> None:
         """Stop after the tile being encoded; finished tiles stay (in the cache when one is chosen).
@@ -122,15 +112,15 @@ class BackgroundEmbeddingPanel(QWidget):
         into deleted Qt objects.
         """
         worker, self.worker = self.worker, None
-        if worker is not None:
-            worker.quit()
-            if wait:
-                end = time.monotonic() + 300
-                while worker.is_running and time.monotonic() < end:
-                    time.sleep(0.02)
-                time.sleep(0.05)  # its last signals are emitted just after it stops running
-            self.stop_btn.setEnabled(False)
-            self.label.setText(
-                f"Stopped: {self.done}/{self.total} tiles embedded (kept); prompts elsewhere embed their "
-                "window when needed. Compute embeddings resumes."
-            )
+        if worker is None:
+            return
+        worker.quit()
+        self.finish(
+            f"Stopped: {self.done}/{self.total} tiles embedded (kept); prompts elsewhere embed their "
+            "window when needed. Compute embeddings resumes."
+        )
+        if wait:
+            end = time.monotonic() + 300
+            while worker.is_running and time.monotonic() < end:
+                time.sleep(0.02)
+            time.sleep(0.05)  # its last signals are emitted just after it stops running
