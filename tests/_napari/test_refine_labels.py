@@ -75,6 +75,7 @@ def test_a_half_cut_nucleus_is_repaired_with_one_click_under_its_id(
     assert np.allclose(widget.points_layer.data[0], click, atol=1.0)
     before = iou(damaged == NUCLEUS, gt)
     assert iou(widget.preview_layer.data > 0, gt) > before + 0.2
+    assert widget.status.text().startswith(f"Editing object {NUCLEUS} (yellow outline): C commits it")
     viewer.screenshot(str(_images() / "napari_refine_labels.png"), canvas_only=False)
 
     # C commits it back under its id; the other objects are untouched
@@ -98,6 +99,9 @@ def test_a_half_cut_nucleus_is_repaired_with_one_click_under_its_id(
 
 
 def _images():
+    """Screenshots go to tests/_artifacts/ (docs/images/ keeps the copy looked at)."""
     from pathlib import Path
 
-    return Path(__file__).resolve().parents[2] / "docs" / "images"
+    folder = Path(__file__).resolve().parents[1] / "_artifacts"
+    folder.mkdir(exist_ok=True)
+    return folder

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,3 +100,79 @@ def start_lab(root: Path, state: Path, timeout: float = 90.0) -> LabServer:
             time.sleep(0.5)
     server.stop()
     raise RuntimeError(f"jupyter lab did not answer within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+# -- the browser side: Chromium through Playwright -----------------------------------------------------
+CHROMIUM = os.environ.get("NAPARI_SAM_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "_artifacts"
+
+
+def run_all_cells(page) -> None:
+    """Wait for the kernel, then Run ▸ Run All Cells from JupyterLab's menu bar."""
+    page.get_by_text("| Idle").first.wait_for(timeout=90_000)
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+
+def canvas_point(page, widget, row: float, col: float) -> tuple[float, float]:
+    """Page coordinates of image pixel (row, col) in the widget's canvas (its current view)."""
+    view = json.loads(widget.get_attribute("data-view"))
+    box = page.locator(".sam-widget canvas.sam-canvas").bounding_box()
+    return (
+        box["x"] + view["tx"] + (col + 0.5) * view["scale"],
+        box["y"] + view["ty"] + (row + 0.5) * view["scale"],
+    )
+
+
+@contextmanager
+def notebook_page(tmp_path: Path, name: str, cells: list[str], viewport=(1100, 900)):
+    """A notebook of ``cells`` open in JupyterLab in Chromium: yields ``(page, root, errors)``.
+
+    Skips the test without Playwright or Chromium. ``root`` is the server's folder (write input files
+    there before running the cells). On a failure the page is saved to ``tests/_artifacts/<name>_failure.png``
+    and the widget's status printed; at the end the server is stopped and the page must have raised no
+    JavaScript error.
+    """
+    import nbformat
+    import pytest
+
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (set NAPARI_SAM_CHROMIUM)")
+    root, state = tmp_path / "root", tmp_path / "state"
+    root.mkdir()
+    state.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(code) for code in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, root / name)
+    server = start_lab(root, state)
+    errors: list[str] = []
+    try:
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            try:
+                page.goto(server.lab_url(name))
+                page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=90_000)
+                yield page, root, errors
+            except Exception:
+                ARTIFACTS.mkdir(exist_ok=True)
+                page.screenshot(path=str(ARTIFACTS / f"{Path(name).stem}_failure.png"))
+                print("widget status:", page.locator(".sam-status").all_text_contents(), "errors:", errors)
+                raise
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+    assert not errors, f"JavaScript errors in the page: {errors}"

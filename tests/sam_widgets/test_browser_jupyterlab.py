@@ -7,29 +7,15 @@ A screenshot goes to ``tests/_artifacts/jupyter_widget.png``.
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
-from labserver import start_lab
+from labserver import ARTIFACTS, canvas_point, notebook_page, run_all_cells
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
-CHROMIUM = os.environ.get("NAPARI_SAM_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "_artifacts"
 
 NOTEBOOK_CODE = """\
 import os
@@ -77,13 +63,6 @@ def drag_box(page, screen, widget, box, timeout: float = 120_000) -> None:
     )
 
 
-def run_all_cells(page) -> None:
-    """Wait for the kernel, then Run ▸ Run All Cells from JupyterLab's menu bar."""
-    page.get_by_text("| Idle").first.wait_for(timeout=90_000)
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-
-
 def _cyan_pixels(page, selector: str) -> int:
     """Pixels of the widget's canvas tinted by the mask colour (blue well above red)."""
     return page.eval_on_selector(
@@ -110,9 +89,6 @@ def _read_labels(folder: Path, min_objects: int, timeout: float) -> np.ndarray:
 
 
 def test_click_and_commit_in_jupyterlab(tmp_path):
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (set NAPARI_SAM_CHROMIUM)")
     from napari_sam.io.samples import nuclei
 
     _, gt = nuclei()
@@ -120,150 +96,114 @@ def test_click_and_commit_in_jupyterlab(tmp_path):
     second_box = (q0 - 3, p0 - 3, q1 + 3, p1 + 3)
     centre = np.argwhere(target).mean(axis=0)
 
-    root, state = tmp_path / "root", tmp_path / "state"
-    root.mkdir()
-    state.mkdir()
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(NOTEBOOK_CODE)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, root / "widget.ipynb")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with notebook_page(tmp_path, "widget.ipynb", [NOTEBOOK_CODE], viewport=(1280, 1000)) as (
+        page,
+        root,
+        errors,
+    ):
+        run_all_cells(page)
+        widget = page.wait_for_selector(".sam-widget[data-tiles-pending='0'][data-view]", timeout=120_000)
+        canvas = ".sam-widget canvas.sam-canvas"
+        page.locator(".sam-widget").scroll_into_view_if_needed()
+        page.wait_for_function("() => document.querySelector('.sam-widget').dataset.objects === '0'")
+        assert _cyan_pixels(page, canvas) == 0
 
-    server = start_lab(root, state)
-    errors: list[str] = []
-    try:
-        with playwright.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            try:
-                page.goto(server.lab_url("widget.ipynb"))
-                page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=90_000)
-                run_all_cells(page)
-                widget = page.wait_for_selector(
-                    ".sam-widget[data-tiles-pending='0'][data-view]", timeout=120_000
-                )
-                canvas = ".sam-widget canvas.sam-canvas"
-                page.locator(".sam-widget").scroll_into_view_if_needed()
-                page.wait_for_function("() => document.querySelector('.sam-widget').dataset.objects === '0'")
-                assert _cyan_pixels(page, canvas) == 0
+        def screen(row: float, col: float) -> tuple[float, float]:
+            return canvas_point(page, widget, row, col)
 
-                def screen(row: float, col: float) -> tuple[float, float]:
-                    import json
+        # 1. click on the nucleus: a positive point, the mask overlay appears
+        page.mouse.click(*screen(*centre))
+        page.wait_for_function(
+            "() => Number(document.querySelector('.sam-widget').dataset.overlayPixels) > 0",
+            timeout=120_000,
+        )
+        page.wait_for_timeout(300)  # one animation frame
+        assert _cyan_pixels(page, canvas) > 0, "the mask overlay is not drawn on the canvas"
 
-                    view = json.loads(widget.get_attribute("data-view"))
-                    box = page.locator(canvas).bounding_box()
-                    return (
-                        box["x"] + view["tx"] + (col + 0.5) * view["scale"],
-                        box["y"] + view["ty"] + (row + 0.5) * view["scale"],
-                    )
+        # 2. drag a box around it (the point stays): a good mask; commit with the toolbar button
+        drag_box(page, screen, widget, (r0 - 3, c0 - 3, r1 + 3, c1 + 3))
+        page.get_by_role("button", name="Commit").click()
+        labels = _read_labels(root, 1, timeout=60)
+        page.wait_for_function("() => document.querySelector('.sam-widget').dataset.objects === '1'")
 
-                # 1. click on the nucleus: a positive point, the mask overlay appears
-                page.mouse.click(*screen(*centre))
-                page.wait_for_function(
-                    "() => Number(document.querySelector('.sam-widget').dataset.overlayPixels) > 0",
-                    timeout=120_000,
-                )
-                page.wait_for_timeout(300)  # one animation frame
-                assert _cyan_pixels(page, canvas) > 0, "the mask overlay is not drawn on the canvas"
+        # 3. box a second nucleus and pick another of the three candidate masks (kept uncommitted)
+        drag_box(page, screen, widget, second_box)
+        buttons = page.locator(".sam-candidate")
+        assert buttons.count() == 3
+        active = [i for i in range(3) if "active" in (buttons.nth(i).get_attribute("class") or "")]
+        other = (active[0] + 1) % 3 if active else 0
+        buttons.nth(other).click()
+        assert "active" in buttons.nth(other).get_attribute("class")
+        page.wait_for_selector(".sam-widget[data-tiles-pending='0']")
+        page.wait_for_timeout(500)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.locator(".sam-widget").screenshot(path=str(ARTIFACTS / "jupyter_widget.png"))
+        page.screenshot(path=str(ARTIFACTS / "jupyter_lab_page.png"))
 
-                # 2. drag a box around it (the point stays): a good mask; commit with the toolbar button
-                drag_box(page, screen, widget, (r0 - 3, c0 - 3, r1 + 3, c1 + 3))
-                page.get_by_role("button", name="Commit").click()
-                labels = _read_labels(root, 1, timeout=60)
-                page.wait_for_function("() => document.querySelector('.sam-widget').dataset.objects === '1'")
+        # 4. the contrast sliders: tiles come back with the new limits, the image gets brighter
+        def mean_gray() -> float:
+            return page.eval_on_selector(
+                canvas,
+                """c => {
+                const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                let s = 0;
+                for (let i = 0; i < d.length; i += 4) s += d[i + 1];
+                return s / (d.length / 4);
+            }""",
+            )
 
-                # 3. box a second nucleus and pick another of the three candidate masks (kept uncommitted)
-                drag_box(page, screen, widget, second_box)
-                buttons = page.locator(".sam-candidate")
-                assert buttons.count() == 3
-                active = [i for i in range(3) if "active" in (buttons.nth(i).get_attribute("class") or "")]
-                other = (active[0] + 1) % 3 if active else 0
-                buttons.nth(other).click()
-                assert "active" in buttons.nth(other).get_attribute("class")
-                page.wait_for_selector(".sam-widget[data-tiles-pending='0']")
-                page.wait_for_timeout(500)
-                ARTIFACTS.mkdir(exist_ok=True)
-                page.locator(".sam-widget").screenshot(path=str(ARTIFACTS / "jupyter_widget.png"))
-                page.screenshot(path=str(ARTIFACTS / "jupyter_lab_page.png"))
+        dark = mean_gray()
+        page.eval_on_selector(
+            ".sam-range >> nth=1",
+            """r => {
+            r.value = String(Number(r.min) + (Number(r.max) - Number(r.min)) * 0.25);
+            r.dispatchEvent(new Event('input', {bubbles: true}));
+        }""",
+        )
+        # the tiles come back from the kernel with the new limits (polled: a loaded machine is slow)
+        brighter = """dark => {
+            const c = document.querySelector('.sam-widget canvas.sam-canvas');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let s = 0;
+            for (let i = 0; i < d.length; i += 4) s += d[i + 1];
+            return s / (d.length / 4) > dark + 5;
+        }"""
+        try:
+            page.wait_for_function(brighter, arg=dark, timeout=60_000, polling=250)
+        except playwright.TimeoutError:
+            pytest.fail(f"lowering the upper contrast limit did not brighten the image ({mean_gray():.1f})")
+        page.wait_for_selector(".sam-widget[data-tiles-pending='0']", timeout=60_000)
 
-                # 4. the contrast sliders: tiles come back with the new limits, the image gets brighter
-                def mean_gray() -> float:
-                    return page.eval_on_selector(
-                        canvas,
-                        """c => {
-                        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-                        let s = 0;
-                        for (let i = 0; i < d.length; i += 4) s += d[i + 1];
-                        return s / (d.length / 4);
-                    }""",
-                    )
+        # 5. zoom out with the wheel: the canvas asks for coarser tiles (level 1); zoom in; pan
+        import json
 
-                dark = mean_gray()
-                page.eval_on_selector(
-                    ".sam-range >> nth=1",
-                    """r => {
-                    r.value = String(Number(r.min) + (Number(r.max) - Number(r.min)) * 0.25);
-                    r.dispatchEvent(new Event('input', {bubbles: true}));
-                }""",
-                )
-                # the tiles come back from the kernel with the new limits (polled: a loaded machine is slow)
-                brighter = """dark => {
-                    const c = document.querySelector('.sam-widget canvas.sam-canvas');
-                    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-                    let s = 0;
-                    for (let i = 0; i < d.length; i += 4) s += d[i + 1];
-                    return s / (d.length / 4) > dark + 5;
-                }"""
-                try:
-                    page.wait_for_function(brighter, arg=dark, timeout=60_000, polling=250)
-                except playwright.TimeoutError:
-                    pytest.fail(
-                        f"lowering the upper contrast limit did not brighten the image ({mean_gray():.1f})"
-                    )
-                page.wait_for_selector(".sam-widget[data-tiles-pending='0']", timeout=60_000)
+        def view() -> dict:
+            return json.loads(widget.get_attribute("data-view"))
 
-                # 5. zoom out with the wheel: the canvas asks for coarser tiles (level 1); zoom in; pan
-                import json
-
-                def view() -> dict:
-                    return json.loads(widget.get_attribute("data-view"))
-
-                before = view()
-                page.mouse.move(*screen(256, 256))
-                for _ in range(4):
-                    page.mouse.wheel(0, 240)
-                page.wait_for_function(
-                    "() => JSON.parse(document.querySelector('.sam-widget').dataset.view).level === 1"
-                )
-                page.wait_for_selector(".sam-widget[data-tiles-pending='0']", timeout=60_000)
-                for _ in range(12):
-                    page.mouse.wheel(0, -240)
-                page.wait_for_timeout(300)
-                zoomed = view()
-                assert zoomed["scale"] > 2 * before["scale"] and zoomed["level"] == 0
-                x, y = screen(256, 256)
-                page.mouse.move(x, y)
-                page.mouse.down(button="right")
-                page.mouse.move(x + 120, y + 60, steps=4)
-                page.mouse.up(button="right")
-                page.wait_for_timeout(300)
-                panned = view()
-                assert (
-                    abs(panned["tx"] - zoomed["tx"] - 120) < 2 and abs(panned["ty"] - zoomed["ty"] - 60) < 2
-                )
-                page.wait_for_selector(".sam-widget[data-tiles-pending='0']", timeout=60_000)
-            except Exception:
-                ARTIFACTS.mkdir(exist_ok=True)
-                page.screenshot(path=str(ARTIFACTS / "jupyter_failure.png"))
-                status = page.locator(".sam-status").all_text_contents()
-                print("widget status:", status, "page errors:", errors)
-                raise
-            browser.close()
-    finally:
-        server.stop()
-    assert not errors, f"JavaScript errors in the page: {errors}"
+        before = view()
+        page.mouse.move(*screen(256, 256))
+        for _ in range(4):
+            page.mouse.wheel(0, 240)
+        page.wait_for_function(
+            "() => JSON.parse(document.querySelector('.sam-widget').dataset.view).level === 1"
+        )
+        page.wait_for_selector(".sam-widget[data-tiles-pending='0']", timeout=60_000)
+        for _ in range(12):
+            page.mouse.wheel(0, -240)
+        page.wait_for_timeout(300)
+        zoomed = view()
+        assert zoomed["scale"] > 2 * before["scale"] and zoomed["level"] == 0
+        x, y = screen(256, 256)
+        page.mouse.move(x, y)
+        page.mouse.down(button="right")
+        page.mouse.move(x + 120, y + 60, steps=4)
+        page.mouse.up(button="right")
+        page.wait_for_timeout(300)
+        panned = view()
+        assert abs(panned["tx"] - zoomed["tx"] - 120) < 2 and abs(panned["ty"] - zoomed["ty"] - 60) < 2
+        page.wait_for_selector(".sam-widget[data-tiles-pending='0']", timeout=60_000)
     obj = labels == labels[target].max()
     iou = (obj & target).sum() / (obj | target).sum()
     assert labels[target].any(), "the committed object does not cover the nucleus"
     assert iou > 0.5, f"committed object IoU with the nucleus {iou:.2f}"
-    shutil.rmtree(state / "runtime", ignore_errors=True)

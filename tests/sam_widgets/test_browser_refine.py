@@ -2,24 +2,21 @@
 widget in Chromium (Playwright), the real model. ``SamWidget(image, labels=damaged)`` with a nucleus cut
 in half; E with the mouse over it makes its mask the current one, one click on its missing half corrects
 it, Enter commits it under its id (the kernel's labels, written to ``labels.npy``, show it repaired),
-Ctrl+Z restores it. Screenshot: docs/images/jupyter_refine_labels.png."""
+Ctrl+Z restores it. Screenshot: tests/_artifacts/jupyter_refine_labels.png (the copy looked at is in
+docs/images/)."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
-from labserver import start_lab
-from test_browser_jupyterlab import CHROMIUM, CHROMIUM_ARGS, run_all_cells
+from labserver import ARTIFACTS, canvas_point, notebook_page, run_all_cells
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 NUCLEUS = 1  # a mid-sized ground-truth nucleus near (455, 418)
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 
 NOTEBOOK_CODE = """\
 import os
@@ -58,9 +55,6 @@ def _labels_when(folder: Path, ready, timeout: float = 60) -> np.ndarray:
 
 
 def test_e_click_enter_repairs_a_nucleus_in_jupyterlab(tmp_path):
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (set NAPARI_SAM_CHROMIUM)")
     from napari_sam.io.samples import nuclei
 
     _, truth = nuclei()
@@ -71,94 +65,61 @@ def test_e_click_enter_repairs_a_nucleus_in_jupyterlab(tmp_path):
     missing = np.argwhere(cut)
     click = missing[np.argmin(((missing - missing.mean(axis=0)) ** 2).sum(axis=1))]
     inside = np.argwhere(damaged == NUCLEUS).mean(axis=0)
+    with notebook_page(tmp_path, "refine.ipynb", [NOTEBOOK_CODE]) as (page, root, errors):
+        np.save(root / "damaged.npy", damaged)
+        run_all_cells(page)
+        widget = page.wait_for_selector(".sam-widget[data-tiles-pending='0'][data-view]", timeout=120_000)
+        canvas = ".sam-widget canvas.sam-canvas"
+        page.locator(".sam-widget").scroll_into_view_if_needed()
+        assert np.array_equal(_labels_when(root, lambda lab: True), damaged)
 
-    root, state = tmp_path / "root", tmp_path / "state"
-    root.mkdir()
-    state.mkdir()
-    np.save(root / "damaged.npy", damaged)
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(NOTEBOOK_CODE)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, root / "refine.ipynb")
+        def screen(row: float, col: float) -> tuple[float, float]:
+            return canvas_point(page, widget, row, col)
 
-    server = start_lab(root, state)
-    errors: list[str] = []
-    try:
-        with playwright.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1100, "height": 900})
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            try:
-                page.goto(server.lab_url("refine.ipynb"))
-                page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=90_000)
-                run_all_cells(page)
-                widget = page.wait_for_selector(
-                    ".sam-widget[data-tiles-pending='0'][data-view]", timeout=120_000
-                )
-                canvas = ".sam-widget canvas.sam-canvas"
-                page.locator(".sam-widget").scroll_into_view_if_needed()
-                assert np.array_equal(_labels_when(root, lambda lab: True), damaged)
+        # zoom in around the nucleus (wheel at the pointer)
+        page.mouse.move(*screen(*inside))
+        for _ in range(3):
+            page.mouse.wheel(0, -240)
+        page.wait_for_timeout(300)
+        page.wait_for_selector(".sam-widget[data-tiles-pending='0']", timeout=60_000)
 
-                def screen(row: float, col: float) -> tuple[float, float]:
-                    view = json.loads(widget.get_attribute("data-view"))
-                    box = page.locator(canvas).bounding_box()
-                    return (
-                        box["x"] + view["tx"] + (col + 0.5) * view["scale"],
-                        box["y"] + view["ty"] + (row + 0.5) * view["scale"],
-                    )
+        # E with the mouse over the object: its mask becomes the current mask
+        page.mouse.move(*screen(*inside))
+        page.locator(canvas).focus()
+        page.keyboard.press("e")
+        page.wait_for_function(
+            "() => Number(document.querySelector('.sam-widget').dataset.overlayPixels) > 0",
+            timeout=60_000,
+        )
+        shown = int(widget.get_attribute("data-overlay-pixels"))
+        assert shown == int((damaged == NUCLEUS).sum())
 
-                # zoom in around the nucleus (wheel at the pointer)
-                page.mouse.move(*screen(*inside))
-                for _ in range(3):
-                    page.mouse.wheel(0, -240)
-                page.wait_for_timeout(300)
-                page.wait_for_selector(".sam-widget[data-tiles-pending='0']", timeout=60_000)
+        # one click on the missing half: the corrected mask replaces it
+        seq = int(widget.get_attribute("data-prediction-seq"))
+        page.mouse.click(*screen(*click))
+        page.wait_for_function(
+            "s => Number(document.querySelector('.sam-widget').dataset.predictionSeq) > s",
+            arg=seq,
+            timeout=120_000,
+        )
+        page.wait_for_function(
+            "n => Number(document.querySelector('.sam-widget').dataset.overlayPixels) > n",
+            arg=shown,
+            timeout=120_000,
+        )
+        page.wait_for_function(  # the final (zoom window) answer, after the quick one
+            "() => document.querySelector('.sam-status').textContent.includes('Enter commits')",
+            timeout=120_000,
+        )
+        page.wait_for_selector(".sam-widget[data-tiles-pending='0']")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.locator(".sam-widget").screenshot(path=str(ARTIFACTS / "jupyter_refine_labels.png"))
 
-                # E with the mouse over the object: its mask becomes the current mask
-                page.mouse.move(*screen(*inside))
-                page.locator(canvas).focus()
-                page.keyboard.press("e")
-                page.wait_for_function(
-                    "() => Number(document.querySelector('.sam-widget').dataset.overlayPixels) > 0",
-                    timeout=60_000,
-                )
-                shown = int(widget.get_attribute("data-overlay-pixels"))
-                assert shown == int((damaged == NUCLEUS).sum())
-
-                # one click on the missing half: the corrected mask replaces it
-                seq = int(widget.get_attribute("data-prediction-seq"))
-                page.mouse.click(*screen(*click))
-                page.wait_for_function(
-                    "s => Number(document.querySelector('.sam-widget').dataset.predictionSeq) > s",
-                    arg=seq,
-                    timeout=120_000,
-                )
-                page.wait_for_function(
-                    "n => Number(document.querySelector('.sam-widget').dataset.overlayPixels) > n",
-                    arg=shown,
-                    timeout=120_000,
-                )
-                page.wait_for_function(  # the final (zoom window) answer, after the quick one
-                    "() => document.querySelector('.sam-status').textContent.includes('Enter commits')",
-                    timeout=120_000,
-                )
-                page.wait_for_selector(".sam-widget[data-tiles-pending='0']")
-                IMAGES.mkdir(exist_ok=True)
-                page.locator(".sam-widget").screenshot(path=str(IMAGES / "jupyter_refine_labels.png"))
-
-                # Enter commits it under its id; Ctrl+Z restores the damaged nucleus
-                page.keyboard.press("Enter")
-                before = _iou(damaged == NUCLEUS, gt)
-                labels = _labels_when(root, lambda lab: _iou(lab == NUCLEUS, gt) > before + 0.2)
-                changed = labels != damaged
-                assert ((labels[changed] == NUCLEUS) | (damaged[changed] == NUCLEUS)).all()
-                page.keyboard.press("Control+z")
-                _labels_when(root, lambda lab: np.array_equal(lab, damaged))
-            except Exception:
-                page.screenshot(path=str(tmp_path / "refine_failure.png"))
-                print("widget status:", page.locator(".sam-status").all_text_contents(), "errors:", errors)
-                raise
-            browser.close()
-    finally:
-        server.stop()
-    assert not errors, f"JavaScript errors in the page: {errors}"
+        # Enter commits it under its id; Ctrl+Z restores the damaged nucleus
+        page.keyboard.press("Enter")
+        before = _iou(damaged == NUCLEUS, gt)
+        labels = _labels_when(root, lambda lab: _iou(lab == NUCLEUS, gt) > before + 0.2)
+        changed = labels != damaged
+        assert ((labels[changed] == NUCLEUS) | (damaged[changed] == NUCLEUS)).all()
+        page.keyboard.press("Control+z")
+        _labels_when(root, lambda lab: np.array_equal(lab, damaged))

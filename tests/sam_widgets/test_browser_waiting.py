@@ -11,17 +11,12 @@ When the kernel is free the tiles come and the message goes. A screenshot goes t
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-import nbformat
 import pytest
-from labserver import start_lab
-from test_browser_jupyterlab import CHROMIUM, CHROMIUM_ARGS, run_all_cells
+from labserver import ARTIFACTS, notebook_page, run_all_cells
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
-# screenshots go to tests/_artifacts/ (copied to docs/images/ by hand after looking at them)
-SHOTS = Path(__file__).resolve().parents[1] / "_artifacts"
 CELLS = [
     """\
 import time
@@ -53,65 +48,35 @@ RECORD = """() => {
 
 
 def test_canvas_waits_for_the_busy_kernel(tmp_path):
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (set NAPARI_SAM_CHROMIUM)")
-    root, state = tmp_path / "root", tmp_path / "state"
-    root.mkdir()
-    state.mkdir()
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(code) for code in CELLS]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, root / "waiting.ipynb")
+    with notebook_page(tmp_path, "waiting.ipynb", CELLS) as (page, _root, errors):
+        page.evaluate(RECORD)
+        run_all_cells(page)
 
-    server = start_lab(root, state)
-    errors: list[str] = []
-    try:
-        with playwright.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1100, "height": 900})
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            try:
-                page.goto(server.lab_url("waiting.ipynb"))
-                page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=90_000)
-                page.evaluate(RECORD)
-                run_all_cells(page)
+        # the widget is shown while the kernel sleeps: its canvas is blank and says why
+        page.wait_for_selector(".sam-widget[data-waiting='1']", timeout=150_000)
+        message = page.locator(".sam-widget .sam-waiting")
+        page.locator(".sam-widget").scroll_into_view_if_needed()
+        assert message.is_visible()
+        assert message.inner_text().startswith("waiting for the kernel…")
+        assert "sam-waiting-blank" in message.get_attribute("class")
+        assert page.locator(".sam-widget").get_attribute("data-tiles-pending") != "0"
+        page.wait_for_timeout(300)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.locator(".sam-widget").screenshot(path=str(ARTIFACTS / "jupyter_waiting.png"))
 
-                # the widget is shown while the kernel sleeps: its canvas is blank and says why
-                page.wait_for_selector(".sam-widget[data-waiting='1']", timeout=150_000)
-                message = page.locator(".sam-widget .sam-waiting")
-                page.locator(".sam-widget").scroll_into_view_if_needed()
-                assert message.is_visible()
-                assert message.inner_text().startswith("waiting for the kernel…")
-                assert "sam-waiting-blank" in message.get_attribute("class")
-                assert page.locator(".sam-widget").get_attribute("data-tiles-pending") != "0"
-                page.wait_for_timeout(300)
-                SHOTS.mkdir(exist_ok=True)
-                page.locator(".sam-widget").screenshot(path=str(SHOTS / "jupyter_waiting.png"))
-
-                # the kernel embeds the larger image; then it answers the tiles and the message goes
-                ready = ".sam-widget[data-waiting='0'][data-tiles-pending='0']"
-                page.wait_for_selector(ready, timeout=150_000)
-                assert not message.is_visible()
-                seen = page.evaluate("window.__waiting")
-                assert any(s.startswith("blank|waiting for the kernel…") for s in seen), seen
-                progress = [
-                    re.search(r"embedding (\d+) % · (\d+)/(\d+) windows", s) for s in seen if "embedding" in s
-                ]
-                steps = [(int(m[1]), int(m[2]), int(m[3])) for m in progress if m]
-                assert steps, seen  # the kernel's progress reached the canvas while it was busy
-                assert all(pct == 100 * done // total and total > 1 for pct, done, total in steps), steps
-                assert page.locator(".sam-widget").get_attribute("data-view")  # the new image is drawn
-                shape = page.evaluate(
-                    "() => JSON.parse(document.querySelector('.sam-widget').dataset.view).scale"
-                )
-                assert 0 < shape < 1  # fitted: the 512² plane in a 360 px tall canvas
-                assert not errors, errors
-            except Exception:
-                page.screenshot(path=str(tmp_path / "failure.png"))
-                print("page errors:", errors, "waiting:", page.evaluate("window.__waiting || []"))
-                raise
-            finally:
-                browser.close()
-    finally:
-        server.stop()
+        # the kernel embeds the larger image; then it answers the tiles and the message goes
+        ready = ".sam-widget[data-waiting='0'][data-tiles-pending='0']"
+        page.wait_for_selector(ready, timeout=150_000)
+        assert not message.is_visible()
+        seen = page.evaluate("window.__waiting")
+        assert any(s.startswith("blank|waiting for the kernel…") for s in seen), seen
+        progress = [
+            re.search(r"embedding (\d+) % · (\d+)/(\d+) windows", s) for s in seen if "embedding" in s
+        ]
+        steps = [(int(m[1]), int(m[2]), int(m[3])) for m in progress if m]
+        assert steps, seen  # the kernel's progress reached the canvas while it was busy
+        assert all(pct == 100 * done // total and total > 1 for pct, done, total in steps), steps
+        assert page.locator(".sam-widget").get_attribute("data-view")  # the new image is drawn
+        shape = page.evaluate("() => JSON.parse(document.querySelector('.sam-widget').dataset.view).scale")
+        assert 0 < shape < 1  # fitted: the 512² plane in a 360 px tall canvas
+        assert not errors, errors

@@ -391,6 +391,10 @@ class AnnotatorWidget(QWidget):
         if self._painter is not None:
             self._painter.clear()
         self.prediction = None
+        if self.refine.editing is not None:  # a correction belongs to its plane
+            k_id = self.refine.editing.refines
+            self.refine.stop()
+            self.set_status(f"Stopped editing object {k_id}: the plane changed (it is unchanged).")
         self._plane_timer.start()
 
     def _on_plane_settled(self) -> None:
@@ -490,7 +494,14 @@ class AnnotatorWidget(QWidget):
             self._label_candidate(prediction, cand)
             k = prediction.scores.shape[0]
             what = f"{k} object{'s' if k > 1 else ''}"
-            if final:
+            editing = self.refine.editing
+            if final and editing is not None:
+                k_id = editing.refines
+                text = (
+                    f"Editing object {k_id} (yellow outline): {KEYS['commit'].upper()} commits it under id "
+                    f"{k_id}, {KEYS['clear']} stops editing"
+                )
+            elif final:
                 text = f"{what} in the preview (yellow outline): {KEYS['commit'].upper()} to commit"
                 text = self._click_notes(text, prediction, prompts, cand)
             else:
