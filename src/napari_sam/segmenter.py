@@ -18,6 +18,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 from psygnal import Signal, SignalGroup
+from scipy import ndimage as ndi
 
 from napari_sam.annotations import Annotations
 from napari_sam.embeddings.embedder import Cancelled, WindowEmbeddings
@@ -824,6 +825,50 @@ class Segmenter:
         if not ids:
             raise ValueError(f"nothing committed: {skipped[0] if skipped else 'no object'}")
         self.events.committed.emit(ids)
+        return ids
+
+    def commit_labels(self, labels: np.ndarray, *, plane: int | tuple[int, ...] | None = None) -> list[int]:
+        """Commit every object of a label image (e.g. :func:`~napari_sam.automatic.segment_like_committed`'s
+        result, after review) as a new object; returns the new ids.
+
+        ``labels`` is (H, W) int (on ``plane`` of a stack, default the plane in view) or, for a stack,
+        (P, H, W) (an id on several planes becomes one object across them). Pixels already committed keep
+        their object; objects left empty are skipped. Each object is one :meth:`undo` step and has no
+        prompts in its record (like objects loaded with :meth:`load_labels`).
+        """
+        src = self._require_image()
+        labels = np.asarray(labels)
+        if labels.dtype.kind not in "iu":
+            raise ValueError(f"labels must hold integer ids (0 = background); got dtype {labels.dtype}")
+        full = tuple(self._annotations.labels.shape)
+        ids: list[int] = []
+        if src.is_stack and labels.shape == full:
+            for value, sl in enumerate(ndi.find_objects(labels), start=1):
+                if sl is None:
+                    continue
+                masks = {z: labels[z] == value for z in range(sl[0].start, sl[0].stop)}
+                try:
+                    ids.append(self._annotations.commit_planes(masks))
+                except ValueError:  # already covered by committed objects
+                    continue
+        else:
+            if labels.shape != full[-2:]:
+                raise ValueError(
+                    f"labels of shape {labels.shape} do not fit this image: give (H, W) = {full[-2:]}"
+                    + (f" for one plane or (P, H, W) = {full} for the stack" if src.is_stack else "")
+                )
+            z = None if not src.is_stack else (self._plane if plane is None else self.plane_index(plane))
+            for value, sl in enumerate(ndi.find_objects(labels), start=1):
+                if sl is None:
+                    continue
+                mask = np.zeros(labels.shape, dtype=bool)
+                mask[sl] = labels[sl] == value
+                try:
+                    ids.append(self._annotations.commit(mask, plane=z))
+                except ValueError:
+                    continue
+        if ids:
+            self.events.committed.emit(ids)
         return ids
 
     @staticmethod
