@@ -32,6 +32,7 @@ from napari_sam._napari._background import BackgroundEmbeddingPanel, view_box
 from napari_sam._napari._choosers import ImageLayerCombo, device_combo, model_combo
 from napari_sam._napari._dock_view import ResetViewOnFirstShow
 from napari_sam._napari._layers import check_image_layer, current_plane, same_layer
+from napari_sam._napari._like_committed import LikeCommittedPanel
 from napari_sam._napari._preview import PreviewRuns
 from napari_sam._napari._prompts import collect_prompts
 from napari_sam._napari._refine import EDIT_KEY, RefineControls
@@ -161,6 +162,8 @@ class AnnotatorWidget(QWidget):
         layout.addLayout(grid)
         self.refine = RefineControls(self)  # a Labels layer's objects as the committed ones, E edits one
         layout.addWidget(self.refine)
+        self.like = LikeCommittedPanel(self)  # "Find more like these": the committed objects as examples
+        layout.addWidget(self.like)
         self.background = BackgroundEmbeddingPanel()  # a large image's tiles, embedded while prompting
         for w in (self.background, self.negative_box, self.candidate_label, help_text, self.status):
             layout.addWidget(w)
@@ -354,6 +357,7 @@ class AnnotatorWidget(QWidget):
             self.viewer.layers.selection.active = self.points_layer
             self.points_layer.mode = "add"
             self.propagate_btn.setEnabled(bool(session.info.lead_shape))
+            self.like.set_stack(bool(session.info.lead_shape))
         where = f" (plane {plane})" if plane else ""
         cached = {
             "complete": f"; read from {session.cache}",
@@ -698,8 +702,9 @@ class AnnotatorWidget(QWidget):
 
     @property
     def busy(self) -> bool:
-        """Whether a worker (embeddings, preview, propagation) is running."""
-        return any(w is not None for w in (self._encode_worker, self.previews.worker, self._propagate_relay))
+        """Whether a worker (embeddings, preview, propagation, finding more like these) is running."""
+        workers = (self._encode_worker, self.previews.worker, self._propagate_relay, self.like.worker)
+        return any(w is not None for w in workers)
 
     def _on_layer_removed(self, event) -> None:
         if self.session is not None and same_layer(event.value, self.image_layer):
@@ -710,6 +715,7 @@ class AnnotatorWidget(QWidget):
         """Cancel running jobs and forget the session (the layers stay in the viewer)."""
         self.background.stop(wait=True)
         self.cancel()
+        self.like.stop()
         self.previews.shutdown()
         self._plane_timer.stop()
         for disconnect in self._disconnect:
@@ -719,6 +725,7 @@ class AnnotatorWidget(QWidget):
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt)
         self.shutdown()
+        self.like.shutdown()
         self.unbind_keys()
         for ev, slot in (
             (self.viewer.dims.events.current_step, self._on_plane_changed),

@@ -1,5 +1,5 @@
-"""Small Qt choosers shared by the widgets: an image-layer combo box that follows the viewer's
-layer list, and the model and device combo boxes.
+"""Small Qt choosers shared by the widgets: image- and labels-layer combo boxes that follow the
+viewer's layer list, and the model and device combo boxes.
 """
 
 from __future__ import annotations
@@ -46,6 +46,53 @@ class ImageLayerCombo(QComboBox):
         """The chosen layer, or None."""
         name = self.currentText()
         return self.viewer.layers[name] if name in self.viewer.layers else None  # noqa: SIM401 (LayerList has no get)
+
+
+class LabelsLayerCombo(ImageLayerCombo):
+    """The viewer's Labels layers by name, kept up to date as layers come and go.
+
+    Parameters
+    ----------
+    viewer
+        The napari viewer.
+    exclude_suffixes
+        Layers whose name ends with one of these are not offered (e.g. the annotator's own layers).
+    none_text
+        If given, a first item with this text that stands for no layer (:meth:`layer` returns None).
+    """
+
+    def __init__(
+        self, viewer, parent=None, *, exclude_suffixes: tuple[str, ...] = (), none_text=None
+    ) -> None:
+        super().__init__(viewer, parent)  # (its first refresh runs before the two settings below)
+        self._exclude, self._none_text = tuple(exclude_suffixes), none_text
+        self.clear()  # start from the first item: "none" when there is one
+        self.refresh()
+
+    def refresh(self, *_) -> None:
+        from napari.layers import Labels
+
+        exclude = getattr(self, "_exclude", ())
+        none_text = getattr(self, "_none_text", None)
+        current = self.currentText()
+        names = [
+            layer.name
+            for layer in self.viewer.layers
+            if isinstance(layer, Labels) and not (exclude and layer.name.endswith(exclude))
+        ]
+        items = ([none_text] if none_text is not None else []) + names
+        self.blockSignals(True)
+        self.clear()
+        self.addItems(items)
+        if current in items:
+            self.setCurrentText(current)
+        self.blockSignals(False)
+
+    def layer(self):
+        """The chosen layer, or None (also for the ``none_text`` item)."""
+        if self._none_text is not None and self.currentIndex() <= 0:
+            return None
+        return super().layer()
 
 
 def model_combo() -> QComboBox:

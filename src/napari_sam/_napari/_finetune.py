@@ -21,26 +21,9 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
 )
 
-from napari_sam._napari._choosers import ImageLayerCombo, device_combo, model_combo
+from napari_sam._napari._choosers import ImageLayerCombo, LabelsLayerCombo, device_combo, model_combo
 from napari_sam._napari._job_widget import JobWidget
 from napari_sam._napari._workers import make_progress_relay, report_error
-
-
-class LabelsLayerCombo(ImageLayerCombo):
-    """The viewer's Labels layers by name, kept up to date."""
-
-    def refresh(self, *_) -> None:
-        from napari.layers import Labels
-
-        current = self.currentText()
-        names = [layer.name for layer in self.viewer.layers if isinstance(layer, Labels)]
-        self.blockSignals(True)
-        self.clear()
-        self.addItems(names)
-        if current in names:
-            self.setCurrentText(current)
-        self.blockSignals(False)
-
 
 PHASES = {
     "embedding": ("windows", "Phase 1 of 2: embedding the training windows"),

@@ -10,33 +10,13 @@ from __future__ import annotations
 import numpy as np
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from napari_sam._napari._choosers import ImageLayerCombo
+from napari_sam._napari._choosers import LabelsLayerCombo
 from napari_sam._napari._layers import check_labels_data
 from napari_sam._napari._workers import report_error
 from napari_sam.prompts import Prompts
 
 EDIT_KEY = "e"
-_OWN_LAYERS = (" SAM objects", " SAM preview")  # the annotator's own Labels layers
-
-
-class LabelsLayerCombo(ImageLayerCombo):
-    """The viewer's Labels layers by name (not the annotator's own objects and preview layers)."""
-
-    def refresh(self, *_) -> None:
-        from napari.layers import Labels
-
-        current = self.currentText()
-        names = [
-            layer.name
-            for layer in self.viewer.layers
-            if isinstance(layer, Labels) and not layer.name.endswith(_OWN_LAYERS)
-        ]
-        self.blockSignals(True)
-        self.clear()
-        self.addItems(names)
-        if current in names:
-            self.setCurrentText(current)
-        self.blockSignals(False)
+_OWN_LAYERS = (" SAM objects", " SAM preview", " SAM like committed")  # the annotator's own Labels layers
 
 
 class RefineControls(QWidget):
@@ -50,7 +30,7 @@ class RefineControls(QWidget):
         super().__init__(parent)
         self.annotator = annotator
         self.editing: Prompts | None = None
-        self.labels_combo = LabelsLayerCombo(annotator.viewer)
+        self.labels_combo = LabelsLayerCombo(annotator.viewer, exclude_suffixes=_OWN_LAYERS)
         self.labels_combo.setToolTip(
             "A segmentation to correct (a previous run, Cellpose, painted by hand); its objects keep their "
             "ids"
