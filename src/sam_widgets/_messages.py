@@ -3,7 +3,8 @@
 Every message is a small JSON header plus raw byte buffers (never JSON lists of pixels):
 
 * ``tile``: header ``{type, kind, level, i, j, h, w, c, gen, empty}``; one buffer, (h, w[, c]) uint8 display
-  pixels (``kind="image"``) or (h, w) int32 little-endian label ids (``kind="labels"``; none when ``empty``).
+  pixels (``kind="image"``) or (h, w) int32 little-endian label ids (``kind="labels"``: the committed objects,
+  ``kind="found"``: those found for review; none when ``empty``).
 * ``prediction``: header ``{type, seq, candidates: [{row, col, h, w, score, area}], selected}``; one buffer
   per candidate, its bbox-tight mask crop bit-packed row-major (``numpy.packbits``, big bit order), placed
   at image pixel (row, col).
@@ -69,7 +70,7 @@ def prediction_message(pred: Prediction, seq: int, selected: int, k: int = 0) ->
 def tile_message(
     kind: str, level: int, i: int, j: int, tile: np.ndarray, gen: int
 ) -> tuple[dict, list[bytes]]:
-    """Header and buffer for one image (uint8) or labels (int32) tile."""
+    """Header and buffer for one image (uint8) or labels / found (int32) tile."""
     h, w = int(tile.shape[0]), int(tile.shape[1])
     c = int(tile.shape[2]) if tile.ndim == 3 else 1
     header = {
@@ -84,7 +85,7 @@ def tile_message(
         "gen": gen,
         "empty": False,
     }
-    if kind == "labels":
+    if kind != "image":  # label ids: the committed objects ("labels") or those found for review ("found")
         if not tile.any():
             header["empty"] = True
             return header, []

@@ -52,6 +52,38 @@ def _browser_prompt(prompts: Prompts) -> dict:
 _MAX_TILES_PER_REQUEST = 64
 
 
+def _new_objects(labels: np.ndarray, committed: np.ndarray) -> np.ndarray:
+    """The objects of ``labels`` that are not committed yet, ids 1..N: one sharing more than a fifth of its
+    area with committed objects is dropped (the core's "like these" rule,
+    :func:`napari_sam.automatic.examples.keep_examples`), the others lose the committed pixels.
+    """
+    from skimage.segmentation import relabel_sequential
+
+    labels = np.asarray(labels, dtype=np.int32)
+    if committed.any():
+        from napari_sam.automatic.examples import keep_examples
+
+        labels = np.where(committed > 0, 0, keep_examples(labels, committed))
+    return relabel_sequential(labels)[0].astype(np.int32)
+
+
+def _empty_reason(infos: list[dict]) -> str:
+    """Why a search found nothing, from the core's info dicts (one per plane searched)."""
+    for info in infos:
+        if info.get("empty"):  # e.g. "no objects: no blob stands out of the noise"
+            return str(info["empty"]).removeprefix("no objects: ")
+    decoded = sum(int(info.get("decoded", 0)) for info in infos)
+    if not decoded:
+        return "no candidate object stands out of the image (no proposals); check polarity and the size range"
+    p = infos[0].get("parameters", {})
+    names = ("polarity", "pred_iou_thresh", "stability_thresh", "min_area", "max_area")
+    settings = ", ".join(f"{k} {p[k]}" for k in names if p.get(k) is not None)
+    return (
+        f"none of the {decoded} candidate masks passed the filters ({settings}) or they all lie on committed "
+        "objects; try lower thresholds or another size range"
+    )
+
+
 class SamWidget(anywidget.AnyWidget):
     """An image canvas that segments what you click, for Jupyter (Lab, Notebook 7, VS Code).
 
@@ -136,6 +168,9 @@ class SamWidget(anywidget.AnyWidget):
     editing = traitlets.Int(0).tag(sync=True)  # the id of the committed object being corrected, or 0
     # the kernel's long work as the canvas shows it ("embedding 37 % · 3/8 windows · about 4 s left"), or ""
     kernel_progress = traitlets.Unicode("").tag(sync=True)
+    # objects found by segment_everything / find_like_committed, outlined in the canvas until added or dropped
+    num_found = traitlets.Int(0).tag(sync=True)
+    found_version = traitlets.Int(0).tag(sync=True)
 
     def __init__(
         self,
@@ -175,6 +210,8 @@ class SamWidget(anywidget.AnyWidget):
         self._progress_sent = 0.0
         self._background = BackgroundEmbedding()  # a large image's tiles, view first, while prompting
         self._view: tuple[float, float, float, float] | None = None  # the canvas' region, image pixels
+        self._found: np.ndarray | None = None  # objects found for review (see found)
+        self._job: str | None = None  # a segment-everything job running in the kernel (its progress shows)
         self.on_msg(self._on_message)
         events = segmenter.events  # the widget follows the shared session, whoever changes it
         events.image_set.connect(self._on_image_set)
@@ -333,6 +370,8 @@ class SamWidget(anywidget.AnyWidget):
         Trait updates reach the browser while the kernel is busy, so the canvas can say what it waits for.
         At most ten updates a second; the line goes away when the last window is done.
         """
+        if self._job is not None:  # the job's own progress line is shown meanwhile
+            return
         if total <= 0 or done >= total:
             self._embedding_clock = None
             self.kernel_progress = ""
@@ -374,7 +413,10 @@ class SamWidget(anywidget.AnyWidget):
         self._tiles = TileSource(image, self.tile_size)
         self._stop_editing()
         self._clear_prediction()
+        self._found = None
         with self.hold_sync():
+            self.num_found = 0
+            self.found_version += 1
             self.num_planes = seg.num_planes
             self.plane = seg.plane
             self.channels = self._tiles.channels
@@ -423,11 +465,19 @@ class SamWidget(anywidget.AnyWidget):
         self.prompt = _NO_PROMPT
         self._clear_prediction()
         self.labels_version += 1
+        if self._found is not None:
+            self.found_version += 1  # the found objects of the new plane
         self.status = f"plane {plane}"
 
     def _plane_labels(self) -> np.ndarray:
         labels = self._segmenter.labels
         return labels[self._segmenter.plane] if labels.ndim == 3 else labels
+
+    def _plane_found(self) -> np.ndarray | None:
+        found = self._found
+        if found is None:
+            return None
+        return found[self._segmenter.plane] if found.ndim == 3 else found
 
     def _watch(self, annotations: Annotations) -> None:
         if self._annotations is annotations:
@@ -676,6 +726,224 @@ class SamWidget(anywidget.AnyWidget):
         self.status = f"fine-tuned: held-out box mIoU {v['before']:.3f} → {v['after']:.3f}{note}"
         return model
 
+    # -- segment everything, "like these": objects found for review ---------------------------------
+    @property
+    def found(self) -> np.ndarray | None:
+        """The objects found by :meth:`segment_everything` or :meth:`find_like_committed` and not yet
+        added (:meth:`add_found`) or dropped (:meth:`clear_found`): int32 labels of the session's shape,
+        (H, W), or (P, H, W) for a stack (0 on the planes not searched); None when there are none.
+        """
+        return self._found
+
+    def segment_everything(
+        self,
+        *,
+        polarity: str = "auto",
+        min_area: int | None = None,
+        max_area: int | None = None,
+        pred_iou_thresh: float | None = None,
+        stability_thresh: float | None = None,
+        examples=None,
+        add: bool = False,
+        **more_params,
+    ) -> np.ndarray:
+        """Segment every object of the plane in view (box proposals answered by the session's model,
+        reusing its embeddings: :func:`napari_sam.automatic.segment_everything`) and show them in the
+        canvas for review (outlined), next to the committed objects.
+
+        Parameters
+        ----------
+        polarity
+            ``"auto"``, ``"bright"`` or ``"dark"``: how objects look against their surroundings.
+        min_area, max_area
+            Object size range in pixels (None: from the image's typical object, or from ``examples``).
+        pred_iou_thresh, stability_thresh
+            Drop masks whose predicted IoU or stability is below these (None: the core's default, 0.7).
+        examples
+            An (H, W) label image of objects to find more of ("like these": their size range and
+            polarity set the proposals); they are not part of the result. For the committed objects use
+            :meth:`find_like_committed`.
+        add
+            Add the objects found at once as committed objects (:meth:`add_found`) instead of waiting for
+            review.
+        **more_params
+            Other :class:`~napari_sam.automatic.box_mode.BoxModeParams` settings (``diameter``,
+            ``flatten``, ``max_overlap``, …).
+
+        Returns
+        -------
+        numpy.ndarray
+            (H, W) int32 labels of the objects found, 1..N, without the committed objects (a found object
+            mostly over a committed one is dropped, the rest never overlaps them). Also in :attr:`found`
+            until :meth:`add_found` or :meth:`clear_found`. Settings that make no sense raise the core's
+            ``ValueError`` (shown in the status line too).
+        """
+        from napari_sam.automatic import segment_everything
+
+        given = {
+            "polarity": polarity,
+            "min_area": min_area,
+            "max_area": max_area,
+            "pred_iou_thresh": pred_iou_thresh,
+            "stability_thresh": stability_thresh,
+        }
+        params = {k: v for k, v in given.items() if v is not None} | more_params
+        seg = self._segmenter
+        plane = seg.plane
+
+        def run(progress):
+            labels, info = segment_everything(
+                segmenter=seg,
+                plane=plane,
+                mode="boxes",
+                params=params,
+                examples=examples,
+                progress=progress,
+                return_info=True,
+            )
+            if examples is not None:  # the examples come back under their own labels: not found
+                labels = np.where(np.asarray(examples) > 0, 0, labels)
+            return _new_objects(labels, self._plane_labels()), [info]
+
+        found, infos = self._run_job("segmenting everything", run)
+        self._show_found(self._full_found({plane: found}), infos, add)
+        return found
+
+    def find_like_committed(self, planes=None, add: bool = False, **params) -> np.ndarray:
+        """Find the objects like the committed ones on the rest of the plane in view (or other planes of
+        a stack) and show them in the canvas for review (outlined); the committed objects are kept and
+        never found again (:func:`napari_sam.automatic.segment_like_committed`).
+
+        Parameters
+        ----------
+        planes
+            None: the plane in view; a plane index; a list of indices; or ``"all"`` (stacks).
+        add
+            Add them at once as committed objects (:meth:`add_found`) instead of waiting for review.
+        **params
+            :class:`~napari_sam.automatic.box_mode.BoxModeParams` settings (``polarity``, ``min_area``,
+            ``max_area``, ``pred_iou_thresh``, ``stability_thresh``, …); those not given are learnt from
+            the committed objects (size range, polarity) or the core's defaults.
+
+        Returns
+        -------
+        numpy.ndarray
+            int32 labels of the new objects only, (H, W) for one plane, (len(planes), H, W) for a list
+            or ``"all"`` (an object on neighbouring planes keeps one id). Also in :attr:`found` until
+            :meth:`add_found` or :meth:`clear_found`. No committed object, or settings that make no
+            sense: the core's ``ValueError`` (shown in the status line too).
+        """
+        from napari_sam.automatic import segment_like_committed
+
+        seg = self._segmenter
+
+        def run(progress):
+            found, info = segment_like_committed(
+                seg, planes=planes, params=params or None, progress=progress, return_info=True
+            )
+            return found, info["planes"]
+
+        found, infos = self._run_job("finding objects like the committed ones", run)
+        per_plane = found[None] if found.ndim == 2 else found
+        self._show_found(self._full_found(dict(zip((i["plane"] for i in infos), per_plane))), infos, add)
+        return found
+
+    def add_found(self, ids=None) -> list[int]:
+        """Add the objects found (:attr:`found`), or only those of ``ids``, as committed objects (each
+        one undo step; pixels already committed stay with their object); returns their new ids.
+        """
+        if self._found is None:
+            raise ValueError(
+                "no objects found to add: run segment_everything() or find_like_committed() first"
+            )
+        found = self._found
+        if ids is not None:
+            keep = np.asarray(ids, dtype=np.int64).ravel()
+            found = np.where(np.isin(found, keep), found, 0).astype(np.int32)
+        new = self._segmenter.commit_labels(found)
+        self.clear_found()
+        n = len(new)
+        self.error = ""
+        self.status = (
+            f"added {n} object{'s' if n != 1 else ''} (ids {new[0]}–{new[-1]}): Ctrl+Z / w.undo() removes "
+            "them one at a time"
+            if n
+            else "no object added: every one found is already covered by committed objects"
+        )
+        return new
+
+    def clear_found(self) -> None:
+        """Drop the objects found (the committed objects stay as they are)."""
+        if self._found is None:
+            return
+        self._found = None
+        with self.hold_sync():
+            self.num_found = 0
+            self.found_version += 1
+        self.status = "found objects dropped"
+
+    def _full_found(self, planes: dict) -> np.ndarray:
+        """Labels of the session's shape from ``{plane: (H, W) labels}`` (ids kept, one object across
+        planes keeps its id).
+        """
+        full = np.zeros(np.shape(self._segmenter.labels), dtype=np.int32)
+        for z, labels in planes.items():
+            if full.ndim == 3:
+                full[int(z)] = labels
+            else:
+                full[...] = labels
+        return full
+
+    def _show_found(self, full: np.ndarray, infos: list[dict], add: bool) -> None:
+        count = len(np.unique(full)) - 1 if full.any() else 0
+        self._found = full if count else None
+        with self.hold_sync():
+            self.num_found = count
+            self.found_version += 1
+        self.error = ""
+        if not count:
+            self.status = f"no objects found: {_empty_reason(infos)}"
+        elif add:
+            self.add_found()
+        else:
+            self.status = (
+                f"{count} object{'s' if count != 1 else ''} found (outlined) — w.add_found() (or Keep found) "
+                "keeps them, w.clear_found() (or Drop found) drops them"
+            )
+
+    def _run_job(self, what: str, run):
+        """``run(progress)`` in the kernel with the canvas's progress line ("finding … 40 % · 2/5
+        windows · about 3 s left") and a tqdm bar; a ``ValueError`` goes to the status line and on to the
+        caller. A large image's background embedding pauses meanwhile.
+        """
+        seg = self._segmenter
+        resume = self._background.running
+        self._background.stop()
+        clock = ProgressClock("windows")
+        self._job = what
+        self.busy, self.error, self.status = True, "", f"{what}…"
+        self.kernel_progress = f"{what} …"
+        try:
+            with progress_bar(what, enabled=self._progress) as bar:
+
+                def progress(done: int, total: int) -> None:
+                    bar(done, total)
+                    now = time.monotonic()
+                    if now - self._progress_sent >= 0.1 or done >= total:
+                        self._progress_sent = now
+                        self.kernel_progress = f"{what} {clock.text(done, total)}"
+
+                return run(progress)
+        except ValueError as err:
+            self.error = str(err)
+            raise
+        finally:
+            self._job = None
+            self.kernel_progress = ""
+            self.busy = False
+            if resume and seg.is_tiled:
+                self.resume_embedding()
+
     # -- messages from the browser -----------------------------------------------------------------
     def set_state(self, sync_data) -> None:
         """Trait updates from the browser; a prompt is answered with an ``{"type": "answer"}`` message once
@@ -689,7 +957,7 @@ class SamWidget(anywidget.AnyWidget):
 
     def _on_message(self, _widget, content: dict, _buffers) -> None:
         kind = content.get("type")
-        if kind in ("commit", "undo"):  # answered once handled, like a prompt (see set_state)
+        if kind in ("commit", "undo", "add_found", "clear_found"):  # answered once handled (see set_state)
             try:
                 self._on_browser_request(kind, content)
             finally:
@@ -711,6 +979,10 @@ class SamWidget(anywidget.AnyWidget):
                 self.edit_at(float(content["row"]), float(content["col"]))
             elif kind == "clear":
                 self.clear_prompts()
+            elif kind == "add_found":
+                self.add_found()
+            elif kind == "clear_found":
+                self.clear_found()
         except ValueError as err:  # user-facing: shown in the widget's status line
             self.error = str(err)
 
@@ -720,7 +992,7 @@ class SamWidget(anywidget.AnyWidget):
         # the limits the browser asks for: its contrast_limits update may reach the kernel after this
         # request (ipywidgets holds state updates back while an earlier one is pending; messages go at once)
         limits = content.get("contrast_limits", self.contrast_limits)
-        labels = self._plane_labels() if what == "labels" else None
+        labels = {"labels": self._plane_labels, "found": self._plane_found}.get(what, lambda: None)()
         keys = content.get("keys", [])
         if what == "image" and keys:  # what the canvas shows: the background embeds those tiles first
             bounds = np.array(
@@ -736,7 +1008,9 @@ class SamWidget(anywidget.AnyWidget):
                 float(bounds[:, 3].max()),
             )
         for level, i, j in content.get("keys", [])[:_MAX_TILES_PER_REQUEST]:
-            if what == "labels":
+            if what == "found" and labels is None:  # nothing found (on this plane): an empty tile
+                tile = np.zeros((1, 1), dtype=np.int32)
+            elif what in ("labels", "found"):
                 tile = self._tiles.labels_tile(labels, int(level), int(i), int(j))
             else:
                 tile = self._tiles.image_tile(int(level), int(i), int(j), limits)

@@ -35,17 +35,21 @@ function imageTileCanvas(h, w, c, bytes) {
   return canvasFrom(img);
 }
 
-function labelTileCanvas(h, w, bytes) {
+// The objects found for review (segment everything, "like these") are outlined in one colour over a
+// faint fill, unlike the committed objects (their own colours, filled).
+export const FOUND_RGB = [255, 214, 0];
+
+function labelTileCanvas(h, w, bytes, found = false) {
   const ids = new Int32Array(bytes.slice().buffer), img = new ImageData(w, h), d = img.data;
   for (let p = 0, q = 0, n = h * w; p < n; p++, q += 4) {
     const id = ids[p];
     if (id === 0) continue;
-    const col = labelColor(id);
+    const col = found ? FOUND_RGB : labelColor(id);
     // draw object edges opaque, insides translucent
     const r = (p / w) | 0, x = p - r * w;
     const edge = (x > 0 && ids[p - 1] !== id) || (x < w - 1 && ids[p + 1] !== id) ||
       (r > 0 && ids[p - w] !== id) || (r < h - 1 && ids[p + w] !== id);
-    d[q] = col[0]; d[q + 1] = col[1]; d[q + 2] = col[2]; d[q + 3] = edge ? 255 : 110;
+    d[q] = col[0]; d[q + 1] = col[1]; d[q + 2] = col[2]; d[q + 3] = edge ? 255 : found ? 40 : 110;
   }
   return canvasFrom(img);
 }
@@ -53,7 +57,7 @@ function labelTileCanvas(h, w, bytes) {
 export function createTiles({ model, root, view, waiting = null }) {
   const tiles = new Map(); // "kind:L:i:j" -> {canvas, gen, h, w}
   const pending = new Set(); // "kind:gen:L:i:j"
-  const gen = { image: 1, labels: model.get("labels_version") };
+  const gen = { image: 1, labels: model.get("labels_version"), found: model.get("found_version") };
   const T = () => model.get("tile_size");
 
   function levelFor(scale) {
@@ -99,7 +103,8 @@ export function createTiles({ model, root, view, waiting = null }) {
     let c = null;
     if (!msg.empty) {
       const bytes = bytesOf(buffers[0]);
-      c = msg.kind === "image" ? imageTileCanvas(msg.h, msg.w, msg.c, bytes) : labelTileCanvas(msg.h, msg.w, bytes);
+      c = msg.kind === "image" ? imageTileCanvas(msg.h, msg.w, msg.c, bytes)
+        : labelTileCanvas(msg.h, msg.w, bytes, msg.kind === "found");
     }
     const key = `${msg.kind}:${msg.level}:${msg.i}:${msg.j}`;
     tiles.delete(key);
@@ -131,13 +136,14 @@ export function createTiles({ model, root, view, waiting = null }) {
     return false;
   }
 
-  // The layer: ask for the visible tiles of both kinds, draw what is cached, count what is not.
+  // The layer: ask for the visible tiles of each kind (objects found for review only while there are
+  // some), draw what is cached, count what is not.
   function draw(ctx) {
     const L = levelFor(view.cam.scale), keys = visibleTiles(L);
-    request("image", keys);
-    request("labels", keys);
+    const kinds = model.get("num_found") > 0 ? ["image", "labels", "found"] : ["image", "labels"];
+    for (const kind of kinds) request(kind, keys);
     let missing = 0, drawn = 0;
-    for (const kind of ["image", "labels"]) {
+    for (const kind of kinds) {
       for (const [l, i, j] of keys) {
         const t = tiles.get(`${kind}:${l}:${i}:${j}`);
         if (!t || t.gen !== gen[kind]) missing++;
@@ -166,5 +172,9 @@ export function createTiles({ model, root, view, waiting = null }) {
     gen.labels = version;
   }
 
-  return { draw, onTile, reset, refreshImage, setLabelsVersion };
+  function setFoundVersion(version) {
+    gen.found = version;
+  }
+
+  return { draw, onTile, reset, refreshImage, setLabelsVersion, setFoundVersion };
 }

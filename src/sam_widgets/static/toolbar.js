@@ -1,9 +1,10 @@
-// The toolbar above the canvas (fit, pan, commit, undo, clear, candidate picker, contrast, plane) and
-// the status line below it. Each update* function redraws its part from the model's traits.
+// The toolbar above the canvas (fit, pan, commit, undo, clear, keep / drop the objects found, candidate
+// picker, contrast, plane) and the status line below it. Each update* function redraws its part from the
+// model's traits.
 
 import { el } from "./dom.js";
 
-export function createToolbar({ model, root, canvas, view, prompts }) {
+export function createToolbar({ model, root, canvas, view, prompts, waiting = null }) {
   const bar = el("div", "sam-toolbar");
   const footer = el("div", "sam-footer");
   const statusEl = el("span", "sam-status");
@@ -27,6 +28,15 @@ export function createToolbar({ model, root, canvas, view, prompts }) {
   commitButton.classList.add("sam-commit");
   btn("Undo", "Remove the last committed object (Ctrl+Z)", prompts.undo);
   btn("Clear", "Clear the prompt (Esc)", prompts.clear);
+  // the objects found by segment_everything / find_like_committed, outlined until kept or dropped
+  const ask = (type) => { model.send({ type }); if (waiting) waiting.ask(type); }; // answered when done
+  const foundBox = el("span", "sam-found");
+  const keepFound = btn("Keep found", "", () => ask("add_found"));
+  keepFound.classList.add("sam-keep-found");
+  const dropFound = btn("Drop found", "Drop the objects found (w.clear_found())", () => ask("clear_found"));
+  dropFound.classList.add("sam-drop-found");
+  foundBox.append(sep(), keepFound, dropFound);
+  bar.appendChild(foundBox);
   sep();
   const picker = el("span", "sam-picker");
   bar.appendChild(picker);
@@ -59,6 +69,14 @@ export function createToolbar({ model, root, canvas, view, prompts }) {
       b.addEventListener("click", (e) => { e.preventDefault(); prompts.pick(m); canvas.focus(); });
       picker.appendChild(b);
     });
+  }
+
+  function updateFound() {
+    const n = model.get("num_found");
+    foundBox.style.display = n > 0 ? "" : "none";
+    keepFound.textContent = `Keep ${n} found`;
+    keepFound.title = `Add the ${n} objects found (outlined) as committed objects (w.add_found())`;
+    root.dataset.found = String(n);
   }
 
   function updateContrast() {
@@ -110,5 +128,5 @@ export function createToolbar({ model, root, canvas, view, prompts }) {
     clearTimeout(planeTimer);
   }
 
-  return { bar, footer, updatePicker, updateContrast, updatePlane, updateStatus, dispose };
+  return { bar, footer, updatePicker, updateContrast, updatePlane, updateFound, updateStatus, dispose };
 }

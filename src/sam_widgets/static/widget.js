@@ -27,7 +27,7 @@ function render({ model, el: host }) {
   const tiles = createTiles({ model, root, view, waiting });
   const prompts = createPrompts({ model, root, canvas, view, waiting });
   view.layers.push(tiles, prompts);
-  const toolbar = createToolbar({ model, root, canvas, view, prompts });
+  const toolbar = createToolbar({ model, root, canvas, view, prompts, waiting });
   root.append(toolbar.bar, wrap, toolbar.footer);
   host.appendChild(root);
 
@@ -45,6 +45,7 @@ function render({ model, el: host }) {
     view.refit();
   };
   const onLabels = () => { tiles.setLabelsVersion(model.get("labels_version")); view.schedule(); };
+  const onFound = () => { tiles.setFoundVersion(model.get("found_version")); toolbar.updateFound(); view.schedule(); };
   const onContrastLimits = () => { toolbar.updateContrast(); tiles.refreshImage(); view.schedule(); };
   const onHeight = () => { wrap.style.height = `${model.get("height")}px`; view.refit(); };
   const onCandidates = () => { toolbar.updatePicker(); view.schedule(); };
@@ -57,6 +58,7 @@ function render({ model, el: host }) {
     ["change:num_objects", toolbar.updateStatus], ["change:data_range", toolbar.updateContrast],
     ["change:auto_limits", toolbar.updateContrast], ["change:plane", onPlane], ["change:num_planes", toolbar.updatePlane],
     ["change:image_shape", waiting.update], ["change:kernel_progress", waiting.update],
+    ["change:found_version", onFound], ["change:num_found", onFound],
   ];
   for (const [name, fn] of handlers) model.on(name, fn);
 
@@ -65,6 +67,7 @@ function render({ model, el: host }) {
   toolbar.updateContrast();
   toolbar.updatePicker();
   toolbar.updatePlane();
+  toolbar.updateFound();
   toolbar.updateStatus();
   view.schedule();
 
