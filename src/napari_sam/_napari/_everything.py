@@ -2,18 +2,60 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
-from qtpy.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QVBoxLayout
+from qtpy.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QSpinBox,
+    QVBoxLayout,
+)
 
-from napari_sam._napari._choosers import ImageLayerCombo, device_combo, model_combo
+from napari_sam._napari._choosers import ImageLayerCombo, LabelsLayerCombo, device_combo, model_combo
 from napari_sam._napari._job_widget import JobWidget
 from napari_sam._napari._layers import check_image_layer, current_plane, plane_data, transform_kwargs
 from napari_sam._napari._workers import make_progress_relay, report_error
 
 MODES = ("model default", "points", "boxes")
 POLARITIES = ("auto", "bright", "dark")
+NO_EXAMPLES = "none"
+MAX_DIAMETER = 100_000  # pixels: the size spin boxes' range
+
+
+def _defaults(kind: str):
+    from napari_sam.automatic.box_mode import BoxModeParams
+    from napari_sam.automatic.point_grid import PointGridParams
+
+    return PointGridParams() if kind == "points" else BoxModeParams()
+
+
+def diameter_to_area(diameter: float) -> int:
+    """The area in pixels of a disc ``diameter`` pixels across (at least 1)."""
+    return max(1, round(math.pi * diameter * diameter / 4.0))
+
+
+def size_settings(smallest: float, largest: float) -> dict:
+    """Box mode's ``min_area`` / ``max_area`` from the smallest and largest object diameters in pixels
+    (0: automatic, left out); ``ValueError`` when the smallest is larger than the largest.
+    """
+    if smallest < 0 or largest < 0:
+        raise ValueError(f"object diameters are pixels ≥ 0 (0 = automatic); got {smallest} and {largest}")
+    if smallest and largest and smallest > largest:
+        raise ValueError(
+            f"the smallest object ({smallest:g} px across) is larger than the largest ({largest:g} px): no "
+            "object could pass; make the smallest at most the largest, or set either to auto (0)"
+        )
+    out = {}
+    if smallest:
+        out["min_area"] = diameter_to_area(smallest)
+    if largest:
+        out["max_area"] = diameter_to_area(largest)
+    return out
 
 
 class SegmentEverythingWidget(JobWidget):
@@ -42,12 +84,51 @@ class SegmentEverythingWidget(JobWidget):
             "(stained H&E/IHC images are read through their haematoxylin stain); bright: e.g. "
             "fluorescent nuclei; dark: e.g. stained nuclei or cells in brightfield"
         )
+        box = _defaults("boxes")
+        self.smallest_spin = _size_spin(
+            "Objects smaller than this (diameter in pixels) are dropped. auto: a quarter of the typical "
+            "object's diameter (its area / 16, at least 6 pixels), or learnt from the examples"
+        )
+        self.largest_spin = _size_spin(
+            "Objects larger than this (diameter in pixels) are dropped. auto: no limit but a quarter of the "
+            "image, or learnt from the examples"
+        )
+        self.iou_spin = _fraction_spin(
+            box.pred_iou_thresh,
+            "Drop masks whose predicted IoU (the model's own quality estimate) is below this. "
+            f"Default {box.pred_iou_thresh:g} for box proposals, {_defaults('points').pred_iou_thresh:g} for "
+            "the point grid; higher keeps fewer, surer objects",
+        )
+        self.stability_spin = _fraction_spin(
+            box.stability_thresh,
+            "Drop masks that change much when the mask threshold moves (stability score below this). "
+            f"Default {box.stability_thresh:g} for box proposals, {_defaults('points').stability_thresh:g} "
+            "for the point grid",
+        )
+        self.examples_combo = LabelsLayerCombo(napari_viewer, none_text=NO_EXAMPLES)
+        self.examples_combo.setToolTip(
+            "Box proposals: find objects like those of this Labels layer (on the plane in view): their size, "
+            "size range and polarity set the search, and they are kept under their own labels in the result. "
+            "Settings given here (polarity, sizes) win over what is learnt from them"
+        )
+        sizes = QHBoxLayout()
+        sizes.addWidget(self.smallest_spin)
+        sizes.addWidget(QLabel("to"))
+        sizes.addWidget(self.largest_spin)
         form = QFormLayout()
         form.addRow("Image", self.image_combo)
         form.addRow("Model", self.model_combo)
         form.addRow("Device", self.device_combo)
         form.addRow("Mode", self.mode_combo)
         form.addRow("Objects", self.polarity_combo)
+        form.addRow("Object size (diameter, px)", sizes)
+        form.addRow("Predicted IoU ≥", self.iou_spin)
+        form.addRow("Stability ≥", self.stability_spin)
+        form.addRow("Like the objects in", self.examples_combo)
+        self._box_only = (self.polarity_combo, self.smallest_spin, self.largest_spin, self.examples_combo)
+        self._shown_kind = "boxes"  # whose defaults the threshold boxes show
+        self.mode_combo.currentIndexChanged.connect(self._on_mode_changed)
+        self.model_combo.currentTextChanged.connect(self._on_mode_changed)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_btn)
         layout = QVBoxLayout(self)
@@ -58,6 +139,67 @@ class SegmentEverythingWidget(JobWidget):
         layout.addStretch(1)
         self._models: dict = {}
         self.result_layer = None
+        self.result_info: dict | None = None
+        self._on_mode_changed()
+
+    # -- settings ----------------------------------------------------------------------------------
+    def mode_kind(self) -> str | None:
+        """The mode to run, "points" or "boxes": the chosen one, or the model's default (None when the
+        model is a checkpoint file, whose default is known only once it is loaded).
+        """
+        from napari_sam.models.registry import MODELS
+
+        if self.mode_combo.currentIndex() > 0:
+            return self.mode_combo.currentText()
+        spec = MODELS.get(self.model_combo.currentText().strip())
+        return None if spec is None else spec.auto_mode
+
+    def _on_mode_changed(self, *_) -> None:
+        """Box-mode settings are off for the point grid; untouched thresholds show the mode's defaults."""
+        kind = self.mode_kind()
+        for widget in self._box_only:
+            widget.setEnabled(kind != "points")
+        shown = "points" if kind == "points" else "boxes"
+        if shown != self._shown_kind:
+            old, new = _defaults(self._shown_kind), _defaults(shown)
+            for spin, name in ((self.iou_spin, "pred_iou_thresh"), (self.stability_spin, "stability_thresh")):
+                if abs(spin.value() - getattr(old, name)) < 1e-9:
+                    spin.setValue(getattr(new, name))
+            self._shown_kind = shown
+
+    def settings(self) -> dict:
+        """The parameters the user set (a dict of overrides for the mode's parameter class; untouched
+        thresholds and automatic sizes are left out, so the mode's own defaults apply); ``ValueError``
+        for settings no object could pass.
+        """
+        shown = _defaults(self._shown_kind)
+        params = {
+            name: round(spin.value(), 4)
+            for spin, name in ((self.iou_spin, "pred_iou_thresh"), (self.stability_spin, "stability_thresh"))
+            if abs(spin.value() - getattr(shown, name)) > 1e-9
+        }
+        if self.mode_kind() != "points":
+            params.update(size_settings(self.smallest_spin.value(), self.largest_spin.value()))
+            if self.polarity_combo.currentText() != "auto":
+                params["polarity"] = self.polarity_combo.currentText()
+        return params
+
+    def examples(self, info, plane) -> np.ndarray | None:
+        """The chosen examples layer's objects on ``plane`` (None: none chosen, or the point grid), checked
+        against the image's plane shape (``ValueError`` naming it).
+        """
+        from napari_sam.automatic.examples import check_examples
+
+        layer = self.examples_combo.layer()
+        if layer is None or self.mode_kind() == "points":
+            return None
+        data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+        if info.lead_shape and tuple(data.shape[:-2]) == tuple(info.lead_shape):
+            data = data[tuple(plane)]
+        try:
+            return check_examples(np.asarray(data), tuple(info.spatial_shape))
+        except ValueError as err:
+            raise ValueError(f"examples from {layer.name!r}: {err}") from None
 
     def run(self):
         """Start the job in a worker; returns the worker (None if the input was refused)."""
@@ -68,6 +210,17 @@ class SegmentEverythingWidget(JobWidget):
             report_error("segment everything", err, self.set_status)
             return None
         plane = current_plane(layer, info, self.viewer.dims.point)
+        try:
+            params = self.settings()
+            examples = self.examples(info, plane)
+            kind = self.mode_kind()
+            if kind is not None:
+                from napari_sam.automatic.everything import default_params
+
+                default_params(kind, params)  # refused now, in the status, not after the model loaded
+        except ValueError as err:
+            report_error("segment everything", err, self.set_status)
+            return None
         data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
         if len(info.lead_shape) == 1:  # a stack: the plane, scaled like the whole stack
             image, where = data, {"stack_axis": 0, "plane": plane[0]}
@@ -75,7 +228,7 @@ class SegmentEverythingWidget(JobWidget):
             image, where = plane_data(layer, info, plane), {}
         name, device = self.model_combo.currentText().strip(), self.device_combo.currentText()
         mode = None if self.mode_combo.currentIndex() == 0 else self.mode_combo.currentText()
-        polarity = self.polarity_combo.currentText()
+        box_only = {"min_area", "max_area", "polarity"}
         callback, relay = make_progress_relay("napari-sam: segment everything")
         models = self._models
         started = time.perf_counter()
@@ -88,11 +241,23 @@ class SegmentEverythingWidget(JobWidget):
                 models[(name, device)] = load_model(name, device=device)
             net = models[(name, device)]
             boxes = (mode or net.spec.auto_mode) == "boxes"
-            params = {"polarity": polarity} if boxes and polarity != "auto" else None
-            return segment_everything(image, model=net, mode=mode, params=params, progress=callback, **where)
+            p = params if boxes else {k: v for k, v in params.items() if k not in box_only}
+            return segment_everything(
+                image,
+                model=net,
+                mode=mode,
+                params=p or None,
+                examples=examples if boxes else None,
+                progress=callback,
+                return_info=True,
+                **where,
+            )
 
-        def done(labels):
-            self._add_result(layer, info, plane, np.asarray(labels), time.perf_counter() - started)
+        def done(result):
+            labels, run_info = result
+            self.result_info = run_info
+            seconds = time.perf_counter() - started
+            self._add_result(layer, info, plane, np.asarray(labels), seconds, run_info, examples)
 
         return self.start_job(
             job,
@@ -103,7 +268,9 @@ class SegmentEverythingWidget(JobWidget):
             unit="windows",
         )
 
-    def _add_result(self, layer, info, plane, labels: np.ndarray, seconds: float) -> None:
+    def _add_result(
+        self, layer, info, plane, labels: np.ndarray, seconds: float, run_info: dict, examples
+    ) -> None:
         from napari_sam._napari._layers import check_labels_data
 
         full = np.zeros((*info.lead_shape, *info.spatial_shape), dtype=np.int32)
@@ -118,5 +285,37 @@ class SegmentEverythingWidget(JobWidget):
             target = self.viewer.add_labels(full, name=name, opacity=0.5, **transform_kwargs(layer))
         self.result_layer = target
         count = len(np.unique(labels)) - (1 if (labels == 0).any() else 0)
-        found = f"{count} objects" if count else "no objects found"
+        if not count:
+            why = empty_reason(run_info.get("empty")) or "no mask passed the thresholds and size range"
+            self.set_status(f"no objects found: {why} ({seconds:.1f} s) → empty layer {name!r}")
+            return
+        kept = 0 if examples is None else len(np.unique(examples[examples > 0]))
+        found = f"{count} objects" + (f" ({kept} of them the examples)" if kept else "")
         self.set_status(f"{found} in {seconds:.1f} s → layer {name!r}")
+
+
+def empty_reason(text: str | None) -> str:
+    """The core's reason for an empty result ("constant image: no objects") without its "no objects"."""
+    text = (text or "").strip()
+    for part in ("no objects: ", ": no objects"):
+        text = text.replace(part, "")
+    return text
+
+
+def _size_spin(tooltip: str) -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(0, MAX_DIAMETER)
+    spin.setSpecialValueText("auto")  # 0
+    spin.setSuffix(" px")
+    spin.setToolTip(tooltip)
+    return spin
+
+
+def _fraction_spin(value: float, tooltip: str) -> QDoubleSpinBox:
+    spin = QDoubleSpinBox()
+    spin.setRange(0.0, 1.0)
+    spin.setSingleStep(0.05)
+    spin.setDecimals(2)
+    spin.setValue(value)
+    spin.setToolTip(tooltip)
+    return spin

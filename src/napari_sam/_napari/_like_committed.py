@@ -12,6 +12,7 @@ import time
 import numpy as np
 from qtpy.QtWidgets import QComboBox, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
+from napari_sam._napari._everything import empty_reason
 from napari_sam._napari._layers import check_labels_data, same_layer, transform_kwargs
 from napari_sam._napari._progress_panel import ProgressPanel
 from napari_sam._napari._workers import make_progress_relay, report_error, start_worker
@@ -148,7 +149,7 @@ class LikeCommittedPanel(QWidget):
         n = len(np.unique(found[found > 0]))
         if n == 0:
             self._drop_review()
-            reasons = {p.get("empty") for p in run_info.get("planes", []) if p.get("empty")}
+            reasons = {empty_reason(p.get("empty")) for p in run_info.get("planes", []) if p.get("empty")}
             why = f": {'; '.join(sorted(reasons))}" if reasons else ""
             a.set_status(f"No new objects like the committed ones found{why} ({seconds:.1f} s).")
             return
