@@ -29,7 +29,9 @@ def _click_find(qtbot, widget) -> None:
     qtbot.waitUntil(lambda: widget.like.worker is None, timeout=ENCODE_TIMEOUT_MS)
 
 
-def test_find_more_like_these_then_add_them(make_napari_viewer, qtbot, lite_medsam, nuclei_data):
+def test_find_more_like_these_then_add_them(
+    make_napari_viewer, qtbot, lite_medsam, nuclei_data, artifacts_dir
+):
     image, truth = _crop(nuclei_data)
     widget = ready_annotator(make_napari_viewer, qtbot, lite_medsam, image)
     viewer, seg = widget.viewer, widget.session.segmenter
@@ -56,6 +58,10 @@ def test_find_more_like_these_then_add_them(make_napari_viewer, qtbot, lite_meds
     assert f"Found {len(ids)} objects like the 3 committed" in widget.status.text()
     assert np.allclose(review.scale, viewer.layers["nuclei"].scale)
     assert widget.like.add_btn.isEnabled() and review.mode == "fill" and review.selected_label == 0
+    viewer.window._qt_window.resize(1200, 800)
+    qtbot.wait(100)  # the dock lays out again (the progress panel went away)
+    viewer.reset_view()
+    viewer.screenshot(str(artifacts_dir / "napari_like_committed.png"), canvas_only=False)
 
     dropped = ids[0]  # the user drops one with the fill bucket (label 0)
     r, c = np.argwhere(found == dropped)[0]

@@ -159,9 +159,10 @@ class LikeCommittedPanel(QWidget):
             self.review_layer.data = full
         else:
             self._drop_review()
-            self.review_layer = viewer.add_labels(full, name=name, opacity=0.6, **transform_kwargs(layer))
+            self.review_layer = viewer.add_labels(full, name=name, opacity=0.9, **transform_kwargs(layer))
         review = self.review_layer
         review.visible = True
+        review.contour = 2  # outlines: told apart from the committed objects (filled) at a glance
         viewer.layers.selection.active = review
         review.selected_label = 0  # the fill bucket with 0: one click drops an object
         review.mode = "fill"
