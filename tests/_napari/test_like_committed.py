@@ -80,3 +80,28 @@ def test_find_more_like_these_then_add_them(
 
     seg.undo()  # each added object is one undo step
     assert len(seg.annotations.objects) == 3 + len(ids) - 2
+
+
+@pytest.mark.slow  # two planes embedded and searched: ~28 s with the machine shared, ~10 s alone
+def test_find_more_like_these_on_all_planes_of_a_stack(make_napari_viewer, qtbot, lite_medsam):
+    from napari_sam.io.samples import nuclei_stack
+
+    stack, truth = nuclei_stack(2)
+    stack, truth = stack[:, 176:304, 176:304], truth[:, 176:304, 176:304]
+    widget = ready_annotator(make_napari_viewer, qtbot, lite_medsam, stack)
+    viewer, seg = widget.viewer, widget.session.segmenter
+    assert widget.like.scope_combo.isVisible()
+    for i in _largest(truth[0], 3):  # committed on plane 0 only
+        seg.commit(truth[0] == i, plane=0)
+    widget.like.scope_combo.setCurrentText("all planes")
+    _click_find(qtbot, widget)
+    found = np.asarray(viewer.layers[REVIEW].data)
+    assert found.shape == stack.shape
+    assert found[1].max() >= 3, widget.status.text()  # plane 1 learnt from plane 0's objects
+    assert not found[0][np.asarray(seg.labels)[0] > 0].any()
+    linked = set(np.unique(found[0])) & set(np.unique(found[1])) - {0}
+    assert linked  # the same nucleus on both planes keeps one id
+    qtbot.mouseClick(widget.like.add_btn, Qt.MouseButton.LeftButton)
+    n = len(set(np.unique(found)) - {0})
+    assert len(seg.annotations.objects) == 3 + n, widget.status.text()
+    assert any(len(o.planes) == 2 for o in seg.annotations.objects[3:])  # one object across both planes
