@@ -97,12 +97,24 @@ def test_settings_errors_and_nothing_to_learn_from(crop, lite_medsam):
     assert w.found is None and w.num_objects == 0
 
 
-def test_a_blank_plane_says_why_nothing_was_found(crop, lite_medsam):
-    image, _ = crop
+def test_a_stack_blank_plane_then_all_planes_added_at_once(crop, lite_medsam):
+    image, truth = crop
     stack = np.stack([image, np.full_like(image, 7)])
     w = SamWidget(stack, model=lite_medsam, stack_axis=0, progress=False, encode=False)
     w.plane = 1
-    labels = w.segment_everything()
+    labels = w.segment_everything()  # a blank plane: nothing, and the status says why
     assert labels.shape == image.shape and not labels.any()
     assert w.found is None and w.num_found == 0 and w.error == ""
     assert w.status == "no objects found: no blob stands out of the noise"
+
+    # objects committed on plane 0; planes="all" with add=True: found and committed at once
+    border = set(np.unique(truth[[0, -1]])) | set(np.unique(truth[:, [0, -1]]))
+    for v in [v for v in np.unique(truth) if v and v not in border][:COMMITTED]:
+        w.segmenter.commit(truth == v, plane=0)
+    committed = w.labels.copy()
+    found = w.find_like_committed(planes="all", add=True)
+    n = int(found.max())
+    assert found.shape == stack.shape and n >= 3 and not found[1].any()
+    assert w.num_objects == COMMITTED + n and w.found is None and w.num_found == 0
+    assert np.array_equal(w.labels > 0, (committed > 0) | (found > 0))
+    assert w.status.startswith(f"added {n} objects")
