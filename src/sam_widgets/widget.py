@@ -17,6 +17,8 @@ import numpy as np
 import traitlets
 
 from napari_sam.annotations import Annotations
+from napari_sam.automatic.like_committed import new_objects
+from napari_sam.automatic.summary import why_empty
 from napari_sam.models import DEFAULT_MODEL
 from napari_sam.prediction.clicks import (
     large_mask_note,
@@ -50,38 +52,6 @@ def _browser_prompt(prompts: Prompts) -> dict:
 
 
 _MAX_TILES_PER_REQUEST = 64
-
-
-def _new_objects(labels: np.ndarray, committed: np.ndarray) -> np.ndarray:
-    """The objects of ``labels`` that are not committed yet, ids 1..N: one sharing more than a fifth of its
-    area with committed objects is dropped (the core's "like these" rule,
-    :func:`napari_sam.automatic.examples.keep_examples`), the others lose the committed pixels.
-    """
-    from skimage.segmentation import relabel_sequential
-
-    labels = np.asarray(labels, dtype=np.int32)
-    if committed.any():
-        from napari_sam.automatic.examples import keep_examples
-
-        labels = np.where(committed > 0, 0, keep_examples(labels, committed))
-    return relabel_sequential(labels)[0].astype(np.int32)
-
-
-def _empty_reason(infos: list[dict]) -> str:
-    """Why a search found nothing, from the core's info dicts (one per plane searched)."""
-    for info in infos:
-        if info.get("empty"):  # e.g. "no objects: no blob stands out of the noise"
-            return str(info["empty"]).removeprefix("no objects: ")
-    decoded = sum(int(info.get("decoded", 0)) for info in infos)
-    if not decoded:
-        return "no candidate object stands out of the image (no proposals); check polarity and the size range"
-    p = infos[0].get("parameters", {})
-    names = ("polarity", "pred_iou_thresh", "stability_thresh", "min_area", "max_area")
-    settings = ", ".join(f"{k} {p[k]}" for k in names if p.get(k) is not None)
-    return (
-        f"none of the {decoded} candidate masks passed the filters ({settings}) or they all lie on committed "
-        "objects; try lower thresholds or another size range"
-    )
 
 
 class SamWidget(anywidget.AnyWidget):
@@ -803,7 +773,7 @@ class SamWidget(anywidget.AnyWidget):
             )
             if examples is not None:  # the examples come back under their own labels: not found
                 labels = np.where(np.asarray(examples) > 0, 0, labels)
-            return _new_objects(labels, self._plane_labels()), [info]
+            return new_objects(labels, self._plane_labels()), [info]
 
         found, infos = self._run_job("segmenting everything", run)
         self._show_found(self._full_found({plane: found}), infos, add)
@@ -902,7 +872,7 @@ class SamWidget(anywidget.AnyWidget):
             self.found_version += 1
         self.error = ""
         if not count:
-            self.status = f"no objects found: {_empty_reason(infos)}"
+            self.status = f"no objects found: {why_empty(infos)}"
         elif add:
             self.add_found()
         else:

@@ -295,11 +295,10 @@ class SegmentEverythingWidget(JobWidget):
 
 
 def empty_reason(text: str | None) -> str:
-    """The core's reason for an empty result ("constant image: no objects") without its "no objects"."""
-    text = (text or "").strip()
-    for part in ("no objects: ", ": no objects"):
-        text = text.replace(part, "")
-    return text
+    """The core's reason for an empty result without its "no objects" (:func:`why_empty`)."""
+    from napari_sam.automatic.summary import why_empty
+
+    return why_empty({"empty": text}) if text else ""
 
 
 def _size_spin(tooltip: str) -> QSpinBox:

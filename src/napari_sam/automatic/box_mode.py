@@ -19,6 +19,7 @@ from napari_sam.automatic.filters import Candidates, clean_mask, stability_score
 from napari_sam.automatic.planning import plan_windows
 from napari_sam.automatic.polarity import bright_objects, check_polarity
 from napari_sam.automatic.proposals import Proposals, propose_boxes, to_gray
+from napari_sam.automatic.prototype import pool_feature
 from napari_sam.automatic.scale import estimate_diameter
 from napari_sam.image.normalize import PreparedImage
 from napari_sam.models.loading import SamModel
@@ -54,6 +55,10 @@ class BoxModeParams:
         Proposal settings (:func:`~napari_sam.automatic.proposals.propose_boxes`); ``sigma`` None
         smooths by a twentieth of the diameter (0.6–3 pixels); ``diameter`` None estimates the typical
         object size from the image's scale-space blobs (:mod:`~napari_sam.automatic.scale`).
+    threshold
+        Foreground threshold of the proposals on the image they read (objects bright, display scale);
+        None: Otsu's threshold of the image. :func:`~napari_sam.automatic.segment_stack` sets one for
+        the whole stack, so planes with nothing but noise (the dim ends of a stack) propose nothing.
     box_pad
         Pixels added around every proposal box.
     max_overlap
@@ -84,6 +89,7 @@ class BoxModeParams:
     sigma: float | None = None
     diameter: float | None = None
     spacings: tuple[float, ...] = (0.3, 0.5)
+    threshold: float | None = None
     box_pad: float = 1.0
     max_overlap: float = 0.3
     min_area: int | None = None
@@ -129,11 +135,14 @@ def box_candidates(
     proposals: Proposals,
     params: BoxModeParams,
     progress: Callable[[int, int], None] | None = None,
+    features: bool = False,
 ) -> tuple[Candidates, dict]:
     """Answer every proposal box; one candidate mask per box, before filtering.
 
     ``embeddings`` is anything with ``get(window) -> (1, C, h, w)`` tensor (e.g.
-    :class:`~napari_sam.embeddings.embedder.WindowEmbeddings`). Returns the candidates and counters.
+    :class:`~napari_sam.embeddings.embedder.WindowEmbeddings`). With ``features`` every candidate also
+    gets its embedding feature (:func:`~napari_sam.automatic.prototype.pool_feature`). Returns the
+    candidates and counters.
     """
     shape = image.shape
     windows, assign = plan_windows(
@@ -143,7 +152,7 @@ def box_candidates(
         factor=params.zoom_factor,
         min_fraction=params.min_window_fraction,
     )
-    masks, offsets, scores, stab, prompt = [], [], [], [], []
+    masks, offsets, scores, stab, prompt, feats = [], [], [], [], [], []
     for j, window in enumerate(windows):
         idx = np.flatnonzero(assign == j)
         b = proposals.boxes[idx]
@@ -166,6 +175,8 @@ def box_candidates(
             scores.append(float(crop.scores[0]))
             stab.append(float(stability_score(logits, 0.0, params.stability_offset)))
             prompt.append(int(i))
+            if features:
+                feats.append(pool_feature(emb, window, model.input_size, masks[-1], crop.offset))
         if progress is not None:
             progress(j + 1, len(windows))
     cands = Candidates(
@@ -174,6 +185,7 @@ def box_candidates(
         np.array(scores, np.float32),
         np.array(stab, np.float32),
         np.array(prompt, np.int64),
+        np.array(feats, np.float32).reshape(len(masks), -1) if features else None,
     )
     return cands, {
         "proposals": len(proposals),
@@ -184,8 +196,12 @@ def box_candidates(
     }
 
 
-def select(cands: Candidates, params: BoxModeParams, diameter: float) -> tuple[Candidates, np.ndarray]:
-    """Filter by predicted IoU, stability and size; return the survivors and their painting order."""
+def select(
+    cands: Candidates, params: BoxModeParams, diameter: float, weight: np.ndarray | None = None
+) -> tuple[Candidates, np.ndarray]:
+    """Filter by predicted IoU, stability and size; return the survivors and their painting order
+    (highest predicted IoU × stability × ``weight``, an optional (N,) factor per candidate, first).
+    """
     min_area = params.min_area if params.min_area is not None else max(6, int(np.pi * (diameter / 8) ** 2))
     areas = cands.areas
     ok = (
@@ -194,10 +210,14 @@ def select(cands: Candidates, params: BoxModeParams, diameter: float) -> tuple[C
         & (areas >= min_area)
         & (areas <= (params.max_area if params.max_area is not None else np.inf))
     )
-    kept = cands.subset(np.flatnonzero(ok))
-    if params.drop_clusters and len(kept):
-        kept = kept.subset(np.flatnonzero(~cluster_masks(kept)))
-    order = np.argsort(-(kept.scores * kept.stability), kind="stable")
+    idx = np.flatnonzero(ok)
+    if params.drop_clusters and len(idx):
+        idx = idx[~cluster_masks(cands.subset(idx))]
+    kept = cands.subset(idx)
+    rank = kept.scores * kept.stability
+    if weight is not None:
+        rank = rank * np.asarray(weight, dtype=np.float32)[idx]
+    order = np.argsort(-rank, kind="stable")
     return kept, order
 
 
@@ -231,6 +251,7 @@ def propose(image: PreparedImage, params: BoxModeParams) -> Proposals:
     props = propose_boxes(
         source,
         sigma=sigma,
+        threshold=params.threshold,
         diameter=d,
         spacings=params.spacings,
         pad=params.box_pad,

@@ -89,8 +89,12 @@ def _segment_prepared(
     params,
     embeddings,
     progress: Callable[[int, int], None] | None,
+    examples: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Labels, per-label scores (index 0 unused) and counters for one (tile of an) image."""
+    """Labels, per-label scores (index 0 unused) and counters for one (tile of an) image; box mode with
+    ``examples`` (an (H, W) label image of the tile) keeps only candidates whose embedding features are
+    like the examples' (:func:`~napari_sam.automatic.examples.like_examples`).
+    """
     if embeddings is None:
         embeddings = WindowEmbeddings(model, image, capacity=64)
     if mode == "points":
@@ -99,8 +103,17 @@ def _segment_prepared(
         labels, kept = paint_labels(cands, image.shape, order=order, max_overlap=1.0)
     else:
         proposals = propose(image, params)
-        cands, info = box_candidates(model, image, embeddings, proposals, params, progress)
-        kept_c, order = select(cands, params, proposals.diameter)
+        if examples is not None and examples.any():
+            from napari_sam.automatic.examples import like_examples, with_example_boxes
+
+            asked = with_example_boxes(proposals, examples, params.box_pad)
+            cands, info = box_candidates(model, image, embeddings, asked, params, progress, features=True)
+            cands, weight, similar = like_examples(cands, len(proposals))
+            info.update(similar)
+        else:
+            cands, info = box_candidates(model, image, embeddings, proposals, params, progress)
+            weight = None
+        kept_c, order = select(cands, params, proposals.diameter, weight)
         labels, kept = paint_labels(kept_c, image.shape, order=order, max_overlap=params.max_overlap)
         cands = kept_c
     scores = (
@@ -245,7 +258,7 @@ def segment_everything(
     if segmenter is not None:
         embeddings = SessionWindows(segmenter.embeddings, session_plane)
     if len(tiles) == 1:
-        labels, _, tile_info = _segment_prepared(net, prepared, chosen, p, embeddings, progress)
+        labels, _, tile_info = _segment_prepared(net, prepared, chosen, p, embeddings, progress, examples)
         info.update(tile_info)
     else:
         parts: list[TileLabels] = []
@@ -256,7 +269,8 @@ def segment_everything(
             lent = None
             if segmenter is not None:  # the session's embeddings, windows shifted to this tile
                 lent = SessionWindows(segmenter.embeddings, session_plane, (r0, c0))
-            lab, scores, tile_info = _segment_prepared(net, sub, chosen, p, lent, step)
+            ex = None if examples is None else examples[r0:r1, c0:c1]
+            lab, scores, tile_info = _segment_prepared(net, sub, chosen, p, lent, step, ex)
             parts.append(TileLabels((r0, c0), lab, scores))
             for key, v in tile_info.items():
                 if isinstance(v, (int, float)):
@@ -270,5 +284,9 @@ def segment_everything(
         labels = keep_examples(labels, examples)
         info["examples"] = int(len(np.unique(examples)) - 1)
         info["objects"] = int(len(np.unique(labels)) - 1)
+    if not info.get("objects") and not info.get("empty"):
+        from napari_sam.automatic.summary import why_empty
+
+        info["empty"] = "no objects: " + why_empty(info)
     info["seconds"] = time.perf_counter() - t0
     return (labels, info) if return_info else labels

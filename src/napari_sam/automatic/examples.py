@@ -7,6 +7,10 @@ proposals take
   example's area to three times the largest's) outside which candidates are dropped;
 * the polarity: objects brighter or darker than a ring of pixels around them (in the channel the
   proposals read: the gray mean, or the haematoxylin of stained RGB);
+* a prototype of their embedding features (:mod:`~napari_sam.automatic.prototype`): the examples'
+  boxes are answered with the proposals, in the same windows, and candidates much less similar to the
+  prototype than the examples are to each other are dropped; the similarity also ranks overlapping
+  candidates;
 
 and the result keeps every example object under its own label, adding only candidates that do not
 overlap them (no object twice).
@@ -19,8 +23,11 @@ import dataclasses
 import numpy as np
 from scipy import ndimage as ndi
 
-from napari_sam.automatic.box_mode import BoxModeParams
+from napari_sam.automatic.box_mode import SMALL_OBJECT_FRACTION, BoxModeParams
+from napari_sam.automatic.filters import Candidates
 from napari_sam.automatic.polarity import bright_objects
+from napari_sam.automatic.proposals import Proposals, label_boxes
+from napari_sam.automatic.prototype import prototype, similarity, similarity_floor
 from napari_sam.image.normalize import PreparedImage
 
 
@@ -68,6 +75,8 @@ def params_like(params: BoxModeParams, learnt: dict) -> BoxModeParams:
     for name in ("diameter", "min_area", "max_area"):
         if getattr(params, name) == getattr(defaults, name):
             changes[name] = learnt[name]
+    if "diameter" in changes:  # the proposals' split rules read the smaller objects, as when estimated
+        changes["diameter"] = SMALL_OBJECT_FRACTION * learnt["diameter"]
     if params.polarity == "auto":
         changes["polarity"] = learnt["polarity"]
     return dataclasses.replace(params, **changes)
@@ -90,3 +99,43 @@ def keep_examples(labels: np.ndarray, examples: np.ndarray, max_shared: float = 
         out[sl][free] = next_id
         next_id += 1
     return out
+
+
+EXAMPLE_SOURCE = "example"
+
+
+def with_example_boxes(proposals: Proposals, examples: np.ndarray, pad: float) -> Proposals:
+    """``proposals`` followed by the boxes of the example objects (grown by ``pad``), tagged "example"."""
+    h, w = examples.shape
+    boxes = label_boxes(examples)
+    boxes = np.clip(boxes + np.array([-pad, -pad, pad, pad]), 0, [h - 1, w - 1, h - 1, w - 1])
+    return dataclasses.replace(
+        proposals,
+        boxes=np.concatenate([proposals.boxes, boxes]),
+        source=np.concatenate([proposals.source, np.full(len(boxes), EXAMPLE_SOURCE)]),
+    )
+
+
+def like_examples(
+    cands: Candidates, num_proposals: int, slack: float = 3.0
+) -> tuple[Candidates, np.ndarray, dict]:
+    """The proposals' candidates that are like the examples, and how much.
+
+    ``cands`` answer the proposals (prompt index < ``num_proposals``) and then the examples' boxes, all
+    with features. The examples' features make the prototype and its similarity floor
+    (:func:`~napari_sam.automatic.prototype.similarity_floor` with ``slack``); proposal candidates below
+    the floor are dropped. Returns the kept candidates, their similarity clipped to [0, 1] (a ranking
+    weight: the most example-like of overlapping candidates is painted first) and counters.
+    """
+    is_example = cands.prompt >= num_proposals
+    found = cands.subset(np.flatnonzero(~is_example))
+    if not is_example.any() or cands.features is None or not len(found):
+        return found, np.ones(len(found), np.float32), {"like_examples_dropped": 0}
+    feats = cands.features[is_example]
+    proto = prototype(feats)
+    floor = similarity_floor(feats, slack)
+    sims = similarity(found.features, proto)
+    keep = np.flatnonzero(sims >= floor)
+    weight = np.clip(sims[keep], 0.0, 1.0).astype(np.float32)
+    counters = {"similarity_floor": round(floor, 3), "like_examples_dropped": int(len(found) - len(keep))}
+    return found.subset(keep), weight, counters

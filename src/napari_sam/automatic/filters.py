@@ -31,6 +31,9 @@ class Candidates:
         (N,) float32 stability score.
     prompt
         (N,) int64 index of the prompt (proposal box or grid point) each mask answers.
+    features
+        (N, C) float32 embedding features of the masks (:mod:`~napari_sam.automatic.prototype`), or
+        None when not computed.
     """
 
     masks: list[np.ndarray] = field(default_factory=list)
@@ -38,6 +41,7 @@ class Candidates:
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
     stability: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
     prompt: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    features: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.masks)
@@ -64,6 +68,7 @@ class Candidates:
             self.scores[idx],
             self.stability[idx],
             self.prompt[idx],
+            None if self.features is None else self.features[idx],
         )
 
     @staticmethod
@@ -77,6 +82,7 @@ class Candidates:
             np.concatenate([p.scores for p in parts]),
             np.concatenate([p.stability for p in parts]),
             np.concatenate([p.prompt for p in parts]),
+            None if any(p.features is None for p in parts) else np.concatenate([p.features for p in parts]),
         )
 
 

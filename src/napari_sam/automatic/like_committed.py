@@ -80,6 +80,7 @@ def segment_like_committed(
     from napari_sam.automatic.everything import default_params, segment_everything
     from napari_sam.automatic.examples import describe_examples, params_like
     from napari_sam.automatic.merge import link_planes
+    from napari_sam.automatic.summary import why_empty
 
     if segmenter.source is None:
         raise ValueError("the segmenter holds no image yet: call segmenter.set_image(image) first")
@@ -127,9 +128,10 @@ def segment_like_committed(
                 progress=report(k),
                 return_info=True,
             )
-        new = np.where(stack[z] > 0, 0, labels)  # found objects never overlap the committed ones
-        out[k] = _relabel(new)
+        out[k] = new_objects(labels, stack[z])
         info["new_objects"] = int(out[k].max(initial=0))
+        if not info["new_objects"] and not info.get("empty"):
+            info["empty"] = f"no objects: {why_empty(info)} (candidates on committed objects are left out)"
         info["plane"] = int(z)
         infos.append(info)
     if as_stack:
@@ -139,6 +141,20 @@ def segment_like_committed(
     else:
         result = out[0]
     return (result, {"planes": infos}) if return_info else result
+
+
+def new_objects(labels: np.ndarray, committed: np.ndarray) -> np.ndarray:
+    """The objects of ``labels`` ((H, W) int) that are not committed yet, renumbered 1..N: one sharing more
+    than a fifth of its area with the ``committed`` objects ((H, W) int) is dropped
+    (:func:`~napari_sam.automatic.examples.keep_examples`), the others lose the committed pixels.
+    """
+    from napari_sam.automatic.examples import keep_examples
+
+    labels = np.asarray(labels, dtype=np.int32)
+    committed = np.asarray(committed)
+    if committed.any():
+        labels = np.where(committed > 0, 0, keep_examples(labels, committed))
+    return _relabel(labels)
 
 
 def _relabel(labels: np.ndarray) -> np.ndarray:

@@ -74,18 +74,21 @@ def segment_stack(
 
 
 def read_stack_once(source, params: BoxModeParams, max_planes: int = 5) -> BoxModeParams:
-    """Box-mode settings with one polarity and object size for the whole stack.
+    """Box-mode settings with one polarity, object size and foreground threshold for the whole stack.
 
     Dim planes at the ends of a stack show few objects and mostly noise; their own reading would be
-    unreliable. The polarity (majority) and diameter (median) are read from up to ``max_planes`` planes
+    unreliable, and Otsu's threshold of a plane of pure noise cuts the noise in two. The polarity
+    (majority), diameter and foreground threshold (medians) are read from up to ``max_planes`` planes
     with the most contrast, and every plane is segmented with them (settings given stay).
     """
     import dataclasses
 
+    from napari_sam.automatic.box_mode import SMALL_OBJECT_FRACTION, proposal_sigma
     from napari_sam.automatic.polarity import bright_objects
+    from napari_sam.automatic.proposals import foreground_mask
     from napari_sam.automatic.scale import estimate_diameter
 
-    if params.diameter is not None and params.polarity != "auto":
+    if params.diameter is not None and params.polarity != "auto" and params.threshold is not None:
         return params
     n = source.num_planes
     step = max(1, n // 16)  # look at no more than 16 planes to choose from
@@ -96,12 +99,13 @@ def read_stack_once(source, params: BoxModeParams, max_planes: int = 5) -> BoxMo
         h, w = plane.shape
         spread.append(float(plane.region(0, h, 0, w).astype(np.float32).std()))
     chosen = [candidates[i] for i in np.argsort(spread)[::-1][:max_planes]]
-    polarities, diameters = [], []
+    polarities, diameters, images = [], [], []
     for z in chosen:
         plane = source.plane(z)
         h, w = plane.shape
         bright, reading = bright_objects(plane.region(0, h, 0, w), params.polarity)
         polarities.append(reading["polarity"])
+        images.append(bright)
         d = estimate_diameter(bright)
         if d > 0:
             diameters.append(d)
@@ -110,4 +114,18 @@ def read_stack_once(source, params: BoxModeParams, max_planes: int = 5) -> BoxMo
         changes["polarity"] = max(set(polarities), key=polarities.count)
     if params.diameter is None and diameters:
         changes["diameter"] = float(np.median(diameters))
+    if params.threshold is None and diameters and not params.flatten:
+        # one foreground threshold for every plane: Otsu's on the planes with the most contrast, read
+        # with the stack's polarity (its one intensity scaling makes planes comparable)
+        polarity = changes.get("polarity", params.polarity)
+        d = SMALL_OBJECT_FRACTION * changes.get("diameter", params.diameter or 0.0)
+        sigma = params.sigma if params.sigma is not None else proposal_sigma(d)
+        levels = []
+        for z, bright in zip(chosen, images):
+            if polarity != "auto":
+                plane = source.plane(z)
+                h, w = plane.shape
+                bright = bright_objects(plane.region(0, h, 0, w), polarity)[0]
+            levels.append(foreground_mask(bright, sigma)[2])
+        changes["threshold"] = float(np.median(levels))
     return dataclasses.replace(params, **changes)

@@ -1,0 +1,38 @@
+"""Why an automatic segmentation found nothing, in one sentence both front ends and the CLI show."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+FILTER_SETTINGS = ("polarity", "pred_iou_thresh", "stability_thresh", "min_area", "max_area")
+
+
+def _strip(text: str) -> str:
+    text = str(text).strip()
+    for part in ("no objects: ", ": no objects"):
+        text = text.replace(part, "")
+    return text
+
+
+def why_empty(info: dict | Iterable[dict]) -> str:
+    """The reason an empty result is empty, from :func:`~napari_sam.automatic.segment_everything`'s info
+    (or the infos of the planes searched), without a leading "no objects".
+
+    A reason the core recorded (a constant image, nothing standing out of the noise) comes first; then
+    "no proposals" (advice: polarity, size range); else how many candidate masks the filters refused,
+    with the settings that did it (advice: lower thresholds, another size range).
+    """
+    infos = [info] if isinstance(info, dict) else list(info)
+    for one in infos:
+        if one.get("empty"):
+            return _strip(one["empty"])
+    decoded = sum(int(one.get("decoded", 0) or 0) for one in infos)
+    if not decoded:
+        return "no candidate object stands out of the image (no proposals); check the polarity and size range"
+    p = infos[0].get("parameters", {}) if infos else {}
+    settings = ", ".join(f"{k} {p[k]}" for k in FILTER_SETTINGS if p.get(k) is not None)
+    return (
+        f"none of the {decoded} candidate masks passed the filters"
+        + (f" ({settings})" if settings else "")
+        + "; try lower thresholds or another size range"
+    )
