@@ -93,3 +93,11 @@ def test_use_this_model_switches_the_annotator_keeping_objects_and_embeddings(
     assert session.segmenter.last_prediction is not None
     assert iou(annotator.preview_layer.data > 0, labels == blob) > 0.5
     assert session.segmenter.embeddings.encoded_count == encoded
+
+    # the next round of training starts from the model the annotator now uses, until the user picks one
+    tune.hide()
+    tune.show()  # the dock shown again follows the annotator
+    assert tune.model_combo.currentText() == str(path)
+    tune.model_combo.setCurrentText("lite_medsam")
+    tune.model_combo.activated.emit(0)  # what a pick in the list sends
+    assert tune.follow_annotator_model() == "lite_medsam"

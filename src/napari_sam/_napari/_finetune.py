@@ -103,6 +103,27 @@ class FinetuneWidget(JobWidget):
         self.training.connect(self._show_training)
         self.model = None  # the last fine-tuned model
         self.saved_path = None
+        self._base_chosen = False  # the user picked a base model: stop following the annotator's
+        self.model_combo.activated.connect(self._choose_base)
+        self.model_combo.lineEdit().textEdited.connect(self._choose_base)
+
+    def _choose_base(self, *_args) -> None:
+        self._base_chosen = True
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        self.follow_annotator_model()
+
+    def follow_annotator_model(self) -> str:
+        """Start from the model the annotator uses (the one whose masks were corrected into these
+        labels) until the user picks another base model; returns the base model shown.
+        """
+        annotator = None if self._base_chosen else find_annotator(self.viewer)
+        if annotator is not None:
+            current = annotator.model_combo.currentText().strip()
+            if current and current != self.model_combo.currentText().strip():
+                self.model_combo.setCurrentText(current)
+        return self.model_combo.currentText().strip()
 
     def run(self):
         """Start the fine-tune in a worker; returns the worker (None when the input was refused)."""
