@@ -56,8 +56,9 @@ def segment_like_committed(
     Parameters
     ----------
     segmenter
-        A :class:`~napari_sam.segmenter.Segmenter` with an image and at least one committed object
-        (box-trained models: the proposal mode; point models get a ``ValueError``).
+        A :class:`~napari_sam.segmenter.Segmenter` with an image and at least one committed object.
+        The search always uses box proposals (answered as box prompts, which every SAM-family model
+        takes), since only they use the examples.
     planes
         None: the plane in view (2D images: the image); an index; a sequence of indices; or ``"all"``.
     params
