@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from skimage.segmentation import relabel_sequential
 
 from napari_sam.embeddings.embedder import Cancelled
 
@@ -109,26 +110,25 @@ def segment_like_committed(
     for k, z in enumerate(targets):
         if should_stop is not None and should_stop():
             raise Cancelled(f"stopped after {k} of {len(targets)} planes")
-        # the examples: the plane's own committed objects, else the nearest plane that has some
+        # the examples: the plane's own committed objects, else learn from the nearest plane that has
+        # some (nothing is committed here to keep)
         source_plane = z if stack[z].any() else min(with_objects, key=lambda p: abs(p - z))
-        examples = stack[source_plane]
-        if source_plane != z:  # learn from that plane; nothing is committed here to keep
-            learnt = describe_examples(segmenter.source.plane(source_plane), examples)
-            p = params_like(default_params("boxes", params), learnt)
-            labels, info = segment_everything(
-                segmenter=segmenter, plane=z, mode="boxes", params=p, progress=report(k), return_info=True
-            )
-            info["examples_from_plane"] = int(source_plane)
+        if source_plane == z:
+            plane_params, examples = params, stack[z]
         else:
-            labels, info = segment_everything(
-                segmenter=segmenter,
-                plane=z,
-                mode="boxes",
-                params=params,
-                examples=examples,
-                progress=report(k),
-                return_info=True,
-            )
+            learnt = describe_examples(segmenter.source.plane(source_plane), stack[source_plane])
+            plane_params, examples = params_like(default_params("boxes", params), learnt), None
+        labels, info = segment_everything(
+            segmenter=segmenter,
+            plane=z,
+            mode="boxes",
+            params=plane_params,
+            examples=examples,
+            progress=report(k),
+            return_info=True,
+        )
+        if source_plane != z:
+            info["examples_from_plane"] = int(source_plane)
         out[k] = new_objects(labels, stack[z])
         info["new_objects"] = int(out[k].max(initial=0))
         if not info["new_objects"] and not info.get("empty"):
@@ -155,13 +155,4 @@ def new_objects(labels: np.ndarray, committed: np.ndarray) -> np.ndarray:
     committed = np.asarray(committed)
     if committed.any():
         labels = np.where(committed > 0, 0, keep_examples(labels, committed))
-    return _relabel(labels)
-
-
-def _relabel(labels: np.ndarray) -> np.ndarray:
-    """Labels renumbered 1..N in order of first appearance of their ids (0 stays 0)."""
-    ids = np.unique(labels)
-    ids = ids[ids > 0]
-    lut = np.zeros(int(labels.max(initial=0)) + 1, dtype=np.int32)
-    lut[ids] = np.arange(1, ids.size + 1, dtype=np.int32)
-    return lut[labels]
+    return relabel_sequential(labels)[0].astype(np.int32)
