@@ -8,8 +8,10 @@ Stages, in order, each timed and each allowed to fail on its own (the failure is
    LiteMedSAM embedding, box / point / combined prompts, the small ViT and TinyViT encoders.
 2. ``encoder_lite``: LiteMedSAM 256² tiles per second, batched, in the model's precision (bf16 autocast
    where the device has bf16): the bare forward pass on device-resident inputs, and the whole pipeline
-   from a chunked dask image (chunk-aligned reads, preprocessing, pinned staging, batched passes).
-3. ``encoder_vit_b``: a random-weight SAM ViT-B at 1024², images per second, batched, bf16 autocast.
+   from a chunked dask image (chunk-aligned reads, preprocessing, pinned staging, batched passes); on
+   CUDA also the forward pass through ``torch.compile`` (``--no-compile`` skips it).
+3. ``encoder_vit_b``: a random-weight SAM ViT-B at 1024², images per second, batched, bf16 autocast,
+   eager and (on CUDA) compiled.
 4. ``prompt``: latency of one box prompt → full-resolution mask on the nuclei (embedding cached).
 5. ``automatic``: automatic mode (the model's own method) on the 512² nuclei: seconds and objects.
 6. ``label_cli``: ``napari-sam label`` on a small stack (a subprocess, as a user runs it): planes/s.
@@ -183,6 +185,12 @@ def stage_encoder_lite(dev: torch.device, args) -> dict:
     x = torch.randn(batch, 3, 256, 256, device=dev)
     times = timed(lambda: encode_batch(model, x), dev, 1 if args.dry_run else 10)
     forward_tps = batch / statistics.median(times)
+    compiled_tps = None
+    if args.compile:
+        fast = load_model("lite_medsam", device=str(dev), precision=args.precision, compile=True)
+        compiled_tps = batch / statistics.median(
+            timed(lambda: encode_batch(fast, x), dev, 1 if args.dry_run else 10)
+        )
 
     # the whole pipeline: a chunked dask image, tiles read and preprocessed while the device computes
     rows, cols = (1, 2) if args.dry_run else (16, 16)  # tiles of 256² at full resolution
@@ -199,10 +207,12 @@ def stage_encoder_lite(dev: torch.device, args) -> dict:
         "precision": model.precision,
         "batch": batch,
         "forward_tiles_per_s": forward_tps,
+        "compiled_tiles_per_s": compiled_tps,
         "pipeline_tiles_per_s": pipeline_tps,
         "pipeline_tiles": n,
-        "summary": f"{forward_tps:.3g} tiles/s forward, {pipeline_tps:.3g} tiles/s from dask "
-        f"({model.precision}, batch {batch})",
+        "summary": f"{forward_tps:.3g} tiles/s forward"
+        + (f", {compiled_tps:.3g} compiled" if compiled_tps else "")
+        + f", {pipeline_tps:.3g} tiles/s from dask ({model.precision}, batch {batch})",
     }
 
 
@@ -228,6 +238,12 @@ def stage_encoder_vit_b(dev: torch.device, args) -> dict:
     x = torch.randn(batch, 3, cfg.img_size, cfg.img_size, device=dev)
     times = timed(lambda: encode_batch(model, x), dev, 1 if args.dry_run else 8)
     ips = batch / statistics.median(times)
+    compiled_ips = None
+    if args.compile:
+        model.compiled_encoder = torch.compile(net.image_encoder, dynamic=False)
+        compiled_ips = batch / statistics.median(
+            timed(lambda: encode_batch(model, x), dev, 1 if args.dry_run else 8)
+        )
     return {
         "ok": True,
         "precision": precision,
@@ -235,7 +251,10 @@ def stage_encoder_vit_b(dev: torch.device, args) -> dict:
         "size": cfg.img_size,
         "depth": cfg.depth,
         "images_per_s": ips,
-        "summary": f"{ips:.3g} images/s at {cfg.img_size}² ({precision}, batch {batch}, depth {cfg.depth})",
+        "compiled_images_per_s": compiled_ips,
+        "summary": f"{ips:.3g} images/s"
+        + (f", {compiled_ips:.3g} compiled" if compiled_ips else "")
+        + f" at {cfg.img_size}² ({precision}, batch {batch}, depth {cfg.depth})",
     }
 
 
@@ -291,9 +310,18 @@ def stage_label_cli(dev: torch.device, args) -> dict:
     stack, _ = nuclei_stack(planes)
     if args.dry_run:
         stack = stack[:, :192, :192]
+    try:  # reading a TIFF lazily goes through zarr; a machine carrying fewer wheels reads a .npy stack
+        import zarr  # noqa: F401
+
+        suffix = ".tif"
+    except ImportError:
+        suffix = ".npy"
     with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp:
-        src = Path(tmp) / "stack.tif"
-        tifffile.imwrite(src, stack, metadata={"axes": "ZYX"})
+        src = Path(tmp) / f"stack{suffix}"
+        if suffix == ".tif":
+            tifffile.imwrite(src, stack, metadata={"axes": "ZYX"})
+        else:
+            np.save(src, stack)
         cmd = [sys.executable, "-m", "napari_sam._cli.main", "label", str(src), "-o", str(Path(tmp) / "out")]
         cmd += ["--device", str(dev), "--precision", args.precision, "--no-progress"]
         env = dict(
@@ -313,7 +341,9 @@ def stage_label_cli(dev: torch.device, args) -> dict:
         "planes": planes,
         "planes_per_s": planes / sec,
         "outputs": outputs,
-        "summary": f"{planes} planes in {sec:.1f} s ({planes / sec:.2f} planes/s, process start included)",
+        "input": suffix,
+        "summary": f"{planes} planes ({suffix}) in {sec:.1f} s ({planes / sec:.2f} planes/s, "
+        "process start included)",
     }
     if not ok:
         result["stderr_tail"] = (proc.stderr or proc.stdout)[-1500:]
@@ -336,7 +366,10 @@ def main(argv=None) -> int:
     ap.add_argument("--precision", default="auto", help="encoder precision: auto, fp32, bf16")
     ap.add_argument("--dry-run", action="store_true", help="every stage on a small scale (a CPU smoke run)")
     ap.add_argument("--lite-batch", type=int, default=64, help="LiteMedSAM tiles per forward pass")
-    ap.add_argument("--vit-batch", type=int, default=8, help="ViT-B images per forward pass")
+    ap.add_argument("--vit-batch", type=int, default=32, help="ViT-B images per forward pass")
+    ap.add_argument(
+        "--no-compile", dest="compile", action="store_false", help="skip the torch.compile measurements"
+    )
     ap.add_argument("--only", nargs="*", choices=list(STAGES), help="run only these stages")
     ap.add_argument("--budget-s", type=float, default=450.0, help="skip the stages left after this many s")
     ap.add_argument(
@@ -356,6 +389,7 @@ def main(argv=None) -> int:
         print(f"gpu_check: {err}. Run with --dry-run --device cpu for the CPU smoke run.", file=sys.stderr)
         return 2
     info = {"device": str(dev), "torch": torch.__version__, "dry_run": args.dry_run}
+    args.compile = args.compile and dev.type == "cuda"  # inductor on a CPU compiles for minutes
     if dev.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(dev)
         torch.backends.cuda.matmul.allow_tf32 = False  # goldens are fp32; bf16 comes from autocast

@@ -22,12 +22,12 @@ if [ -z "${PYTHON:-}" ]; then
     PYTHON=python3
   fi
 fi
-# zarr is imported only for embedding caches and OME-Zarr output, which the check does not use
+# zarr is needed only to read TIFFs lazily (the label stage falls back to a .npy stack without it)
 if ! "$PYTHON" -c "import dask.array, psygnal, tifffile, scipy, skimage" 2>/dev/null; then
   if compgen -G ".whl/*.whl" >/dev/null; then
-    echo "gpu_check: installing the carried wheels from .whl/ into /tmp/site"
+    echo "gpu_check: installing the carried wheels from .whl/ (and .whl_zarr/) into /tmp/site"
     "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
-      .whl/*.whl || exit 2
+      .whl/*.whl $(compgen -G ".whl_zarr/*.whl") || exit 2
     export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
   else
     echo "gpu_check: $PYTHON lacks the core's dependencies and no wheels are in .whl/ (see gpu_prepare.sh)" >&2

@@ -50,6 +50,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="image encoder precision: auto (bf16 where the hardware has bf16 matrix units), fp32, bf16",
     )
     p.add_argument(
+        "--compile",
+        action="store_true",
+        help="run the image encoder through torch.compile (about 20 s to compile; pays on a GPU, long jobs)",
+    )
+    p.add_argument(
         "--per-plane",
         action="store_true",
         help="stacks: label each plane on its own (2D labels) instead of linking objects through z",
@@ -100,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model,
         device=args.device,
         precision=args.precision,
+        compile=args.compile,
         auto_mode=args.auto_mode,
         params=parse_params(args.param),
         link=not args.per_plane,

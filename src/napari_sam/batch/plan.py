@@ -38,6 +38,9 @@ class BatchConfig:
     precision
         The image encoder's precision, ``"auto"`` (bf16 where the worker's hardware has it), ``"fp32"``
         or ``"bf16"`` (see :func:`~napari_sam.models.loading.load_model`).
+    compile
+        Run the image encoder through ``torch.compile`` on each worker (pays on a GPU for long jobs: about
+        20 s to compile, then fused kernels).
     auto_mode, params
         Automatic mode (None: the model's default) and parameter overrides (dict).
     link
@@ -60,6 +63,7 @@ class BatchConfig:
     model: str = DEFAULT_MODEL
     device: str = "auto"
     precision: str = "auto"
+    compile: bool = False
     auto_mode: str | None = None
     params: dict | None = None
     link: bool = True

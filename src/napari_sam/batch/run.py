@@ -78,11 +78,11 @@ __all__ = [
 
 # -- tasks (run on workers) ---------------------------------------------------------------------------
 @functools.lru_cache(maxsize=2)
-def worker_model(name: str, device: str, precision: str = "auto"):
+def worker_model(name: str, device: str, precision: str = "auto", compile: bool = False):
     """The model, loaded once per worker process (and device); a GPU worker resolves ``auto`` to its GPU."""
     from napari_sam.models.loading import load_model
 
-    return load_model(name, device=device, precision=precision)
+    return load_model(name, device=device, precision=precision, compile=compile)
 
 
 _MODEL_LOCK = threading.Lock()
@@ -90,7 +90,7 @@ _MODEL_LOCK = threading.Lock()
 
 def _model(config: BatchConfig):
     with _MODEL_LOCK:
-        return worker_model(config.model, config.device, config.precision)
+        return worker_model(config.model, config.device, config.precision, config.compile)
 
 
 def _read_plane(job: FileJob, plane: int):
@@ -192,6 +192,7 @@ def finish_file(job: FileJob, config: BatchConfig, *results: PlaneResult) -> dic
             "checkpoint_sha256": model.checkpoint_sha256,
             "device": str(model.device),
             "precision": model.precision,
+            "compiled": model.compiled_encoder is not None,
             "parameters": results[0].info.get("parameters", config.params or {}),
             "link_min_iou": config.min_link_iou if job.stack and config.link else None,
             "scaling": asdict(job.scaling) if job.scaling is not None else None,

@@ -80,19 +80,47 @@ def batch_inputs(image: PreparedImage, windows: list[Window], spec) -> torch.Ten
 
 def encode_batch(model: SamModel, x: torch.Tensor) -> torch.Tensor:
     """One encoder forward pass in the model's precision: (B, 3, S, S) float32 inputs (any device) →
-    (B, C, h, w) float32 embeddings on the model's device.
+    (B, C, h, w) float32 embeddings on the model's device. A compiled encoder
+    (``load_model(compile=True)``) always sees ``model.compiled_batch`` inputs: fewer are padded with
+    zeros, more are split.
     """
     dev = model.device
     if x.device != dev:
         x = x.to(dev, non_blocking=x.is_pinned())
+    compiled = model.compiled_encoder is not None
+    encoder = model.compiled_encoder if compiled else model.network.image_encoder
+    n = x.shape[0]
+    if compiled:  # one batch size, one compilation: pad the smaller ones
+        model.compiled_batch = model.compiled_batch or n
+        if n < model.compiled_batch:
+            x = torch.cat([x, x.new_zeros((model.compiled_batch - n, *x.shape[1:]))])
+        elif n > model.compiled_batch:
+            parts = [
+                encode_batch(model, x[i : i + model.compiled_batch])
+                for i in range(0, n, model.compiled_batch)
+            ]
+            return torch.cat(parts)
     with torch.inference_mode(), autocast(dev, model.precision):
-        emb = model.network.image_encoder(x)
-    return emb.float()
+        emb = encoder(x)
+    return emb[:n].float()
 
 
 def _staged_inputs(image: PreparedImage, windows: list[Window], spec, pin: bool) -> torch.Tensor:
     x = batch_inputs(image, windows, spec)
     return x.pin_memory() if pin else x
+
+
+def to_host(emb: torch.Tensor, pin: bool) -> torch.Tensor:
+    """A device tensor copied to the CPU; with ``pin``, into page-locked memory (from torch's caching host
+    allocator, so blocks are reused once the caller drops them). On an H200 a batch of 64 LiteMedSAM
+    embeddings (268 MB) took 211 ms into ordinary memory and 5 ms into page-locked memory.
+    """
+    if emb.device.type == "cpu":
+        return emb
+    if not pin:
+        return emb.cpu()
+    host = torch.empty(emb.shape, dtype=emb.dtype, pin_memory=True)
+    return host.copy_(emb)
 
 
 def iter_encode(
@@ -121,7 +149,7 @@ def iter_encode(
             x = pending.result() if pool else _staged_inputs(image, batch, spec, pin)
             if pool and k + 1 < len(batches):
                 pending = pool.submit(_staged_inputs, image, batches[k + 1], spec, pin)
-            yield batch, encode_batch(model, x).cpu()
+            yield batch, to_host(encode_batch(model, x), pin)
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -126,6 +126,7 @@ def autocast(device: str | torch.device, precision: str):
 
 
 GPU_SMALL_INPUT_BATCH = 32  # windows per encoder pass on a GPU for models of ≤ 256-px input
+GPU_SMALL_INPUT_MAX_BATCH = 64  # ... and at most (see encoder_batch)
 
 
 def encoder_batch(device: str | torch.device, input_size: int, wanted: int) -> int:
@@ -133,9 +134,11 @@ def encoder_batch(device: str | torch.device, input_size: int, wanted: int) -> i
 
     A CPU keeps ``wanted`` (the caller's latency/throughput choice). A GPU is starved by a few 256² tiles
     (LiteMedSAM: a pass of 4 tiles costs about what a pass of 32 does), so small-input models get at
-    least :data:`GPU_SMALL_INPUT_BATCH`; 1024-px models keep ``wanted`` (their activations fill memory).
+    least :data:`GPU_SMALL_INPUT_BATCH`, and at most :data:`GPU_SMALL_INPUT_MAX_BATCH`: from 128 tiles a
+    pass on, cuDNN picks a slow depthwise-convolution kernel (H200, LiteMedSAM bf16: 669 tiles/s at 64,
+    293 at 128, 285 at 256). 1024-px models keep ``wanted`` (their activations fill memory).
     """
     wanted = max(1, int(wanted))
     if torch.device(device).type == "cuda" and input_size <= 256:
-        return max(wanted, GPU_SMALL_INPUT_BATCH)
+        return min(max(wanted, GPU_SMALL_INPUT_BATCH), GPU_SMALL_INPUT_MAX_BATCH)
     return wanted
