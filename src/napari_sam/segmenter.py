@@ -24,6 +24,7 @@ from napari_sam.annotations import Annotations
 from napari_sam.embeddings.embedder import Cancelled, WindowEmbeddings
 from napari_sam.embeddings.preprocess import logits_to_window_masks
 from napari_sam.embeddings.store import PREPROCESSING_VERSION, EmbeddingStore, fingerprint
+from napari_sam.finetune.identity import encoder_identity
 from napari_sam.geometry.coords import (
     as_boxes_rc,
     boxes_to_model_xyxy,
@@ -234,7 +235,8 @@ class Segmenter:
         signature = {
             "model": {
                 "name": spec.name,
-                "checkpoint_sha256": self.model.checkpoint_sha256,
+                # the checkpoint whose image encoder runs: a decoder-only fine-tune reuses its base's cache
+                "checkpoint_sha256": encoder_identity(self.model),
                 # bf16 embeddings differ slightly from fp32 ones (fp32 caches keep their old signature)
                 **({"precision": self.model.precision} if self.model.precision != "fp32" else {}),
                 "input_size": spec.input_size,

@@ -8,7 +8,8 @@ import dataclasses
 
 import numpy as np
 
-from napari_sam.finetune.api import encoder_identity, keeps_embeddings, use_in_session, what_changed
+from napari_sam.finetune.api import use_in_session
+from napari_sam.finetune.identity import encoder_identity, keeps_embeddings, what_changed
 
 
 def test_decoder_only_finetune_runs_the_base_encoder(tuned, lite_medsam):
@@ -42,3 +43,26 @@ def test_use_in_session_keeps_or_recomputes_embeddings(tuned, nuclei_crop, lite_
     assert seg.model is adapted and seg.embeddings is not embeddings and seg.embeddings.encoded_count >= 1
     assert np.array_equal(seg.labels, lab)  # the objects are kept
     assert seg.predict(box=(0, 0, 40, 40)).masks.shape == (1, *img.shape)
+
+
+def test_decoder_only_finetune_reuses_the_base_models_cache(tuned, nuclei_crop, lite_medsam, tmp_path):
+    from napari_sam.models.loading import load_model
+    from napari_sam.segmenter import Segmenter
+
+    model, path, _ = tuned
+    img, lab = nuclei_crop
+    cache = tmp_path / "embeddings.zarr"
+    base = Segmenter(lite_medsam, zoom=False)
+    base.set_image(img, cache=cache)
+    assert base.embeddings.encoded_count >= 1
+    box = (10, 10, 50, 50)
+    for tuned_model in (model, load_model(path, device="cpu")):  # in memory, and loaded from its file
+        seg = Segmenter(tuned_model, zoom=False)
+        seg.set_image(img, cache=cache)
+        assert seg.predict(box=box).masks.shape == (1, *img.shape)
+        assert seg.embeddings.encoded_count == 0  # every tile came from the base model's cache
+    adapted = dataclasses.replace(model, report={**model.report, "encoder_changed": True})
+    seg = Segmenter(adapted, zoom=False)
+    seg.set_image(img, cache=cache)
+    seg.predict(box=box)
+    assert seg.embeddings.encoded_count >= 1  # another encoder: the cache is rebuilt, never reused

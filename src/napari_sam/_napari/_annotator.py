@@ -268,7 +268,7 @@ class AnnotatorWidget(QWidget):
         runs the same image encoder (a decoder-only fine-tune of the session's model); otherwise they are
         computed again with it, in a worker. Returns the status line saying which.
         """
-        from napari_sam.finetune.api import what_changed
+        from napari_sam.finetune.identity import what_changed
 
         if self._encode_worker is not None or self._propagate_relay is not None or self.previews.pending:
             raise ValueError("the annotator is busy (embedding, propagating or committing): try again after")

@@ -97,7 +97,8 @@ class AnnotatorSession:
         nothing, when the image must be embedded again with ``model`` (or was not embedded yet): then the
         widget opens a new session with it, this session's objects kept.
         """
-        from napari_sam.finetune.api import keeps_embeddings, use_in_session
+        from napari_sam.finetune.api import use_in_session
+        from napari_sam.finetune.identity import keeps_embeddings
 
         if not self._loaded or not keeps_embeddings(self.model, model):
             return False
