@@ -39,7 +39,7 @@ def test_tiles_in_view_come_first_and_panning_reorders(lite_medsam, big):
         seg.tiles_by_distance((100, 100, 0, 0))
 
     views = iter([bottom_right, (0, 0, 100, 100)])
-    run = seg.iter_encode_view_first(view=lambda: next(views), batch_size=1)
+    run = seg.iter_encode_view_first(view=lambda: next(views), batch_size=1, quiet_s=0)
     assert next(run) == (1, 9)
     assert seg.store.is_done(0, order[0])
     assert next(run) == (2, 9)  # the view moved to the top left: that tile next
@@ -67,7 +67,7 @@ def test_cancel_keeps_finished_tiles_and_a_new_session_resumes(lite_medsam, big,
     cache = tmp_path / "big.zarr"
     first = Segmenter(lite_medsam)
     first.set_image(image, encode=False, cache=cache)
-    run = first.iter_encode_view_first(batch_size=2)
+    run = first.iter_encode_view_first(batch_size=2, quiet_s=0)
     progress = [next(run), next(run)]
     run.close()  # what a Cancel button does
     assert progress == [(2, 9), (4, 9)]
@@ -78,7 +78,7 @@ def test_cancel_keeps_finished_tiles_and_a_new_session_resumes(lite_medsam, big,
     assert len(second.embeddings.pending_tiles(0)) == 5
     seen = []
     second.events.embedding_progress.connect(lambda done, total: seen.append((done, total)))
-    assert list(second.iter_encode_view_first(batch_size=4)) == [(4, 5), (5, 5)]
+    assert list(second.iter_encode_view_first(batch_size=4, quiet_s=0)) == [(4, 5), (5, 5)]
     assert seen == [(4, 5), (5, 5)]
     assert second.embeddings.encoded_count == 5 and second.embeddings.pending_tiles(0) == []
 
@@ -91,7 +91,8 @@ def test_background_encoding_waits_while_a_prompt_is_encoded(lite_medsam, big):
     with emb._lock:
         emb._foreground += 1  # a prompt's window is being encoded
     steps: list = []
-    worker = threading.Thread(target=lambda: steps.extend(seg.iter_encode_view_first(batch_size=9)))
+    run = seg.iter_encode_view_first(batch_size=9, quiet_s=0)
+    worker = threading.Thread(target=lambda: steps.extend(run))
     worker.start()
     time.sleep(0.5)
     assert steps == [] and emb.encoded_count == 0  # paused
@@ -100,3 +101,44 @@ def test_background_encoding_waits_while_a_prompt_is_encoded(lite_medsam, big):
         emb._quiet.notify_all()
     worker.join(timeout=300)
     assert steps == [(9, 9)] and emb.encoded_count == 9
+
+
+def test_background_starts_after_a_quiet_period_and_yields_meanwhile(lite_medsam, big):
+    image, _ = big
+    seg = Segmenter(lite_medsam)
+    seg.set_image(image, encode=False)
+    start = time.monotonic()
+    run = seg.iter_encode_view_first(batch_size=1, quiet_s=0.6)
+    waiting = next(run)
+    assert waiting == (0, 9) and seg.embeddings.encoded_count == 0  # stoppable while it waits
+    progress = waiting
+    while progress[0] == 0:
+        progress = next(run)
+    assert progress == (1, 9) and time.monotonic() - start >= 0.6
+    seg.embeddings.pause_background()()  # a prompt just ended: quiet again before the next tile
+    assert next(run) == (1, 9) and seg.embeddings.encoded_count == 1
+    run.close()
+
+
+def test_a_staged_prompt_holds_the_background_from_its_quick_answer_to_its_final_one(lite_medsam, big):
+    image, truth = big
+    seg = Segmenter(lite_medsam)
+    seg.set_image(image, encode=False)
+    emb = seg.embeddings
+    ids, areas = np.unique(truth[truth > 0], return_counts=True)
+    label = int(ids[np.argsort(np.abs(areas - 500))[0]])
+    rows, cols = np.nonzero(truth == label)
+    click = [(float(rows.mean()), float(cols.mean()))]
+    run = seg.predict_progressive(points=click)
+    stage = next(run)
+    assert not stage.final and emb._foreground == 1  # between the stages background tiles wait
+    for _ in run:
+        pass
+    assert run.final is not None and emb._foreground == 0
+    others = [i for i in ids if i != label and 300 < areas[ids == i][0] < 900]
+    far = max(others, key=lambda i: np.hypot(*(np.argwhere(truth == i).mean(0) - click[0])))
+    dropped = seg.predict_progressive(points=[tuple(np.argwhere(truth == far).mean(0))])  # unembedded
+    assert not next(dropped).final
+    assert emb._foreground == 1
+    del dropped  # a front end that moved on without cancelling: the hold goes with the object
+    assert emb._foreground == 0

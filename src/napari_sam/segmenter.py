@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 import weakref
 from collections.abc import Callable
 from dataclasses import replace
@@ -391,7 +392,9 @@ class Segmenter:
 
         return sorted(self.embeddings.pending_tiles(p), key=key)
 
-    def iter_encode_view_first(self, view=None, plane: int | None = None, batch_size: int = 1):
+    def iter_encode_view_first(
+        self, view=None, plane: int | None = None, batch_size: int = 1, quiet_s: float = 2.0
+    ):
         """Embed the unfinished tiles of a plane in the background, those in view first.
 
         A generator for a front end's worker thread: yields ``(done, total)`` tiles after each batch and
@@ -409,6 +412,13 @@ class Segmenter:
             The plane (default: the plane in view).
         batch_size
             Tiles per encoder pass (1 keeps a prompt's wait short on a CPU).
+        quiet_s
+            Start a batch only once this many seconds have passed since the generator started and since
+            the last prompt's encoder run: an encoder pass cannot be interrupted, so a click that comes
+            soon after opening the image (or after the previous prompt) finds the processor free instead
+            of waiting for a background tile (on 2 CPU cores a LiteMedSAM tile takes about 1.5 s).
+            Meanwhile it yields the unchanged ``(done, total)`` every 0.1 s, so it can be stopped. 0 starts
+            at once.
         """
         self._require_image()
         p = self._plane if plane is None else self.plane_index(plane)
@@ -418,7 +428,12 @@ class Segmenter:
             yield 1, 1
             return
         total = len(self.embeddings.pending_tiles(p))
+        started = time.monotonic()
+        done = 0
         while True:
+            while time.monotonic() - max(started, self.embeddings.last_prompt) < quiet_s:
+                time.sleep(0.1)
+                yield done, total
             where = view() if callable(view) else view
             pending = self.tiles_by_distance(where, p)  # also drops tiles a prompt had encoded meanwhile
             if not pending:

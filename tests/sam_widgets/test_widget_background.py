@@ -50,6 +50,7 @@ def test_large_image_prompted_while_tiles_are_embedded_view_first(lite_medsam, b
     rows, cols = np.nonzero(truth == label)
     w.set_box((rows.min(), cols.min(), rows.max(), cols.max()))
     assert (w.mask & (truth == label)).sum() / (w.mask | (truth == label)).sum() >= 0.7
+    _wait(lambda: bool(first))  # background tiles go on once prompts have been quiet for a moment
 
     w.stop_embedding()
     assert not w.embedding_in_background

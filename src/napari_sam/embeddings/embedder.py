@@ -8,6 +8,7 @@ Keys are (plane, window); a 2D image is plane 0.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 
@@ -73,6 +74,7 @@ class WindowEmbeddings:
         self._in_flight: dict[tuple[int, Window], threading.Event] = {}  # being encoded by some thread
         self._foreground = 0  # encodes a prompt waits for: background encoding pauses while any runs
         self._quiet = threading.Condition(self._lock)
+        self.last_prompt = float("-inf")  # time.monotonic() when the last foreground encode or pause ended
         self.encoded_count = 0  # windows through the encoder, for tests and benchmarks
 
     @property
@@ -160,7 +162,28 @@ class WindowEmbeddings:
         finally:
             with self._quiet:
                 self._foreground -= 1
+                self.last_prompt = time.monotonic()
                 self._quiet.notify_all()
+
+    def pause_background(self) -> Callable[[], None]:
+        """Pause background encoding (between its batches) until the returned ``release()`` is called
+        (calling it again does nothing). A prompt answered in stages holds this from its first stage to
+        its last, so a background tile does not slip into the gap between its quick answer and its zoom
+        window's encoder run.
+        """
+        with self._lock:
+            self._foreground += 1
+        released = threading.Event()
+
+        def release() -> None:
+            with self._quiet:
+                if not released.is_set():
+                    released.set()
+                    self._foreground -= 1
+                    self.last_prompt = time.monotonic()
+                    self._quiet.notify_all()
+
+        return release
 
     def _encode(self, windows, progress, should_stop, plane, keep: bool = True) -> int:
         wanted = list(dict.fromkeys(windows))

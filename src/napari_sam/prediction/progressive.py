@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -137,6 +138,7 @@ class ProgressivePrediction:
         self.quick: Prediction | None = None
         self.final: Prediction | None = None
         self.cancelled = False
+        self._release_background: Callable[[], None] | None = None
 
     # -- what the next step needs --------------------------------------------------------------------
     @property
@@ -165,6 +167,11 @@ class ProgressivePrediction:
     def cancel(self) -> None:
         """Stop at the next step (an encoder batch already running finishes first)."""
         self._stop.set()
+        self._resume_background()
+
+    def _resume_background(self) -> None:
+        if self._release_background is not None:
+            self._release_background()
 
     def _stopped(self) -> bool:
         return self._stop.is_set() or (self._should_stop is not None and self._should_stop())
@@ -176,7 +183,11 @@ class ProgressivePrediction:
     def __next__(self) -> Stage:
         with self._lock:
             if self.done:
+                self._resume_background()
                 raise StopIteration
+            if self._release_background is None:  # background tiles wait until the final answer
+                self._release_background = self._seg.embeddings.pause_background()
+                weakref.finalize(self, self._release_background)  # also if it is dropped unfinished
             started = time.perf_counter()
             encoded_before = self._seg.embeddings.encoded_count
             searched_before = self._searched
@@ -186,12 +197,14 @@ class ProgressivePrediction:
                 stage = None
             if stage is None:  # stopped between steps
                 self.cancelled = True
+                self._resume_background()
                 raise StopIteration
             prediction, final = stage
             prediction.plane = self.plane
             if final:
                 self.final = prediction
                 self._seg.last_prediction = prediction
+                self._resume_background()
             else:
                 self.quick = prediction
             out = Stage(
