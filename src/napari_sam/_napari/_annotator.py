@@ -27,7 +27,12 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_sam._napari._annotator_layers import PreviewPainter, install_negative_click, make_prompt_layers
+from napari_sam._napari._annotator_layers import (
+    PreviewPainter,
+    install_negative_click,
+    make_prompt_layers,
+    missing_layer_steps,
+)
 from napari_sam._napari._background import BackgroundEmbeddingPanel, view_box
 from napari_sam._napari._choosers import ImageLayerCombo, device_combo, model_combo
 from napari_sam._napari._dock_view import ResetViewOnFirstShow
@@ -37,7 +42,7 @@ from napari_sam._napari._preview import PreviewRuns
 from napari_sam._napari._prompts import collect_prompts
 from napari_sam._napari._refine import EDIT_KEY, RefineControls
 from napari_sam._napari._session import AnnotatorSession
-from napari_sam._napari._workers import make_progress_relay, report_error, start_worker
+from napari_sam._napari._workers import make_progress_relay, one_per_turn, report_error, start_worker
 from napari_sam.prediction.clicks import (
     large_mask_note,
     new_object_prompts,
@@ -251,6 +256,8 @@ class AnnotatorWidget(QWidget):
         cache = self.cache_path(layer.name, model_name)
 
         def job(progress, should_stop):
+            import pandas  # noqa: F401  (the Points layer's features need it: imported here, not on the main thread)
+
             key = (model_name, device)
             if key not in models:
                 from napari_sam.models.loading import load_model
@@ -304,8 +311,14 @@ class AnnotatorWidget(QWidget):
         self._encode_relay, self._encode_plane = relay, plane
 
         def done(result):
-            if self._encode_relay is relay:
-                self._install(*result, seconds=time.perf_counter() - started)
+            if self._encode_relay is not relay:
+                return
+            session, layer, _ = result
+            steps = []
+            if session is not self.session:
+                steps = missing_layer_steps(self.viewer, layer, session.info, session.labels_view)
+            # the prompt layers one per event-loop turn (the viewer repaints between them), then install
+            one_per_turn(steps, lambda: self._install(*result, seconds=time.perf_counter() - started))
 
         def finished():
             relay.close()

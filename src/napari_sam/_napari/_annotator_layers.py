@@ -42,14 +42,8 @@ def _get_or_add(viewer, name: str, factory):
     return viewer.add_layer(factory())
 
 
-def make_prompt_layers(viewer, image_layer, info: ImageInfo, objects_data: np.ndarray):
-    """Add (or reuse) the Points, Shapes, preview and objects layers for ``image_layer``.
-
-    Returns
-    -------
-    (points, shapes, preview, objects)
-        ``objects.data`` is ``objects_data`` itself (a view of the session's committed labels).
-    """
+def _layer_factories(image_layer, info: ImageInfo, objects_data: np.ndarray) -> list[tuple[str, object]]:
+    """(name, factory) of the four layers, in the order they are added: objects, preview, boxes, points."""
     import pandas as pd
     from napari.layers import Labels, Points, Shapes
     from napari.utils.colormaps import DirectLabelColormap
@@ -101,12 +95,43 @@ def make_prompt_layers(viewer, image_layer, info: ImageInfo, objects_data: np.nd
     def objects():
         return Labels(objects_data, name=f"{base} SAM objects", opacity=0.5, **tf)
 
-    obj_layer = _get_or_add(viewer, f"{base} SAM objects", objects)
+    return [
+        (f"{base} SAM objects", objects),
+        (f"{base} SAM preview", preview),
+        (f"{base} SAM boxes", shapes),
+        (f"{base} SAM points", points),
+    ]
+
+
+def missing_layer_steps(viewer, image_layer, info: ImageInfo, objects_data: np.ndarray) -> list:
+    """One callable per prompt layer not in ``viewer`` yet, each adding that layer. A large image's
+    layer takes napari up to a second to create on the main thread: a front end runs one per event-loop
+    turn, so the viewer repaints between them instead of freezing for all four.
+    """
+    return [
+        (lambda factory=factory: viewer.add_layer(factory()))
+        for name, factory in _layer_factories(image_layer, info, objects_data)
+        if name not in viewer.layers
+    ]
+
+
+def make_prompt_layers(viewer, image_layer, info: ImageInfo, objects_data: np.ndarray):
+    """Add (or reuse) the Points, Shapes, preview and objects layers for ``image_layer``.
+
+    Returns
+    -------
+    (points, shapes, preview, objects)
+        ``objects.data`` is ``objects_data`` itself (a view of the session's committed labels).
+    """
+    (obj_name, objects), (pre_name, preview), (shp_name, shapes), (pts_name, points) = _layer_factories(
+        image_layer, info, objects_data
+    )
+    obj_layer = _get_or_add(viewer, obj_name, objects)
     if obj_layer.data is not objects_data:
         obj_layer.data = objects_data
-    pre_layer = _get_or_add(viewer, f"{base} SAM preview", preview)
-    shp_layer = _get_or_add(viewer, f"{base} SAM boxes", shapes)
-    pts_layer = _get_or_add(viewer, f"{base} SAM points", points)
+    pre_layer = _get_or_add(viewer, pre_name, preview)
+    shp_layer = _get_or_add(viewer, shp_name, shapes)
+    pts_layer = _get_or_add(viewer, pts_name, points)
     pts_layer.feature_defaults = {PROMPT_FEATURE: POSITIVE}
     return pts_layer, shp_layer, pre_layer, obj_layer
 

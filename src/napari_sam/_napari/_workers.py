@@ -195,3 +195,16 @@ def make_progress_relay(desc: str):
         relay.step.emit(int(done), int(total))
 
     return callback, relay
+
+
+def one_per_turn(steps: list[Callable[[], object]], then: Callable[[], object]) -> None:
+    """Run ``steps`` one per Qt event-loop turn (the viewer repaints and answers between them), then
+    ``then()``; main thread.
+    """
+    from qtpy.QtCore import QTimer
+
+    if not steps:
+        then()
+        return
+    steps[0]()
+    QTimer.singleShot(0, lambda: one_per_turn(steps[1:], then))

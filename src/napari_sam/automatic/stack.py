@@ -99,11 +99,12 @@ def read_stack_once(source, params: BoxModeParams, max_planes: int = 5) -> BoxMo
         h, w = plane.shape
         spread.append(float(plane.region(0, h, 0, w).astype(np.float32).std()))
     chosen = [candidates[i] for i in np.argsort(spread)[::-1][:max_planes]]
-    polarities, diameters, images = [], [], []
+    polarities, diameters, images, regions = [], [], [], []
     for z in chosen:
         plane = source.plane(z)
         h, w = plane.shape
-        bright, reading = bright_objects(plane.region(0, h, 0, w), params.polarity)
+        regions.append(plane.region(0, h, 0, w))
+        bright, reading = bright_objects(regions[-1], params.polarity)
         polarities.append(reading["polarity"])
         images.append(bright)
         d = estimate_diameter(bright)
@@ -121,11 +122,9 @@ def read_stack_once(source, params: BoxModeParams, max_planes: int = 5) -> BoxMo
         d = SMALL_OBJECT_FRACTION * changes.get("diameter", params.diameter or 0.0)
         sigma = params.sigma if params.sigma is not None else proposal_sigma(d)
         levels = []
-        for z, bright in zip(chosen, images):
-            if polarity != "auto":
-                plane = source.plane(z)
-                h, w = plane.shape
-                bright = bright_objects(plane.region(0, h, 0, w), polarity)[0]
+        for own, bright, region in zip(polarities, images, regions):
+            if polarity != "auto" and own != polarity:  # this plane alone read the other polarity
+                bright = bright_objects(region, polarity)[0]
             levels.append(foreground_mask(bright, sigma)[2])
         changes["threshold"] = float(np.median(levels))
     return dataclasses.replace(params, **changes)

@@ -32,20 +32,13 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage as ndi
+from skimage.segmentation import relabel_sequential
 
 VARIANTS_2D = ("original", "inverted", "he", "down2", "down4", "lowsnr", "uneven")
 
 # Ruifrok & Johnston optical densities (R, G, B) per unit stain, normalised
 _OD_H = np.array([0.650, 0.704, 0.286])
 _OD_E = np.array([0.072, 0.990, 0.105])
-
-
-def _relabel(labels: np.ndarray) -> np.ndarray:
-    ids = np.unique(labels)
-    ids = ids[ids > 0]
-    lut = np.zeros(int(labels.max(initial=0)) + 1, dtype=np.int32)
-    lut[ids] = np.arange(1, len(ids) + 1, dtype=np.int32)
-    return lut[labels]
 
 
 def _signal(img: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, float, float]:
@@ -89,7 +82,7 @@ def downscaled(img: np.ndarray, truth: np.ndarray, factor: int) -> tuple[np.ndar
     x = img[:h, :w].astype(np.float64).reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
     c = factor // 2
     lab = truth[c:h:factor, c:w:factor]
-    return np.round(x).astype(img.dtype), _relabel(lab)
+    return np.round(x).astype(img.dtype), relabel_sequential(lab)[0].astype(np.int32)
 
 
 def low_snr(img: np.ndarray, truth: np.ndarray, snr: float = 3.0, background: float = 10.0, seed: int = 0):

@@ -139,6 +139,7 @@ class ProgressivePrediction:
         self.final: Prediction | None = None
         self.cancelled = False
         self._release_background: Callable[[], None] | None = None
+        self._guess: Window | None | bool = False  # see _guess_window (False: not decided yet)
 
     # -- what the next step needs --------------------------------------------------------------------
     @property
@@ -259,13 +260,66 @@ class ProgressivePrediction:
             self._points = self._labels = None
 
     def _first_window(self) -> Window:
-        """The whole image, or the tile that holds the positive points."""
+        """The whole image, the tile that holds the positive points, or (that tile not embedded yet) the
+        zoom window an object of the typical size under them would get (:meth:`_guess_window`).
+        """
         seg = self._seg
         if seg.grid.is_single:
             return seg.whole_window
         pts, lab = self._points, self._labels
         positives = pts[lab == 1] if (lab == 1).any() else pts
-        return seg.grid.tile(seg.grid.tile_at(*positives.mean(axis=0)))
+        tile = seg.grid.tile(seg.grid.tile_at(*positives.mean(axis=0)))
+        guess = self._guess_window(positives, tile)
+        return tile if guess is None else guess
+
+    def _guess_window(self, positives: np.ndarray, tile: Window) -> Window | None:
+        """Clicks on a region not embedded yet: the zoom window of an object of the typical extent
+        (:meth:`~napari_sam.segmenter.Segmenter.typical_extent`) centred on them, when it is smaller
+        than the tile, at least half the model's input (at most 2× upsampling) and holds them with room
+        around. Searching the object's box there (instead of in the tile) needs one encoder pass where
+        the tile and then the zoom window needed two; the final stage answers from it when the box
+        found gets a window of the same size (:meth:`_zoom_windows`). Decided once; None: the tile.
+        """
+        if self._guess is not False:
+            return self._guess
+        self._guess = None
+        seg = self._seg
+        if self._boxes is not None or not self._zoom.enabled or seg.embeddings.available(tile, self.plane):
+            return None
+        r, c = positives.mean(axis=0)
+        extent = seg.typical_extent(self.plane, (r, c))
+        if extent <= 0:
+            return None
+        guess = seg.window_for_box(
+            (r - extent / 2, c - extent / 2, r + extent / 2, c + extent / 2), self._zoom
+        )
+        room = extent / 2
+        inside = all(
+            guess.contains_box((p[0] - room, p[1] - room, p[0] + room, p[1] + room)) for p in positives
+        )
+        # and no more than 2× upsampling: searching a box from a smaller window found worse boxes
+        # (nuclei halved in size, 4×: click IoU 0.49 → 0.41 over 16 objects)
+        if inside and seg.model.input_size / 2 <= guess.size < tile.size:
+            self._guess = guess
+        return self._guess
+
+    def _zoom_windows(self) -> list[Window]:
+        """The final windows of the boxes; a box whose zoom window has the side of the guessed window
+        (:meth:`_guess_window`), and lies in it with a margin of an eighth of its side, is answered from
+        the guessed window, which is embedded already.
+        """
+        windows = [self._seg.window_for_box(b, self._zoom) for b in self._boxes]
+        guess = self._guess if isinstance(self._guess, Window) else None
+        if guess is not None:
+            margin = guess.size / 8
+            windows = [
+                guess
+                if w.size == guess.size
+                and guess.contains_box((b[0] - margin, b[1] - margin, b[2] + margin, b[3] + margin))
+                else w
+                for w, b in zip(windows, self._boxes)
+            ]
+        return windows
 
     def _search(self) -> None:
         """A box-trained model's clicks → the box of the object under them, once."""
@@ -304,7 +358,7 @@ class ProgressivePrediction:
             n = 1 if self._boxes is None else len(self._boxes)
             return [req.window] * n
         if self._boxes is not None:
-            return [seg.window_for_box(b, self._zoom) for b in self._boxes]
+            return self._zoom_windows()
         if seg.grid.is_single and not self._zoom.enabled:
             return [seg.whole_window]
         if self._first is not None:
