@@ -29,3 +29,15 @@ def test_restart_forgets_steps_from_a_cache():
     clock.text(0, 10)
     now[0] = 6.0
     assert clock.text(1, 10).endswith("about 9 s left")
+
+
+def test_waiting_before_the_first_step_does_not_stretch_the_estimate():
+    from napari_sam.progress import ProgressClock
+
+    now = [0.0]
+    clock = ProgressClock("tiles", clock=lambda: now[0])
+    for t in (0.0, 5.0, 10.0):  # a background job waiting for a quiet moment, reporting (0, 10)
+        now[0] = t
+        assert clock.eta(0, 10) is None
+    now[0] = 12.0  # its first tile took 2 s
+    assert clock.eta(1, 10) == 18.0

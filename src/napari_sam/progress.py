@@ -23,8 +23,9 @@ def format_duration(seconds: float) -> str:
 class ProgressClock:
     """Turns ``(done, total)`` steps into a line such as "37 % · 163/441 tiles · about 2 min 10 s left".
 
-    The time left is the mean time per step since the first report times the steps left; it is shown
-    once a step finished and at least half a second passed (earlier estimates mislead).
+    The time left is the mean time per step since the first report times the steps left (reports
+    before the first step move that start, so a job that waits before it begins does not look slow);
+    it is shown once a step finished and at least half a second passed (earlier estimates mislead).
 
     Parameters
     ----------
@@ -52,8 +53,11 @@ class ProgressClock:
             self._start, self._start_done = now, done
             return None
         steps = done - self._start_done
+        if steps <= 0:  # no step yet (a job waiting before its first one): time from the last report
+            self._start = now
+            return None
         elapsed = now - self._start
-        if steps <= 0 or elapsed < 0.5:
+        if elapsed < 0.5:
             return None
         return elapsed / steps * max(total - done, 0)
 
