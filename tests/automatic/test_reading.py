@@ -6,9 +6,10 @@ import pytest
 from napari_sam.automatic.background import flatten
 from napari_sam.automatic.box_mode import BoxModeParams
 from napari_sam.automatic.polarity import bright_objects, decide_polarity
+from napari_sam.automatic.proposals import propose_boxes
 from napari_sam.automatic.scale import estimate_diameter
 from napari_sam.io.sample_variants import he_rendering, inverted
-from napari_sam.io.samples import blobs
+from napari_sam.io.samples import blobs, nuclei
 
 RNG = np.random.default_rng(3)
 CENTRES = [(r, c) for r in range(24, 200, 44) for c in range(24, 200, 44)]
@@ -28,6 +29,21 @@ def test_polarity_follows_the_objects_not_the_channel():
     assert reading["polarity"] == "dark"
     # the returned image has the objects bright again
     assert bright[truth > 0].mean() > bright[truth == 0].mean()
+
+
+def test_dark_objects_are_proposed_like_bright_ones():
+    """Turned over into non-negative values, dark objects get every proposal generator, including the
+    intensity watershed, whose seeds are maxima above zero (a negated image once gave it none: on the
+    inverted nuclei 299 boxes instead of 322, F1 0.761 instead of 0.803)."""
+    img = nuclei()[0].astype(np.float32)
+    display = (img - img.min()) * (255.0 / np.ptp(img))
+    as_bright, _ = bright_objects(display, "bright")
+    as_dark, reading = bright_objects(255.0 - display)
+    assert reading["polarity"] == "dark" and as_dark.min() >= 0.0
+    a = propose_boxes(as_bright, sigma=1.0, diameter=20.0)
+    b = propose_boxes(as_dark, sigma=1.0, diameter=20.0)
+    assert sum(str(s).startswith("intensity") for s in b.source) > 10
+    np.testing.assert_allclose(a.boxes, b.boxes)
 
 
 def test_stained_rgb_is_read_through_haematoxylin():

@@ -99,7 +99,9 @@ def bright_objects(rgb255: np.ndarray, polarity: str = "auto") -> tuple[np.ndarr
     Returns
     -------
     image
-        The object channel, negated for dark objects.
+        The object channel; for dark objects turned over as ``255 - channel``: non-negative (anything
+        looking for bright maxima above zero finds them) and the same map for every plane of a stack
+        (so one threshold serves them all).
     reading
         ``{"channel": "gray"|"haematoxylin", "polarity": "bright"|"dark", ...evidence}``.
     """
@@ -114,4 +116,6 @@ def bright_objects(rgb255: np.ndarray, polarity: str = "auto") -> tuple[np.ndarr
         polarity, evidence = decide_polarity(channel)
         reading.update(evidence)
     reading["polarity"] = polarity
-    return (channel if polarity == "bright" else -channel), reading
+    if polarity == "bright":
+        return channel, reading
+    return 255.0 - channel, reading
