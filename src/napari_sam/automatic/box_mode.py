@@ -77,6 +77,10 @@ class BoxModeParams:
         exact; a few tokens give nearly the same masks at a fraction of the cost).
     drop_clusters
         Drop masks that hold two smaller, mostly disjoint candidates (one mask over touching objects).
+    edge_weight
+        Rank masks that do not stand out of their immediate surroundings (fragments cut from inside an
+        object) below the rest, so a whole object wins over its fragment
+        (:mod:`~napari_sam.automatic.edges`).
     """
 
     pred_iou_thresh: float = 0.7
@@ -98,6 +102,7 @@ class BoxModeParams:
     low_levels: tuple[float, ...] = (0.5,)
     decoder_context: int | None = None
     drop_clusters: bool = True
+    edge_weight: bool = True
 
     def __post_init__(self) -> None:
         check_polarity(self.polarity)
@@ -258,4 +263,5 @@ def propose(image: PreparedImage, params: BoxModeParams) -> Proposals:
         low_levels=tuple(params.low_levels),
     )
     props.reading = reading
+    props.image = bright
     return props

@@ -37,7 +37,7 @@ def pairwise_intersections(cands: Candidates) -> np.ndarray:
 
 
 def cluster_masks(
-    cands: Candidates, *, contain: float = 0.8, max_part: float = 0.75, disjoint: float = 0.2
+    cands: Candidates, *, contain: float = 0.7, max_part: float = 0.75, disjoint: float = 0.2
 ) -> np.ndarray:
     """(N,) bool: masks that hold two smaller candidates which barely overlap each other.
 
@@ -46,7 +46,9 @@ def cluster_masks(
     cands
         Candidate masks (already filtered by quality).
     contain
-        A part lies inside a mask when at least this fraction of the part's area does.
+        A part lies inside a mask when at least this fraction of the part's area does. 0.7 rather than
+        0.8: a mask over two touching objects is often a little tighter than each object's own mask
+        (2× down-scaled nuclei F1 0.620 → 0.651; the other variants unchanged).
     max_part
         Parts are at most this fraction of the mask's area.
     disjoint

@@ -113,6 +113,11 @@ def _segment_prepared(
         else:
             cands, info = box_candidates(model, image, embeddings, proposals, params, progress)
             weight = None
+        if params.edge_weight and proposals.image is not None and len(cands):
+            from napari_sam.automatic.edges import edge_weights
+
+            edges = edge_weights(cands, proposals.image, proposals.diameter)
+            weight = edges if weight is None else weight * edges
         kept_c, order = select(cands, params, proposals.diameter, weight)
         labels, kept = paint_labels(kept_c, image.shape, order=order, max_overlap=params.max_overlap)
         cands = kept_c

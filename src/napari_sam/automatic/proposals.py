@@ -38,6 +38,8 @@ class Proposals:
     reading
         How the image was read: channel, polarity, background correction (see
         :func:`~napari_sam.automatic.box_mode.propose`).
+    image
+        (H, W) float32 image with the objects bright that the proposals were read from, or None.
     """
 
     boxes: np.ndarray
@@ -45,6 +47,7 @@ class Proposals:
     diameter: float
     threshold: float
     reading: dict = field(default_factory=dict)
+    image: np.ndarray | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.boxes)
