@@ -111,13 +111,17 @@ def test_background_starts_after_a_quiet_period_and_yields_meanwhile(lite_medsam
     run = seg.iter_encode_view_first(batch_size=1, quiet_s=0.6)
     waiting = next(run)
     assert waiting == (0, 9) and seg.embeddings.encoded_count == 0  # stoppable while it waits
+    assert seg.background_waiting  # the front ends say why nothing moves
     progress = waiting
     while progress[0] == 0:
         progress = next(run)
     assert progress == (1, 9) and time.monotonic() - start >= 0.6
+    assert not seg.background_waiting
     seg.embeddings.pause_background()()  # a prompt just ended: quiet again before the next tile
     assert next(run) == (1, 9) and seg.embeddings.encoded_count == 1
+    assert seg.background_waiting
     run.close()
+    assert not seg.background_waiting  # stopped while waiting: nothing left claiming it waits
 
 
 def test_a_staged_prompt_holds_the_background_from_its_quick_answer_to_its_final_one(lite_medsam, big):

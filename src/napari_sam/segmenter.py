@@ -132,6 +132,8 @@ class Segmenter:
         self._plane = 0
         self.lead_shape: tuple[int, ...] = ()
         self._temp_cleanup = None
+        # True while iter_encode_view_first waits for a quiet moment (front ends say why nothing moves)
+        self.background_waiting = False
         self.events = SegmenterEvents()
         self.propagator = Propagator(self)
 
@@ -418,8 +420,8 @@ class Segmenter:
             the last prompt's encoder run: an encoder pass cannot be interrupted, so a click that comes
             soon after opening the image (or after the previous prompt) finds the processor free instead
             of waiting for a background tile (on 2 CPU cores a LiteMedSAM tile takes about 1.5 s).
-            Meanwhile it yields the unchanged ``(done, total)`` every 0.1 s, so it can be stopped. 0 starts
-            at once.
+            Meanwhile it yields the unchanged ``(done, total)`` every 0.1 s, so it can be stopped, and
+            ``background_waiting`` is True. 0 starts at once.
         """
         self._require_image()
         p = self._plane if plane is None else self.plane_index(plane)
@@ -431,19 +433,24 @@ class Segmenter:
         total = len(self.embeddings.pending_tiles(p))
         started = time.monotonic()
         done = 0
-        while True:
-            while time.monotonic() - max(started, self.embeddings.last_prompt) < quiet_s:
-                time.sleep(0.1)
+        try:
+            while True:
+                while time.monotonic() - max(started, self.embeddings.last_prompt) < quiet_s:
+                    self.background_waiting = True
+                    time.sleep(0.1)
+                    yield done, total
+                self.background_waiting = False
+                where = view() if callable(view) else view
+                pending = self.tiles_by_distance(where, p)  # also drops tiles a prompt had encoded meanwhile
+                if not pending:
+                    return
+                chosen = pending[: max(1, int(batch_size))]
+                self.embeddings.encode([self.grid.tile(t) for t in chosen], plane=p, background=True)
+                done = total - len(pending) + len(chosen)
+                self.events.embedding_progress.emit(done, total)
                 yield done, total
-            where = view() if callable(view) else view
-            pending = self.tiles_by_distance(where, p)  # also drops tiles a prompt had encoded meanwhile
-            if not pending:
-                return
-            chosen = pending[: max(1, int(batch_size))]
-            self.embeddings.encode([self.grid.tile(t) for t in chosen], plane=p, background=True)
-            done = total - len(pending) + len(chosen)
-            self.events.embedding_progress.emit(done, total)
-            yield done, total
+        finally:
+            self.background_waiting = False
 
     def encode_planes(
         self,

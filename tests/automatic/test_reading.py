@@ -91,3 +91,27 @@ def test_settings_are_checked():
         BoxModeParams(polarity="up")
     with pytest.raises(ValueError, match="diameter must be positive"):
         BoxModeParams(diameter=-3)
+    with pytest.raises(ValueError, match="upscale_allowance must lie in"):
+        BoxModeParams(upscale_allowance=-0.1)
+    with pytest.raises(ValueError, match="flatten must be"):
+        BoxModeParams(flatten="yes")
+
+
+def test_flattening_is_decided_per_image_from_the_blobs_a_threshold_leaves_out():
+    from napari_sam.automatic.box_mode import propose
+    from napari_sam.image.normalize import prepare_image
+    from napari_sam.io.sample_variants import variant
+
+    img, truth = nuclei()
+    readings = {}
+    for name in ("original", "uneven"):
+        image, _ = variant(name, img, truth)
+        readings[name] = propose(prepare_image(image), BoxModeParams()).reading
+    assert readings["original"]["flattened"] is False and readings["original"]["blobs_missed"] < 0.1
+    # under a ×0.3–×1 field the global threshold leaves out the dim corner's nuclei
+    uneven = readings["uneven"]
+    assert uneven["flattened"] is True and uneven["blobs_missed"] > 0.2
+    assert uneven["blobs_missed_flat"] < uneven["blobs_missed"]
+    # told, it does as told
+    image, _ = variant("uneven", img, truth)
+    assert propose(prepare_image(image), BoxModeParams(flatten=False)).reading["flattened"] is False

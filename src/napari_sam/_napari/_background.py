@@ -39,6 +39,9 @@ def view_box(viewer, layer) -> tuple[float, float, float, float] | None:
     return float(r0), float(c0), float(r1), float(c1)
 
 
+WAITING = "Paused: the next tile starts after 2 s without prompts, so your clicks are answered first."
+
+
 class BackgroundEmbeddingPanel(ProgressPanel):
     """The dock's :class:`ProgressPanel` ("Embedding in the background: 37 % · 163/441 tiles · about 2 min
     left") with a Stop button, for a large image's tiles.
@@ -87,6 +90,7 @@ class BackgroundEmbeddingPanel(ProgressPanel):
             state["view"] = view()  # main thread: read the camera here, the worker reads the copy
             done, n = value
             self._show(total - n + done, total)
+            self.set_detail(WAITING if segmenter.background_waiting else "")
 
         def finished() -> None:
             if self.worker is worker:

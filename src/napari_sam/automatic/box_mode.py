@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from napari_sam.automatic.background import flatten
+from napari_sam.automatic.background import flatten, needs_flattening
 from napari_sam.automatic.clusters import cluster_masks
 from napari_sam.automatic.decode import decode_window
 from napari_sam.automatic.filters import Candidates, clean_mask, stability_score
@@ -48,9 +48,11 @@ class BoxModeParams:
         haematoxylin concentration), ``"bright"`` or ``"dark"``: how objects look against their
         surroundings (:mod:`~napari_sam.automatic.polarity`).
     flatten
-        Subtract the background and divide by the local contrast before proposing
-        (:mod:`~napari_sam.automatic.background`); the model still sees the original pixels. Off by
-        default: with it on, the stardist nuclei scored F1 0.785 instead of 0.884 (LiteMedSAM).
+        ``"auto"`` (decided per image: when a global threshold leaves out many of the object-sized
+        blobs, as under uneven illumination), True or False: subtract the background and divide by the
+        local contrast before proposing (:mod:`~napari_sam.automatic.background`); the model still
+        sees the original pixels. Always on would cost evenly lit images (nuclei F1 0.788 instead of
+        0.884, uneven illumination 0.757 instead of 0.676).
     sigma, diameter, spacings
         Proposal settings (:func:`~napari_sam.automatic.proposals.propose_boxes`); ``sigma`` None
         smooths by a twentieth of the diameter (0.6–3 pixels); ``diameter`` None estimates the typical
@@ -77,6 +79,11 @@ class BoxModeParams:
         exact; a few tokens give nearly the same masks at a fraction of the cost).
     drop_clusters
         Drop masks that hold two smaller, mostly disjoint candidates (one mask over touching objects).
+    upscale_allowance
+        Stability bonus per doubling of a window's up-sampling beyond 2× (model input side / window
+        side). Small objects are answered from strongly up-sampled, blurry windows, where the model's
+        mask edges are softer and its stability lower for the same quality (2× down-scaled nuclei: F1
+        0.660 → 0.691, 4× down: 0.743 → 0.759; windows up-sampled less than 2× are unchanged).
     edge_weight
         Rank masks that do not stand out of their immediate surroundings (fragments cut from inside an
         object) below the rest, so a whole object wins over its fragment
@@ -89,7 +96,7 @@ class BoxModeParams:
     zoom_factor: float = 7.0
     min_window_fraction: float = 0.125
     polarity: str = "auto"
-    flatten: bool = False
+    flatten: bool | str = "auto"
     sigma: float | None = None
     diameter: float | None = None
     spacings: tuple[float, ...] = (0.3, 0.5)
@@ -102,10 +109,13 @@ class BoxModeParams:
     low_levels: tuple[float, ...] = (0.5,)
     decoder_context: int | None = None
     drop_clusters: bool = True
+    upscale_allowance: float = 0.1
     edge_weight: bool = True
 
     def __post_init__(self) -> None:
         check_polarity(self.polarity)
+        if self.flatten not in (True, False, "auto"):
+            raise ValueError(f"flatten must be True, False or 'auto' (decided per image); got {self.flatten!r}")
         for name in ("pred_iou_thresh", "stability_thresh", "max_overlap"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
@@ -122,6 +132,8 @@ class BoxModeParams:
             raise ValueError(f"min_window_fraction must lie in (0, 1]; got {self.min_window_fraction}")
         if self.zoom_factor <= 0:
             raise ValueError(f"zoom_factor must be positive; got {self.zoom_factor}")
+        if not 0.0 <= self.upscale_allowance <= 0.5:
+            raise ValueError(f"upscale_allowance must lie in [0, 0.5]; got {self.upscale_allowance}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -164,6 +176,7 @@ def box_candidates(
         # similar sizes per batch: a batch's crops share the size of its largest
         idx = idx[np.argsort(np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]), kind="stable")]
         emb = embeddings.get(window)
+        bonus = params.upscale_allowance * np.log2(max(model.input_size / window.size / 2.0, 1.0))
         crops = decode_window(
             model,
             emb,
@@ -178,7 +191,7 @@ def box_candidates(
             masks.append(clean_mask(logits > 0))
             offsets.append(crop.offset)
             scores.append(float(crop.scores[0]))
-            stab.append(float(stability_score(logits, 0.0, params.stability_offset)))
+            stab.append(min(1.0, float(stability_score(logits, 0.0, params.stability_offset)) + bonus))
             prompt.append(int(i))
             if features:
                 feats.append(pool_feature(emb, window, model.input_size, masks[-1], crop.offset))
@@ -250,9 +263,13 @@ def propose(image: PreparedImage, params: BoxModeParams) -> Proposals:
     if d <= 0:
         reading["empty"] = "no objects: no blob stands out of the noise"
         return Proposals(np.zeros((0, 4)), np.zeros(0, dtype="<U20"), 0.0, 0.0, reading)
-    source = flatten(bright, d) if params.flatten else bright
-    reading["flattened"] = bool(params.flatten)
     sigma = params.sigma if params.sigma is not None else proposal_sigma(d)
+    flat = params.flatten
+    if flat == "auto":
+        flat, evidence = needs_flattening(bright, d, sigma)
+        reading.update(evidence)
+    source = flatten(bright, d) if flat else bright
+    reading["flattened"] = bool(flat)
     props = propose_boxes(
         source,
         sigma=sigma,
