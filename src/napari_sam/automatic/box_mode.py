@@ -115,7 +115,9 @@ class BoxModeParams:
     def __post_init__(self) -> None:
         check_polarity(self.polarity)
         if self.flatten not in (True, False, "auto"):
-            raise ValueError(f"flatten must be True, False or 'auto' (decided per image); got {self.flatten!r}")
+            raise ValueError(
+                f"flatten must be True, False or 'auto' (decided per image); got {self.flatten!r}"
+            )
         for name in ("pred_iou_thresh", "stability_thresh", "max_overlap"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
