@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from napari_sam.automatic.like_committed import new_objects
-from napari_sam.automatic.summary import why_empty
+from napari_sam.automatic.summary import describe_reading, why_empty
 from napari_sam.progress import ProgressClock
 from sam_widgets._progress import progress_bar
 
@@ -207,9 +207,12 @@ class FoundObjects:
         elif add:
             self.add_found()
         else:
+            reading = describe_reading(infos)
             self.status = (
-                f"{count} object{'s' if count != 1 else ''} found (outlined): Keep found (or the widget's "
-                ".add_found()) keeps them, Drop found (.clear_found()) drops them"
+                f"{count} object{'s' if count != 1 else ''} found (outlined)"
+                + (f", read as {reading}" if reading else "")
+                + ": Keep found (or the widget's .add_found()) keeps them, Drop found (.clear_found()) "
+                "drops them"
             )
 
     def _run_job(self, what: str, run):

@@ -57,6 +57,9 @@ def test_settings_show_the_defaults_and_follow_the_mode(make_napari_viewer, lite
     widget.smallest_spin.setValue(10)
     widget.polarity_combo.setCurrentText("bright")
     assert widget.settings() == {"pred_iou_thresh": 0.5, "min_area": 79, "polarity": "bright"}
+    assert widget.background_combo.isEnabled() and widget.background_combo.currentText() == "auto"
+    widget.background_combo.setCurrentText("as is")
+    assert widget.settings()["flatten"] is False
 
 
 def test_absurd_sizes_get_one_clear_message(make_napari_viewer, qtbot, lite_medsam, notifications):
@@ -106,3 +109,4 @@ def test_examples_from_a_labels_layer_are_kept_and_checked(
     count = len(np.unique(result)) - 1
     assert count >= 6, widget.status.text()
     assert widget.status.text().startswith(f"{count} objects (3 of them the examples)")
+    assert "; read as bright objects on their surroundings, about " in widget.status.text()

@@ -14,3 +14,15 @@ def test_no_proposals_and_refused_candidates_say_what_to_change():
     assert "no proposals" in why_empty({"decoded": 0}) and "polarity" in why_empty({"decoded": 0})
     text = why_empty({"decoded": 12, "parameters": {"pred_iou_thresh": 0.9, "polarity": "dark"}})
     assert "12 candidate masks" in text and "pred_iou_thresh 0.9" in text and "lower thresholds" in text
+
+
+def test_the_reading_is_described_in_one_phrase():
+    from napari_sam.automatic.summary import describe_reading
+
+    info = {"polarity": "dark", "channel": "haematoxylin", "object_diameter": 25.4, "flattened": False}
+    assert describe_reading(info) == "dark objects in the haematoxylin stain, about 25 px across"
+    gray = {"polarity": "bright", "channel": "gray", "object_diameter": 9.0, "flattened": True}
+    assert describe_reading([gray, info]) == (
+        "bright objects on their surroundings, about 9 px across, uneven background flattened"
+    )
+    assert describe_reading({"mode": "points"}) == ""

@@ -54,7 +54,7 @@ def test_find_like_committed_review_then_add(crop, lite_medsam):
     # shown for review, not committed yet; the canvas showed the job's percentage, then nothing
     assert np.array_equal(w.found, found) and np.array_equal(w.labels, committed)
     assert w.num_found == n and w.num_objects == COMMITTED
-    assert w.status.startswith(f"{n} objects found (outlined)") and ".add_found()" in w.status
+    assert w.status.startswith(f"{n} objects found (outlined), read as ") and ".add_found()" in w.status
     assert any(line.startswith("finding objects like the committed ones") and "%" in line for line in lines)
     assert lines[-1] == "" and w.kernel_progress == "" and not w.busy
 

@@ -23,6 +23,7 @@ from napari_sam._napari._workers import make_progress_relay, report_error
 
 MODES = ("model default", "points", "boxes")
 POLARITIES = ("auto", "bright", "dark")
+BACKGROUND_CHOICES = {"auto": "auto", "flatten": True, "as is": False}  # shown → BoxModeParams.flatten
 NO_EXAMPLES = "none"
 MAX_DIAMETER = 100_000  # pixels: the size spin boxes' range
 
@@ -84,6 +85,13 @@ class SegmentEverythingWidget(JobWidget):
             "(stained H&E/IHC images are read through their haematoxylin stain); bright: e.g. "
             "fluorescent nuclei; dark: e.g. stained nuclei or cells in brightfield"
         )
+        self.background_combo = QComboBox()
+        self.background_combo.addItems(list(BACKGROUND_CHOICES))
+        self.background_combo.setToolTip(
+            "Uneven illumination or background (box proposals): auto flattens the image the proposals "
+            "read when a global threshold would miss many objects (e.g. in a dim corner); flatten: always; "
+            "as is: never. The model always sees the original pixels"
+        )
         box = _defaults("boxes")
         self.smallest_spin = _size_spin(
             "Objects smaller than this (diameter in pixels) are dropped. auto: a quarter of the typical "
@@ -121,11 +129,18 @@ class SegmentEverythingWidget(JobWidget):
         form.addRow("Device", self.device_combo)
         form.addRow("Mode", self.mode_combo)
         form.addRow("Objects", self.polarity_combo)
+        form.addRow("Background", self.background_combo)
         form.addRow("Object size (diameter, px)", sizes)
         form.addRow("Predicted IoU ≥", self.iou_spin)
         form.addRow("Stability ≥", self.stability_spin)
         form.addRow("Like the objects in", self.examples_combo)
-        self._box_only = (self.polarity_combo, self.smallest_spin, self.largest_spin, self.examples_combo)
+        self._box_only = (
+            self.polarity_combo,
+            self.background_combo,
+            self.smallest_spin,
+            self.largest_spin,
+            self.examples_combo,
+        )
         self._shown_kind = "boxes"  # whose defaults the threshold boxes show
         self.mode_combo.currentIndexChanged.connect(self._on_mode_changed)
         self.model_combo.currentTextChanged.connect(self._on_mode_changed)
@@ -182,6 +197,8 @@ class SegmentEverythingWidget(JobWidget):
             params.update(size_settings(self.smallest_spin.value(), self.largest_spin.value()))
             if self.polarity_combo.currentText() != "auto":
                 params["polarity"] = self.polarity_combo.currentText()
+            if self.background_combo.currentText() != "auto":
+                params["flatten"] = BACKGROUND_CHOICES[self.background_combo.currentText()]
         return params
 
     def examples(self, info, plane) -> np.ndarray | None:
@@ -228,7 +245,7 @@ class SegmentEverythingWidget(JobWidget):
             image, where = plane_data(layer, info, plane), {}
         name, device = self.model_combo.currentText().strip(), self.device_combo.currentText()
         mode = None if self.mode_combo.currentIndex() == 0 else self.mode_combo.currentText()
-        box_only = {"min_area", "max_area", "polarity"}
+        box_only = {"min_area", "max_area", "polarity", "flatten"}
         callback, relay = make_progress_relay("napari-sam: segment everything")
         models = self._models
         started = time.perf_counter()
@@ -291,7 +308,11 @@ class SegmentEverythingWidget(JobWidget):
             return
         kept = 0 if examples is None else len(np.unique(examples[examples > 0]))
         found = f"{count} objects" + (f" ({kept} of them the examples)" if kept else "")
-        self.set_status(f"{found} in {seconds:.1f} s → layer {name!r}")
+        from napari_sam.automatic.summary import describe_reading
+
+        reading = describe_reading(run_info)
+        read = f"; read as {reading}" if reading else ""
+        self.set_status(f"{found} in {seconds:.1f} s → layer {name!r}{read}")
 
 
 def empty_reason(text: str | None) -> str:

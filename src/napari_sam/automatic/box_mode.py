@@ -260,8 +260,10 @@ def propose(image: PreparedImage, params: BoxModeParams) -> Proposals:
     h, w = image.shape
     bright, reading = bright_objects(image.region(0, h, 0, w), params.polarity)
     # the proposals' split rules work on the smaller objects of the population: 0.8 × the median size
-    d = float(params.diameter) if params.diameter else SMALL_OBJECT_FRACTION * estimate_diameter(bright)
+    typical = float(params.diameter) if params.diameter else estimate_diameter(bright)
+    d = typical if params.diameter else SMALL_OBJECT_FRACTION * typical
     reading["diameter"] = round(d, 2)
+    reading["object_diameter"] = round(typical, 1)
     if d <= 0:
         reading["empty"] = "no objects: no blob stands out of the noise"
         return Proposals(np.zeros((0, 4)), np.zeros(0, dtype="<U20"), 0.0, 0.0, reading)

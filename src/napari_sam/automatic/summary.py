@@ -1,4 +1,6 @@
-"""Why an automatic segmentation found nothing, in one sentence both front ends and the CLI show."""
+"""How an automatic segmentation read the image, and why it found nothing: sentences both front ends and
+the CLI show.
+"""
 
 from __future__ import annotations
 
@@ -36,3 +38,22 @@ def why_empty(info: dict | Iterable[dict]) -> str:
         + (f" ({settings})" if settings else "")
         + "; try lower thresholds or another size range"
     )
+
+
+def describe_reading(info: dict | Iterable[dict]) -> str:
+    """How box proposals read the image, from :func:`~napari_sam.automatic.segment_everything`'s info (or
+    the first plane's of several), e.g. "dark objects in the haematoxylin stain, about 25 px across,
+    background flattened"; "" for the point grid or an image that was not read.
+    """
+    infos = [info] if isinstance(info, dict) else list(info)
+    one = next((i for i in infos if i.get("polarity")), None)
+    if one is None:
+        return ""
+    channel = one.get("channel", "gray")
+    where = "in the haematoxylin stain" if channel == "haematoxylin" else "on their surroundings"
+    parts = [f"{one['polarity']} objects {where}"]
+    if one.get("object_diameter"):
+        parts.append(f"about {float(one['object_diameter']):.0f} px across")
+    if one.get("flattened"):
+        parts.append("uneven background flattened")
+    return ", ".join(parts)
