@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--automatic", action="store_true", help="also segment-everything F1 (slow)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--learning-rate", type=float, default=None, help="default: finetune()'s own")
     parser.add_argument(
         "--eval-objects", type=int, default=None, help="evaluate only the first N right-half objects"
     )
@@ -117,7 +118,15 @@ def main(argv: list[str] | None = None) -> int:
         row = {"variant": name, "train_objects": int(len(np.unique(left)) - 1)}
         load_before = load_average()
         t0 = time.perf_counter()
-        tuned = finetune(img, left, base=base, minutes=args.minutes, device=args.device, seed=args.seed)
+        tuned = finetune(
+            img,
+            left,
+            base=base,
+            minutes=args.minutes,
+            device=args.device,
+            seed=args.seed,
+            **({"learning_rate": args.learning_rate} if args.learning_rate else {}),
+        )
         row["finetune_wall_s"] = round(time.perf_counter() - t0, 1)
         row["load_average_before_after"] = [load_before, load_average()]
         row["stopped_by"] = tuned.report["stopped_by"]
