@@ -115,20 +115,19 @@ def read_stack_once(source, params: BoxModeParams, max_planes: int = 5) -> BoxMo
         changes["polarity"] = max(set(polarities), key=polarities.count)
     if params.diameter is None and diameters:
         changes["diameter"] = float(np.median(diameters))
+    # the proposals' diameter and smoothing, as every plane will use them
+    d = SMALL_OBJECT_FRACTION * changes.get("diameter", params.diameter or 0.0)
+    sigma = params.sigma if params.sigma is not None else proposal_sigma(d)
     if params.flatten == "auto" and diameters:
         # flatten every plane or none: the majority of the contrast-richest planes' decisions
         from napari_sam.automatic.background import needs_flattening
 
-        d = SMALL_OBJECT_FRACTION * changes.get("diameter", params.diameter or 0.0)
-        sigma = params.sigma if params.sigma is not None else proposal_sigma(d)
         votes = [needs_flattening(bright, d, sigma)[0] for bright in images]
         changes["flatten"] = sum(votes) > len(votes) / 2
     if params.threshold is None and diameters and not changes.get("flatten", params.flatten):
         # one foreground threshold for every plane: Otsu's on the planes with the most contrast, read
         # with the stack's polarity (its one intensity scaling makes planes comparable)
         polarity = changes.get("polarity", params.polarity)
-        d = SMALL_OBJECT_FRACTION * changes.get("diameter", params.diameter or 0.0)
-        sigma = params.sigma if params.sigma is not None else proposal_sigma(d)
         levels = []
         for own, bright, region in zip(polarities, images, regions):
             if polarity != "auto" and own != polarity:  # this plane alone read the other polarity

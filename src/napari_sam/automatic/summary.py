@@ -43,7 +43,7 @@ def why_empty(info: dict | Iterable[dict]) -> str:
 def describe_reading(info: dict | Iterable[dict]) -> str:
     """How box proposals read the image, from :func:`~napari_sam.automatic.segment_everything`'s info (or
     the first plane's of several), e.g. "dark objects in the haematoxylin stain, about 25 px across,
-    background flattened"; "" for the point grid or an image that was not read.
+    uneven background flattened"; "" for the point grid or an image that was not read.
     """
     infos = [info] if isinstance(info, dict) else list(info)
     one = next((i for i in infos if i.get("polarity")), None)
