@@ -8,6 +8,10 @@ beside them an OpenVINO bf16 export of the reference encoder (``pip install open
 user comfortable with OpenVINO would pick. On a CPU without bf16 units the bf16 row is skipped (``precision
 ='bf16'`` is refused there) and OpenVINO reports the precision it actually ran in.
 
+The row "freed memory kept / system malloc" is ours in fresh processes with and without
+:mod:`napari_sam.models.host_memory` (its "reference" column is the system's malloc): that setting is
+process-wide, so the in-process pairs share it with the reference.
+
 Timings alternate reference and ours call by call, so a noisy machine slows both alike; the ratio
 (ours / reference) is the median of the per-pair ratios. Prints a table, then one JSON line.
 """
@@ -110,6 +114,60 @@ def openvino_encoder(torch_encoder, x: torch.Tensor, threads: int):
     return (lambda: request.infer({0: xn})), ran_in
 
 
+# The C library's malloc setting (napari_sam.models.host_memory) is process-wide and applied when a CPU
+# model loads, so the in-process pairs above share it with the reference; its own effect is measured
+# between fresh processes, with it and without it (NAPARI_SAM_MALLOC=system), alternating.
+ALLOCATOR_SNIPPET = (
+    "import json, statistics, threading, time, torch\n"
+    "torch.set_num_threads({threads})\n"
+    "from napari_sam.models.host_memory import keep_freed_memory\n"
+    "from napari_sam.models.loading import load_model\n"
+    "model = load_model('lite_medsam', device='cpu', precision='fp32')\n"
+    "x = torch.randn(1, 3, 256, 256)\n"
+    "times = []\n"
+    "def passes():\n"
+    "    with torch.inference_mode():\n"
+    "        for _ in range({passes}):\n"
+    "            t = time.perf_counter()\n"
+    "            model.network.image_encoder(x)\n"
+    "            times.append(time.perf_counter() - t)\n"
+    "worker = threading.Thread(target=passes)\n"
+    "worker.start()\n"
+    "worker.join()\n"
+    "print(json.dumps({{'setting': keep_freed_memory(), 'first': times[0],\n"
+    "                  'median': statistics.median(times[1:])}}))\n"
+)
+
+
+def allocator_effect(threads: int, rounds: int = 3, passes: int = 7) -> dict:
+    """Encoder seconds per 256² pass in a worker thread, malloc keeping freed memory vs the system's
+    settings, in fresh processes (``rounds`` of each, alternating): the first pass and the median of the
+    others; ``ratio`` is the median of the per-round ratios of those medians.
+    """
+    import os
+
+    code = ALLOCATOR_SNIPPET.format(threads=threads, passes=passes)
+    runs: dict[str, list[dict]] = {"kept": [], "system": []}
+    for _ in range(rounds):
+        for which, extra in (("kept", {}), ("system", {"NAPARI_SAM_MALLOC": "system"})):
+            out = subprocess.run(
+                [sys.executable, "-c", code],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, **extra},
+            ).stdout
+            runs[which].append(json.loads(out.strip().splitlines()[-1]))
+    return {
+        "reference_s": statistics.median(r["median"] for r in runs["system"]),
+        "ours_s": statistics.median(r["median"] for r in runs["kept"]),
+        "ratio": statistics.median(k["median"] / s["median"] for k, s in zip(runs["kept"], runs["system"])),
+        "first_pass_system_s": statistics.median(r["first"] for r in runs["system"]),
+        "first_pass_kept_s": statistics.median(r["first"] for r in runs["kept"]),
+        "settings": sorted({r["setting"] for r in runs["kept"] + runs["system"]}),
+    }
+
+
 def peak_rss_mb(which: str, threads: int) -> float:
     code = MEMORY_SNIPPETS[which].format(golden=GOLDEN, bench=Path(__file__).parent)
     code = f"import torch; torch.set_num_threads({threads})\n" + PEAK + code
@@ -189,6 +247,10 @@ def main() -> None:
             (emb_ours - torch.from_numpy(golden["embedding"].astype(np.float32))).abs().max()
         )
 
+    alloc = results["encoder: freed memory kept / system malloc"] = allocator_effect(args.threads)
+    notes["encoder first pass of a process (system malloc → kept)"] = (
+        f"{alloc['first_pass_system_s']:.3f} s → {alloc['first_pass_kept_s']:.3f} s"
+    )
     mem = {"ours": peak_rss_mb("ours", args.threads), "reference": peak_rss_mb("reference", args.threads)}
     results["peak RSS, encode + 16 boxes (MB)"] = {
         "reference_s": mem["reference"],
@@ -196,10 +258,10 @@ def main() -> None:
         "ratio": mem["ours"] / mem["reference"],
     }
 
-    print(f"{'measure':<36}{'reference':>12}{'ours':>12}{'ours/ref':>10}")
+    print(f"{'measure':<46}{'reference':>12}{'ours':>12}{'ours/ref':>10}")
     for name, r in results.items():
         unit = "" if "MB" in name else " s"
-        print(f"{name:<36}{r['reference_s']:>10.3f}{unit:2}{r['ours_s']:>10.3f}{unit:2}{r['ratio']:>10.2f}")
+        print(f"{name:<46}{r['reference_s']:>10.3f}{unit:2}{r['ours_s']:>10.3f}{unit:2}{r['ratio']:>10.2f}")
     print(f"embedding max |ours - golden| = {max_emb_diff:.2e} (tolerance 2e-2)")
     for name, note in notes.items():
         print(f"{name}: {note}")

@@ -11,6 +11,7 @@ import torch
 
 from napari_sam.models.checkpoints import fetch_checkpoint, load_state_dict, sha256_file
 from napari_sam.models.device import resolve_device, resolve_precision
+from napari_sam.models.host_memory import keep_freed_memory
 from napari_sam.models.registry import DEFAULT_MODEL, MODELS, ModelSpec, get_spec
 from napari_sam.models.sam import SamNetwork
 
@@ -204,6 +205,9 @@ def load_model(
         from 165 to 293 images/s, see ``benchmarks/gpu_check.py``). The first batch compiles for about
         20 s, so it pays for batch jobs on a GPU, not for an interactive session; a CPU gains little.
 
+    On a CPU, glibc's malloc is set to keep freed memory for reuse (once per process; 20 % off each
+    encoder pass on two cores): see :mod:`napari_sam.models.host_memory`.
+
     Raises
     ------
     ValueError
@@ -212,6 +216,8 @@ def load_model(
     """
     dev = resolve_device(device)
     precision = resolve_precision(precision, dev)
+    if dev.type == "cpu":
+        keep_freed_memory()  # the encoder's activations reused, not page-faulted in on every pass
     spec, path, state, digest = resolve_weights(name_or_path, architecture=architecture, cache_dir=cache_dir)
     net = build_network(spec, state).to(dev).prepare_for_inference()
     model = SamModel(net, spec, dev, path, digest, precision)
