@@ -55,14 +55,27 @@ def large_image() -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
 
 
 def _run_until(predicate, timeout: float = 300.0) -> None:
-    from qtpy.QtCore import QCoreApplication, QEventLoop
+    """Run Qt's event loop (as napari's application does, blocked between events rather than polling,
+    which would take CPU from the encoder) until ``predicate()``, checked every 5 ms.
+    """
+    from qtpy.QtCore import QEventLoop, QTimer
 
     end = time.perf_counter() + timeout
-    while not predicate():
-        if time.perf_counter() > end:
-            raise TimeoutError("timed out")
-        QCoreApplication.processEvents(QEventLoop.AllEvents, 5)
-        time.sleep(0.002)
+    loop = QEventLoop()
+    timer = QTimer()
+    timer.setInterval(5)
+
+    def check() -> None:
+        if predicate() or time.perf_counter() > end:
+            loop.quit()
+
+    timer.timeout.connect(check)
+    timer.start()
+    if not predicate():
+        loop.exec_()
+    timer.stop()
+    if not predicate():
+        raise TimeoutError("timed out")
 
 
 def bench_napari(big, click) -> dict:

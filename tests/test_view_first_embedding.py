@@ -173,3 +173,23 @@ def test_clicks_on_unembedded_regions_go_straight_to_their_zoom_window(lite_meds
     seg.commit(seg.predict(points=[click]))
     extent = max(np.ptp(np.nonzero(seg.labels)[0]), np.ptp(np.nonzero(seg.labels)[1])) + 1
     assert seg.typical_extent(0, (0, 0)) == extent  # committed objects are the better guide
+
+
+def test_the_typical_extent_is_read_where_the_user_prompts(lite_medsam):
+    """Read around a point, reused for points within 512 px of it, read again farther: a large
+    image whose left holds small objects and whose right holds large ones gets the size of each side.
+    """
+    rows, cols = np.mgrid[0:1024, 0:2048]
+    image = np.zeros((1024, 2048), np.float32)
+    for r in range(64, 1024, 96):
+        for c in range(64, 2048, 96):
+            radius = 6 if c < 1024 else 20
+            image[(rows - r) ** 2 + (cols - c) ** 2 <= radius**2] = 200.0
+    image += np.random.default_rng(0).normal(0, 5, image.shape).astype(np.float32)
+    seg = Segmenter(lite_medsam)
+    seg.set_image(image, encode=False)
+    small = seg.typical_extent(0, (500, 500))
+    assert seg._estimated_extent[0] == 0 and seg.typical_extent(0, (700, 300)) == small  # nearby: kept
+    large = seg.typical_extent(0, (500, 1500))
+    assert 8 <= small <= 20 and 30 <= large <= 60, (small, large)
+    assert seg.embeddings.encoded_count == 0  # no encoder pass: the image itself is read

@@ -48,6 +48,9 @@ from napari_sam.prompts import Prompts
 __all__ = ["Segmenter", "SegmenterEvents", "Cancelled", "Stage"]
 
 
+EXTENT_REACH = 512  # pixels: how far from where it was read a typical object size holds (typical_extent)
+
+
 class SegmenterEvents(SignalGroup):
     """What a :class:`Segmenter` tells its front ends (psygnal signals; connect with ``.connect(slot)``).
 
@@ -220,7 +223,7 @@ class Segmenter:
             self.model, source.plane, grid=grid, store=store, batch_size=self.batch_size
         )
         self.last_prediction = None
-        self._estimated_extent: float | None = None  # see typical_extent
+        self._estimated_extent: tuple[int, tuple[int, int, int, int], float] | None = None  # typical_extent
         self.lead_shape = lead_shape
         h, w = source.plane_shape
         self._annotations = Annotations((source.num_planes, h, w) if source.is_stack else (h, w))
@@ -492,22 +495,31 @@ class Segmenter:
 
     def typical_extent(self, plane: int, around: tuple[float, float]) -> float:
         """The extent in pixels (longest box side) a new object is likely to have: the median of the
-        committed objects' when there are some, else the typical object diameter read once from the
-        image (a 256-px region around ``around`` = (row, col) of ``plane``; blob scale, about 0.1 s);
-        0.0 when nothing stands out there. It lets a click on a region not embedded yet go straight to
-        its zoom window (one encoder pass instead of the tile's and then the zoom window's).
+        committed objects' when there are some, else the typical object diameter read from the image
+        around ``around`` = (row, col) of ``plane`` (blob scale of the 256-px region centred there, about
+        0.1 s; kept, and reused for points within ``EXTENT_REACH`` = 512 px of it); 0.0 when nothing stands
+        out there. It lets
+        a click on a region not embedded yet go straight to its zoom window (one encoder pass instead of
+        the tile's and then the zoom window's). A front end may call it before the first click, where the
+        user looks, so that the click does not wait for it.
         """
         objects = self._annotations.objects if self._annotations is not None else []
         if objects:
             return float(np.median([max(o.bbox[2] - o.bbox[0], o.bbox[3] - o.bbox[1]) + 1 for o in objects]))
-        if self._estimated_extent is None:
-            from napari_sam.automatic.polarity import bright_objects
-            from napari_sam.automatic.scale import estimate_diameter
+        r, c = (int(round(v)) for v in around)
+        known = self._estimated_extent
+        if known is not None:
+            k_plane, (r0, c0, r1, c1), extent = known
+            if k_plane == plane and r0 <= r < r1 and c0 <= c < c1:
+                return extent
+        from napari_sam.automatic.polarity import bright_objects
+        from napari_sam.automatic.scale import estimate_diameter
 
-            r, c = (int(round(v)) for v in around)
-            crop = self._require_image().plane(plane).region(r - 128, r + 128, c - 128, c + 128)
-            self._estimated_extent = estimate_diameter(bright_objects(crop)[0])
-        return self._estimated_extent
+        crop = self._require_image().plane(plane).region(r - 128, r + 128, c - 128, c + 128)
+        extent = estimate_diameter(bright_objects(crop)[0])
+        reach = EXTENT_REACH
+        self._estimated_extent = (plane, (r - reach, c - reach, r + reach + 1, c + reach + 1), extent)
+        return extent
 
     def _require_image(self) -> PlaneSource:
         if self.source is None:

@@ -89,8 +89,12 @@ class BackgroundEmbeddingPanel(ProgressPanel):
         def step(value) -> None:
             state["view"] = view()  # main thread: read the camera here, the worker reads the copy
             done, n = value
-            self._show(total - n + done, total)
-            self.set_detail(WAITING if segmenter.background_waiting else "")
+            shown = (total - n + done, segmenter.background_waiting)
+            if shown == state.get("shown"):  # waiting (a yield every 0.1 s): nothing to repaint
+                return
+            state["shown"] = shown
+            self._show(shown[0], total)
+            self.set_detail(WAITING if shown[1] else "")
 
         def finished() -> None:
             if self.worker is worker:
