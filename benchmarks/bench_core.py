@@ -149,13 +149,14 @@ def allocator_effect(threads: int, rounds: int = 3, passes: int = 7) -> dict:
     code = ALLOCATOR_SNIPPET.format(threads=threads, passes=passes)
     runs: dict[str, list[dict]] = {"kept": [], "system": []}
     for _ in range(rounds):
-        for which, extra in (("kept", {}), ("system", {"NAPARI_SAM_MALLOC": "system"})):
+        for which, setting in (("kept", ""), ("system", "system")):
+            env = {k: v for k, v in os.environ.items() if k != "NAPARI_SAM_MALLOC"}
             out = subprocess.run(
                 [sys.executable, "-c", code],
                 capture_output=True,
                 text=True,
                 check=True,
-                env={**os.environ, **extra},
+                env={**env, "NAPARI_SAM_MALLOC": setting},
             ).stdout
             runs[which].append(json.loads(out.strip().splitlines()[-1]))
     return {
