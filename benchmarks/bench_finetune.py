@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--learning-rate", type=float, default=None, help="default: finetune()'s own")
+    parser.add_argument("--patience", type=int, default=None, help="default: finetune()'s own")
     parser.add_argument(
         "--eval-objects", type=int, default=None, help="evaluate only the first N right-half objects"
     )
@@ -126,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             device=args.device,
             seed=args.seed,
             **({"learning_rate": args.learning_rate} if args.learning_rate else {}),
+            **({"patience": args.patience} if args.patience else {}),
         )
         row["finetune_wall_s"] = round(time.perf_counter() - t0, 1)
         row["load_average_before_after"] = [load_before, load_average()]
