@@ -223,7 +223,9 @@ class Segmenter:
             self.model, source.plane, grid=grid, store=store, batch_size=self.batch_size
         )
         self.last_prediction = None
-        self._estimated_extent: tuple[int, tuple[int, int, int, int], float] | None = None  # typical_extent
+        self._estimated_extent: tuple[int, tuple[int, int], float] | None = (
+            None  # typical_extent: plane, where, size
+        )
         self.lead_shape = lead_shape
         h, w = source.plane_shape
         self._annotations = Annotations((source.num_planes, h, w) if source.is_stack else (h, w))
@@ -498,10 +500,9 @@ class Segmenter:
         committed objects' when there are some, else the typical object diameter read from the image
         around ``around`` = (row, col) of ``plane`` (blob scale of the 256-px region centred there, about
         0.1 s; kept, and reused for points within ``EXTENT_REACH`` = 512 px of it); 0.0 when nothing stands
-        out there. It lets
-        a click on a region not embedded yet go straight to its zoom window (one encoder pass instead of
-        the tile's and then the zoom window's). A front end may call it before the first click, where the
-        user looks, so that the click does not wait for it.
+        out there. It lets a click on a region not embedded yet go straight to its zoom window (one encoder
+        pass instead of the tile's and then the zoom window's). A front end may call it before the first
+        click, where the user looks, so that the click does not wait for it.
         """
         objects = self._annotations.objects if self._annotations is not None else []
         if objects:
@@ -509,16 +510,15 @@ class Segmenter:
         r, c = (int(round(v)) for v in around)
         known = self._estimated_extent
         if known is not None:
-            k_plane, (r0, c0, r1, c1), extent = known
-            if k_plane == plane and r0 <= r < r1 and c0 <= c < c1:
+            k_plane, (kr, kc), extent = known
+            if k_plane == plane and max(abs(r - kr), abs(c - kc)) <= EXTENT_REACH:
                 return extent
         from napari_sam.automatic.polarity import bright_objects
         from napari_sam.automatic.scale import estimate_diameter
 
         crop = self._require_image().plane(plane).region(r - 128, r + 128, c - 128, c + 128)
         extent = estimate_diameter(bright_objects(crop)[0])
-        reach = EXTENT_REACH
-        self._estimated_extent = (plane, (r - reach, c - reach, r + reach + 1, c + reach + 1), extent)
+        self._estimated_extent = (plane, (r, c), extent)
         return extent
 
     def _require_image(self) -> PlaneSource:

@@ -14,8 +14,6 @@ import sys
 
 import pytest
 
-from napari_sam.models.host_memory import keep_freed_memory
-
 PASSES = """
 import json, resource, threading, torch
 from napari_sam.models.host_memory import keep_freed_memory
@@ -63,5 +61,19 @@ def test_encoder_passes_reuse_freed_memory():
     assert max(kept["faults"][2:]) < 20_000, kept
 
 
+ONCE = """
+import os
+from napari_sam.models.host_memory import keep_freed_memory
+first = keep_freed_memory()
+os.environ["NAPARI_SAM_MALLOC"] = "system"  # too late: the process's setting was made already
+print(first, "|", keep_freed_memory())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc only")
 def test_applied_once_per_process():
-    assert keep_freed_memory() == keep_freed_memory()
+    env = {k: v for k, v in os.environ.items() if k != "NAPARI_SAM_MALLOC"}
+    out = subprocess.run(
+        [sys.executable, "-c", ONCE], capture_output=True, text=True, check=True, env=env, timeout=120
+    )
+    assert out.stdout.strip().splitlines()[-1] == "kept | kept"
