@@ -26,3 +26,5 @@ def test_the_reading_is_described_in_one_phrase():
         "bright objects on their surroundings, about 9 px across, uneven background flattened"
     )
     assert describe_reading({"mode": "points"}) == ""
+    zoomed = {**gray, "flattened": False, "zoom_factor": 10.0, "zoom_scores": {"7": 0.76, "10": 0.79}}
+    assert describe_reading(zoomed).endswith("about 9 px across, answered at zoom 10×")

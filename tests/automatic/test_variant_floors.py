@@ -12,7 +12,7 @@ import pytest
 from napari_sam.automatic import match_scores, segment_everything, segment_stack
 from napari_sam.io.sample_variants import anisotropic_stack, variant
 
-FLOORS = {"he": 0.79, "inverted": 0.79}  # measured 0.812 and 0.815 (the issue's target: 0.80)
+FLOORS = {"he": 0.82, "inverted": 0.85}  # measured 0.840 and 0.872 (the issue's target: 0.80)
 
 
 @pytest.mark.slow
@@ -32,3 +32,13 @@ def test_dim_anisotropic_stack_f1_floor_and_empty_end_planes(lite_medsam):
     assert all(not labels[z].any() for z in empty)  # noise-only planes: nothing proposed
     assert match_scores(labels, truth)["f1"] >= 0.7
     assert len(np.unique(labels)) - 1 <= 1.5 * (len(np.unique(truth)) - 1)
+
+
+@pytest.mark.slow
+def test_blurry_small_nuclei_are_answered_with_more_context(lite_medsam, nuclei_data):
+    """2× down-scaled nuclei: the model scores the wider zoom higher, and F1 holds (0.691 at zoom 7)."""
+    image, truth = variant("down2", *nuclei_data)
+    labels, info = segment_everything(image, model=lite_medsam, return_info=True)
+    assert info["zoom_factor"] == 10.0
+    assert info["zoom_scores"]["10"] > info["zoom_scores"]["7"]
+    assert match_scores(labels, truth)["f1"] >= 0.74  # measured 0.758

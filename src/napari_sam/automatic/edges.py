@@ -31,6 +31,14 @@ from scipy import ndimage as ndi
 from napari_sam.automatic.filters import Candidates
 
 
+def smoothed_objects(bright: np.ndarray, diameter: float) -> tuple[np.ndarray, float]:
+    """The objects-bright image smoothed by a tenth of the object diameter (at least 1 pixel), and its
+    median as the background level: (H, W) float32 and a float.
+    """
+    smooth = ndi.gaussian_filter(np.asarray(bright, dtype=np.float32), max(1.0, diameter / 10.0))
+    return smooth, float(np.median(smooth))
+
+
 def edge_ratios(cands: Candidates, bright: np.ndarray, diameter: float, width: int = 3) -> np.ndarray:
     """(N,) float edge ratio of every candidate (see the module's description).
 
@@ -45,9 +53,7 @@ def edge_ratios(cands: Candidates, bright: np.ndarray, diameter: float, width: i
     width
         Ring width in pixels.
     """
-    x = np.asarray(bright, dtype=np.float32)
-    smooth = ndi.gaussian_filter(x, max(1.0, diameter / 10.0))
-    background = float(np.median(smooth))
+    smooth, background = smoothed_objects(bright, diameter)
     h, w = smooth.shape
     out = np.zeros(len(cands), dtype=np.float64)
     pad = width + 1

@@ -118,7 +118,14 @@ def _segment_prepared(
 
             edges = edge_weights(cands, proposals.image, proposals.diameter)
             weight = edges if weight is None else weight * edges
-        kept_c, order = select(cands, params, proposals.diameter, weight)
+        kept_c, order = select(
+            cands,
+            params,
+            proposals.diameter,
+            weight,
+            proposals.image,
+            proposals.reading.get("object_diameter"),
+        )
         labels, kept = paint_labels(kept_c, image.shape, order=order, max_overlap=params.max_overlap)
         cands = kept_c
     scores = (

@@ -64,6 +64,10 @@ def segment_stack(
     n = source.num_planes
     if chosen == "boxes":
         p = read_stack_once(source, p)
+        if p.zoom_factor == "auto":  # one zoom for all planes, chosen on the planes with most contrast
+            from napari_sam.automatic.box_mode import fix_zoom
+
+            p, _ = fix_zoom(net, [source.plane(z) for z in contrast_planes(source, 3)], p)
     planes = []
     for z in range(n):
         planes.append(segment_everything(source.plane(z), model=net, mode=chosen, params=p, **kwargs))
@@ -71,6 +75,21 @@ def segment_stack(
             progress(z + 1, n)
     out = np.stack(planes)
     return link_planes(out, min_link_iou, measure=link_measure, max_gap=max_gap) if link else out
+
+
+def contrast_planes(source, count: int) -> list[int]:
+    """Indices of up to ``count`` planes with the most contrast (standard deviation), of at most 16
+    planes spread through the stack.
+    """
+    n = source.num_planes
+    step = max(1, n // 16)  # look at no more than 16 planes to choose from
+    candidates = list(range(0, n, step))
+    spread = []
+    for z in candidates:
+        plane = source.plane(z)
+        h, w = plane.shape
+        spread.append(float(plane.region(0, h, 0, w).astype(np.float32).std()))
+    return [candidates[i] for i in np.argsort(spread)[::-1][:count]]
 
 
 def read_stack_once(source, params: BoxModeParams, max_planes: int = 5) -> BoxModeParams:
@@ -90,15 +109,7 @@ def read_stack_once(source, params: BoxModeParams, max_planes: int = 5) -> BoxMo
 
     if params.diameter is not None and params.polarity != "auto" and params.threshold is not None:
         return params
-    n = source.num_planes
-    step = max(1, n // 16)  # look at no more than 16 planes to choose from
-    candidates = list(range(0, n, step))
-    spread = []
-    for z in candidates:
-        plane = source.plane(z)
-        h, w = plane.shape
-        spread.append(float(plane.region(0, h, 0, w).astype(np.float32).std()))
-    chosen = [candidates[i] for i in np.argsort(spread)[::-1][:max_planes]]
+    chosen = contrast_planes(source, max_planes)
     polarities, diameters, images, regions = [], [], [], []
     for z in chosen:
         plane = source.plane(z)
