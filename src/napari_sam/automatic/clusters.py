@@ -91,7 +91,18 @@ def seam_valley(
     return (inside - float(patch[seam].mean())) / (inside - background)
 
 
-def cluster_masks(
+def cluster_masks(cands: Candidates, **options) -> np.ndarray:
+    """(N,) bool: masks that hold two smaller candidates which barely overlap each other.
+
+    With ``smooth`` (the objects-bright image, smoothed), a mask up to ``max_whole_area`` pixels is a
+    cluster only where a darker seam separates two such parts (:func:`seam_valley` at least
+    ``min_valley``): two halves of one noisy nucleus are not two nuclei. Without it, and for larger
+    masks, any two such parts make a cluster. ``options``: those of :func:`wholes_and_clusters`.
+    """
+    return wholes_and_clusters(cands, **options)[1]
+
+
+def wholes_and_clusters(
     cands: Candidates,
     *,
     contain: float = 0.7,
@@ -101,13 +112,11 @@ def cluster_masks(
     background: float = 0.0,
     min_valley: float = 0.04,
     max_whole_area: float = np.inf,
-) -> np.ndarray:
-    """(N,) bool: masks that hold two smaller candidates which barely overlap each other.
+) -> tuple[np.ndarray, np.ndarray]:
+    """(fragments, clusters): two (N,) bool arrays (see :func:`cluster_masks`).
 
-    With ``smooth`` (the objects-bright image, smoothed), a mask up to ``max_whole_area`` pixels is a
-    cluster only where a darker seam separates two such parts (:func:`seam_valley` at least
-    ``min_valley``): two halves of one noisy nucleus are not two nuclei. Without it, and for larger
-    masks, any two such parts make a cluster.
+    ``clusters`` marks masks over two objects. ``fragments`` marks the parts of masks that hold two
+    separate parts without a seam between them (one object cut in two): the whole should win over them.
 
     Parameters
     ----------
@@ -127,35 +136,7 @@ def cluster_masks(
         Smallest seam valley (a fraction of the contrast beside the seam) that makes two parts two
         objects.
     max_whole_area
-        Masks larger than this (pixels; e.g. two typical objects) are clusters whatever their seam.
-    """
-    return wholes_and_clusters(
-        cands,
-        contain=contain,
-        max_part=max_part,
-        disjoint=disjoint,
-        smooth=smooth,
-        background=background,
-        min_valley=min_valley,
-        max_whole_area=max_whole_area,
-    )[1]
-
-
-def wholes_and_clusters(
-    cands: Candidates,
-    *,
-    contain: float = 0.7,
-    max_part: float = 0.75,
-    disjoint: float = 0.2,
-    smooth: np.ndarray | None = None,
-    background: float = 0.0,
-    min_valley: float = 0.04,
-    max_whole_area: float = np.inf,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(fragments, clusters): two (N,) bool arrays (see :func:`cluster_masks`).
-
-    ``clusters`` marks masks over two objects. ``fragments`` marks the parts of masks that hold two
-    separate parts without a seam between them (one object cut in two): the whole should win over them.
+        Masks larger than this (pixels; e.g. 1.4 typical objects) are clusters whatever their seam.
     """
     if not (0 < contain <= 1 and 0 < max_part < 1 and 0 <= disjoint < 1):
         raise ValueError(
