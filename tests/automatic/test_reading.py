@@ -112,6 +112,30 @@ def test_flattening_is_decided_per_image_from_the_blobs_a_threshold_leaves_out()
     uneven = readings["uneven"]
     assert uneven["flattened"] is True and uneven["blobs_missed"] > 0.2
     assert uneven["blobs_missed_flat"] < uneven["blobs_missed"]
+    # the size is read again on the flattened image: as on the evenly lit one (32 px without)
+    assert uneven["object_diameter"] == pytest.approx(readings["original"]["object_diameter"], rel=0.1)
     # told, it does as told
     image, _ = variant("uneven", img, truth)
     assert propose(prepare_image(image), BoxModeParams(flatten=False)).reading["flattened"] is False
+
+
+def test_blob_boxes_frame_each_object_bright_or_dim_and_not_the_noise():
+    from napari_sam.automatic.scale import blob_boxes
+
+    img, truth = field(8, noise=40.0)
+    x = img.astype(np.float32)
+    # dim half: the objects on the left keep 40 % of their contrast
+    background = float(np.median(x))
+    x[:, :100] = background + 0.4 * (x[:, :100] - background)
+    boxes = blob_boxes(x, 16.0, pad=1.0)
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    found = 0
+    ids = [i for i in np.unique(truth) if i]
+    for i in ids:
+        rr, cc = np.nonzero(truth == i)
+        hit = (np.abs(centres[:, 0] - rr.mean()) <= 3) & (np.abs(centres[:, 1] - cc.mean()) <= 3)
+        sides = boxes[hit, 2] - boxes[hit, 0] + 1
+        found += bool(hit.any() and ((sides >= 12) & (sides <= 26)).any())
+    assert found >= 0.9 * len(ids)
+    assert len(boxes) <= 1.3 * len(ids)  # not the noise
+    assert blob_boxes(RNG.normal(100, 10, (128, 128)), 16.0).shape == (0, 4)
