@@ -94,6 +94,11 @@ class BoxModeParams:
         Rank masks that do not stand out of their immediate surroundings (fragments cut from inside an
         object) below the rest, so a whole object wins over its fragment
         (:mod:`~napari_sam.automatic.edges`).
+    blob_proposals
+        Also propose a box around every strong scale-space blob of about the object size that no other
+        proposal matches (:func:`~napari_sam.automatic.scale.blob_boxes`): blobs hold in noise and
+        between touching objects, where a threshold does not (low SNR F1 0.755 → 0.766, 2× down 0.758
+        → 0.769).
     """
 
     pred_iou_thresh: float = 0.7
