@@ -22,7 +22,7 @@ from napari_sam.automatic.polarity import bright_objects, check_polarity
 from napari_sam.automatic.proposals import Proposals, propose_boxes, to_gray
 from napari_sam.automatic.prototype import pool_feature
 from napari_sam.automatic.scale import blob_boxes, estimate_diameter
-from napari_sam.automatic.zoom import ZOOM_CHOICES, check_zoom_factor, choose_zoom
+from napari_sam.automatic.zoom import ZOOM_CHOICES, check_zoom_factor, choose_zoom, decide, sample_means
 from napari_sam.image.normalize import PreparedImage
 from napari_sam.models.loading import SamModel
 
@@ -231,11 +231,11 @@ def box_candidates(
     }
 
 
-def zoom_for(
+def _predicted_iou(
     model: SamModel, image: PreparedImage, embeddings, proposals: Proposals, params: BoxModeParams
-) -> tuple[float, dict]:
-    """The zoom factor the model scores best for these proposals (:func:`~napari_sam.automatic.zoom.
-    choose_zoom`: a sample of typical proposals answered at each candidate factor), and the evidence.
+):
+    """``predicted_iou(indices, factor)`` for :mod:`~napari_sam.automatic.zoom`: the model's predicted IoU
+    of its answers to ``proposals.boxes[indices]`` at zoom ``factor``.
     """
 
     def predicted_iou(idx: np.ndarray, f: float) -> np.ndarray:
@@ -244,7 +244,16 @@ def zoom_for(
         )
         return box_candidates(model, image, embeddings, sample, replace(params, zoom_factor=f))[0].scores
 
-    return choose_zoom(proposals.boxes, predicted_iou)
+    return predicted_iou
+
+
+def zoom_for(
+    model: SamModel, image: PreparedImage, embeddings, proposals: Proposals, params: BoxModeParams
+) -> tuple[float, dict]:
+    """The zoom factor the model scores best for these proposals (:func:`~napari_sam.automatic.zoom.
+    choose_zoom`: a sample of typical proposals answered at each candidate factor), and the evidence.
+    """
+    return choose_zoom(proposals.boxes, _predicted_iou(model, image, embeddings, proposals, params))
 
 
 def fix_zoom(
@@ -256,21 +265,19 @@ def fix_zoom(
     """
     if params.zoom_factor != "auto":
         return params, {}
-    from napari_sam.automatic.zoom import pick_factor
     from napari_sam.embeddings.embedder import WindowEmbeddings
 
     pooled: dict[float, list[float]] = {}
     for image in images:
         embeddings = WindowEmbeddings(model, image, capacity=16)
-        _, evidence = zoom_for(model, image, embeddings, propose(image, params), params)
-        for f, m in evidence.get("zoom_scores", {}).items():
-            pooled.setdefault(float(f), []).append(m)
+        proposals = propose(image, params)
+        means, _ = sample_means(proposals.boxes, _predicted_iou(model, image, embeddings, proposals, params))
+        for f, m in means.items():
+            pooled.setdefault(f, []).append(m)
     if not pooled:
         return replace(params, zoom_factor=ZOOM_CHOICES[0]), {}
-    means = {f: float(np.mean(v)) for f, v in pooled.items()}
-    factor = pick_factor(means)
-    scores = {f"{f:g}": round(m, 4) for f, m in means.items()}
-    return replace(params, zoom_factor=factor), {"zoom_factor": factor, "zoom_scores": scores}
+    factor, evidence = decide({f: float(np.mean(v)) for f, v in pooled.items()})
+    return replace(params, zoom_factor=factor), evidence
 
 
 def select(

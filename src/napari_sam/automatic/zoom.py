@@ -88,6 +88,35 @@ def pick_factor(means: dict[float, float], margin: float = SWITCH_MARGIN) -> flo
     return best if means[best] >= means[first] + margin else first
 
 
+def sample_means(
+    boxes_rc: np.ndarray,
+    predicted_iou: Callable[[np.ndarray, float], np.ndarray],
+    choices: Sequence[float] = ZOOM_CHOICES,
+) -> tuple[dict[float, float], int]:
+    """Mean predicted IoU per candidate factor on a sample of the boxes (:func:`probe_sample`), in the
+    order of ``choices``, and the sample's size; ``({}, 0)`` with no boxes.
+
+    ``predicted_iou(indices, factor)`` → (K,) float predicted IoU of the masks answering
+    ``boxes_rc[indices]`` at ``factor``.
+    """
+    sample = probe_sample(boxes_rc)
+    if len(sample) == 0:
+        return {}, 0
+    means = {}
+    for f in choices:
+        s = np.asarray(predicted_iou(sample, float(f)), dtype=np.float64)
+        means[float(f)] = float(s.mean()) if s.size else 0.0
+    return means, int(len(sample))
+
+
+def decide(means: dict[float, float]) -> tuple[float, dict]:
+    """The factor :func:`pick_factor` keeps from ``means`` (non-empty), and the evidence
+    ``{"zoom_factor": factor, "zoom_scores": {"7": mean, "10": mean}}``.
+    """
+    best = pick_factor(means)
+    return best, {"zoom_factor": best, "zoom_scores": {f"{f:g}": round(m, 4) for f, m in means.items()}}
+
+
 def choose_zoom(
     boxes_rc: np.ndarray,
     predicted_iou: Callable[[np.ndarray, float], np.ndarray],
@@ -112,16 +141,8 @@ def choose_zoom(
     evidence
         ``{"zoom_factor": factor, "zoom_scores": {factor: mean predicted IoU}, "zoom_probe": K}``.
     """
-    sample = probe_sample(boxes_rc)
-    if len(choices) == 1 or len(sample) == 0:
+    means, probed = sample_means(boxes_rc, predicted_iou, choices) if len(choices) > 1 else ({}, 0)
+    if not means:
         return float(choices[0]), {"zoom_factor": float(choices[0]), "zoom_probe": 0}
-    means = {}
-    for f in choices:
-        s = np.asarray(predicted_iou(sample, float(f)), dtype=np.float64)
-        means[float(f)] = float(s.mean()) if s.size else 0.0
-    best = pick_factor(means)
-    return best, {
-        "zoom_factor": best,
-        "zoom_scores": {f"{f:g}": round(m, 4) for f, m in means.items()},
-        "zoom_probe": int(len(sample)),
-    }
+    best, evidence = decide(means)
+    return best, {**evidence, "zoom_probe": probed}
