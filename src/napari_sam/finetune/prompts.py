@@ -2,8 +2,8 @@
 
 * Boxes: the object's box with each side jittered (a hand-drawn box is never exact).
 * Click boxes: for box-trained models a click becomes a square box centred on it, searched over sizes
-  (:mod:`napari_sam.prediction.point_box`); the decoder is taught those boxes too, and its IoU head to
-  rank them.
+  (:mod:`napari_sam.prediction.point_box`); the decoder is taught the sizes the search keeps, and its
+  IoU head to rank every size the search tries.
 * Clicks: positive points inside the object, negative ones outside near it, and correction clicks on
   the largest error of the previous answer (SAM's iterative training), for models that take points.
 
@@ -40,20 +40,45 @@ def random_inside(mask: torch.Tensor, rng: np.random.Generator, scale: float) ->
 
 
 def click_boxes(
-    boxes: np.ndarray, targets: torch.Tensor, rng: np.random.Generator, scale: float
-) -> np.ndarray:
-    """(B, 4) square boxes centred on a random click inside each object, side 1–2× its extent (the
-    sizes the click search keeps, :func:`napari_sam.prediction.point_box.pick_box`).
+    boxes: np.ndarray,
+    targets: torch.Tensor,
+    rng: np.random.Generator,
+    scale: float,
+    sizes: tuple[float, float] = (0.35, 3.0),
+    per_click: int = 4,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Square boxes centred on a random click inside each object, as the click search tries them
+    (:func:`napari_sam.prediction.point_box.search_boxes`): ``per_click`` boxes per click, of sides
+    spread over ``sizes[0]``–``sizes[1]`` × the object's extent (one log-uniform draw per equal
+    log-size stratum).
+
+    The search tries boxes smaller than the object (their answers are fragments) and larger ones (their
+    answers may take in neighbours) and ranks them by the IoU head, so the head must learn to rank the
+    answers to one click; only boxes of 1–2× the extent (those the search keeps,
+    :func:`~napari_sam.prediction.point_box.pick_box`) should teach the mask itself.
+
+    Returns
+    -------
+    boxes
+        (B * per_click, 4) float32 (x0, y0, x1, y1) in the model frame, object by object.
+    relative_sides
+        (B * per_click,) float32 box side / object extent.
     """
-    out = np.empty((len(boxes), 4), dtype=np.float32)
+    lo, hi = np.log(sizes[0]), np.log(sizes[1])
+    edges = np.linspace(lo, hi, per_click + 1)
+    out = np.empty((len(boxes) * per_click, 4), dtype=np.float32)
+    relative = np.empty(len(boxes) * per_click, dtype=np.float32)
     for b, (box, target) in enumerate(zip(boxes, targets)):
         click = random_inside(target, rng, scale)
         if click is None:
             click = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], dtype=np.float32)
         extent = max(box[2] - box[0] + 1, box[3] - box[1] + 1)
-        half = extent * rng.uniform(1.0, 2.0) / 2
-        out[b] = (click[0] - half, click[1] - half, click[0] + half, click[1] + half)
-    return out
+        rel = np.exp(rng.uniform(edges[:-1], edges[1:]))
+        half = extent * rel[:, None] / 2
+        rows = slice(b * per_click, (b + 1) * per_click)
+        out[rows] = np.concatenate([click - half, click + half], axis=1)
+        relative[rows] = rel
+    return out, relative
 
 
 def first_clicks(

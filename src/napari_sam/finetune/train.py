@@ -44,7 +44,8 @@ class LoopSettings:
     max_epochs: int = 60
     eval_every: int = 0  # steps; 0: about once per epoch, at least every 10 and at most every 40
     patience: int = 6  # evaluations without improvement before stopping
-    click_box_fraction: float = 0.4  # box-trained models: share of square click-search boxes
+    click_box_fraction: float = 0.4  # box-trained models: share of steps on square click-search boxes
+    click_box_sizes: int = 4  # search boxes per click in those steps, ranked against each other
     box_jitter: float = 0.1
     correction_rounds: int = 1  # point models: correction clicks after the first answer
     iou_loss_weight: float = 1.0
@@ -93,6 +94,18 @@ def _dice_bce(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor,
     return bce + dice, iou
 
 
+def _ranking_loss(predicted: torch.Tensor, true: torch.Tensor, margin: float = 0.05) -> torch.Tensor:
+    """Pairwise hinge loss on (B, G) predicted vs true IoUs of G answers per object: where one answer is
+    truly better than another by more than ``margin``, its predicted IoU must be higher by ``margin``.
+    The click search picks the best-scored answer of one click (:mod:`napari_sam.prediction.point_box`),
+    so the order matters, not only the values.
+    """
+    dp = predicted[:, :, None] - predicted[:, None, :]
+    dt = true[:, :, None] - true[:, None, :]
+    better = (dt > margin).float()
+    return (F.relu(margin - dp) * better).sum() / better.sum().clamp(min=1.0)
+
+
 class Trainer:
     """Runs the loop on ``train`` and validates on ``val`` (each a :class:`SampleSet`)."""
 
@@ -135,16 +148,23 @@ class Trainer:
         return logits[:, 0], iou[:, 0]
 
     def _prompts(self, chosen, targets) -> tuple:
+        """``(points, boxes, mask_weight, group)``: the batch's prompts, ``group`` prompts per object
+        (in object order), and per prompt whether its mask is taught (1) or only its IoU estimate (0:
+        click-search boxes of sizes the search rejects).
+        """
         s, rng = self.settings, self.rng
         boxes = np.stack([self.train.samples[i].box_xyxy for i in chosen])
+        every = torch.ones(len(chosen), device=self.device)
         if self.model.spec.box_prompts_only or rng.random() < 0.5:
             if self.model.spec.box_prompts_only and rng.random() < s.click_box_fraction:
-                prompt = click_boxes(boxes, targets, rng, self.scale)
-            else:
-                prompt = jittered_boxes(boxes, rng, s.box_jitter)
-            return None, torch.from_numpy(prompt).to(self.device)
+                prompt, relative = click_boxes(boxes, targets, rng, self.scale, per_click=s.click_box_sizes)
+                kept = torch.from_numpy((relative >= 1.0) & (relative <= 2.0)).to(self.device)
+                return None, torch.from_numpy(prompt).to(self.device), kept.float(), s.click_box_sizes
+            prompt = jittered_boxes(boxes, rng, s.box_jitter)
+            return None, torch.from_numpy(prompt).to(self.device), every, 1
         xy, labels = first_clicks(targets, boxes, rng, self.scale)
-        return (torch.from_numpy(xy).to(self.device), torch.from_numpy(labels).to(self.device)), None
+        points = (torch.from_numpy(xy).to(self.device), torch.from_numpy(labels).to(self.device))
+        return points, None, every, 1
 
     def step(self) -> float:
         s = self.settings
@@ -153,11 +173,16 @@ class Trainer:
         samples = [self.train.samples[i] for i in chosen]
         targets = torch.stack([smp.target for smp in samples])
         emb = self._embeddings(self.train, [smp.window_index for smp in samples], grad=True)
-        points, boxes = self._prompts(chosen, targets)
+        points, boxes, mask_weight, group = self._prompts(chosen, targets)
         dev_targets = targets.to(self.device)
+        if group > 1:
+            emb, dev_targets = emb.repeat_interleave(group, 0), dev_targets.repeat_interleave(group, 0)
         logits, iou_pred = self._decode(emb, points, boxes)
         loss_mask, iou = _dice_bce(logits, dev_targets)
-        loss = loss_mask.mean() + s.iou_loss_weight * F.mse_loss(iou_pred, iou)
+        loss = (loss_mask * mask_weight).sum() / mask_weight.sum().clamp(min=1.0)
+        loss = loss + s.iou_loss_weight * F.mse_loss(iou_pred, iou)
+        if group > 1:
+            loss = loss + s.iou_loss_weight * _ranking_loss(iou_pred.view(-1, group), iou.view(-1, group))
         if points is not None and s.correction_rounds > 0:  # SAM's iterative correction clicks
             for _ in range(s.correction_rounds):
                 xy, lab = correction_clicks((logits > 0).cpu(), targets, self.rng, self.scale)

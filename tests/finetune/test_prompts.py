@@ -1,0 +1,38 @@
+"""Simulated prompts: click-search boxes span the sizes the search tries; only the kept sizes teach masks."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from napari_sam.finetune.prompts import click_boxes
+
+
+def test_click_boxes_span_the_search_sizes_and_say_their_relative_side():
+    rng = np.random.default_rng(0)
+    target = torch.zeros(1, 256, 256, dtype=torch.bool)
+    target[0, 100:120, 90:130] = True  # extent 40 logit pixels = 40 model pixels at scale 1
+    boxes = np.array([[90, 100, 129, 119]] * 100, dtype=np.float32)
+    out, relative = click_boxes(boxes, target.expand(100, -1, -1), rng, scale=1.0, per_click=4)
+    assert out.shape == (400, 4)
+    sides = out[:, 2] - out[:, 0]
+    np.testing.assert_allclose(sides, 40 * relative, rtol=1e-5)
+    assert relative.min() >= 0.35 and relative.max() <= 3.0
+    # smaller than the object (fragments), kept sizes and larger ones all occur
+    assert (relative < 1).mean() > 0.25 and ((relative >= 1) & (relative <= 2)).mean() > 0.25
+    assert (relative > 2).mean() > 0.1
+    # every box is centred on a pixel of the object
+    centres = (out[:, :2] + out[:, 2:]) / 2
+    assert target[0, centres[:, 1].round().astype(int), centres[:, 0].round().astype(int)].all()
+    # one click per object, its boxes spread from small to large
+    groups = centres.reshape(100, 4, 2)
+    np.testing.assert_allclose(groups, groups[:, :1].repeat(4, axis=1), atol=1e-4)
+    assert (np.diff(relative.reshape(100, 4), axis=1) > 0).all()
+
+
+def test_ranking_loss_counts_only_misordered_pairs():
+    from napari_sam.finetune.train import _ranking_loss
+
+    true = torch.tensor([[0.9, 0.5, 0.1]])
+    assert float(_ranking_loss(torch.tensor([[0.8, 0.6, 0.2]]), true)) == 0.0
+    assert float(_ranking_loss(torch.tensor([[0.2, 0.6, 0.8]]), true)) > 0.4
