@@ -64,6 +64,7 @@ def test_batch_dock_shows_each_plane_with_a_bar_and_the_file(make_napari_viewer,
             widget.grab().save(str(SHOTS / "napari_progress_dock.png"))
 
     widget.progress.changed.connect(on_change)
+    qtbot.waitUntil(widget.isVisible)  # the dock is on screen before the user presses Run
     assert not widget.progress.isVisible()  # nothing running: no panel
     worker = widget.run()
     assert widget.progress.isVisible() and widget.cancel_btn.isEnabled() and not widget.run_btn.isEnabled()
@@ -94,6 +95,13 @@ def test_segment_everything_dock_progress_and_cancel(make_napari_viewer, qtbot, 
     widget._models[("lite_medsam", "cpu")] = lite_medsam
     seen = _record(widget)
     worker = widget.run()
+    # nothing animates while the job runs: an animated busy bar (ours, or napari's activity indicator,
+    # which spins while any napari progress is open) repaints the window ~25 times a second, and those
+    # repaints held the GIL long enough to make the job 2-4x slower in napari than outside it
+    from napari.utils import progress as napari_progress
+
+    assert widget.progress.bar.maximum() > 0 and not len(napari_progress._all_instances)
+    qtbot.waitUntil(lambda: "Segmenting everything … 1 s" in widget.progress.line.text(), timeout=5000)
     qtbot.waitUntil(lambda: any(" windows" in line for line, _ in seen), timeout=2 * ENCODE_TIMEOUT_MS)
     line = next(line for line, _ in seen if " windows" in line)
     pct, count = line.split(" · ")[:2]

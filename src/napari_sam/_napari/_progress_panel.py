@@ -6,7 +6,7 @@ dock itself, not only in napari's activity panel).
 
 from __future__ import annotations
 
-from qtpy.QtCore import Signal
+from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from napari_sam.progress import ProgressClock, format_duration
@@ -53,14 +53,30 @@ class ProgressPanel(QWidget):
         layout.addWidget(self.detail)
         self._clock = ProgressClock()
         self.running = False
+        self._text = ""
+        self._started = 0.0
+        # before the first report: a still bar and the seconds so far, once a second. Not Qt's animated
+        # busy bar: it repaints the window many times a second, and under software OpenGL each repaint
+        # holds the GIL long enough to starve the job's thread (segment everything took 4x as long)
+        self._ticker = QTimer(self)
+        self._ticker.setInterval(1000)
+        self._ticker.timeout.connect(self._tick)
         self.setVisible(False)
 
     def start(self, unit: str = "steps", text: str = "", cancellable: bool = True) -> None:
-        """A new job: a busy bar (no total yet), ``text`` as the line, Cancel enabled if ``cancellable``."""
+        """A new job: an empty bar and ``text`` with the seconds so far until the first report gives a
+        total; Cancel enabled if ``cancellable``.
+        """
+        import time
+
         self._clock = ProgressClock(unit)
         self.running = True
-        self.bar.setRange(0, 0)  # busy until the first report gives a total
+        self._text, self._started = text, time.monotonic()
+        self.bar.setRange(0, 1)
+        self.bar.setValue(0)
+        self.bar.setFormat("starting …")
         self.bar.setVisible(True)
+        self._ticker.start()
         self.cancel_btn.setVisible(cancellable)
         self.cancel_btn.setEnabled(cancellable)
         self.line.setText(text)
@@ -81,6 +97,8 @@ class ProgressPanel(QWidget):
         if not self.running or total <= 0:
             return
         done = max(0, min(int(done), int(total)))
+        self._ticker.stop()
+        self.bar.setFormat("%p%")
         self.bar.setRange(0, int(total))
         self.bar.setValue(done)
         line = self._clock.text(done, int(total))
@@ -100,12 +118,24 @@ class ProgressPanel(QWidget):
     def finish(self, text: str = "") -> None:
         """The job ended: the bar and Cancel go away, ``text`` stays (the panel hides if it is empty)."""
         self.running = False
+        self._ticker.stop()
         self.bar.setVisible(False)
         self.cancel_btn.setEnabled(False)
         self.cancel_btn.setVisible(False)
         self.line.setText(text)
         self.detail.setVisible(False)
         self.setVisible(bool(text))
+        self._changed()
+
+    def _tick(self) -> None:
+        """No report yet: the start text and the seconds so far."""
+        import time
+
+        if not self.running:
+            self._ticker.stop()
+            return
+        elapsed = format_duration(time.monotonic() - self._started)
+        self.line.setText(f"{self._text} {elapsed}".strip())
         self._changed()
 
     def _changed(self) -> None:
