@@ -1,6 +1,7 @@
 """Run every benchmark in turn (``make bench``); each prints its own table and JSON line.
 
-python benchmarks/run_all.py [NAME ...]      # NAME: core, tiles, automatic, batch, napari_preview
+python benchmarks/run_all.py [NAME ...]
+# NAME: core, tiles, automatic, batch, napari_preview, napari_everything
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-ORDER = ["core", "tiles", "automatic", "batch", "napari_preview"]
+ORDER = ["core", "tiles", "automatic", "batch", "napari_preview", "napari_everything"]
 
 
 def main(argv: list[str]) -> int:
@@ -22,7 +23,7 @@ def main(argv: list[str]) -> int:
             print(f"no benchmark {name!r}; choose from {', '.join(ORDER)}", file=sys.stderr)
             return 2
         cmd = [sys.executable, str(script)]
-        if name == "napari_preview":  # needs a display
+        if name.startswith("napari_"):  # needs a display
             cmd = ["xvfb-run", "-a", "-s", "-screen 0 1600x1200x24", *cmd]
         print(f"== {name} ==", flush=True)
         if subprocess.run(cmd).returncode != 0:
