@@ -168,11 +168,10 @@ def main(argv=None) -> int:
             ref_labels = np.load(out)["labels"]
         record("original", "official AMG", official["seconds"], ref_labels, truth0)
 
+    from _report import emit_json
+
     result = {"bench": "automatic", "model": "lite_medsam", "threads": args.threads, "rows": rows}
-    line = json.dumps(result)
-    print(line)
-    if args.json_out:
-        Path(args.json_out).write_text(line + "\n")
+    emit_json(result, args.json_out)
     return 0
 
 

@@ -15,7 +15,6 @@ Prints a table, then one JSON line with ``napari_s``, ``outside_s`` and their ra
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -36,6 +35,7 @@ def main(argv=None) -> int:
     from qtpy.QtCore import QEvent, Qt
     from qtpy.QtTest import QTest
 
+    from _report import emit_json
     from bench_first_mask import _run_until
     from napari_sam.automatic import match_scores, segment_everything
     from napari_sam.io.sample_variants import variant
@@ -105,10 +105,7 @@ def main(argv=None) -> int:
         "repaints": repaints["count"],
         "repaint_s": round(repaints["seconds"], 2),
     }
-    line = json.dumps(result)
-    print(line)
-    if args.json_out:
-        Path(args.json_out).write_text(line + "\n")
+    emit_json(result, args.json_out)
     return 0
 
 
