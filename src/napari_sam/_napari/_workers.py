@@ -174,13 +174,12 @@ def make_progress_relay(desc: str = ""):
             super().__init__()
             self.desc = desc
             self.cancelled = False
-            self.closed = False
 
         def cancel(self) -> None:
             self.cancelled = True
 
         def close(self) -> None:
-            self.closed = True
+            """The job is over. Nothing to release: the relay opens no napari progress."""
 
     relay = _Relay()
 
