@@ -65,6 +65,20 @@ def test_diameter_from_scale_space_blobs(radius):
     assert 1.5 * radius <= d <= 2.6 * radius
 
 
+def test_a_size_hint_picks_the_objects_among_two_sizes():
+    """Small and large blobs in one image: a hint near either size returns that size; a hint where there
+    is nothing (or an image without blobs) returns the hint itself."""
+    small, _ = field(3)
+    large, _ = field(12)
+    both = np.concatenate([small, large], axis=1).astype(np.float32)
+    assert 4.5 <= estimate_diameter(both, near=6.0) <= 8.0
+    assert 18.0 <= estimate_diameter(both, near=24.0) <= 31.0
+    assert estimate_diameter(small.astype(np.float32), near=60.0) == 60.0
+    assert estimate_diameter(np.full((64, 64), 7.0), near=10.0) == 10.0
+    with pytest.raises(ValueError, match="size_hint must be positive"):
+        BoxModeParams(size_hint=0)
+
+
 def test_no_blobs_in_noise_or_constant_images():
     assert estimate_diameter(RNG.normal(100, 10, (128, 128))) == 0.0
     assert estimate_diameter(np.full((64, 64), 7.0)) == 0.0

@@ -12,7 +12,7 @@ import pytest
 from napari_sam.automatic import match_scores, segment_everything, segment_stack
 from napari_sam.io.sample_variants import anisotropic_stack, variant
 
-FLOORS = {"he": 0.82, "inverted": 0.85}  # measured 0.840 and 0.872 (the issue's target: 0.80)
+FLOORS = {"he": 0.85, "inverted": 0.86}  # measured 0.895 and 0.892 (the issue's target: 0.80)
 
 
 @pytest.mark.slow
@@ -36,9 +36,23 @@ def test_dim_anisotropic_stack_f1_floor_and_empty_end_planes(lite_medsam):
 
 @pytest.mark.slow
 def test_blurry_small_nuclei_are_answered_with_more_context(lite_medsam, nuclei_data):
-    """2× down-scaled nuclei: the model scores the wider zoom higher, and F1 holds (0.691 at zoom 7)."""
+    """2× down-scaled nuclei: the model scores the wider zoom higher, and F1 holds (0.691 at zoom 7; at
+    stability 0.7 instead of 0.6, 0.743: small blurry nuclei have wide uncertain rims)."""
     image, truth = variant("down2", *nuclei_data)
     labels, info = segment_everything(image, model=lite_medsam, return_info=True)
     assert info["zoom_factor"] == 10.0
     assert info["zoom_scores"]["10"] > info["zoom_scores"]["7"]
-    assert match_scores(labels, truth)["f1"] >= 0.74  # measured 0.758
+    assert match_scores(labels, truth)["f1"] >= 0.77  # measured 0.800
+
+
+@pytest.mark.slow
+def test_five_examples_on_uneven_illumination(lite_medsam, nuclei_data):
+    """Five ground-truth nuclei as examples: their size guides the image's own size estimate (taken as
+    the diameter itself, it cost F1 0.835 → 0.779 here), and F1 passes the issue's 0.85."""
+    image, truth = variant("uneven", *nuclei_data)
+    ids = np.random.default_rng(0).choice(np.unique(truth)[1:], size=5, replace=False)
+    examples = np.where(np.isin(truth, ids), truth, 0)
+    labels, info = segment_everything(image, model=lite_medsam, examples=examples, return_info=True)
+    assert info["examples"] == 5
+    assert np.array_equal(labels[examples > 0], examples[examples > 0])
+    assert match_scores(labels, truth)["f1"] >= 0.84  # measured 0.867

@@ -61,6 +61,9 @@ class BoxModeParams:
         Proposal settings (:func:`~napari_sam.automatic.proposals.propose_boxes`); ``sigma`` None
         smooths by a twentieth of the diameter (0.6–3 pixels); ``diameter`` None estimates the typical
         object size from the image's scale-space blobs (:mod:`~napari_sam.automatic.scale`).
+    size_hint
+        A rough typical diameter (pixels) known beforehand, e.g. from example objects: the estimate
+        then counts only blobs of 2/3 to 3/2 of it (and falls back to it). ``diameter`` overrides both.
     threshold
         Foreground threshold of the proposals on the image they read (objects bright, display scale);
         None: Otsu's threshold of the image. :func:`~napari_sam.automatic.segment_stack` sets one for
@@ -102,7 +105,7 @@ class BoxModeParams:
     """
 
     pred_iou_thresh: float = 0.7
-    stability_thresh: float = 0.7
+    stability_thresh: float = 0.6
     stability_offset: float = 1.0
     zoom_factor: float | str = "auto"
     min_window_fraction: float = 0.125
@@ -110,6 +113,7 @@ class BoxModeParams:
     flatten: bool | str = "auto"
     sigma: float | None = None
     diameter: float | None = None
+    size_hint: float | None = None
     spacings: tuple[float, ...] = (0.3, 0.5)
     threshold: float | None = None
     box_pad: float = 1.0
@@ -138,6 +142,8 @@ class BoxModeParams:
             raise ValueError(
                 f"diameter must be positive (pixels) or None to estimate it; got {self.diameter}"
             )
+        if self.size_hint is not None and self.size_hint <= 0:
+            raise ValueError(f"size_hint must be positive (pixels) or None; got {self.size_hint}")
         if self.min_area is not None and self.max_area is not None and self.min_area > self.max_area:
             raise ValueError(
                 f"min_area ({self.min_area}) is larger than max_area ({self.max_area}): no object could pass"
@@ -344,7 +350,7 @@ def propose(image: PreparedImage, params: BoxModeParams) -> Proposals:
     h, w = image.shape
     bright, reading = bright_objects(image.region(0, h, 0, w), params.polarity)
     # the proposals' split rules work on the smaller objects of the population: 0.8 × the median size
-    typical = float(params.diameter) if params.diameter else estimate_diameter(bright)
+    typical = float(params.diameter) if params.diameter else estimate_diameter(bright, near=params.size_hint)
     d = typical if params.diameter else SMALL_OBJECT_FRACTION * typical
     reading["diameter"] = round(d, 2)
     reading["object_diameter"] = round(typical, 1)
@@ -361,7 +367,7 @@ def propose(image: PreparedImage, params: BoxModeParams) -> Proposals:
     if flat and not params.diameter:
         # an uneven background inflates the blobs' scale: read the size again on the flattened image
         # (uneven illumination: 32.0 px before, 25.4 after, as on the evenly lit original)
-        typical = estimate_diameter(source) or typical
+        typical = estimate_diameter(source, near=params.size_hint) or typical
         d = SMALL_OBJECT_FRACTION * typical
         reading["diameter"] = round(d, 2)
         reading["object_diameter"] = round(typical, 1)

@@ -3,8 +3,9 @@
 From example objects (a label image of the image's shape: committed objects, 0 elsewhere) the box
 proposals take
 
-* the object size: the examples' median equivalent diameter, and a size range (a third of the smallest
-  example's area to three times the largest's) outside which candidates are dropped;
+* the object size: the examples' median equivalent diameter guides the image's own size estimate
+  (only blobs of 2/3 to 3/2 of it count), and a size range (a third of the smallest example's area to
+  three times the largest's) drops candidates outside it;
 * the polarity: objects brighter or darker than a ring of pixels around them (in the channel the
   proposals read: the gray mean, or the haematoxylin of stained RGB);
 * a prototype of their embedding features (:mod:`~napari_sam.automatic.prototype`): the examples'
@@ -23,7 +24,7 @@ import dataclasses
 import numpy as np
 from scipy import ndimage as ndi
 
-from napari_sam.automatic.box_mode import SMALL_OBJECT_FRACTION, BoxModeParams
+from napari_sam.automatic.box_mode import BoxModeParams
 from napari_sam.automatic.filters import Candidates
 from napari_sam.automatic.polarity import bright_objects
 from napari_sam.automatic.proposals import Proposals, label_boxes
@@ -69,14 +70,20 @@ def describe_examples(image: PreparedImage, examples: np.ndarray) -> dict:
 
 
 def params_like(params: BoxModeParams, learnt: dict) -> BoxModeParams:
-    """``params`` with the size, size range and polarity of the examples (settings given stay)."""
+    """``params`` with the size, size range and polarity of the examples (settings given stay).
+
+    The examples' diameter is a hint for the image's own size estimate (``size_hint``), not the
+    proposals' diameter: a few objects' mean size is on another scale than the blob estimate the split
+    rules were made for. Taken as the diameter, five ground-truth nuclei cost F1 0.883 → 0.802 on the
+    inverted variant and 0.835 → 0.779 on the unevenly lit one.
+    """
     defaults = BoxModeParams()
     changes = {}
-    for name in ("diameter", "min_area", "max_area"):
+    for name in ("min_area", "max_area"):
         if getattr(params, name) == getattr(defaults, name):
             changes[name] = learnt[name]
-    if "diameter" in changes:  # the proposals' split rules read the smaller objects, as when estimated
-        changes["diameter"] = SMALL_OBJECT_FRACTION * learnt["diameter"]
+    if params.diameter is None and params.size_hint is None:
+        changes["size_hint"] = learnt["diameter"]
     if params.polarity == "auto":
         changes["polarity"] = learnt["polarity"]
     return dataclasses.replace(params, **changes)

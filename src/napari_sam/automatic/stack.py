@@ -118,7 +118,7 @@ def read_stack_once(source, params: BoxModeParams, max_planes: int = 5) -> BoxMo
         bright, reading = bright_objects(regions[-1], params.polarity)
         polarities.append(reading["polarity"])
         images.append(bright)
-        d = estimate_diameter(bright)
+        d = estimate_diameter(bright, near=params.size_hint)
         if d > 0:
             diameters.append(d)
     changes: dict = {}
