@@ -677,7 +677,7 @@ class SamWidget(FoundObjects, anywidget.AnyWidget):
         :func:`napari_sam.finetune`.
         """
         from napari_sam.finetune.api import finetune, use_in_session
-        from napari_sam.finetune.progress import TqdmProgress
+        from napari_sam.finetune.progress import TqdmProgress, validation_summary
 
         bar = None
         if self._progress:
@@ -692,7 +692,7 @@ class SamWidget(FoundObjects, anywidget.AnyWidget):
         if use:
             kept = use_in_session(self._segmenter, model)
             note = "; in use, embeddings kept" if kept else "; in use, the image was embedded again"
-        self.status = f"fine-tuned: held-out box mIoU {v['before']:.3f} → {v['after']:.3f}{note}"
+        self.status = f"fine-tuned: {validation_summary(v)}{note}"
         return model
 
     # -- messages from the browser -----------------------------------------------------------------

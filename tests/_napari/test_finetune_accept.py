@@ -70,7 +70,8 @@ def test_use_this_model_switches_the_annotator_keeping_objects_and_embeddings(
     model = tune.model
     assert model is not None and model.report["encoder_changed"] is False
     v = model.report["validation"]
-    assert f"before {v['before']:.3f} → after {v['after']:.3f}" in tune.result.text()
+    assert f"box mIoU {v['before']:.3f} → {v['after']:.3f}" in tune.result.text()
+    assert f"click IoU {v['click_before']:.3f} → {v['click_after']:.3f}" in tune.result.text()
     assert tune.use_btn.isEnabled()
 
     qtbot.mouseClick(tune.use_btn, Qt.MouseButton.LeftButton)

@@ -11,8 +11,12 @@ import pytest
 from napari_sam.geometry.coords import mask_bbox
 
 
-def _held_out_miou(model, img, lab, held_out) -> float:
-    """Mean IoU of the session's answers to the exact boxes of the held-out objects."""
+def _held_out_miou(model, img, lab, held_out, prompt: str = "box") -> float:
+    """Mean IoU of the session's answers to the held-out objects' exact boxes (``prompt="box"``) or to one
+    click on each one's innermost pixel (``"click"``).
+    """
+    from scipy.ndimage import distance_transform_edt
+
     from napari_sam.segmenter import Segmenter
 
     seg = Segmenter(model, zoom=False)
@@ -20,7 +24,12 @@ def _held_out_miou(model, img, lab, held_out) -> float:
     ious = []
     for _, _, label in held_out:
         truth = lab == label
-        pred = seg.predict(box=mask_bbox(truth)).masks[0]
+        if prompt == "box":
+            pred = seg.predict(box=mask_bbox(truth)).masks[0]
+        else:
+            depth = distance_transform_edt(np.pad(truth, 1))[1:-1, 1:-1]
+            click = np.unravel_index(int(np.argmax(depth)), depth.shape)
+            pred = seg.predict(points=np.array([click], dtype=float)).masks[0]
         ious.append((pred & truth).sum() / (pred | truth).sum())
     return float(np.mean(ious))
 
@@ -117,3 +126,18 @@ def test_cancel_keeps_a_valid_model(nuclei_crop, tmp_path):
     loaded = load_model(tmp_path / "out" / "model.safetensors", device="cpu")
     assert loaded.checkpoint_sha256 == model.checkpoint_sha256
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["model.json", "model.safetensors"]
+
+
+def test_clicks_are_validated_as_the_session_answers_them(tuned, nuclei_crop, lite_medsam):
+    """The kept weights are chosen on held-out boxes and clicks together; the trainer's click score is
+    what the session's click answers measure (the same search for the box under the click)."""
+    model, _, _ = tuned
+    img, lab = nuclei_crop
+    v = model.report["validation"]
+    held_out = model.report["data"]["held_out"]
+    assert v["selected_by"] == "the mean of the two"
+    assert v["click_before"] == pytest.approx(
+        _held_out_miou(lite_medsam, img, lab, held_out, "click"), abs=0.05
+    )
+    assert v["click_after"] == pytest.approx(_held_out_miou(model, img, lab, held_out, "click"), abs=0.05)
+    assert (v["after"] + v["click_after"]) >= (v["before"] + v["click_before"])

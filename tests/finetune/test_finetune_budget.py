@@ -25,8 +25,8 @@ def test_budget_too_small_for_the_data_is_refused_before_training(nuclei_crop, t
             progress=lambda p: stages.append(p.stage),
             out=tmp_path / "out",
         )
-    text = str(err.value)  # the 30 zoom windows of the crop's nuclei
-    assert "0 of 30 windows" in text and "not one of the 30 windows" in text
+    text = str(err.value)  # the 30 zoom windows of the crop's nuclei, and the crop where clicks are searched
+    assert "0 of 31 windows" in text and "not one of the 31 windows" in text
     assert "training" not in stages and "done" not in stages
     assert not (tmp_path / "out").exists()  # nothing written
 

@@ -55,7 +55,8 @@ def test_train_widget_cancel_saves_best_model(make_napari_viewer, qtbot, model_c
     assert any(" % · " in t and " windows" in t for t in embedding), shown
     assert any(" left" in t for t, d in shown if d.startswith("Phase 2 of 2")), shown  # trainer ETA
     assert widget.model is not None and widget.model.report["stopped_by"] == "cancelled"
-    assert "Held-out box mIoU (2 objects)" in widget.result.text()
+    assert "Held-out box mIoU " in widget.result.text() and "click IoU" in widget.result.text()
+    assert "(2 objects)" in widget.result.text()
     path = Path(widget.saved_path)
     assert path == model_cache / "finetuned" / "blobs-tuned" / "model.safetensors" and path.is_file()
     assert widget.run_btn.isEnabled() and not widget.cancel_btn.isEnabled()

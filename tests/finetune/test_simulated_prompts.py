@@ -36,3 +36,27 @@ def test_ranking_loss_counts_only_misordered_pairs():
     true = torch.tensor([[0.9, 0.5, 0.1]])
     assert float(_ranking_loss(torch.tensor([[0.8, 0.6, 0.2]]), true)) == 0.0
     assert float(_ranking_loss(torch.tensor([[0.2, 0.6, 0.8]]), true)) > 0.4
+
+
+def test_objects_are_also_seen_through_the_window_their_click_is_searched_in(lite_medsam, nuclei_data):
+    """Every object gets a second sample in the tile its click is searched in (the session searches a
+    box-trained model's click there, at the tile's scale), aligned with its zoom-window sample."""
+    from napari_sam.finetune.augment import Variant
+    from napari_sam.finetune.data import find_objects, training_planes
+    from napari_sam.finetune.samples import build_samples
+    from napari_sam.geometry.tiling import TileGrid
+    from napari_sam.geometry.windows import ZoomRule
+
+    img, lab = nuclei_data
+    pad = ((0, 64), (0, 64))  # 576²: larger than 2 × 256, so tiled
+    planes, _ = training_planes(np.pad(img, pad, mode="reflect"), np.pad(lab, pad))
+    objects = [o for o in find_objects(planes) if 200 <= (o.bbox[0] + o.bbox[2]) / 2 <= 300][:3]
+    samples = build_samples(lite_medsam, planes, [(objects, Variant())], zoom=ZoomRule())
+    grid = TileGrid.for_image((576, 576), 256)
+    assert not grid.is_single and len(samples.search) == len(samples.samples) == len(objects)
+    for zoomed, searched in zip(samples.samples, samples.search):
+        assert zoomed.obj == searched.obj
+        assert searched.window in grid.tiles and zoomed.window.size < searched.window.size
+        assert searched.target.sum() < zoomed.target.sum()  # the same object, seen smaller
+    subset = samples.subset({objects[1]})
+    assert [s.obj for s in subset.search] == [objects[1]]

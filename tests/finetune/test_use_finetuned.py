@@ -24,7 +24,8 @@ def test_decoder_only_finetune_runs_the_base_encoder(tuned, lite_medsam):
     assert what_changed(loaded) == "decoder fine-tuned" and what_changed(lite_medsam) is None
     other = dataclasses.replace(lite_medsam, checkpoint_sha256="0" * 64)  # another checkpoint, same kind
     assert not keeps_embeddings(other, model)
-    assert not keeps_embeddings(lite_medsam, dataclasses.replace(loaded, precision="bf16"))
+    fp32, bf16 = (dataclasses.replace(m, precision=p) for m, p in ((lite_medsam, "fp32"), (loaded, "bf16")))
+    assert not keeps_embeddings(fp32, bf16)  # explicit: the fixture itself is bf16 on bf16 hardware
 
 
 def test_use_in_session_keeps_or_recomputes_embeddings(tuned, nuclei_crop, lite_medsam):

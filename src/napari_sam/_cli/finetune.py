@@ -41,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from napari_sam.embeddings.embedder import Cancelled
     from napari_sam.finetune.api import finetune
-    from napari_sam.finetune.progress import TqdmProgress
+    from napari_sam.finetune.progress import TqdmProgress, validation_summary
 
     stop = {"asked": False}
 
@@ -81,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
     d = report["data"]
     print(
         f"fine-tuned {report['base']['name']} on {d['train_objects']} objects ({d['planes']} plane(s)) in "
-        f"{report['time']['total_s']:.0f} s, stopped by {report['stopped_by']}; held-out box mIoU "
-        f"({d['val_objects']} objects) {v['before']:.3f} -> {v['after']:.3f}"
+        f"{report['time']['total_s']:.0f} s, stopped by {report['stopped_by']}; "
+        f"{validation_summary(v).replace('→', '->')} ({d['val_objects']} held-out objects)"
     )
     print(model.checkpoint)
     return 0

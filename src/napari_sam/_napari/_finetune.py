@@ -24,6 +24,7 @@ from qtpy.QtWidgets import (
 from napari_sam._napari._choosers import ImageLayerCombo, LabelsLayerCombo, device_combo, model_combo
 from napari_sam._napari._job_widget import JobWidget
 from napari_sam._napari._workers import make_progress_relay, report_error
+from napari_sam.finetune.progress import validation_summary
 
 PHASES = {
     "embedding": ("windows", "Phase 1 of 2: embedding the training windows"),
@@ -193,8 +194,8 @@ class FinetuneWidget(JobWidget):
             else ""
         )
         self.result.setText(
-            f"Held-out box mIoU ({data['val_objects']} objects): before {v['before']:.3f} → after "
-            f"{v['after']:.3f}.{note} Saved as {report.get('name', '')!r}: {model.checkpoint}. "
+            f"{'H' + validation_summary(v)[1:]} ({data['val_objects']} objects).{note} Saved as "
+            f"{report.get('name', '')!r}: {model.checkpoint}. "
             "'Use this model' switches the annotator to it."
         )
         self.use_btn.setEnabled(True)

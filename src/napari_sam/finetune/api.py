@@ -137,15 +137,18 @@ def _base_state(model: SamModel) -> dict[str, torch.Tensor]:
 
 
 def _merge_sets(sets: list[SampleSet]) -> SampleSet:
-    samples, embeddings, inputs, offset = [], [], [], 0
+    samples, search, embeddings, inputs, offset = [], [], [], [], 0
     for part in sets:
         for smp in part.samples:
             samples.append(dataclasses.replace(smp, window_index=smp.window_index + offset))
+        for smp in part.search or []:
+            search.append(dataclasses.replace(smp, window_index=smp.window_index + offset))
         offset += len(part.embeddings)
         embeddings.append(part.embeddings)
         if part.inputs is not None:
             inputs.append(part.inputs)
-    return SampleSet(samples, torch.cat(embeddings), torch.cat(inputs) if inputs else None)
+    merged_inputs = torch.cat(inputs) if inputs else None
+    return SampleSet(samples, torch.cat(embeddings), merged_inputs, search=search if search else None)
 
 
 def _versions() -> dict:
@@ -354,12 +357,12 @@ def finetune(
         second = run_loop(
             trainer,
             deadline,
-            outcome.best_val_miou,
+            outcome.best_val,
             progress=progress,
             should_stop=should_stop,
             started=started,
         )
-        encoder_changed = bool(second.best_adapters) and second.best_val_miou > outcome.best_val_miou
+        encoder_changed = bool(second.best_adapters) and second.best_val.score > outcome.best_val.score
         phases.append({"phase": "encoder adapters + decoder", **_phase(second)})
         if not encoder_changed:  # the adapters did not help: drop them, keep the decoder's best
             trainer.restore(outcome.best_state, {})
@@ -372,7 +375,7 @@ def finetune(
     state = _final_state(model, base_state, encoder_changed)
     model.network.prepare_for_inference()
     model.network.mask_decoder._prepared_cache.clear()
-    best_val = max(outcome.best_val_miou, base_val) if phases else base_val
+    best_val = max(outcome.best_val, base_val, key=lambda v: v.score)
     report = {
         "format": artifact.FORMAT,
         "base": {
@@ -409,8 +412,12 @@ def finetune(
         },
         "validation": {
             "metric": "mean IoU of the answers to the held-out objects' exact boxes, in image pixels",
-            "before": round(base_val, 4),
-            "after": round(best_val, 4),
+            "before": round(base_val.box, 4),
+            "after": round(best_val.box, 4),
+            "click_metric": "mean IoU of the answers to a click on each held-out object's innermost pixel",
+            "click_before": round(base_val.click, 4),
+            "click_after": round(best_val.click, 4),
+            "selected_by": "the mean of the two",
             "phases": phases,
         },
         "time": {
@@ -434,7 +441,7 @@ def finetune(
     )
     if progress is not None:
         elapsed = time.monotonic() - started
-        progress(TrainingProgress("done", 1, 1, elapsed, 0.0, best_val, best_val, base_val))
+        progress(TrainingProgress("done", 1, 1, elapsed, 0.0, best_val.box, best_val.box, base_val.box))
     if out is not None or name is not None:
         result.save(out, name=name)
     return result
@@ -468,8 +475,8 @@ def _phase(outcome) -> dict:
     return {
         "steps": outcome.steps,
         "best_step": outcome.best_step,
-        "before": round(outcome.base_val_miou, 4),
-        "best": round(outcome.best_val_miou, 4),
+        "before": outcome.base_val.to_dict(),
+        "best": outcome.best_val.to_dict(),
         "stopped_by": outcome.stopped_by,
         "history": outcome.history,
     }

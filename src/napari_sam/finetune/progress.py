@@ -5,6 +5,16 @@ windows being embedded, one for the training steps (the validation mIoU so far i
 from __future__ import annotations
 
 
+def validation_summary(validation: dict) -> str:
+    """The held-out scores of a fine-tune report's ``"validation"`` entry, before → after, as the front
+    ends show them: box mIoU, and the click IoU where the report has it.
+    """
+    text = f"held-out box mIoU {validation['before']:.3f} → {validation['after']:.3f}"
+    if "click_before" in validation:
+        text += f", click IoU {validation['click_before']:.3f} → {validation['click_after']:.3f}"
+    return text
+
+
 class TqdmProgress:
     """Pass as ``progress=`` to :func:`~napari_sam.finetune.api.finetune`; ``tqdm_class`` is ``tqdm.tqdm``
     (terminal, standard error) or ``tqdm.auto.tqdm`` (a widget in notebooks).

@@ -39,6 +39,20 @@ def random_inside(mask: torch.Tensor, rng: np.random.Generator, scale: float) ->
     return np.array([(cols[i] + 0.5) * scale - 0.5, (rows[i] + 0.5) * scale - 0.5], dtype=np.float32)
 
 
+def innermost_click(mask: torch.Tensor | np.ndarray, scale: float) -> np.ndarray | None:
+    """The pixel of ``mask`` (logit resolution) farthest from its edge, as model-frame (x, y): where a
+    user clicks an object. None for an empty mask.
+    """
+    from scipy.ndimage import distance_transform_edt
+
+    m = np.asarray(mask, dtype=bool)
+    if not m.any():
+        return None
+    depth = distance_transform_edt(np.pad(m, 1))[1:-1, 1:-1]
+    row, col = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    return np.array([(col + 0.5) * scale - 0.5, (row + 0.5) * scale - 0.5], dtype=np.float32)
+
+
 def click_boxes(
     boxes: np.ndarray,
     targets: torch.Tensor,

@@ -67,7 +67,14 @@ class SampleSet:
     (N, 3, S, S) model inputs when the image encoder is adapted too.
 
     ``windows_total`` counts the windows the objects needed; ``left_out`` the objects without a sample
-    because embedding stopped at its deadline before their window (0 when every window was embedded).
+    because embedding stopped at its deadline before their windows (0 when every window was embedded).
+
+    ``search`` holds, object by object as in ``samples``, the same objects seen through the window a
+    click on them is searched in: the tile whose core holds them (the whole image when it is one
+    window). A box-trained model's click is a search over boxes decoded there
+    (:mod:`~napari_sam.prediction.progressive`), at the tile's scale, not the zoom window's; trained only
+    at the zoom scale, the search picked worse boxes (right-half nuclei, low SNR: session click IoU mean
+    0.573 → 0.498 after fine-tuning).
     """
 
     samples: list[Sample]
@@ -75,11 +82,15 @@ class SampleSet:
     inputs: torch.Tensor | None = None
     windows_total: int = 0
     left_out: int = 0
+    search: list[Sample] | None = None
 
     def subset(self, objects: set[ObjectRef]) -> SampleSet:
         """The samples of ``objects``, sharing this set's embeddings (and inputs)."""
-        kept = [smp for smp in self.samples if smp.obj in objects]
-        return SampleSet(kept, self.embeddings, self.inputs, self.windows_total)
+        keep = [i for i, smp in enumerate(self.samples) if smp.obj in objects]
+        search = None if self.search is None else [self.search[i] for i in keep]
+        return SampleSet(
+            [self.samples[i] for i in keep], self.embeddings, self.inputs, self.windows_total, 0, search
+        )
 
 
 def logit_target(region: np.ndarray, extent: tuple[int, int, int, int], input_size: int) -> torch.Tensor:
@@ -138,11 +149,20 @@ def build_samples(
         labels = variant.apply(plane.labels)
         boxes = _boxes_by_label(labels, {o.label for o in objects})
         grid = TileGrid.for_image(labels.shape, s)
-        placed = [(o, boxes[o.label], window_for_box(boxes[o.label], grid, zoom, s)) for o in objects]
-        windows = list(dict.fromkeys(w for _, _, w in placed))
+        placed = [
+            (
+                o,
+                boxes[o.label],
+                window_for_box(boxes[o.label], grid, zoom, s),
+                search_window(grid, boxes[o.label]),
+            )
+            for o in objects
+        ]
+        windows = list(dict.fromkeys(w for *_, zw, sw in placed for w in (zw, sw)))
         plans.append((plane, variant, labels, placed, windows))
         total += len(windows)
     samples: list[Sample] = []
+    search: list[Sample] = []
     embeddings: list[torch.Tensor] = []
     inputs: list[torch.Tensor] = []
     done = left_out = 0
@@ -173,27 +193,37 @@ def build_samples(
             done += len(chunk)
             if progress is not None:
                 progress(done, total)
-        for obj, bbox, window in placed:
-            if window not in index:
+        for obj, bbox, window, searched in placed:
+            if window not in index or searched not in index:
                 left_out += 1
                 continue
-            extent = resized_extent(window, labels.shape, s)
-            h, w = extent[:2]
-            truth = labels[window.row0 : window.row0 + h, window.col0 : window.col0 + w] == obj.label
-            box = boxes_to_model_xyxy(np.asarray([bbox]), (window.row0, window.col0), window.scale(s))[0]
-            samples.append(
-                Sample(
-                    index[window],
-                    logit_target(truth, extent, s),
-                    box.astype(np.float32),
-                    window,
-                    tuple(labels.shape),
-                    truth,
-                    obj.area,
-                    obj,
-                    variant,
-                )
-            )
+            samples.append(_sample(obj, bbox, window, index[window], labels, s, variant))
+            search.append(_sample(obj, bbox, searched, index[searched], labels, s, variant))
     stacked = torch.stack(embeddings) if embeddings else torch.empty(0)
     kept_inputs = torch.stack(inputs) if keep_inputs and inputs else None
-    return SampleSet(samples, stacked, kept_inputs, windows_total=total, left_out=left_out)
+    return SampleSet(samples, stacked, kept_inputs, windows_total=total, left_out=left_out, search=search)
+
+
+def search_window(grid: TileGrid, bbox: tuple[int, int, int, int]) -> Window:
+    """The window a click on the object of ``bbox`` (image pixels) is searched in: the tile whose core
+    holds its centre (the whole image when the grid is one window).
+    """
+    return grid.tile(grid.tile_at((bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2))
+
+
+def _sample(obj, bbox, window: Window, embedding_index: int, labels: np.ndarray, s: int, variant) -> Sample:
+    extent = resized_extent(window, labels.shape, s)
+    h, w = extent[:2]
+    truth = labels[window.row0 : window.row0 + h, window.col0 : window.col0 + w] == obj.label
+    box = boxes_to_model_xyxy(np.asarray([bbox]), (window.row0, window.col0), window.scale(s))[0]
+    return Sample(
+        embedding_index,
+        logit_target(truth, extent, s),
+        box.astype(np.float32),
+        window,
+        tuple(labels.shape),
+        truth,
+        obj.area,
+        obj,
+        variant,
+    )

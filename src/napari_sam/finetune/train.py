@@ -13,9 +13,17 @@ import torch
 import torch.nn.functional as F
 
 from napari_sam.embeddings.preprocess import logits_to_window_masks
-from napari_sam.finetune.prompts import click_boxes, correction_clicks, first_clicks, jittered_boxes
+from napari_sam.finetune.prompts import (
+    click_boxes,
+    correction_clicks,
+    first_clicks,
+    innermost_click,
+    jittered_boxes,
+)
 from napari_sam.finetune.samples import LOGIT_SIZE, SampleSet
+from napari_sam.geometry.coords import boxes_to_model_xyxy
 from napari_sam.models.loading import SamModel
+from napari_sam.prediction.point_box import pick_box, search_boxes
 
 
 @dataclass
@@ -23,7 +31,8 @@ class TrainingProgress:
     """What a progress callback receives.
 
     ``stage`` is ``"embedding"`` (windows encoded: ``done`` of ``total``), ``"training"`` (steps) or
-    ``"done"``; ``eta_s`` the estimated seconds left in this stage; validation mIoU so far.
+    ``"done"``; ``eta_s`` the estimated seconds left in this stage; the held-out box mIoU of the latest
+    evaluation, of the weights kept so far and of the base.
     """
 
     stage: str
@@ -34,6 +43,26 @@ class TrainingProgress:
     val_miou: float | None = None
     best_val_miou: float | None = None
     base_val_miou: float | None = None
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Quality on the held-out objects, in image pixels: ``box`` the mean IoU of the answers to their
+    exact boxes, ``click`` the mean IoU of the answers to one click on each object's innermost pixel
+    (answered as the session answers a click). ``score``, the mean of the two, picks the weights kept:
+    selected on boxes alone, the kept weights answered boxes better and clicks worse than the base
+    (bench_finetune, nuclei: box mIoU 0.822 → 0.866, median click IoU 0.818 → 0.781).
+    """
+
+    box: float
+    click: float
+
+    @property
+    def score(self) -> float:
+        return 0.5 * (self.box + self.click)
+
+    def to_dict(self) -> dict:
+        return {"box": round(self.box, 4), "click": round(self.click, 4), "score": round(self.score, 4)}
 
 
 @dataclass
@@ -55,8 +84,8 @@ class LoopSettings:
 class LoopOutcome:
     best_state: dict[str, torch.Tensor]
     best_adapters: dict[str, torch.Tensor]
-    base_val_miou: float
-    best_val_miou: float
+    base_val: Validation
+    best_val: Validation
     steps: int
     best_step: int
     history: list[dict] = field(default_factory=list)
@@ -147,19 +176,30 @@ class Trainer:
         logits, iou = net.mask_decoder(emb, net.prompt_encoder.get_dense_pe(), sparse, dense, False)
         return logits[:, 0], iou[:, 0]
 
-    def _prompts(self, chosen, targets) -> tuple:
+    def _kind(self) -> str:
+        """The prompts of the next step: ``"boxes"`` (jittered), ``"click_boxes"`` (box-trained models: the
+        boxes a click's search tries, in the window it searches) or ``"points"`` (point models).
+        """
+        s, rng = self.settings, self.rng
+        if self.model.spec.box_prompts_only or rng.random() < 0.5:
+            if self.model.spec.box_prompts_only and rng.random() < s.click_box_fraction:
+                return "click_boxes"
+            return "boxes"
+        return "points"
+
+    def _prompts(self, kind: str, samples, targets) -> tuple:
         """``(points, boxes, mask_weight, group)``: the batch's prompts, ``group`` prompts per object
         (in object order), and per prompt whether its mask is taught (1) or only its IoU estimate (0:
         click-search boxes of sizes the search rejects).
         """
         s, rng = self.settings, self.rng
-        boxes = np.stack([self.train.samples[i].box_xyxy for i in chosen])
-        every = torch.ones(len(chosen), device=self.device)
-        if self.model.spec.box_prompts_only or rng.random() < 0.5:
-            if self.model.spec.box_prompts_only and rng.random() < s.click_box_fraction:
-                prompt, relative = click_boxes(boxes, targets, rng, self.scale, per_click=s.click_box_sizes)
-                kept = torch.from_numpy((relative >= 1.0) & (relative <= 2.0)).to(self.device)
-                return None, torch.from_numpy(prompt).to(self.device), kept.float(), s.click_box_sizes
+        boxes = np.stack([smp.box_xyxy for smp in samples])
+        every = torch.ones(len(samples), device=self.device)
+        if kind == "click_boxes":
+            prompt, relative = click_boxes(boxes, targets, rng, self.scale, per_click=s.click_box_sizes)
+            kept = torch.from_numpy((relative >= 1.0) & (relative <= 2.0)).to(self.device)
+            return None, torch.from_numpy(prompt).to(self.device), kept.float(), s.click_box_sizes
+        if kind == "boxes":
             prompt = jittered_boxes(boxes, rng, s.box_jitter)
             return None, torch.from_numpy(prompt).to(self.device), every, 1
         xy, labels = first_clicks(targets, boxes, rng, self.scale)
@@ -170,10 +210,12 @@ class Trainer:
         s = self.settings
         n = len(self.train.samples)
         chosen = self.rng.choice(n, size=min(s.batch_size, n), replace=False)
-        samples = [self.train.samples[i] for i in chosen]
+        kind = self._kind()
+        pool = self.train.search if kind == "click_boxes" and self.train.search else self.train.samples
+        samples = [pool[i] for i in chosen]
         targets = torch.stack([smp.target for smp in samples])
         emb = self._embeddings(self.train, [smp.window_index for smp in samples], grad=True)
-        points, boxes, mask_weight, group = self._prompts(chosen, targets)
+        points, boxes, mask_weight, group = self._prompts(kind, samples, targets)
         dev_targets = targets.to(self.device)
         if group > 1:
             emb, dev_targets = emb.repeat_interleave(group, 0), dev_targets.repeat_interleave(group, 0)
@@ -200,26 +242,84 @@ class Trainer:
 
     # -- validation --------------------------------------------------------------------------------
     @torch.no_grad()
-    def evaluate(self, data: SampleSet | None = None, chunk: int = 8) -> float:
-        """Mean IoU, in image pixels, of the answers to the exact boxes of ``data`` (default: validation),
-        decoded as the session decodes them (:meth:`napari_sam.segmenter.Segmenter.predict` with a box).
+    def evaluate(self, data: SampleSet | None = None, chunk: int = 8) -> Validation:
+        """Held-out quality (:class:`Validation`) on ``data`` (default: validation): the answers to each
+        object's exact box, decoded as :meth:`napari_sam.segmenter.Segmenter.predict` decodes a box, and
+        to a click on its innermost pixel.
         """
         data = data or self.val
-        ious = []
+        search = data.search or data.samples
+        box_ious, click_ious = [], []
         for i in range(0, len(data.samples), chunk):
             part = data.samples[i : i + chunk]
             emb = self._embeddings(data, [smp.window_index for smp in part], grad=False)
             boxes = torch.from_numpy(np.stack([smp.box_xyxy for smp in part])).to(self.device)
             logits, _ = self._decode(emb, None, boxes)
-            for smp, lg in zip(part, logits):
-                mask = logits_to_window_masks(
-                    lg[None, None], smp.window, smp.image_shape, self.model.input_size
-                )
-                mask = mask[0, 0]
-                inter = int((mask & smp.truth).sum())
-                union = int(mask.sum()) + smp.truth_area - inter
-                ious.append(inter / union if union else 1.0)
-        return float(np.mean(ious)) if ious else 0.0
+            for k, (smp, lg) in enumerate(zip(part, logits)):
+                box_ious.append(self._iou(smp, lg))
+                searched = search[i + k]
+                emb_search = self._embeddings(data, [searched.window_index], grad=False)
+                answer = self._click_answer(emb_search, searched, emb[k : k + 1], smp)
+                click_ious.append(self._iou(smp, answer))
+        if not box_ious:
+            return Validation(0.0, 0.0)
+        return Validation(float(np.mean(box_ious)), float(np.mean(click_ious)))
+
+    def _iou(self, smp, logits: torch.Tensor) -> float:
+        """IoU, in image pixels, of the mask of (256, 256) ``logits`` with the sample's object."""
+        mask = logits_to_window_masks(logits[None, None], smp.window, smp.image_shape, self.model.input_size)
+        mask = mask[0, 0]
+        inter = int((mask & smp.truth).sum())
+        union = int(mask.sum()) + smp.truth_area - inter
+        return inter / union if union else 1.0
+
+    def _click_answer(self, emb_search: torch.Tensor, searched, emb: torch.Tensor, smp) -> torch.Tensor:
+        """(256, 256) logits, in ``smp``'s window, answering one click on the object's innermost pixel.
+
+        Box-trained models answer it as the session does: square boxes around the click in √2 steps
+        (:func:`~napari_sam.prediction.point_box.search_boxes`), decoded in the window the click is
+        searched in (``searched``'s, with ``emb_search``), the best fitting answer by predicted IoU
+        (:func:`~napari_sam.prediction.point_box.pick_box`), whose bounding box is then answered in the
+        object's zoom window (``smp``'s, with ``emb``). Point models decode the click in ``smp``'s window.
+        """
+        size, sc = self.model.input_size, self.scale
+        click_xy = innermost_click(smp.target, sc)  # model frame of smp's window
+        if not self.model.spec.box_prompts_only:
+            points = (
+                torch.from_numpy(click_xy[None, None]).to(self.device),
+                torch.ones((1, 1), dtype=torch.int64, device=self.device),
+            )
+            return self._decode(emb, points, None)[0][0]
+        zw, sw = smp.window, searched.window
+        click_rc = np.array(
+            [[zw.row0 + click_xy[1] / zw.scale(size), zw.col0 + click_xy[0] / zw.scale(size)]]
+        )
+        boxes_rc = search_boxes(click_rc, max_side=sw.size / 2)  # image pixels, as the session searches
+        xyxy = boxes_to_model_xyxy(boxes_rc, (sw.row0, sw.col0), sw.scale(size)).astype(np.float32)
+        logits, iou = self._decode(
+            emb_search.expand(len(xyxy), -1, -1, -1), None, torch.from_numpy(xyxy).to(self.device)
+        )
+        origin = np.array([sw.row0, sw.col0, sw.row0, sw.col0], dtype=np.float64)
+
+        def at_logit(rc: np.ndarray, at: np.ndarray) -> np.ndarray:  # image pixels → the search's logits
+            return (rc - at) * sw.scale(size) / sc
+
+        found = pick_box(
+            at_logit(boxes_rc, origin),
+            list((logits > 0).cpu().numpy()),
+            [(0, 0)] * len(xyxy),
+            iou.cpu().numpy(),
+            np.round(at_logit(click_rc, origin[:2])).astype(np.int64),
+            np.zeros((0, 2), dtype=np.int64),
+        )
+        if found is None:
+            found_rc = boxes_rc[int(torch.argmax(iou))]
+        else:  # logit pixels of the search window (max inclusive) → image pixels
+            r0, c0, r1, c1 = found
+            per = sc / sw.scale(size)
+            found_rc = np.array([r0 * per, c0 * per, (r1 + 1) * per - 1, (c1 + 1) * per - 1]) + origin
+        box = boxes_to_model_xyxy(found_rc[None], (zw.row0, zw.col0), zw.scale(size)).astype(np.float32)
+        return self._decode(emb, None, torch.from_numpy(box).to(self.device))[0][0]
 
     def snapshot(self) -> tuple[dict, dict]:
         from napari_sam.finetune.lora import adapter_state
@@ -238,15 +338,15 @@ class Trainer:
 def run_loop(
     trainer: Trainer,
     deadline: float,
-    base_val_miou: float,
+    base_val: Validation,
     *,
     progress: Callable[[TrainingProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     started: float | None = None,
 ) -> LoopOutcome:
     """Train until ``deadline`` (a ``time.monotonic()`` value), the epoch limit, early stopping or
-    ``should_stop()``; evaluate regularly and keep the best weights (the base counts as a candidate,
-    so the result is never worse on validation than the base).
+    ``should_stop()``; evaluate regularly and keep the weights of the best :attr:`Validation.score` (the
+    base counts as a candidate, so the result is never worse on validation than the base).
     """
     s = trainer.settings
     started = time.monotonic() if started is None else started
@@ -254,7 +354,7 @@ def run_loop(
     max_steps = s.max_epochs * per_epoch
     eval_every = s.eval_every or min(40, max(10, per_epoch))
     best_state, best_adapters = trainer.snapshot()
-    best, best_step, since_best = base_val_miou, 0, 0
+    best, best_step, since_best = base_val, 0, 0
     history: list[dict] = []
     stopped_by = "epochs"
     step = 0
@@ -275,9 +375,9 @@ def run_loop(
         val = None
         if step % eval_every == 0:
             val = trainer.evaluate()
-            history.append({"step": step, "loss": loss_sum / eval_every, "val_miou": round(val, 4)})
+            history.append({"step": step, "loss": loss_sum / eval_every, **val.to_dict()})
             loss_sum = 0.0
-            if val > best + 1e-4:
+            if val.score > best.score + 1e-4:
                 best, best_step, since_best = val, step, 0
                 best_state, best_adapters = trainer.snapshot()
             else:
@@ -292,20 +392,18 @@ def run_loop(
                     total,
                     now - started,
                     (total - step) * per_step,
-                    val,
-                    best,
-                    base_val_miou,
+                    None if val is None else val.box,
+                    best.box,
+                    base_val.box,
                 )
             )
         if stopped_by == "early stopping":
             break
     if step % eval_every and stopped_by != "cancelled":  # the last steps get their evaluation too
         val = trainer.evaluate()
-        history.append(
-            {"step": step, "loss": loss_sum / max(1, step % eval_every), "val_miou": round(val, 4)}
-        )
-        if val > best + 1e-4:
+        history.append({"step": step, "loss": loss_sum / max(1, step % eval_every), **val.to_dict()})
+        if val.score > best.score + 1e-4:
             best, best_step = val, step
             best_state, best_adapters = trainer.snapshot()
     trainer.restore(best_state, best_adapters)
-    return LoopOutcome(best_state, best_adapters, base_val_miou, best, step, best_step, history, stopped_by)
+    return LoopOutcome(best_state, best_adapters, base_val, best, step, best_step, history, stopped_by)
