@@ -101,3 +101,25 @@ def test_bf16_holds_the_quality_bar_on_the_nuclei(lite_medsam, nuclei_data):
     assert len(iou32) > 100 and miou32 > 0.5  # the comparison is between working models
     assert abs(miou16 - miou32) <= 0.01
     assert agreement >= 0.95
+
+
+def test_the_bf16_copy_follows_its_encoder():
+    """The bf16 copy of an encoder is made once, and made again when the encoder's weights change (a
+    fine-tune merging adapters into them), so it never answers with stale weights."""
+    from napari_sam.models.bf16_weights import Bf16Copy
+
+    torch.manual_seed(0)
+    encoder = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU())
+    x = torch.randn(2, 3, 16, 16)
+    copy = Bf16Copy()
+    first = copy(encoder, x)
+    assert first.dtype == torch.float32 and first.shape == (2, 4, 14, 14)
+    made = copy._copy
+    assert copy(encoder, x) is not None and copy._copy is made  # unchanged: the same copy
+    with torch.no_grad():
+        encoder[0].bias.add_(1.0)
+    again = copy(encoder, x)
+    assert copy._copy is not made
+    with torch.no_grad():
+        expected = encoder(x)
+    assert torch.allclose(again, expected, atol=0.1) and not torch.allclose(again, first, atol=0.5)

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from napari_sam.embeddings.preprocess import normalise, resize_chw, resized_extent
 from napari_sam.geometry.windows import Window
 from napari_sam.image.normalize import PreparedImage
-from napari_sam.models.device import autocast, encoder_batch
+from napari_sam.models.device import autocast, bf16_support, encoder_batch
 from napari_sam.models.loading import SamModel
 
 
@@ -100,8 +100,12 @@ def encode_batch(model: SamModel, x: torch.Tensor) -> torch.Tensor:
                 for i in range(0, n, model.compiled_batch)
             ]
             return torch.cat(parts)
-    with torch.inference_mode(), autocast(dev, model.precision):
-        emb = encoder(x)
+    with torch.inference_mode():
+        if model.precision == "bf16" and dev.type == "cpu" and not compiled and bf16_support(dev)[0]:
+            emb = model.bf16_encoder(encoder, x)  # bf16 weights: the fused oneDNN kernels run in bf16
+        else:
+            with autocast(dev, model.precision):
+                emb = encoder(x)
     return emb[:n].float()
 
 

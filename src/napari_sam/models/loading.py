@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from napari_sam.models.bf16_weights import Bf16Copy
 from napari_sam.models.checkpoints import fetch_checkpoint, load_state_dict, sha256_file
 from napari_sam.models.device import resolve_device, resolve_precision
 from napari_sam.models.host_memory import keep_freed_memory
@@ -33,8 +34,10 @@ class SamModel:
     checkpoint
         Path of the weights, and ``checkpoint_sha256`` their hash (provenance, cache keys).
     precision
-        ``"fp32"`` or ``"bf16"``: what the image encoder computes in (weights stay fp32; bf16 runs under
-        autocast, see :func:`napari_sam.models.device.autocast`). The prompt path is always fp32.
+        ``"fp32"`` or ``"bf16"``: what the image encoder computes in (the network's weights stay fp32).
+        On a CPU with bf16 matrix units bf16 runs a bf16 copy of the encoder (``bf16_encoder``,
+        :mod:`napari_sam.models.bf16_weights`); elsewhere under autocast
+        (:func:`napari_sam.models.device.autocast`). The prompt path is always fp32.
     compiled_encoder
         The image encoder through ``torch.compile`` (``load_model(compile=True)``), or None. It runs
         batches of one fixed size, ``compiled_batch`` (the first batch it sees; smaller batches are
@@ -49,6 +52,7 @@ class SamModel:
     precision: str = "fp32"
     compiled_encoder: Callable | None = None
     compiled_batch: int = 0
+    bf16_encoder: Bf16Copy = field(default_factory=Bf16Copy, repr=False, compare=False)
 
     @property
     def name(self) -> str:

@@ -1,0 +1,41 @@
+"""The image encoder in bf16 weights for CPUs with bf16 matrix units.
+
+Under bf16 autocast every convolution and linear layer casts its fp32 weights to bf16 on every call, and
+the fused oneDNN kernels (:mod:`napari_sam.models.fused`) stand aside. A copy of the encoder held in
+bf16 runs them directly: on an AMD EPYC with AVX-512 BF16 (2 threads, one 256² window) 0.160 s against
+0.209 s under autocast and 0.274 s in fp32 (embedding relative error 0.011 against fp32).
+
+The copy follows the encoder it was made from: it is made again whenever one of that encoder's tensors
+was replaced or changed in place (a fine-tune merging adapters, a new checkpoint loaded).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+
+def _signature(module: torch.nn.Module) -> tuple:
+    """Identity and in-place version of every parameter and buffer of ``module``. Inference tensors keep
+    no version counter: their sum stands in for it (a few milliseconds for LiteMedSAM's encoder).
+    """
+    tensors = list(module.parameters()) + list(module.buffers())
+    return tuple((t.data_ptr(), float(t.detach().sum()) if t.is_inference() else t._version) for t in tensors)
+
+
+class Bf16Copy:
+    """Callable ``(encoder, x) -> embeddings``: ``encoder`` run as a bf16 copy on (B, 3, S, S) float32
+    inputs, returning float32 (B, C, h, w) embeddings.
+    """
+
+    def __init__(self) -> None:
+        self._copy: torch.nn.Module | None = None
+        self._signature: tuple | None = None
+
+    def __call__(self, encoder: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+        signature = _signature(encoder)
+        if self._copy is None or signature != self._signature:
+            self._copy = copy.deepcopy(encoder).to(torch.bfloat16).eval()
+            self._signature = signature
+        return self._copy(x.to(torch.bfloat16)).float()
