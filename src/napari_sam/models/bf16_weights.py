@@ -6,7 +6,8 @@ bf16 runs them directly: on an AMD EPYC with AVX-512 BF16 (2 threads, one 256² 
 0.209 s under autocast and 0.274 s in fp32 (embedding relative error 0.011 against fp32).
 
 The copy follows the encoder it was made from: it is made again whenever one of that encoder's tensors
-was replaced or changed in place (a fine-tune merging adapters, a new checkpoint loaded).
+was replaced or changed in place (a fine-tune merging adapters, a new checkpoint loaded), or a forward
+hook was added or removed (the copy carries the hooks).
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ import torch
 
 
 def _signature(module: torch.nn.Module) -> tuple:
-    """Identity and in-place version of every parameter and buffer of ``module``. Inference tensors keep
-    no version counter: their sum stands in for it (a few milliseconds for LiteMedSAM's encoder).
+    """Identity and in-place version of every parameter and buffer of ``module``, and its forward hooks
+    (the copy runs them too). Inference tensors keep no version counter: their sum stands in for it (a
+    few milliseconds for LiteMedSAM's encoder).
     """
     tensors = list(module.parameters()) + list(module.buffers())
-    return tuple((t.data_ptr(), float(t.detach().sum()) if t.is_inference() else t._version) for t in tensors)
+    hooks = tuple((tuple(m._forward_pre_hooks), tuple(m._forward_hooks)) for m in module.modules())
+    versions = tuple(float(t.detach().sum()) if t.is_inference() else t._version for t in tensors)
+    return tuple(t.data_ptr() for t in tensors), versions, hooks
 
 
 class Bf16Copy:
