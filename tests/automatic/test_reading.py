@@ -153,3 +153,16 @@ def test_blob_boxes_frame_each_object_bright_or_dim_and_not_the_noise():
     assert found >= 0.9 * len(ids)
     assert len(boxes) <= 1.3 * len(ids)  # not the noise
     assert blob_boxes(RNG.normal(100, 10, (128, 128)), 16.0).shape == (0, 4)
+
+
+def test_small_objects_get_a_rim_allowance_on_stability():
+    from napari_sam.automatic.box_mode import stability_threshold
+
+    params = BoxModeParams()
+    assert stability_threshold(params, 25.0) == params.stability_thresh == 0.7  # nuclei of 25 px
+    assert stability_threshold(params, 16.0) == pytest.approx(1 - 2 * 1.5 / 8.0)  # 1 − 2δ/r = 0.625
+    assert stability_threshold(params, 12.7) == stability_threshold(params, 4.0) == 0.6  # the floor
+    assert stability_threshold(BoxModeParams(rim_allowance=0), 4.0) == 0.7
+    assert stability_threshold(BoxModeParams(stability_thresh=0.5), 12.7) == 0.5
+    with pytest.raises(ValueError, match="rim_allowance"):
+        BoxModeParams(rim_allowance=-1)

@@ -39,6 +39,12 @@ class BoxModeParams:
         Drop masks whose stability score (IoU of the masks at logit ±``stability_offset``) is below this.
     stability_offset
         Logit offset of the stability score.
+    rim_allowance
+        Pixels of uncertain rim allowed to every object, whatever its size. The stability score of a disk
+        of radius r with a rim of δ uncertain pixels is about 1 − 2δ/r, so a fixed threshold asks small
+        objects for sharper rims than large ones: images whose typical object has a radius r get the
+        threshold ``min(stability_thresh, max(0.6, 1 − 2 · rim_allowance / r))``
+        (:func:`stability_threshold`). 0 applies ``stability_thresh`` as it is.
     zoom_factor
         Each box is answered from a window about this many times its extent (the object then spans
         about S / zoom_factor model pixels, whatever its size in the image). ``"auto"`` lets the model
@@ -105,8 +111,9 @@ class BoxModeParams:
     """
 
     pred_iou_thresh: float = 0.7
-    stability_thresh: float = 0.6
+    stability_thresh: float = 0.7
     stability_offset: float = 1.0
+    rim_allowance: float = 1.5
     zoom_factor: float | str = "auto"
     min_window_fraction: float = 0.125
     polarity: str = "auto"
@@ -134,6 +141,8 @@ class BoxModeParams:
             raise ValueError(
                 f"flatten must be True, False or 'auto' (decided per image); got {self.flatten!r}"
             )
+        if self.rim_allowance < 0:
+            raise ValueError(f"rim_allowance must be ≥ 0 pixels; got {self.rim_allowance}")
         for name in ("pred_iou_thresh", "stability_thresh", "max_overlap"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
@@ -306,7 +315,7 @@ def select(
     areas = cands.areas
     ok = (
         (cands.scores >= params.pred_iou_thresh)
-        & (cands.stability >= params.stability_thresh)
+        & (cands.stability >= stability_threshold(params, object_diameter or diameter))
         & (areas >= min_area)
         & (areas <= (params.max_area if params.max_area is not None else np.inf))
     )
@@ -325,6 +334,24 @@ def select(
         rank = rank * np.asarray(weight, dtype=np.float32)[idx]
     order = np.argsort(-rank, kind="stable")
     return kept, order
+
+
+RIM_STABILITY_FLOOR = 0.6  # the rim allowance never takes the stability threshold below this
+
+
+def stability_threshold(params: BoxModeParams, object_diameter: float) -> float:
+    """The stability threshold for objects of a typical ``object_diameter`` (pixels): ``stability_thresh``,
+    lowered for small objects so that they may have ``rim_allowance`` pixels of uncertain rim.
+
+    Measured on the nuclei variants (fp32; bf16 in brackets): the 2× down-scaled nuclei (radius 6.4 px)
+    get 0.6, F1 0.769 → 0.805 (0.743 → 0.800); objects of radius 10 px and more keep 0.7. A uniform
+    0.6 helped the H&E-like variant too (0.845 → 0.895) but cost the original 0.048 (0.893 → 0.845):
+    fragments of touching nuclei whose whole was dropped as a cluster.
+    """
+    if params.rim_allowance <= 0 or not object_diameter or object_diameter <= 0:
+        return params.stability_thresh
+    lenient = 1.0 - 4.0 * params.rim_allowance / object_diameter  # 1 − 2δ/r with r = d / 2
+    return min(params.stability_thresh, max(RIM_STABILITY_FLOOR, lenient))
 
 
 FRAGMENT_WEIGHT = 0.5  # ranking factor of a half of one object (its whole is painted first)
