@@ -40,17 +40,11 @@ def halves(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return left, right
 
 
-def innermost_pixel(mask: np.ndarray) -> tuple[int, int]:
-    dist = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
-    r, c = np.unravel_index(int(np.argmax(dist)), mask.shape)
-    return int(r), int(c)
-
-
 def prompted_scores(model, image: np.ndarray, truth: np.ndarray, limit: int | None = None) -> dict:
     """Box mIoU and median click IoU over the objects of ``truth`` (the first ``limit`` labels), answered
     by the session.
     """
-    from napari_sam.geometry.coords import mask_bbox
+    from napari_sam.geometry.coords import innermost_pixel, mask_bbox
     from napari_sam.segmenter import Segmenter
 
     seg = Segmenter(model)

@@ -43,13 +43,12 @@ def innermost_click(mask: torch.Tensor | np.ndarray, scale: float) -> np.ndarray
     """The pixel of ``mask`` (logit resolution) farthest from its edge, as model-frame (x, y): where a
     user clicks an object. None for an empty mask.
     """
-    from scipy.ndimage import distance_transform_edt
+    from napari_sam.geometry.coords import innermost_pixel
 
     m = np.asarray(mask, dtype=bool)
     if not m.any():
         return None
-    depth = distance_transform_edt(np.pad(m, 1))[1:-1, 1:-1]
-    row, col = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    row, col = innermost_pixel(m)
     return np.array([(col + 0.5) * scale - 0.5, (row + 0.5) * scale - 0.5], dtype=np.float32)
 
 

@@ -255,11 +255,11 @@ class Trainer:
             emb = self._embeddings(data, [smp.window_index for smp in part], grad=False)
             boxes = torch.from_numpy(np.stack([smp.box_xyxy for smp in part])).to(self.device)
             logits, _ = self._decode(emb, None, boxes)
+            searched = search[i : i + chunk]
+            emb_search = self._embeddings(data, [smp.window_index for smp in searched], grad=False)
             for k, (smp, lg) in enumerate(zip(part, logits)):
                 box_ious.append(self._iou(smp, lg))
-                searched = search[i + k]
-                emb_search = self._embeddings(data, [searched.window_index], grad=False)
-                answer = self._click_answer(emb_search, searched, emb[k : k + 1], smp)
+                answer = self._click_answer(emb_search[k : k + 1], searched[k], emb[k : k + 1], smp)
                 click_ious.append(self._iou(smp, answer))
         if not box_ious:
             return Validation(0.0, 0.0)

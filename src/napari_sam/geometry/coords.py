@@ -69,3 +69,14 @@ def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
         return None
     cols = np.flatnonzero(mask.any(axis=0))
     return int(rows[0]), int(cols[0]), int(rows[-1]), int(cols[-1])
+
+
+def innermost_pixel(mask: np.ndarray) -> tuple[int, int]:
+    """(row, col) of the pixel of a non-empty (H, W) bool ``mask`` farthest from its edge (the image's
+    border counts as edge): where a user clicks an object.
+    """
+    from scipy.ndimage import distance_transform_edt
+
+    depth = distance_transform_edt(np.pad(np.asarray(mask, dtype=bool), 1))[1:-1, 1:-1]
+    row, col = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    return int(row), int(col)
