@@ -744,7 +744,7 @@ class Segmenter:
             point_arg = None if xy is None else (xy.expand(n, -1, -1), labels.expand(n, -1))
             box_arg = None if box_xyxy is None else box_xyxy[i : i + n]
             masks_arg = None if mask_logits is None else mask_logits.expand(n, -1, -1, -1)
-            part, iou = self.model.network.decode(emb, point_arg, box_arg, masks_arg, multimask)
+            part, iou = self.model.decode(emb, point_arg, box_arg, masks_arg, multimask)
             crops += list(logits_to_window_masks(part, window, self.image_shape, s))
             scores.append(iou.float().cpu().numpy())
             logits.append(part.float().cpu().numpy())

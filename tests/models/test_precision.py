@@ -123,3 +123,35 @@ def test_the_bf16_copy_follows_its_encoder():
     with torch.no_grad():
         expected = encoder(x)
     assert torch.allclose(again, expected, atol=0.1) and not torch.allclose(again, first, atol=0.5)
+
+
+def test_the_decoder_follows_the_precision(lite_medsam, nuclei_data):
+    """With bf16 the mask decoder computes in bf16 too (it pays at every batch size on a CPU with bf16
+    units); on one and the same embedding its masks agree with the fp32 decoder's, and fp32 stays fp32."""
+    image, truth = nuclei_data
+    fp32 = dataclasses.replace(lite_medsam, precision="fp32")
+    bf16 = dataclasses.replace(lite_medsam, precision="bf16")  # emulated where the hardware lacks it
+    from napari_sam.embeddings.embedder import WindowEmbeddings
+    from napari_sam.geometry.windows import Window
+    from napari_sam.image.normalize import prepare_image
+
+    emb = WindowEmbeddings(fp32, prepare_image(image)).get(Window(0, 0, max(image.shape)))
+    boxes = []
+    for sl in ndi.find_objects(truth)[:16]:
+        if sl is not None:
+            boxes.append((sl[1].start, sl[0].start, sl[1].stop, sl[0].stop))  # (x0, y0, x1, y1) at 512 px
+    xyxy = torch.tensor(boxes, dtype=torch.float32) * (fp32.input_size / max(image.shape))
+    encoder, decoder = fp32.network.prompt_encoder, fp32.network.mask_decoder
+    encoder._dense_pe = None
+    decoder._prepared_cache.clear()  # the bf16 call below makes both caches first
+    l16, iou16 = bf16.decode(emb, boxes=xyxy)
+    l32, iou32 = fp32.decode(emb, boxes=xyxy)
+    assert l32.dtype == l16.dtype == torch.float32 and iou16.dtype == torch.float32
+    assert not torch.equal(l16, l32), "the bf16 decoder computed in fp32"
+    a, b = (l32 > 0).numpy(), (l16 > 0).numpy()
+    agreement = np.mean([(x & y).sum() / max((x | y).sum(), 1) for x, y in zip(a, b)])
+    assert agreement >= 0.95 and np.abs(iou16 - iou32).max() < 0.05
+    encoder._dense_pe = None
+    decoder._prepared_cache.clear()
+    fresh, _ = fp32.decode(emb, boxes=xyxy)
+    assert torch.equal(l32, fresh), "the bf16 call left a rounded cache behind for fp32"

@@ -157,7 +157,6 @@ def iter_decode_window(
     k = len(prompts)
     if k == 0:
         return
-    net = model.network
     dev = model.device
     s = model.input_size
     scale = window.scale(s)
@@ -176,7 +175,7 @@ def iter_decode_window(
                 image_to_model_xy(prompts[sl], origin, scale), dtype=torch.float32, device=dev
             )
             points = (xy[:, None], torch.ones(xy.shape[0], 1, dtype=torch.int64, device=dev))
-        logits, iou = net.decode(embedding, points, boxes, None, multimask, regions=tokens)
+        logits, iou = model.decode(embedding, points, boxes, None, multimask, regions=tokens)
         yield _sample_crops(
             logits.float().cpu(), iou.float().cpu().numpy(), tokens, regions[sl], origin, scale, s, grid_shape
         )

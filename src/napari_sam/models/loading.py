@@ -11,8 +11,9 @@ import torch
 
 from napari_sam.models.bf16_weights import Bf16Copy
 from napari_sam.models.checkpoints import fetch_checkpoint, load_state_dict, sha256_file
-from napari_sam.models.device import resolve_device, resolve_precision
+from napari_sam.models.device import autocast, resolve_device, resolve_precision
 from napari_sam.models.host_memory import keep_freed_memory
+from napari_sam.models.mask_decoder import TokenRegions
 from napari_sam.models.registry import DEFAULT_MODEL, MODELS, ModelSpec, get_spec
 from napari_sam.models.sam import SamNetwork
 
@@ -34,10 +35,13 @@ class SamModel:
     checkpoint
         Path of the weights, and ``checkpoint_sha256`` their hash (provenance, cache keys).
     precision
-        ``"fp32"`` or ``"bf16"``: what the image encoder computes in (the network's weights stay fp32).
-        On a CPU with bf16 matrix units bf16 runs a bf16 copy of the encoder (``bf16_encoder``,
-        :mod:`napari_sam.models.bf16_weights`); elsewhere under autocast
-        (:func:`napari_sam.models.device.autocast`). The prompt path is always fp32.
+        ``"fp32"`` or ``"bf16"``: what the image encoder and the mask decoder compute in (the network's
+        weights stay fp32). On a CPU with bf16 matrix units bf16 runs a bf16 copy of the encoder
+        (``bf16_encoder``, :mod:`napari_sam.models.bf16_weights`); elsewhere, and for the decoder
+        (:meth:`decode`), under autocast (:func:`napari_sam.models.device.autocast`). The decoder's bf16
+        pays at every batch size (AMD EPYC with AVX-512 BF16, 2 threads: 1 box 16 → 12 ms, 32 boxes
+        307 → 208 ms) and holds the quality bar (ground-truth-box mIoU on the nuclei 0.6311 → 0.6333,
+        mask agreement with the fp32 decoder 0.97).
     compiled_encoder
         The image encoder through ``torch.compile`` (``load_model(compile=True)``), or None. It runs
         batches of one fixed size, ``compiled_batch`` (the first batch it sees; smaller batches are
@@ -57,6 +61,22 @@ class SamModel:
     @property
     def name(self) -> str:
         return self.spec.name
+
+    def decode(
+        self,
+        embedding: torch.Tensor,
+        points: tuple[torch.Tensor, torch.Tensor] | None = None,
+        boxes: torch.Tensor | None = None,
+        mask_logits: torch.Tensor | None = None,
+        multimask: bool = False,
+        regions: TokenRegions | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`SamNetwork.decode <napari_sam.models.sam.SamNetwork.decode>` in the model's
+        ``precision``: float32 logits (B, M, 4h, 4w) (or per region) and predicted IoU (B, M).
+        """
+        with autocast(self.device, self.precision):
+            logits, iou = self.network.decode(embedding, points, boxes, mask_logits, multimask, regions)
+        return logits.float(), iou.float()
 
     @property
     def input_size(self) -> int:

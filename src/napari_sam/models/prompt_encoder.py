@@ -85,11 +85,14 @@ class PromptEncoder(nn.Module):
         self._dense_pe: torch.Tensor | None = None
 
     def get_dense_pe(self) -> torch.Tensor:
-        """Positional encoding of the embedding grid, (1, C, h, w); computed once per device."""
+        """Positional encoding of the embedding grid, (1, C, h, w) float32; computed once per device, always
+        in full precision (a first call under bf16 autocast must not leave a rounded grid for fp32 calls).
+        """
         pe = self._dense_pe
         dev = self.positional_encoding_device
         if pe is None or pe.device != dev:
-            pe = self.pe_layer.grid(*self.embedding_size)[None]
+            with torch.autocast(dev.type, enabled=False):
+                pe = self.pe_layer.grid(*self.embedding_size)[None].float()
             self._dense_pe = pe
         return pe
 
