@@ -28,3 +28,7 @@ def test_the_reading_is_described_in_one_phrase():
     assert describe_reading({"mode": "points"}) == ""
     zoomed = {**gray, "flattened": False, "zoom_factor": 10.0, "zoom_scores": {"7": 0.76, "10": 0.79}}
     assert describe_reading(zoomed).endswith("about 9 px across, answered at zoom 10×")
+    small = {**zoomed, "stability_applied": 0.62, "stability_set": 0.7}
+    assert describe_reading(small).endswith(", stability ≥ 0.62 for objects this small (rim allowance)")
+    as_set = {**zoomed, "stability_applied": 0.7, "stability_set": 0.7}
+    assert describe_reading(as_set) == describe_reading(zoomed)

@@ -107,11 +107,14 @@ class SegmentEverythingWidget(JobWidget):
             f"Default {box.pred_iou_thresh:g} for box proposals, {_defaults('points').pred_iou_thresh:g} for "
             "the point grid; higher keeps fewer, surer objects",
         )
+        from napari_sam.automatic.box_mode import RIM_STABILITY_FLOOR
+
         self.stability_spin = _fraction_spin(
             box.stability_thresh,
             "Drop masks that change much when the mask threshold moves (stability score below this). "
             f"Default {box.stability_thresh:g} for box proposals, {_defaults('points').stability_thresh:g} "
-            "for the point grid",
+            f"for the point grid. Box proposals allow small objects {box.rim_allowance:g} px of soft rim: "
+            f"their threshold is lowered (never below {RIM_STABILITY_FLOOR:g}) and the summary says to what",
         )
         self.examples_combo = LabelsLayerCombo(napari_viewer, none_text=NO_EXAMPLES)
         self.examples_combo.setToolTip(

@@ -128,6 +128,11 @@ def _segment_prepared(
         )
         labels, kept = paint_labels(kept_c, image.shape, order=order, max_overlap=params.max_overlap)
         cands = kept_c
+        from napari_sam.automatic.box_mode import stability_threshold
+
+        typical = proposals.reading.get("object_diameter") or proposals.diameter
+        info["stability_applied"] = round(stability_threshold(params, typical), 3) if typical else None
+        info["stability_set"] = params.stability_thresh
     scores = (
         np.concatenate([[0.0], cands.scores[kept]]).astype(np.float32)
         if len(kept)

@@ -59,4 +59,7 @@ def describe_reading(info: dict | Iterable[dict]) -> str:
         parts.append("uneven background flattened")
     if one.get("zoom_scores"):
         parts.append(f"answered at zoom {float(one['zoom_factor']):g}×")
+    applied, wanted = one.get("stability_applied"), one.get("stability_set")
+    if applied is not None and wanted is not None and applied < wanted - 1e-6:
+        parts.append(f"stability ≥ {float(applied):.2f} for objects this small (rim allowance)")
     return ", ".join(parts)
