@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,19 @@ ARTIFACTS = Path(__file__).parent / "_artifacts"
 @pytest.fixture(scope="session")
 def golden_dir() -> Path:
     return GOLDEN
+
+
+@pytest.fixture
+def model_cache(tmp_path, monkeypatch):
+    """A fresh model cache that shares the downloaded checkpoints."""
+    from napari_sam.models.checkpoints import cache_dir
+
+    real = cache_dir() / "checkpoints"
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    os.symlink(real, cache / "checkpoints")
+    monkeypatch.setenv("NAPARI_SAM_CACHE", str(cache))
+    return cache
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ mask. Real napari under Xvfb, real model, real clicks on the buttons."""
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
@@ -16,19 +15,6 @@ from sam_napari_helpers import compute, dock_annotator, iou, wait_preview
 pytestmark = pytest.mark.gui
 
 CENTRES = [(16 + 32 * (i // 3), 16 + 32 * (i % 3)) for i in range(9)]
-
-
-@pytest.fixture
-def model_cache(tmp_path, monkeypatch):
-    """A fresh model cache that shares the downloaded checkpoints."""
-    from napari_sam.models.checkpoints import cache_dir
-
-    real = cache_dir() / "checkpoints"
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    os.symlink(real, cache / "checkpoints")
-    monkeypatch.setenv("NAPARI_SAM_CACHE", str(cache))
-    return cache
 
 
 def test_use_this_model_switches_the_annotator_keeping_objects_and_embeddings(

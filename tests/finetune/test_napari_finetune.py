@@ -3,7 +3,6 @@ which is saved into the model cache and listed by ``napari-sam models list``."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -12,19 +11,6 @@ import pytest
 pytestmark = pytest.mark.gui
 
 CENTRES = [(16 + 32 * (i // 3), 16 + 32 * (i % 3)) for i in range(9)]
-
-
-@pytest.fixture
-def model_cache(tmp_path, monkeypatch):
-    """A fresh model cache that shares the downloaded checkpoints."""
-    from napari_sam.models.checkpoints import cache_dir
-
-    real = cache_dir() / "checkpoints"
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    os.symlink(real, cache / "checkpoints")
-    monkeypatch.setenv("NAPARI_SAM_CACHE", str(cache))
-    return cache
 
 
 def test_train_widget_cancel_saves_best_model(make_napari_viewer, qtbot, model_cache, capsys):

@@ -23,6 +23,20 @@ _SETTINGS = {
 }
 
 
+# Kernel-side code for a notebook whose widget is ``w`` (and which imported os and numpy as np): every
+# change of the committed labels is written atomically to labels.npy in the server's folder, where the
+# test reads what the kernel holds; ends by showing the widget.
+SAVE_LABELS_CELL_END = """
+def save_labels(change=None):
+    with open("labels.tmp", "wb") as f:
+        np.save(f, w.labels)
+    os.replace("labels.tmp", "labels.npy")
+
+w.observe(save_labels, names="labels_version")
+save_labels()
+w"""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from labserver import ARTIFACTS, canvas_point, notebook_page, run_all_cells
+from labserver import ARTIFACTS, SAVE_LABELS_CELL_END, canvas_point, notebook_page, run_all_cells
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 NUCLEUS = 1  # a mid-sized ground-truth nucleus near (455, 418)
 
-NOTEBOOK_CODE = """\
+NOTEBOOK_CODE = (
+    """\
 import os
 import numpy as np
 from napari_sam.io.samples import nuclei
@@ -27,15 +28,9 @@ from sam_widgets import SamWidget
 image, truth = nuclei()
 damaged = np.load("damaged.npy")
 w = SamWidget(image, model="lite_medsam", labels=damaged, height=480, progress=False)
-
-def save_labels(change=None):
-    with open("labels.tmp", "wb") as f:
-        np.save(f, w.labels)
-    os.replace("labels.tmp", "labels.npy")
-
-w.observe(save_labels, names="labels_version")
-save_labels()
-w"""
+"""
+    + SAVE_LABELS_CELL_END
+)
 
 
 def _iou(a, b) -> float:

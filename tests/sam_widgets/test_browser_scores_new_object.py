@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from labserver import ARTIFACTS, canvas_point, notebook_page, run_all_cells
+from labserver import ARTIFACTS, SAVE_LABELS_CELL_END, canvas_point, notebook_page, run_all_cells
 from test_browser_jupyterlab import _read_labels
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 
 # three nuclei committed from code (boxes), then the canvas
-NOTEBOOK_CODE = """\
+NOTEBOOK_CODE = (
+    """\
 import os
 import numpy as np
 from napari_sam.io.samples import nuclei
@@ -26,15 +27,9 @@ w = SamWidget(image, model="lite_medsam", height=480, progress=False)
 for box in [(297, 444, 326, 485), (322, 147, 352, 186), (403, 224, 439, 256)]:
     w.segment(box=box)
     w.commit()
-
-def save_labels(change=None):
-    with open("labels.tmp", "wb") as f:
-        np.save(f, w.labels)
-    os.replace("labels.tmp", "labels.npy")
-
-w.observe(save_labels, names="labels_version")
-save_labels()
-w"""
+"""
+    + SAVE_LABELS_CELL_END
+)
 
 
 def _inner_point(truth: np.ndarray, label: int) -> tuple[float, float]:
