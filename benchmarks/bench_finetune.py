@@ -91,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learning-rate", type=float, default=None, help="default: finetune()'s own")
     parser.add_argument("--patience", type=int, default=None, help="default: finetune()'s own")
     parser.add_argument(
+        "--encoder-adapters", action="store_true", help="also train LoRA adapters on the image encoder"
+    )
+    parser.add_argument(
         "--eval-objects", type=int, default=None, help="evaluate only the first N right-half objects"
     )
     parser.add_argument("--json-out", default=None)
@@ -122,10 +125,13 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             **({"learning_rate": args.learning_rate} if args.learning_rate else {}),
             **({"patience": args.patience} if args.patience else {}),
+            encoder_adapters=args.encoder_adapters,
         )
         row["finetune_wall_s"] = round(time.perf_counter() - t0, 1)
         row["load_average_before_after"] = [load_before, load_average()]
         row["stopped_by"] = tuned.report["stopped_by"]
+        if args.encoder_adapters:
+            row["phases"] = tuned.report["validation"]["phases"]
         v = tuned.report["validation"]
         shown = ("before", "after", "click_before", "click_after")
         row["internal_validation"] = {k: v[k] for k in shown if k in v}
