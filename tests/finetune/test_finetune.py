@@ -44,6 +44,8 @@ def test_finetune_improves_held_out_objects(tuned, nuclei_crop, lite_medsam):
     assert after > base + 0.01, (base, after)
     assert report["validation"]["after"] == pytest.approx(after, abs=1e-3)
     assert report["validation"]["before"] == pytest.approx(base, abs=1e-3)
+    # the trainer validated in the session's precision (bf16 on bf16 hardware), hence the equal figures
+    assert report["parameters"]["precision"] == model.precision == lite_medsam.precision
     # progress: embedding, then training steps with an ETA, then done
     stages = [p.stage for p in seen]
     assert stages[0] == "embedding" and "training" in stages and stages[-1] == "done"

@@ -401,6 +401,7 @@ def finetune(
         "parameters": {
             "minutes": minutes,
             "device": str(model.device),
+            "precision": model.precision,  # what the decoder trained and validated in (bf16: autocast)
             "encoder_adapters": encoder_adapters,
             "adapter_rank": adapter_rank,
             "val_fraction": val_fraction,
