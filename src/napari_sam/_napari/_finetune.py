@@ -49,7 +49,7 @@ def describe(p) -> str:
     """
     line = PHASES.get(p.stage, ("steps", p.stage))[1]
     if p.best_val_miou is not None and p.base_val_miou is not None:
-        line += f" · held-out box mIoU {p.base_val_miou:.3f} → {p.best_val_miou:.3f}"
+        line += f" · held-out box mIoU {p.base_val_miou:.3f} (base) → {p.best_val_miou:.3f} (weights kept)"
     return line
 
 
