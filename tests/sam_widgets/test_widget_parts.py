@@ -13,8 +13,8 @@ from napari_sam.image.normalize import prepare_image
 from napari_sam.prediction.result import Prediction
 from napari_sam.prompts import Prompts
 from sam_widgets._messages import pack_mask, prediction_message, tile_message, unpack_mask
+from sam_widgets._prompting import _browser_prompt
 from sam_widgets._tiles import TILE, TileSource, default_limits, intensity_range, max_level, tile_bounds
-from sam_widgets.widget import _browser_prompt
 
 
 def test_levels_and_bounds():
