@@ -365,8 +365,12 @@ def run_loop(
     history: list[dict] = []
     stopped_by = "epochs"
     step = 0
-    t0 = time.monotonic()
     loss_sum = 0.0
+    # the steps' time and the evaluations' time apart: their amortised sum is a steady cost per step (the
+    # average of the wall time since the start jumped at each evaluation and decayed until the next,
+    # and the bar's total with it)
+    train_s = eval_s = 0.0
+    evaluations = 0
     while step < max_steps:
         if should_stop is not None and should_stop():
             stopped_by = "cancelled"
@@ -374,14 +378,20 @@ def run_loop(
         if time.monotonic() >= deadline:
             stopped_by = "time budget"
             break
+        t_step = time.monotonic()
         loss_sum += trainer.step()
         step += 1
         now = time.monotonic()
-        per_step = (now - t0) / step
-        total = min(max_steps, step + int(max(0.0, deadline - now) / max(per_step, 1e-6)))
+        train_s += now - t_step
         val = None
         if step % eval_every == 0:
             val = trainer.evaluate()
+            eval_s += time.monotonic() - now
+            evaluations += 1
+        per_step = train_s / step + (eval_s / evaluations / eval_every if evaluations else 0.0)
+        now = time.monotonic()
+        total = min(max_steps, step + int(max(0.0, deadline - now) / max(per_step, 1e-6)))
+        if val is not None:
             history.append({"step": step, "loss": loss_sum / eval_every, **val.to_dict()})
             loss_sum = 0.0
             if val.score > best.score + 1e-4:
