@@ -12,7 +12,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from napari_sam.automatic.box_mode import BoxModeParams, box_candidates, propose, select
+from napari_sam.automatic.box_mode import (
+    BoxModeParams,
+    box_candidates,
+    propose,
+    select,
+    stability_threshold,
+)
 from napari_sam.automatic.filters import paint_labels
 from napari_sam.automatic.merge import TileLabels, merge_tiles
 from napari_sam.automatic.point_grid import PointGridParams, point_candidates
@@ -128,8 +134,6 @@ def _segment_prepared(
         )
         labels, kept = paint_labels(kept_c, image.shape, order=order, max_overlap=params.max_overlap)
         cands = kept_c
-        from napari_sam.automatic.box_mode import stability_threshold
-
         typical = proposals.reading.get("object_diameter") or proposals.diameter
         info["stability_applied"] = round(stability_threshold(params, typical), 3) if typical else None
         info["stability_set"] = params.stability_thresh

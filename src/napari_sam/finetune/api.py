@@ -375,7 +375,7 @@ def finetune(
     state = _final_state(model, base_state, encoder_changed)
     model.network.prepare_for_inference()
     model.network.mask_decoder._prepared_cache.clear()
-    best_val = max(outcome.best_val, base_val, key=lambda v: v.score)
+    best_val = outcome.best_val  # never below the base: run_loop starts from it as the best so far
     report = {
         "format": artifact.FORMAT,
         "base": {

@@ -177,10 +177,9 @@ class Trainer:
         gradients and the optimiser stay fp32; a step of 8 boxes 0.51 → 0.30 s on two AVX-512 BF16 cores).
         """
         net = self.model.network
-        dense_pe = net.prompt_encoder.get_dense_pe()  # made in fp32 outside autocast
         with autocast(self.device, self.model.precision):
             sparse, dense = net.prompt_encoder(points, boxes, masks)
-            logits, iou = net.mask_decoder(emb, dense_pe, sparse, dense, False)
+            logits, iou = net.mask_decoder(emb, net.prompt_encoder.get_dense_pe(), sparse, dense, False)
         return logits[:, 0].float(), iou[:, 0].float()
 
     def _kind(self) -> str:
