@@ -69,7 +69,7 @@ class FoundObjects:
             review.
         **more_params
             Other :class:`~napari_sam.automatic.box_mode.BoxModeParams` settings (``diameter``,
-            ``flatten``, ``max_overlap``, …).
+            ``flatten``, ``denoise``, ``max_overlap``, …).
 
         Returns
         -------

@@ -60,6 +60,10 @@ def test_settings_show_the_defaults_and_follow_the_mode(make_napari_viewer, lite
     assert widget.background_combo.isEnabled() and widget.background_combo.currentText() == "auto"
     widget.background_combo.setCurrentText("as is")
     assert widget.settings()["flatten"] is False
+    assert widget.noise_combo.isEnabled() and widget.noise_combo.currentText() == "auto"
+    assert "denoise" not in widget.settings() and widget.noise_combo.toolTip()
+    widget.noise_combo.setCurrentText("denoise")
+    assert widget.settings()["denoise"] is True
 
 
 def test_absurd_sizes_get_one_clear_message(make_napari_viewer, qtbot, lite_medsam, notifications):

@@ -24,6 +24,7 @@ from napari_sam._napari._workers import make_progress_relay, report_error
 MODES = ("model default", "points", "boxes")
 POLARITIES = ("auto", "bright", "dark")
 BACKGROUND_CHOICES = {"auto": "auto", "flatten": True, "as is": False}  # shown → BoxModeParams.flatten
+NOISE_CHOICES = {"auto": "auto", "denoise": True, "as is": False}  # shown → BoxModeParams.denoise
 NO_EXAMPLES = "none"
 MAX_DIAMETER = 100_000  # pixels: the size spin boxes' range
 
@@ -92,6 +93,13 @@ class SegmentEverythingWidget(JobWidget):
             "read when a global threshold would miss many objects (e.g. in a dim corner); flatten: always; "
             "as is: never. The model always sees the original pixels"
         )
+        self.noise_combo = QComboBox()
+        self.noise_combo.addItems(list(NOISE_CHOICES))
+        self.noise_combo.setToolTip(
+            "Noisy images (box proposals): auto denoises (non-local means) when the objects stand less "
+            "than five noise levels above their background, e.g. dim fluorescence; denoise: always; "
+            "as is: never. The model and the proposals then both see the denoised image"
+        )
         box = _defaults("boxes")
         self.smallest_spin = _size_spin(
             "Objects smaller than this (diameter in pixels) are dropped. auto: a quarter of the typical "
@@ -133,6 +141,7 @@ class SegmentEverythingWidget(JobWidget):
         form.addRow("Mode", self.mode_combo)
         form.addRow("Objects", self.polarity_combo)
         form.addRow("Background", self.background_combo)
+        form.addRow("Noise", self.noise_combo)
         form.addRow("Object size (diameter, px)", sizes)
         form.addRow("Predicted IoU ≥", self.iou_spin)
         form.addRow("Stability ≥", self.stability_spin)
@@ -140,6 +149,7 @@ class SegmentEverythingWidget(JobWidget):
         self._box_only = (
             self.polarity_combo,
             self.background_combo,
+            self.noise_combo,
             self.smallest_spin,
             self.largest_spin,
             self.examples_combo,
@@ -202,6 +212,8 @@ class SegmentEverythingWidget(JobWidget):
                 params["polarity"] = self.polarity_combo.currentText()
             if self.background_combo.currentText() != "auto":
                 params["flatten"] = BACKGROUND_CHOICES[self.background_combo.currentText()]
+            if self.noise_combo.currentText() != "auto":
+                params["denoise"] = NOISE_CHOICES[self.noise_combo.currentText()]
         return params
 
     def examples(self, info, plane) -> np.ndarray | None:
@@ -248,7 +260,7 @@ class SegmentEverythingWidget(JobWidget):
             image, where = plane_data(layer, info, plane), {}
         name, device = self.model_combo.currentText().strip(), self.device_combo.currentText()
         mode = None if self.mode_combo.currentIndex() == 0 else self.mode_combo.currentText()
-        box_only = {"min_area", "max_area", "polarity", "flatten"}
+        box_only = {"min_area", "max_area", "polarity", "flatten", "denoise"}
         callback, relay = make_progress_relay("napari-sam: segment everything")
         models = self._models
         started = time.perf_counter()

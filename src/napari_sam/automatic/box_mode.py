@@ -15,6 +15,7 @@ import numpy as np
 from napari_sam.automatic.background import flatten, needs_flattening
 from napari_sam.automatic.clusters import wholes_and_clusters
 from napari_sam.automatic.decode import decode_window
+from napari_sam.automatic.denoise import check_denoise, model_view
 from napari_sam.automatic.edges import smoothed_objects
 from napari_sam.automatic.filters import Candidates, clean_mask, stability_score
 from napari_sam.automatic.planning import plan_windows
@@ -63,6 +64,11 @@ class BoxModeParams:
         local contrast before proposing (:mod:`~napari_sam.automatic.background`); the model still
         sees the original pixels. Always on would cost evenly lit images (nuclei F1 0.788 instead of
         0.884, uneven illumination 0.757 instead of 0.676).
+    denoise
+        ``"auto"`` (decided per image: when the objects stand less than five noise levels above their
+        background), True or False: denoise the image with non-local means before it is segmented; the
+        model and the proposals both see the denoised pixels (:mod:`~napari_sam.automatic.denoise`:
+        low-SNR nuclei F1 0.778 → 0.821).
     sigma, diameter, spacings
         Proposal settings (:func:`~napari_sam.automatic.proposals.propose_boxes`); ``sigma`` None
         smooths by a twentieth of the diameter (0.6–3 pixels); ``diameter`` None estimates the typical
@@ -118,6 +124,7 @@ class BoxModeParams:
     min_window_fraction: float = 0.125
     polarity: str = "auto"
     flatten: bool | str = "auto"
+    denoise: bool | str = "auto"
     sigma: float | None = None
     diameter: float | None = None
     size_hint: float | None = None
@@ -141,6 +148,7 @@ class BoxModeParams:
             raise ValueError(
                 f"flatten must be True, False or 'auto' (decided per image); got {self.flatten!r}"
             )
+        check_denoise(self.denoise)
         if self.rim_allowance < 0:
             raise ValueError(f"rim_allowance must be ≥ 0 pixels; got {self.rim_allowance}")
         for name in ("pred_iou_thresh", "stability_thresh", "max_overlap"):
@@ -284,6 +292,7 @@ def fix_zoom(
 
     pooled: dict[float, list[float]] = {}
     for image in images:
+        image, _ = model_view(image, params.denoise)
         embeddings = WindowEmbeddings(model, image, capacity=16)
         proposals = propose(image, params)
         means, _ = sample_means(proposals.boxes, _predicted_iou(model, image, embeddings, proposals, params))

@@ -19,6 +19,7 @@ from napari_sam.automatic.box_mode import (
     select,
     stability_threshold,
 )
+from napari_sam.automatic.denoise import model_view
 from napari_sam.automatic.filters import paint_labels
 from napari_sam.automatic.merge import TileLabels, merge_tiles
 from napari_sam.automatic.point_grid import PointGridParams, point_candidates
@@ -108,6 +109,10 @@ def _segment_prepared(
         order = np.argsort(-cands.scores, kind="stable")
         labels, kept = paint_labels(cands, image.shape, order=order, max_overlap=1.0)
     else:
+        image, noise = model_view(image, params.denoise)
+        if noise["denoised"]:
+            # any given embeddings are the original pixels': the denoised image is encoded afresh
+            embeddings = WindowEmbeddings(model, image, capacity=64)
         proposals = propose(image, params)
         if examples is not None and examples.any():
             from napari_sam.automatic.examples import like_examples, with_example_boxes
@@ -137,6 +142,7 @@ def _segment_prepared(
         typical = proposals.reading.get("object_diameter") or proposals.diameter
         info["stability_applied"] = round(stability_threshold(params, typical), 3) if typical else None
         info["stability_set"] = params.stability_thresh
+        info.update(noise)
     scores = (
         np.concatenate([[0.0], cands.scores[kept]]).astype(np.float32)
         if len(kept)

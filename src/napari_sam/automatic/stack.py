@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -63,6 +64,11 @@ def segment_stack(
     source = make_source(stack, stack_axis=stack_axis, channel_axis=channel_axis, scaling=scaling)
     n = source.num_planes
     if chosen == "boxes":
+        from napari_sam.automatic.denoise import stack_view
+
+        # denoised or not, every plane alike, and the stack is read from the planes segmented
+        source, _ = stack_view(source, p.denoise, contrast_planes(source, 5))
+        p = dataclasses.replace(p, denoise=False)
         p = read_stack_once(source, p)
         if p.zoom_factor == "auto":  # one zoom for all planes, chosen on the planes with most contrast
             from napari_sam.automatic.box_mode import fix_zoom
@@ -100,8 +106,6 @@ def read_stack_once(source, params: BoxModeParams, max_planes: int = 5) -> BoxMo
     (majority), diameter and foreground threshold (medians) are read from up to ``max_planes`` planes
     with the most contrast, and every plane is segmented with them (settings given stay).
     """
-    import dataclasses
-
     from napari_sam.automatic.box_mode import SMALL_OBJECT_FRACTION, proposal_sigma
     from napari_sam.automatic.polarity import bright_objects
     from napari_sam.automatic.proposals import foreground_mask

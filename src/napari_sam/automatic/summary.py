@@ -43,8 +43,8 @@ def why_empty(info: dict | Iterable[dict]) -> str:
 def describe_reading(info: dict | Iterable[dict]) -> str:
     """How box proposals read the image, from :func:`~napari_sam.automatic.segment_everything`'s info (or
     the first plane's of several), e.g. "dark objects in the haematoxylin stain, about 25 px across,
-    uneven background flattened, answered at zoom 10×" (the zoom when the model chose it); "" for the
-    point grid or an image that was not read.
+    uneven background flattened, answered at zoom 10×" (the zoom when the model chose it; "noisy image
+    denoised" where it was); "" for the point grid or an image that was not read.
     """
     infos = [info] if isinstance(info, dict) else list(info)
     one = next((i for i in infos if i.get("polarity")), None)
@@ -55,6 +55,9 @@ def describe_reading(info: dict | Iterable[dict]) -> str:
     parts = [f"{one['polarity']} objects {where}"]
     if one.get("object_diameter"):
         parts.append(f"about {float(one['object_diameter']):.0f} px across")
+    if one.get("denoised"):
+        ratio = one.get("contrast_to_noise")
+        parts.append("noisy image denoised" + (f" (objects {float(ratio):.1f}× the noise)" if ratio else ""))
     if one.get("flattened"):
         parts.append("uneven background flattened")
     if one.get("zoom_scores"):
