@@ -47,7 +47,10 @@ SCALING_PLANES = 8  # denoised planes a stack's intensity scaling is computed fr
 def check_denoise(value) -> None:
     """Raise ``ValueError`` unless ``value`` is True, False or ``"auto"``."""
     if value not in (True, False, "auto"):
-        raise ValueError(f"denoise must be True, False or 'auto' (decided per image); got {value!r}")
+        raise ValueError(
+            f"denoise must be True, False or 'auto' (decided per image; on the command line "
+            f"--param denoise=true, false or auto); got {value!r}"
+        )
 
 
 def contrast_to_noise(gray: np.ndarray) -> float:
