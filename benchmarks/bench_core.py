@@ -1,12 +1,14 @@
 """Core benchmark: encoder, prompt → full-resolution mask, a batch of 16 boxes, peak memory; ours beside
 the peer reference (LiteMedSAM in the official segment-anything wrapper), measured in the same run.
 
-    python benchmarks/bench_core.py [--repeats 7] [--threads 2] [--no-openvino]
+    python benchmarks/bench_core.py [--repeats 7] [--threads 2] [--no-openvino] [--no-compile]
 
 The encoder is measured in fp32 and, where the CPU has bf16 matrix units (AMX, AVX-512 BF16), in bf16;
 beside them an OpenVINO bf16 export of the reference encoder (``pip install openvino``), the anchor a
-user comfortable with OpenVINO would pick. On a CPU without bf16 units the bf16 row is skipped (``precision
-='bf16'`` is refused there) and OpenVINO reports the precision it actually ran in.
+user comfortable with OpenVINO would pick; and ``load_model(compile=True)``, the encoder compiled with
+its weights frozen in (:mod:`napari_sam.models.cpu_compile`; the compile time is noted). On a CPU
+without bf16 units the bf16 row is skipped (``precision='bf16'`` is refused there) and OpenVINO
+reports the precision it actually ran in.
 
 The row "freed memory kept / system malloc" is ours in fresh processes with and without
 :mod:`napari_sam.models.host_memory` (its "reference" column is the system's malloc): that setting is
@@ -181,6 +183,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-openvino", action="store_true", help="skip the OpenVINO bf16 reference column")
+    ap.add_argument(
+        "--no-compile", action="store_true", help="skip the compiled encoder (load_model(compile=True))"
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -206,6 +211,16 @@ def main() -> None:
             ours_bf16 = load_model("lite_medsam", device="cpu", precision="bf16")
             results["encoder bf16 (ours)"] = paired(
                 lambda: ref.image_encoder(x), lambda: encode_batch(ours_bf16, x), args.repeats
+            )
+        if not args.no_compile:
+            # load_model(compile=True): the weight-frozen compiled copy, in bf16 where the CPU has it
+            ours_compiled = load_model("lite_medsam", device="cpu", compile=True)
+            t0 = time.perf_counter()
+            encode_batch(ours_compiled, x)
+            notes["compile (first pass)"] = f"{time.perf_counter() - t0:.1f} s"
+            name = f"encoder {ours_compiled.precision} compiled (ours)"
+            results[name] = paired(
+                lambda: ref.image_encoder(x), lambda: encode_batch(ours_compiled, x), args.repeats
             )
         ov_fn, ov_note = (
             (None, "skipped (--no-openvino)")
@@ -268,8 +283,8 @@ def main() -> None:
         print(f"{name}: {note}")
     anchor = next((r for k, r in results.items() if k.startswith("encoder OpenVINO")), None)
     if anchor is not None:
-        for k in ("encoder fp32 (1×3×256×256)", "encoder bf16 (ours)"):
-            if k in results:
+        for k in results:
+            if k.startswith("encoder") and "OpenVINO" not in k and "malloc" not in k:
                 notes[f"{k} / OpenVINO anchor"] = f"{results[k]['ratio'] / anchor['ratio']:.2f}"
                 print(f"{k} ÷ OpenVINO anchor: {results[k]['ratio'] / anchor['ratio']:.2f}")
     print(

@@ -11,6 +11,7 @@ model ``precision="bf16"`` directly.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 
 import numpy as np
 import pytest
@@ -123,6 +124,61 @@ def test_the_bf16_copy_follows_its_encoder():
     with torch.no_grad():
         expected = encoder(x)
     assert torch.allclose(again, expected, atol=0.1) and not torch.allclose(again, first, atol=0.5)
+
+
+def test_the_compiled_cpu_encoder_follows_its_encoder():
+    """The CPU's compiled encoder has its weights frozen into the compiled code: when the encoder's weights
+    change, the next call compiles again instead of answering with the old ones."""
+    from napari_sam.models.cpu_compile import FrozenCompiled
+
+    torch.manual_seed(0)
+    encoder = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.GELU())
+    x = torch.randn(2, 3, 16, 16)
+    compiled = FrozenCompiled(torch.float32)
+    first = compiled(encoder, x)
+    with torch.no_grad():
+        assert torch.allclose(first, encoder(x), atol=1e-5)
+        encoder[0].weight.mul_(-1.0)
+        expected = encoder(x)
+    made = compiled._compiled
+    again = compiled(encoder, x)
+    assert compiled._compiled is not made
+    assert torch.allclose(again, expected, atol=1e-5) and not torch.allclose(again, first, atol=0.1)
+
+
+def test_without_a_cxx_compiler_the_encoder_runs_uncompiled_with_a_warning():
+    from torch._inductor import config as inductor_config
+
+    from napari_sam.models.cpu_compile import FrozenCompiled
+
+    encoder = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.GELU())
+    x = torch.randn(2, 3, 16, 16)
+    compiled = FrozenCompiled(torch.float32)
+    with (
+        inductor_config.patch({"cpp.cxx": ("/nonexistent/g++",)}),
+        pytest.warns(RuntimeWarning, match="could not compile the image encoder.*Install a C"),
+    ):
+        out = compiled(encoder, x)
+    assert "C++ compiler" in compiled.failed
+    with torch.no_grad():
+        assert torch.allclose(out, encoder(x), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_the_compiled_encoder_holds_the_quality_bar_on_the_nuclei(lite_medsam, nuclei_data):
+    """``load_model(compile=True)`` on the CPU: the weight-frozen compiled encoder, in bf16 where the CPU
+    has bf16 units, answers the ground-truth boxes like the fp32 model."""
+    image, truth = nuclei_data
+    compiled = load_model("lite_medsam", device="cpu", compile=True)
+    assert compiled.compiled_encoder is not None
+    encode_batch(compiled, torch.zeros(1, 3, 256, 256))
+    if shutil.which("g++") or shutil.which("c++"):
+        assert compiled.compiled_encoder.failed is None  # compiled indeed
+    masks32, iou32, _ = _gt_box_answers(dataclasses.replace(lite_medsam, precision="fp32"), image, truth)
+    masks_c, iou_c, _ = _gt_box_answers(compiled, image, truth)
+    agreement = float(np.mean([(a & b).sum() / max((a | b).sum(), 1) for a, b in zip(masks_c, masks32)]))
+    assert abs(float(np.mean(iou_c)) - float(np.mean(iou32))) <= 0.01
+    assert agreement >= 0.95
 
 
 def test_the_decoder_follows_the_precision(lite_medsam, nuclei_data):

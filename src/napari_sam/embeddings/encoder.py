@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from napari_sam.embeddings.preprocess import normalise, resize_chw, resized_extent
 from napari_sam.geometry.windows import Window
 from napari_sam.image.normalize import PreparedImage
+from napari_sam.models.cpu_compile import FrozenCompiled
 from napari_sam.models.device import autocast, bf16_support, encoder_batch
 from napari_sam.models.loading import SamModel
 
@@ -101,7 +102,9 @@ def encode_batch(model: SamModel, x: torch.Tensor) -> torch.Tensor:
             ]
             return torch.cat(parts)
     with torch.inference_mode():
-        if model.precision == "bf16" and dev.type == "cpu" and not compiled and bf16_support(dev)[0]:
+        if isinstance(encoder, FrozenCompiled):  # a CPU: compiled in the model's precision
+            emb = encoder(model.network.image_encoder, x)
+        elif model.precision == "bf16" and dev.type == "cpu" and not compiled and bf16_support(dev)[0]:
             emb = model.bf16_encoder(encoder, x)  # bf16 weights: the fused oneDNN kernels run in bf16
         else:
             with autocast(dev, model.precision):

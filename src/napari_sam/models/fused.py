@@ -30,6 +30,7 @@ HAS_LINEAR = _available("_linear_pointwise")
 def _fast(x: torch.Tensor, weight: torch.Tensor) -> bool:
     return (
         not torch.jit.is_tracing()  # exports (TorchScript, OpenVINO) see the plain ops
+        and not torch.compiler.is_compiling()  # torch.compile fuses the plain ops itself
         and x.device.type == "cpu"
         and x.dtype == weight.dtype
         and x.dtype in (torch.float32, torch.bfloat16)  # bf16: a bf16 copy of the encoder (bf16_weights)

@@ -44,7 +44,8 @@ class SamModel:
         307 → 208 ms) and holds the quality bar (ground-truth-box mIoU on the nuclei 0.6311 → 0.6333,
         mask agreement with the fp32 decoder 0.97).
     compiled_encoder
-        The image encoder through ``torch.compile`` (``load_model(compile=True)``), or None. It runs
+        The image encoder through ``torch.compile`` (``load_model(compile=True)``; on a CPU a
+        :class:`~napari_sam.models.cpu_compile.FrozenCompiled`, called with the encoder), or None. It runs
         batches of one fixed size, ``compiled_batch`` (the first batch it sees; smaller batches are
         padded), so that it compiles once.
     """
@@ -229,8 +230,10 @@ def load_model(
         AMX or AVX-512 BF16, CUDA GPUs from Ampere on; fp32 elsewhere), ``"fp32"``, or ``"bf16"``.
     compile
         Run the image encoder through ``torch.compile`` (fused kernels; on an H200 it takes ViT-B at 1024²
-        from 165 to 293 images/s, see ``benchmarks/gpu_check.py``). The first batch compiles for about
-        20 s, so it pays for batch jobs on a GPU, not for an interactive session; a CPU gains little.
+        from 165 to 293 images/s, see ``benchmarks/gpu_check.py``; on a CPU a copy with its weights
+        frozen in, in the model's precision: LiteMedSAM bf16 0.16 → 0.13 s a window on two AVX-512 BF16
+        cores, :mod:`napari_sam.models.cpu_compile`). The first batch compiles for 10–20 s, so it pays
+        for batch jobs, not for an interactive session.
 
     On a CPU, glibc's malloc is set to keep freed memory for reuse (once per process; 20 % off each
     encoder pass on two cores): see :mod:`napari_sam.models.host_memory`.
@@ -248,6 +251,10 @@ def load_model(
     spec, path, state, digest = resolve_weights(name_or_path, architecture=architecture, cache_dir=cache_dir)
     net = build_network(spec, state).to(dev).prepare_for_inference()
     model = SamModel(net, spec, dev, path, digest, precision)
-    if compile:
+    if compile and dev.type == "cpu":  # weights frozen in, in the model's precision (cpu_compile)
+        from napari_sam.models.cpu_compile import FrozenCompiled
+
+        model.compiled_encoder = FrozenCompiled(torch.bfloat16 if precision == "bf16" else torch.float32)
+    elif compile:
         model.compiled_encoder = torch.compile(net.image_encoder, dynamic=False)
     return model
