@@ -79,26 +79,23 @@ class SegmentEverythingWidget(JobWidget):
             "points: SAM's point grid; boxes: box proposals (for box-trained models "
             "such as LiteMedSAM); model default: what the model's registry entry says"
         )
-        self.polarity_combo = QComboBox()
-        self.polarity_combo.addItems(list(POLARITIES))
-        self.polarity_combo.setToolTip(
+        self.polarity_combo = _choice_combo(
+            list(POLARITIES),
             "How objects look against their surroundings (box proposals): auto decides per image "
             "(stained H&E/IHC images are read through their haematoxylin stain); bright: e.g. "
-            "fluorescent nuclei; dark: e.g. stained nuclei or cells in brightfield"
+            "fluorescent nuclei; dark: e.g. stained nuclei or cells in brightfield",
         )
-        self.background_combo = QComboBox()
-        self.background_combo.addItems(list(BACKGROUND_CHOICES))
-        self.background_combo.setToolTip(
+        self.background_combo = _choice_combo(
+            list(BACKGROUND_CHOICES),
             "Uneven illumination or background (box proposals): auto flattens the image the proposals "
             "read when a global threshold would miss many objects (e.g. in a dim corner); flatten: always; "
-            "as is: never. The model always sees the original pixels"
+            "as is: never. The model always sees the original pixels",
         )
-        self.noise_combo = QComboBox()
-        self.noise_combo.addItems(list(NOISE_CHOICES))
-        self.noise_combo.setToolTip(
+        self.noise_combo = _choice_combo(
+            list(NOISE_CHOICES),
             "Noisy images (box proposals): auto denoises (non-local means) when the objects stand less "
             "than five noise levels above their background, e.g. dim fluorescence; denoise: always; "
-            "as is: never. The model and the proposals then both see the denoised image"
+            "as is: never. The model and the proposals then both see the denoised image",
         )
         box = _defaults("boxes")
         self.smallest_spin = _size_spin(
@@ -335,6 +332,13 @@ def empty_reason(text: str | None) -> str:
     from napari_sam.automatic.summary import why_empty
 
     return why_empty({"empty": text}) if text else ""
+
+
+def _choice_combo(choices: list[str], tooltip: str) -> QComboBox:
+    combo = QComboBox()
+    combo.addItems(choices)
+    combo.setToolTip(tooltip)
+    return combo
 
 
 def _size_spin(tooltip: str) -> QSpinBox:

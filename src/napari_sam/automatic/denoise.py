@@ -137,6 +137,13 @@ def denoised(image: PreparedImage, scaling: IntensityScaling | None = None) -> P
     return PreparedImage(out, scaling or compute_scaling(out), image.layout)
 
 
+def _display_gray(image: PreparedImage) -> np.ndarray:
+    """(H, W) float32 display pixels of the whole image (the mean of its display channels)."""
+    h, w = image.shape
+    rgb = image.region(0, h, 0, w)
+    return rgb.mean(axis=-1) if rgb.ndim == 3 else rgb
+
+
 def model_view(image: PreparedImage, setting: bool | str = "auto") -> tuple[PreparedImage, dict]:
     """The image segment everything works on: ``image`` itself, or :func:`denoised` when ``setting``
     is True, or ``"auto"`` and :func:`needs_denoising` says so; and the evidence
@@ -147,9 +154,7 @@ def model_view(image: PreparedImage, setting: bool | str = "auto") -> tuple[Prep
         return image, {"denoised": False}
     evidence: dict = {}
     if setting == "auto":
-        h, w = image.shape
-        rgb = image.region(0, h, 0, w)
-        noisy, evidence = needs_denoising(rgb.mean(axis=-1) if rgb.ndim == 3 else rgb)
+        noisy, evidence = needs_denoising(_display_gray(image))
         if not noisy:
             return image, {"denoised": False, **evidence}
     return denoised(image), {"denoised": True, **evidence}
@@ -208,10 +213,7 @@ def stack_view(source, setting: bool | str, planes: list[int]):
     if setting == "auto":
         votes, ratios = [], []
         for z in planes:
-            image = source.plane(z)
-            h, w = image.shape
-            rgb = image.region(0, h, 0, w)
-            noisy, seen = needs_denoising(rgb.mean(axis=-1) if rgb.ndim == 3 else rgb)
+            noisy, seen = needs_denoising(_display_gray(source.plane(z)))
             votes.append(noisy)
             if seen["contrast_to_noise"] is not None:
                 ratios.append(seen["contrast_to_noise"])
