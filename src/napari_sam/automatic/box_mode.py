@@ -15,7 +15,7 @@ import numpy as np
 from napari_sam.automatic.background import flatten, needs_flattening
 from napari_sam.automatic.clusters import wholes_and_clusters
 from napari_sam.automatic.decode import decode_window
-from napari_sam.automatic.denoise import check_denoise, model_view
+from napari_sam.automatic.denoise import check_denoise
 from napari_sam.automatic.edges import smoothed_objects
 from napari_sam.automatic.filters import Candidates, clean_mask, stability_score
 from napari_sam.automatic.planning import plan_windows
@@ -292,7 +292,6 @@ def fix_zoom(
 
     pooled: dict[float, list[float]] = {}
     for image in images:
-        image, _ = model_view(image, params.denoise)
         embeddings = WindowEmbeddings(model, image, capacity=16)
         proposals = propose(image, params)
         means, _ = sample_means(proposals.boxes, _predicted_iou(model, image, embeddings, proposals, params))

@@ -102,6 +102,11 @@ def _segment_prepared(
     ``examples`` (an (H, W) label image of the tile) keeps only candidates whose embedding features are
     like the examples' (:func:`~napari_sam.automatic.examples.like_examples`).
     """
+    noise: dict = {}
+    if mode != "points":
+        image, noise = model_view(image, params.denoise)
+        if noise["denoised"]:  # any given embeddings are the original pixels'
+            embeddings = None
     if embeddings is None:
         embeddings = WindowEmbeddings(model, image, capacity=64)
     if mode == "points":
@@ -109,10 +114,6 @@ def _segment_prepared(
         order = np.argsort(-cands.scores, kind="stable")
         labels, kept = paint_labels(cands, image.shape, order=order, max_overlap=1.0)
     else:
-        image, noise = model_view(image, params.denoise)
-        if noise["denoised"]:
-            # any given embeddings are the original pixels': the denoised image is encoded afresh
-            embeddings = WindowEmbeddings(model, image, capacity=64)
         proposals = propose(image, params)
         if examples is not None and examples.any():
             from napari_sam.automatic.examples import like_examples, with_example_boxes

@@ -28,18 +28,36 @@ def _signature(module: torch.nn.Module) -> tuple:
     return tuple(t.data_ptr() for t in tensors), versions, hooks
 
 
-class Bf16Copy:
+class WeightCopy:
+    """A copy of a module in ``dtype`` that follows it: made on first use and made again whenever
+    :func:`_signature` says the module's tensors or hooks changed. Plain (not inference) tensors, no
+    gradients.
+    """
+
+    def __init__(self, dtype: torch.dtype) -> None:
+        self.dtype = dtype
+        self._copy: torch.nn.Module | None = None
+        self._signature: tuple | None = None
+
+    def current(self, module: torch.nn.Module) -> tuple[torch.nn.Module, bool]:
+        """The copy of ``module``, and whether it was (re)made by this call."""
+        signature = _signature(module)
+        remade = self._copy is None or signature != self._signature
+        if remade:
+            with torch.inference_mode(False):  # plain tensors (torch.compile folds only those in)
+                self._copy = copy.deepcopy(module).to(self.dtype).eval().requires_grad_(False)
+            self._signature = signature
+        return self._copy, remade
+
+
+class Bf16Copy(WeightCopy):
     """Callable ``(encoder, x) -> embeddings``: ``encoder`` run as a bf16 copy on (B, 3, S, S) float32
     inputs, returning float32 (B, C, h, w) embeddings.
     """
 
     def __init__(self) -> None:
-        self._copy: torch.nn.Module | None = None
-        self._signature: tuple | None = None
+        super().__init__(torch.bfloat16)
 
     def __call__(self, encoder: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-        signature = _signature(encoder)
-        if self._copy is None or signature != self._signature:
-            self._copy = copy.deepcopy(encoder).to(torch.bfloat16).eval()
-            self._signature = signature
-        return self._copy(x.to(torch.bfloat16)).float()
+        net, _ = self.current(encoder)
+        return net(x.to(torch.bfloat16)).float()

@@ -15,12 +15,11 @@ checkpoint loaded into it), the next call compiles again.
 
 from __future__ import annotations
 
-import copy
 import warnings
 
 import torch
 
-from napari_sam.models.bf16_weights import _signature
+from napari_sam.models.bf16_weights import WeightCopy
 
 
 class FrozenCompiled:
@@ -35,32 +34,26 @@ class FrozenCompiled:
 
     def __init__(self, dtype: torch.dtype) -> None:
         self.dtype = dtype
+        self._weights = WeightCopy(dtype)
         self._compiled = None
-        self._signature: tuple | None = None
         self.failed: str | None = None  # why compiling failed, once it did
 
     def __call__(self, encoder: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-        signature = _signature(encoder)
-        if self._compiled is None or signature != self._signature:
-            with torch.inference_mode(False):  # plain tensors: inference tensors are not folded in
-                frozen = copy.deepcopy(encoder).to(self.dtype).eval()
-                for p in frozen.parameters():
-                    p.requires_grad_(False)
+        frozen, remade = self._weights.current(encoder)
+        if remade:
             self._compiled = torch.compile(frozen, dynamic=False)
-            self._signature = signature
+        if self.failed is not None:  # no compiler here: the same copy, eagerly
+            with torch.inference_mode():
+                return frozen(x.to(self.dtype)).float()
         from torch._inductor import config as inductor_config
 
-        if self.failed is not None:  # no compiler here: the same frozen copy, eagerly
-            with torch.inference_mode():
-                return self._compiled._orig_mod(x.to(self.dtype)).float()
         # compilation happens on a new shape's first call; freezing is read then
         try:
             with torch.inference_mode(), inductor_config.patch(freezing=True):
                 return self._compiled(x.to(self.dtype)).float()
         except Exception as err:  # e.g. no C++ compiler for inductor's CPU kernels
-            self.failed = (
-                f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
-            )
+            first_line = (str(err).strip().splitlines() or [""])[0]
+            self.failed = f"{type(err).__name__}: {first_line}"
             warnings.warn(
                 f"torch.compile could not compile the image encoder on this CPU ({self.failed}); it runs "
                 f"uncompiled. Install a C++ compiler (e.g. g++) to compile it.",
