@@ -51,6 +51,15 @@ __all__ = ["Segmenter", "SegmenterEvents", "Cancelled", "Stage"]
 EXTENT_REACH = 512  # pixels: how far from where it was read a typical object size holds (typical_extent)
 
 
+def _remove_temporary_store(store: EmbeddingStore) -> None:
+    """Delete a session's temporary embedding cache: the store stops using the folder first, so a
+    background tile finishing afterwards is kept in memory quietly rather than reported as a cache
+    "rebuilt by another process".
+    """
+    store.close()
+    shutil.rmtree(os.path.dirname(store.path), ignore_errors=True)
+
+
 class SegmenterEvents(SignalGroup):
     """What a :class:`Segmenter` tells its front ends (psygnal signals; connect with ``.connect(slot)``).
 
@@ -239,7 +248,6 @@ class Segmenter(CommittedObjects, BackgroundEncoding):
         temporary = cache is None
         if temporary:
             cache = os.path.join(tempfile.mkdtemp(prefix="napari-sam-"), "embeddings.zarr")
-            self._temp_cleanup = weakref.finalize(self, shutil.rmtree, os.path.dirname(cache), True)
         spec = self.model.spec
         signature = {
             "model": {
@@ -267,7 +275,10 @@ class Segmenter(CommittedObjects, BackgroundEncoding):
                 "fingerprint": "temporary" if temporary else fingerprint(source.data),
             },
         }
-        return EmbeddingStore.open(cache, signature, source.num_planes, len(grid), dtype=dtype)
+        store = EmbeddingStore.open(cache, signature, source.num_planes, len(grid), dtype=dtype)
+        if temporary:
+            self._temp_cleanup = weakref.finalize(self, _remove_temporary_store, store)
+        return store
 
     def _release_temp_store(self) -> None:
         if self._temp_cleanup is not None:

@@ -156,3 +156,19 @@ def test_large_image_without_cache_uses_a_temporary_store(lite_medsam, image):
     assert path.exists() and seg.store.signature["data"]["fingerprint"] == "temporary"
     seg.set_image(image[0][:200, :200], encode=False)  # small image: whole-image window, no store
     assert seg.store is None and not path.exists()
+
+
+def test_a_tile_finished_after_the_temporary_store_is_removed_is_dropped_quietly(lite_medsam, image, caplog):
+    # a background worker may finish a tile after the session moved on and deleted its temporary cache
+    seg = Segmenter(lite_medsam)
+    seg.set_image(image[0], encode=False, **TILES)
+    old = seg.store
+    folder = old.path.parent
+    embedding = np.zeros(old.embeddings.shape[2:], dtype=old.dtype)
+    seg.set_image(image[0][:200, :200], encode=False)
+    assert not folder.exists() and old.detached
+    with caplog.at_level("WARNING", logger="napari_sam"):
+        old.write(0, [0], embedding[None])
+    assert not folder.exists()  # not made again for a lock file
+    assert not any("rebuilt by another process" in r.getMessage() for r in caplog.records)
+    assert not old.is_done(0, 0)

@@ -325,6 +325,8 @@ class EmbeddingStore:
         """
         values = np.asarray(values, dtype=self.dtype)
         sums = [tile_checksum(v) for v in values]
+        if self.detached:  # closed or replaced: do not even take the folder's lock (it would remake it)
+            return
         with self._lock, self._folder_lock:
             if not self._still_ours():
                 return
@@ -336,6 +338,11 @@ class EmbeddingStore:
             self.checksum_array[plane] = self._sums[plane]
             self.done_array[plane] = self._done[plane].astype(np.uint8)
 
+    def close(self) -> None:
+        """Stop using the folder (before it is deleted): tiles read as not done, writes are dropped."""
+        with self._lock:
+            self.detached = True
+
     # -- checks ------------------------------------------------------------------------------------
     def _still_ours(self) -> bool:
         """Whether the folder is still the cache this store opened (call under the folder lock)."""
@@ -345,6 +352,11 @@ class EmbeddingStore:
         if meta.get("instance") == self.instance:
             return True
         self.detached = True
+        if not Path(self.path).exists():
+            log.warning(
+                "embedding cache %s was deleted; this session keeps its embeddings in memory", self.path
+            )
+            return False
         log.warning(
             "embedding cache %s was rebuilt by another process (for other data or settings); this "
             "session stops writing to it and keeps its embeddings in memory",
