@@ -127,57 +127,75 @@ class TokenAttention(nn.Module):
         return w.view(self.num_heads, w.shape[0] // self.num_heads, w.shape[1])
 
     def tokens_attend_image(
-        self, tokens_q: torch.Tensor, image_k: torch.Tensor, image_v: torch.Tensor
+        self,
+        tokens_q: torch.Tensor,
+        image_k: torch.Tensor,
+        image_v: torch.Tensor,
+        image_pe: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Same result as ``forward(tokens_q, image_k, image_v)`` without projecting the N image tokens.
+        """Same result as ``forward(tokens_q, image_k + image_pe, image_v)`` (``image_pe`` None: keys
+        ``image_k`` alone) without projecting the N image tokens, and without forming the keys' sum.
 
         Keys and values are linear in the image, and each softmax row sums to one, so the projections
         move onto the few prompt tokens: q·(W_k x + b_k) = (W_kᵀq)·x + const (the constant cancels in
-        the softmax) and P·(x W_vᵀ + b_v) = (P·x) W_vᵀ + b_v. Image tokens: (1 or B, N, C).
+        the softmax) and P·(x W_vᵀ + b_v) = (P·x) W_vᵀ + b_v. The keys' positional term is a product of
+        its own, (W_kᵀq)·pe, cheaper than an image-sized sum. Image tokens: (1 or B, N, C).
         """
         b, t, _ = tokens_q.shape
         h = self.num_heads
         q = self._heads(apply_linear(self.q_proj, tokens_q))  # (B, h, T, d)
         qk = torch.matmul(q, self._split_weight(self.k_proj)).reshape(b, h * t, -1)  # (B, hT, C)
         qk = qk * q.shape[-1] ** -0.5
-        probs = torch.softmax(_batched_mm(qk, image_k.transpose(1, 2)), dim=-1)  # (B, hT, N)
+        scores = _batched_mm(qk, image_k.transpose(1, 2))  # (B, hT, N)
+        if image_pe is not None:
+            scores = scores + _batched_mm(qk, image_pe.transpose(1, 2))
+        probs = torch.softmax(scores, dim=-1)
         mixed = _batched_mm(probs, image_v).view(b, h, t, -1)  # (B, h, T, C)
         out = torch.matmul(mixed, self._split_weight(self.v_proj).transpose(1, 2))  # (B, h, T, d)
         out = out + self.v_proj.bias.view(h, 1, -1)
         return apply_linear(self.out_proj, out.transpose(1, 2).reshape(b, t, -1))
 
     def image_attends_tokens(
-        self, image_q: torch.Tensor, tokens_k: torch.Tensor, tokens_v: torch.Tensor
+        self,
+        image_q: torch.Tensor,
+        tokens_k: torch.Tensor,
+        tokens_v: torch.Tensor,
+        image_pe: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Same result as ``forward(image_q, tokens_k, tokens_v)`` without projecting the N image tokens.
+        """Same result as ``forward(image_q + image_pe, tokens_k, tokens_v)`` without projecting the N
+        image tokens, and without forming ``image_q + image_pe`` (``image_pe`` None: ``image_q`` alone).
 
         (W_q x + b_q)·k = x·(W_qᵀk) + b_q·k, and the output projection of P·v is P·(v W_oᵀ) + b_o, so both
-        image-sized matrix products shrink to (N × C) · (C × heads·T).
+        image-sized matrix products shrink to (N × C) · (C × heads·T). The scores are laid out (B, hT, N),
+        image axis last: the softmax over each head's few tokens then runs along contiguous rows of N
+        values, about 10× faster on the CPU than over a last axis of T values.
         """
         b, t, _ = tokens_k.shape
         h = self.num_heads
         k = self._heads(apply_linear(self.k_proj, tokens_k))  # (B, h, T, d)
         scale = k.shape[-1] ** -0.5
         kq = torch.matmul(k, self._split_weight(self.q_proj)).reshape(b, h * t, -1) * scale  # (B, hT, C)
-        bias = torch.matmul(k, self.q_proj.bias.view(h, -1, 1)).reshape(b, 1, h * t) * scale
-        scores = _batched_mm(image_q, kq.transpose(1, 2)) + bias  # (B, N, hT)
-        n = scores.shape[1]
-        probs = _softmax_short_last(scores.view(b, n, h, t)).view(b, n, h * t)
+        bias = torch.matmul(k, self.q_proj.bias.view(h, -1, 1)).reshape(b, h * t, 1) * scale
+        scores = _batched_mm(kq, image_q.transpose(1, 2)) + bias  # (B, hT, N)
+        if image_pe is not None:
+            scores = scores + _batched_mm(kq, image_pe.transpose(1, 2))
+        n = scores.shape[-1]
+        probs = torch.softmax(scores.view(b, h, t, n), dim=2).view(b, h * t, n)
         v = self._heads(apply_linear(self.v_proj, tokens_v))  # (B, h, T, d)
         wo = self.out_proj.weight.view(-1, h, v.shape[-1]).permute(1, 2, 0)  # (h, d, C)
         values_out = torch.matmul(v, wo).reshape(b, h * t, -1)  # (B, hT, C)
-        return torch.bmm(probs, values_out) + self.out_proj.bias
+        # the output bias inside the product: one image-sized pass less
+        return torch.baddbmm(self.out_proj.bias.to(values_out.dtype), probs.transpose(1, 2), values_out)
 
 
-def _softmax_short_last(x: torch.Tensor) -> torch.Tensor:
-    """Softmax over a short last axis (the few prompt tokens). torch's kernel is slow for rows of a
-    handful of values; four in-place passes are about 5× faster. Falls back when gradients are needed.
+def _matmul_dtype(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in the dtype autocast gives matrix products (itself outside autocast): an image-sized
+    activation used by several products is then cast once rather than by each of them.
     """
-    if torch.is_grad_enabled() and x.requires_grad:
-        return torch.softmax(x, dim=-1)
-    x = x - x.amax(dim=-1, keepdim=True)
-    x.exp_()
-    return x.div_(x.sum(dim=-1, keepdim=True))
+    kind = x.device.type
+    if torch.is_autocast_enabled(kind):
+        return x.to(torch.get_autocast_dtype(kind))
+    return x
 
 
 def _batched_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -221,15 +239,17 @@ class TwoWayBlock(nn.Module):
             q = tokens + token_pe
             tokens = tokens + self.self_attn(q, q, tokens)
         tokens = self.norm1(tokens)
-        if image_k is None:
-            image_k = image + image_pe
+        # keys: the given sum (shared by all prompts), else image + image_pe left unformed
+        values = _matmul_dtype(image)  # cast once for the products below, not once per product
+        keys, keys_pe = (values, image_pe) if image_k is None else (image_k, None)
         tokens = self.norm2(
-            tokens + self.cross_attn_token_to_image.tokens_attend_image(tokens + token_pe, image_k, image)
+            tokens
+            + self.cross_attn_token_to_image.tokens_attend_image(tokens + token_pe, keys, values, keys_pe)
         )
         tokens = self.norm3(tokens + self.mlp(tokens))
         q = tokens + token_pe
-        image = self.norm4(image + self.cross_attn_image_to_token.image_attends_tokens(image_k, q, tokens))
-        return tokens, image
+        attn = self.cross_attn_image_to_token.image_attends_tokens(keys, q, tokens, keys_pe)
+        return tokens, self.norm4(image + attn)
 
 
 class TwoWayTransformer(nn.Module):
@@ -267,9 +287,13 @@ class TwoWayTransformer(nn.Module):
         """
         image, image_pe, image_k = prepared if prepared is not None else self.image_tokens(image, image_pe)
         token_pe = tokens
+        # the image-sized stream in the products' precision: under bf16 autocast its residual sums and
+        # layer norms then move half the bytes, and no product casts it again
+        image, image_pe, image_k = (_matmul_dtype(x) for x in (image, image_pe, image_k))
         for i, layer in enumerate(self.layers):
             tokens, image = layer(tokens, image, token_pe, image_pe, image_k if i == 0 else None)
-        attn = self.final_attn_token_to_image.tokens_attend_image(tokens + token_pe, image + image_pe, image)
+        values = _matmul_dtype(image)
+        attn = self.final_attn_token_to_image.tokens_attend_image(tokens + token_pe, values, values, image_pe)
         return self.norm_final_attn(tokens + attn), image
 
 
