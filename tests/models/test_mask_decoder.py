@@ -36,8 +36,10 @@ def test_the_image_attending_tokens_matches_plain_attention(attention, shared_im
         plain = attention((image + pe).expand(b, -1, -1), tokens_k, tokens_v)
         with_pe = attention.image_attends_tokens(image, tokens_k, tokens_v, pe)
         summed = attention.image_attends_tokens(image + pe, tokens_k, tokens_v)
+        added = attention.image_attends_tokens(image, tokens_k, tokens_v, pe, residual=image)
     torch.testing.assert_close(with_pe, plain, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(summed, plain, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(added, image + plain, rtol=1e-4, atol=1e-5)
 
 
 def test_the_shortcuts_train_like_plain_attention(attention):
@@ -45,6 +47,7 @@ def test_the_shortcuts_train_like_plain_attention(attention):
     tokens, image, pe = torch.randn(b, t, c), torch.randn(b, n, c), torch.randn(1, n, c)
     plain = attention((image + pe), tokens, tokens).square().sum()
     (g_plain,) = torch.autograd.grad(plain, attention.q_proj.weight)
-    short = attention.image_attends_tokens(image, tokens, tokens, pe).square().sum()
+    short = attention.image_attends_tokens(image, tokens, tokens, pe, residual=image).sub(image)
+    short = short.square().sum()
     (g_short,) = torch.autograd.grad(short, attention.q_proj.weight)
     torch.testing.assert_close(g_short, g_plain, rtol=1e-3, atol=1e-4)

@@ -189,12 +189,15 @@ def box_candidates(
     params: BoxModeParams,
     progress: Callable[[int, int], None] | None = None,
     features: bool = False,
+    larger_from_typical: bool = True,
 ) -> tuple[Candidates, dict]:
     """Answer every proposal box; one candidate mask per box, before filtering.
 
     ``embeddings`` is anything with ``get(window) -> (1, C, h, w)`` tensor (e.g.
     :class:`~napari_sam.embeddings.embedder.WindowEmbeddings`). With ``features`` every candidate also
-    gets its embedding feature (:func:`~napari_sam.automatic.prototype.pool_feature`). Returns the
+    gets its embedding feature (:func:`~napari_sam.automatic.prototype.pool_feature`).
+    ``larger_from_typical`` is :func:`~napari_sam.automatic.planning.plan_windows`' (the zoom probe
+    turns it off: it asks how boxes fare at a factor, each in a window of its own class). Returns the
     candidates and counters.
     """
     shape = image.shape
@@ -207,6 +210,7 @@ def box_candidates(
         model.input_size,
         factor=factor,
         min_fraction=params.min_window_fraction,
+        larger_from_typical=larger_from_typical,
     )
     masks, offsets, scores, stab, prompt, feats = [], [], [], [], [], []
     for j, window in enumerate(windows):
@@ -265,7 +269,8 @@ def _predicted_iou(
         sample = Proposals(
             proposals.boxes[idx], proposals.source[idx], proposals.diameter, proposals.threshold
         )
-        return box_candidates(model, image, embeddings, sample, replace(params, zoom_factor=f))[0].scores
+        at = replace(params, zoom_factor=f)
+        return box_candidates(model, image, embeddings, sample, at, larger_from_typical=False)[0].scores
 
     return predicted_iou
 
