@@ -189,7 +189,7 @@ def finetune(
     batch_size: int | None = None,
     learning_rate: float = 1e-4,
     max_epochs: int = 60,
-    patience: int = 12,
+    patience: int = 20,
     channel_axis: int | None = None,
     progress: Callable[[TrainingProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,

@@ -73,7 +73,7 @@ class LoopSettings:
     weight_decay: float = 1e-4
     max_epochs: int = 60
     eval_every: int = 0  # steps; 0: about once per epoch, at least every 10 and at most every 40
-    patience: int = 12  # evaluations without improvement before stopping
+    patience: int = 20  # evaluations without improvement before stopping
     click_box_fraction: float = 0.4  # box-trained models: share of steps on square click-search boxes
     click_box_sizes: int = 4  # search boxes per click in those steps, ranked against each other
     box_jitter: float = 0.1
