@@ -108,8 +108,12 @@ def plan_windows(
     assignment = np.full(n, -1, dtype=np.int64)
     for k in np.unique(cls[~too_big]):  # the typical class first: classes are at least main
         side = int(sides[k])
-        typical = [j for j, win in enumerate(windows) if win.size == int(sides[main])]
-        if larger_from_typical and k == main + 1 and typical:
+        typical = (
+            [j for j, win in enumerate(windows) if win.size == int(sides[main])]
+            if larger_from_typical and k == main + 1
+            else []
+        )
+        if typical:
             ups = np.flatnonzero((cls == k) & ~too_big)
             cen = np.stack([_centrality(windows[j], boxes[ups], image_shape) for j in typical])
             best = cen.argmax(axis=0)

@@ -323,10 +323,10 @@ class EmbeddingStore:
 
         Nothing is written once the folder was replaced by another writer (``detached``).
         """
-        values = np.asarray(values, dtype=self.dtype)
-        sums = [tile_checksum(v) for v in values]
         if self.detached:  # closed or replaced: do not even take the folder's lock (it would remake it)
             return
+        values = np.asarray(values, dtype=self.dtype)
+        sums = [tile_checksum(v) for v in values]
         with self._lock, self._folder_lock:
             if not self._still_ours():
                 return
