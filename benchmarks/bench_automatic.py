@@ -36,10 +36,13 @@ ALL = ("original", "inverted", "he", "down2", "down4", "lowsnr", "uneven", "stac
 
 
 def gt_box_miou(model, image: np.ndarray, truth: np.ndarray) -> float:
-    """Mean IoU of the model's masks for the ground-truth boxes (pad 1), answered with the zoom rule."""
+    """Mean IoU of the model's masks for the ground-truth boxes (pad 1), answered with the zoom rule and
+    outlined as segment everything outlines its objects (:mod:`napari_sam.automatic.extents`).
+    """
     from scipy import ndimage as ndi
 
-    from napari_sam.automatic.box_mode import BoxModeParams, box_candidates
+    from napari_sam.automatic.box_mode import BoxModeParams, box_candidates, propose
+    from napari_sam.automatic.extents import edge_derivatives, edge_extents
     from napari_sam.automatic.proposals import Proposals, label_boxes
     from napari_sam.embeddings.embedder import WindowEmbeddings
     from napari_sam.image.normalize import prepare_image
@@ -51,9 +54,12 @@ def gt_box_miou(model, image: np.ndarray, truth: np.ndarray) -> float:
     ids = [i for i, s in enumerate(ndi.find_objects(truth), start=1) if s is not None]
     props = Proposals(boxes, np.full(len(boxes), "truth"), 0.0, 0.0)
     emb = WindowEmbeddings(model, prepared, capacity=64)
-    cands, _ = box_candidates(model, prepared, emb, props, BoxModeParams())
+    params = BoxModeParams()
+    cands, _ = box_candidates(model, prepared, emb, props, params)
+    bright = propose(prepared, params).image  # the objects-bright image segment everything reads
+    outlined = edge_extents(cands, edge_derivatives(bright)) if len(cands) else []
     ious = []
-    for mask, (r, c), k in zip(cands.masks, cands.offsets, cands.prompt):
+    for mask, (r, c), k in zip(outlined, cands.offsets, cands.prompt):
         full = np.zeros(truth.shape, bool)
         full[r : r + mask.shape[0], c : c + mask.shape[1]] = mask
         t = truth == ids[k]

@@ -114,6 +114,10 @@ class BoxModeParams:
         proposal matches (:func:`~napari_sam.automatic.scale.blob_boxes`): blobs hold in noise and
         between touching objects, where a threshold does not (low SNR F1 0.755 → 0.766, 2× down 0.758
         → 0.769).
+    edge_outlines
+        Move each object's outline outwards to where the image's intensity falls most steeply, among
+        the model's lower logit levels (:mod:`~napari_sam.automatic.extents`): the model's masks of
+        blurred, dim or noisy objects are too tight.
     """
 
     pred_iou_thresh: float = 0.7
@@ -141,6 +145,7 @@ class BoxModeParams:
     upscale_allowance: float = 0.1
     edge_weight: bool = True
     blob_proposals: bool = True
+    edge_outlines: bool = True
 
     def __post_init__(self) -> None:
         check_polarity(self.polarity)
@@ -212,7 +217,7 @@ def box_candidates(
         min_fraction=params.min_window_fraction,
         larger_from_typical=larger_from_typical,
     )
-    masks, offsets, scores, stab, prompt, feats = [], [], [], [], [], []
+    masks, offsets, scores, stab, prompt, feats, kept_logits = [], [], [], [], [], [], []
     for j, window in enumerate(windows):
         idx = np.flatnonzero(assign == j)
         b = proposals.boxes[idx]
@@ -232,6 +237,8 @@ def box_candidates(
         for i, crop in zip(idx, crops):
             logits = crop.logits[0]
             masks.append(clean_mask(logits > 0))
+            if params.edge_outlines:
+                kept_logits.append(logits.astype(np.float16))
             offsets.append(crop.offset)
             scores.append(float(crop.scores[0]))
             stab.append(min(1.0, float(stability_score(logits, 0.0, params.stability_offset)) + bonus))
@@ -247,6 +254,7 @@ def box_candidates(
         np.array(stab, np.float32),
         np.array(prompt, np.int64),
         np.array(feats, np.float32).reshape(len(masks), -1) if features else None,
+        kept_logits if params.edge_outlines else None,
     )
     return cands, {
         "proposals": len(proposals),

@@ -138,6 +138,10 @@ def _segment_prepared(
             proposals.image,
             proposals.reading.get("object_diameter"),
         )
+        if kept_c.logits is not None and proposals.image is not None and len(kept_c):
+            from napari_sam.automatic.extents import edge_derivatives, edge_extents
+
+            kept_c.extents = edge_extents(kept_c, edge_derivatives(proposals.image))
         labels, kept = paint_labels(kept_c, image.shape, order=order, max_overlap=params.max_overlap)
         cands = kept_c
         typical = proposals.reading.get("object_diameter") or proposals.diameter

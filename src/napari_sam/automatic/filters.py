@@ -34,6 +34,12 @@ class Candidates:
     features
         (N, C) float32 embedding features of the masks (:mod:`~napari_sam.automatic.prototype`), or
         None when not computed.
+    logits
+        None, or the model's (h_i, w_i) float16 logits behind each mask (same crop; the mask is
+        ``logits > 0`` cleaned), for :mod:`~napari_sam.automatic.extents`.
+    extents
+        None, or one (h_i, w_i) bool crop per mask (same offsets) holding it: how far the object may
+        grow into pixels no other object claims when painted (:func:`paint_labels`).
     """
 
     masks: list[np.ndarray] = field(default_factory=list)
@@ -42,6 +48,8 @@ class Candidates:
     stability: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
     prompt: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     features: np.ndarray | None = None
+    logits: list[np.ndarray] | None = None
+    extents: list[np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.masks)
@@ -69,6 +77,8 @@ class Candidates:
             self.stability[idx],
             self.prompt[idx],
             None if self.features is None else self.features[idx],
+            _pick(self.logits, idx),
+            _pick(self.extents, idx),
         )
 
     @staticmethod
@@ -83,7 +93,17 @@ class Candidates:
             np.concatenate([p.stability for p in parts]),
             np.concatenate([p.prompt for p in parts]),
             None if any(p.features is None for p in parts) else np.concatenate([p.features for p in parts]),
+            _join([p.logits for p in parts]),
+            _join([p.extents for p in parts]),
         )
+
+
+def _pick(crops: list[np.ndarray] | None, idx: np.ndarray) -> list[np.ndarray] | None:
+    return None if crops is None else [crops[i] for i in idx]
+
+
+def _join(lists: list[list[np.ndarray] | None]) -> list[np.ndarray] | None:
+    return None if any(x is None for x in lists) else [c for x in lists for c in x]
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -162,7 +182,9 @@ def paint_labels(
 
     Candidates are taken in ``order`` (default: descending score); one whose area is already claimed by
     more than ``max_overlap`` of itself is dropped, otherwise it gets the next label on its unclaimed
-    pixels (if at least ``min_area`` of them remain).
+    pixels (if at least ``min_area`` of them remain). With ``cands.extents``, every painted object then
+    grows, in the same order, into the pixels of its extent that are still background and touch it
+    (:func:`grow_into_extents`).
 
     Returns
     -------
@@ -188,7 +210,30 @@ def paint_labels(
             continue
         region[free] = len(kept) + 1
         kept.append(int(i))
-    return labels, np.array(kept, dtype=np.int64)
+    kept_arr = np.array(kept, dtype=np.int64)
+    if cands.extents is not None and len(kept_arr):
+        grow_into_extents(labels, cands, kept_arr)
+    return labels, kept_arr
+
+
+def grow_into_extents(labels: np.ndarray, cands: Candidates, kept: np.ndarray) -> None:
+    """Grow painted objects into their extents, in place.
+
+    Object ``k + 1`` of ``labels`` (H, W) is candidate ``kept[k]``. In that order, each object takes the
+    background pixels of its extent (``cands.extents``, a superset of its mask) that are connected to
+    the object through such pixels; pixels another object holds stay with it.
+    """
+    for k, i in enumerate(kept):
+        ext = cands.extents[i]
+        r, c = (int(v) for v in cands.offsets[i])
+        region = labels[r : r + ext.shape[0], c : c + ext.shape[1]]
+        own = region == k + 1
+        grow = ext[: region.shape[0], : region.shape[1]] & ((region == 0) | own)
+        if not own.any() or not (grow & ~own).any():
+            continue
+        parts, _ = ndi.label(grow)
+        touching = np.unique(parts[own])
+        region[np.isin(parts, touching[touching > 0]) & (region == 0)] = k + 1
 
 
 def smallest_int_dtype(count: int) -> np.dtype:
