@@ -36,3 +36,21 @@ def test_finds_more_like_the_committed_and_commit_labels_adds_them(lite_medsam, 
     assert seg.undo() == ids[-1] and seg.labels.max() == 3 + len(ids) - 1
     with pytest.raises(ValueError, match="do not fit"):
         seg.commit_labels(found[:100])
+
+
+def test_the_score_threshold_follows_the_examples_scores_only_downwards():
+    from napari_sam.automatic.examples import score_threshold
+    from napari_sam.automatic.filters import Candidates
+
+    def cands(scores, num_proposals):
+        n = len(scores)
+        masks = [np.ones((2, 2), bool)] * n
+        return Candidates(
+            masks, np.zeros((n, 2), np.int64), np.array(scores, np.float32), np.ones(n), np.arange(n)
+        )
+
+    low = cands([0.9, 0.95, 0.37, 0.73, 0.73, 0.87, 0.89], 2)  # examples: the last five, median 0.73
+    assert score_threshold(low, 2, 0.7) == pytest.approx(0.63)
+    high = cands([0.5, 0.86, 0.9, 0.88, 0.91, 0.8], 1)
+    assert score_threshold(high, 1, 0.7) == 0.7
+    assert score_threshold(cands([0.5, 0.6], 2), 2, 0.7) == 0.7  # no examples

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 
@@ -116,12 +117,14 @@ def _segment_prepared(
     else:
         proposals = propose(image, params)
         if examples is not None and examples.any():
-            from napari_sam.automatic.examples import like_examples, with_example_boxes
+            from napari_sam.automatic.examples import like_examples, score_threshold, with_example_boxes
 
             asked = with_example_boxes(proposals, examples, params.box_pad)
             cands, info = box_candidates(model, image, embeddings, asked, params, progress, features=True)
+            threshold = score_threshold(cands, len(proposals), params.pred_iou_thresh)
+            params = dataclasses.replace(params, pred_iou_thresh=threshold)
             cands, weight, similar = like_examples(cands, len(proposals))
-            info.update(similar)
+            info.update(similar, score_threshold=round(threshold, 3))
         else:
             cands, info = box_candidates(model, image, embeddings, proposals, params, progress)
             weight = None
