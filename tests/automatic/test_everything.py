@@ -94,3 +94,5 @@ def test_examples_set_the_objects_and_stay(lite_medsam, blob_image):
         segment_everything(img, model=lite_medsam, examples=np.zeros_like(truth))
     with pytest.raises(ValueError, match="min_area"):
         segment_everything(img, model=lite_medsam, params={"min_area": 500, "max_area": 100})
+    with pytest.raises(ValueError, match="edge_outlines must be True or False"):
+        segment_everything(img, model=lite_medsam, params={"edge_outlines": "no"})

@@ -173,6 +173,9 @@ class BoxModeParams:
         if not 0.0 < self.min_window_fraction <= 1.0:
             raise ValueError(f"min_window_fraction must lie in (0, 1]; got {self.min_window_fraction}")
         check_zoom_factor(self.zoom_factor)
+        for name in ("drop_clusters", "edge_weight", "blob_proposals", "edge_outlines"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False; got {getattr(self, name)!r}")
         if not 0.0 <= self.upscale_allowance <= 0.5:
             raise ValueError(f"upscale_allowance must lie in [0, 0.5]; got {self.upscale_allowance}")
 
