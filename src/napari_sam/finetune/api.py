@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +23,8 @@ from napari_sam.finetune.data import (
     split_objects,
     training_planes,
 )
-from napari_sam.finetune.identity import encoder_identity, keeps_embeddings
+from napari_sam.finetune.identity import keeps_embeddings
+from napari_sam.finetune.report import TrainingData, phase_record, training_report
 from napari_sam.finetune.samples import SampleSet, build_samples
 from napari_sam.finetune.train import LoopSettings, Trainer, TrainingProgress, run_loop
 from napari_sam.geometry.windows import ZoomRule
@@ -151,20 +151,6 @@ def _merge_sets(sets: list[SampleSet]) -> SampleSet:
     return SampleSet(samples, torch.cat(embeddings), merged_inputs, search=search if search else None)
 
 
-def _versions() -> dict:
-    import napari_sam
-
-    out = {"napari_sam": napari_sam.__version__, "torch": torch.__version__, "numpy": np.__version__}
-    try:
-        import safetensors
-
-        out["safetensors"] = safetensors.__version__
-    except ImportError:
-        pass
-    out["python"] = platform.python_version()
-    return out
-
-
 def _state_digest(state: dict) -> str:
     digest = hashlib.sha256()
     for key in sorted(state):
@@ -259,12 +245,7 @@ def finetune(
     planes, inputs = training_planes(images, labels, channel_axis=channel_axis)
     objects = find_objects(planes)
     check_enough(objects, MIN_OBJECTS)
-    if out is not None and name is not None:
-        raise ValueError("give either out (a folder) or name (the model cache), not both")
-    if out is not None:
-        artifact.check_output_dir(out)
-    if name is not None:
-        artifact.check_output_dir(artifact.cache_folder(name))
+    _check_outputs(out, name)
     _check_base(base)
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
@@ -277,159 +258,86 @@ def finetune(
     if isinstance(zoom, bool):
         zoom = ZoomRule(enabled=zoom)
     deadline = started + 60.0 * minutes
-    on_gpu = model.device.type != "cpu"
     settings = LoopSettings(
-        batch_size=batch_size or (16 if on_gpu else 8),
+        batch_size=batch_size or (16 if model.device.type != "cpu" else 8),
         learning_rate=learning_rate,
         max_epochs=max_epochs,
         patience=patience,
     )
-
-    embed_deadline = started + EMBEDDING_LIMIT * 60.0 * minutes
-
-    def embed_progress() -> Callable[[int, int], None]:
-        since = time.monotonic()
-
-        def report(done: int, total: int) -> None:
-            if progress is not None:
-                now = time.monotonic()
-                eta = (now - since) / max(done, 1) * (total - done)
-                eta = max(0.0, min(eta, embed_deadline - now))  # embedding stops at its deadline
-                progress(TrainingProgress("embedding", done, total, now - started, eta))
-
-        return report
-
-    identity = Variant()
-    t_embed = time.monotonic()
-    # the held-out objects' windows first (a window shared with training objects is embedded once)
-    first = build_samples(
+    data = _embed_objects(
         model,
         planes,
-        [(val_objs, identity), (train_objs, identity)],
+        train_objs,
+        val_objs,
         zoom=zoom,
+        augment=augment,
+        rng=rng,
         keep_inputs=encoder_adapters,
-        progress=embed_progress(),
+        started=started,
+        minutes=minutes,
+        objects=len(objects),
+        progress=progress,
         should_stop=should_stop,
-        deadline=embed_deadline,
     )
-    per_copy = time.monotonic() - t_embed
-    val = first.subset(set(val_objs))
-    train_parts = [first.subset(set(train_objs))]
-    if first.left_out:
-        _check_partial(first, val, train_parts[0], minutes, time.monotonic() - t_embed, len(objects))
-        embedded = {smp.obj for smp in first.samples}
-        val_objs = [o for o in val_objs if o in embedded]
-        train_objs = [o for o in train_objs if o in embedded]
-    variants_used = []
-    for variant in random_variants(augment, rng) if augment > 0 and not first.left_out else []:
-        if time.monotonic() - started + per_copy > EMBEDDING_SHARE * 60.0 * minutes:
-            break
-        part = build_samples(
-            model,
-            planes,
-            [(train_objs, variant)],
-            zoom=zoom,
-            keep_inputs=encoder_adapters,
-            progress=embed_progress(),
-            should_stop=should_stop,
-            deadline=embed_deadline,
-        )
-        train_parts.append(part)
-        variants_used.append(dataclasses.asdict(variant))
-    train = _merge_sets(train_parts)
     embedding_s = time.monotonic() - started
 
     model.network.train(False)
-    trainer = Trainer(model, train, val, settings, rng)
+    trainer = Trainer(model, data.train, data.val, settings, rng)
     base_val = trainer.evaluate()
     t_train = time.monotonic()
-    decoder_deadline = deadline if not encoder_adapters else t_train + (deadline - t_train) / 2
-    outcome = run_loop(
-        trainer, decoder_deadline, base_val, progress=progress, should_stop=should_stop, started=started
+    outcome, phases, encoder_changed = _train(
+        model,
+        trainer,
+        data,
+        settings,
+        rng,
+        base_val,
+        base_state,
+        deadline=deadline,
+        adapter_rank=adapter_rank if encoder_adapters else None,
+        started=started,
+        progress=progress,
+        should_stop=should_stop,
     )
-    phases = [{"phase": "decoder", **_phase(outcome)}]
-    encoder_changed = False
-    if encoder_adapters and outcome.stopped_by != "cancelled" and time.monotonic() < deadline:
-        from napari_sam.finetune.lora import add_adapters, merge_adapters
-
-        params = add_adapters(model.network.image_encoder, rank=adapter_rank)
-        trainer = Trainer(model, train, val, settings, rng, adapter_params=params)
-        second = run_loop(
-            trainer,
-            deadline,
-            outcome.best_val,
-            progress=progress,
-            should_stop=should_stop,
-            started=started,
-        )
-        encoder_changed = bool(second.best_adapters) and second.best_val.score > outcome.best_val.score
-        phases.append({"phase": "encoder adapters + decoder", **_phase(second)})
-        if not encoder_changed:  # the adapters did not help: drop them, keep the decoder's best
-            trainer.restore(outcome.best_state, {})
-        merge_adapters(model.network.image_encoder)
-        if not encoder_changed:
-            _reset_encoder(model, base_state)
-        outcome = second if encoder_changed else outcome
     training_s = time.monotonic() - t_train
 
     state = _final_state(model, base_state, encoder_changed)
     model.network.prepare_for_inference()
     model.network.mask_decoder._prepared_cache.clear()
     best_val = outcome.best_val  # never below the base: run_loop starts from it as the best so far
-    report = {
-        "format": artifact.FORMAT,
-        "base": {
-            "name": model.spec.name,
-            "checkpoint": Path(model.checkpoint).name,
-            "sha256": model.checkpoint_sha256,
-            "encoder_sha256": encoder_identity(model),
-        },
-        "architecture": model.spec.name,
-        "encoder_changed": encoder_changed,
-        "data": {
-            "inputs": inputs,
-            "planes": len(planes),
-            "objects": len(objects),
-            "objects_not_embedded": first.left_out,
-            "train_objects": len(train_objs),
-            "val_objects": len(val_objs),
-            "held_out": [[planes[o.plane].source, planes[o.plane].plane, o.label] for o in val_objs],
-            "train_samples": len(train.samples),
-            "windows": sum(len(part.embeddings) for part in train_parts),
-            "augmentations": variants_used,
-        },
-        "parameters": {
-            "minutes": minutes,
-            "device": str(model.device),
-            "precision": model.precision,  # what the decoder trained and validated in (bf16: autocast)
-            "encoder_adapters": encoder_adapters,
-            "adapter_rank": adapter_rank,
-            "val_fraction": val_fraction,
-            "augment": augment,
-            "seed": seed,
-            "zoom": dataclasses.asdict(zoom),
-            "channel_axis": channel_axis,
-            **dataclasses.asdict(settings),
-        },
-        "validation": {
-            "metric": "mean IoU of the answers to the held-out objects' exact boxes, in image pixels",
-            "before": round(base_val.box, 4),
-            "after": round(best_val.box, 4),
-            "click_metric": "mean IoU of the answers to a click on each held-out object's innermost pixel",
-            "click_before": round(base_val.click, 4),
-            "click_after": round(best_val.click, 4),
-            "selected_by": "the mean of the two",
-            "phases": phases,
-        },
-        "time": {
-            "started": wall_start.isoformat(timespec="seconds"),
-            "embedding_s": round(embedding_s, 1),
-            "training_s": round(training_s, 1),
-            "total_s": round(time.monotonic() - started, 1),
-        },
-        "stopped_by": outcome.stopped_by,
-        "versions": _versions(),
+    parameters = {
+        "minutes": minutes,
+        "device": str(model.device),
+        "precision": model.precision,  # what the decoder trained and validated in (bf16: autocast)
+        "encoder_adapters": encoder_adapters,
+        "adapter_rank": adapter_rank,
+        "val_fraction": val_fraction,
+        "augment": augment,
+        "seed": seed,
+        "zoom": dataclasses.asdict(zoom),
+        "channel_axis": channel_axis,
+        **dataclasses.asdict(settings),
     }
+    times = {
+        "started": wall_start.isoformat(timespec="seconds"),
+        "embedding_s": round(embedding_s, 1),
+        "training_s": round(training_s, 1),
+        "total_s": round(time.monotonic() - started, 1),
+    }
+    report = training_report(
+        model,
+        inputs=inputs,
+        planes=planes,
+        objects=len(objects),
+        data=data,
+        parameters=parameters,
+        base_val=base_val,
+        best_val=best_val,
+        phases=phases,
+        encoder_changed=encoder_changed,
+        times=times,
+        stopped_by=outcome.stopped_by,
+    )
     result = FinetunedModel(
         network=model.network,
         spec=model.spec,
@@ -446,6 +354,135 @@ def finetune(
     if out is not None or name is not None:
         result.save(out, name=name)
     return result
+
+
+def _check_outputs(out, name) -> None:
+    """Where the model is to be saved: one place at most, and a writable folder (before any training)."""
+    if out is not None and name is not None:
+        raise ValueError("give either out (a folder) or name (the model cache), not both")
+    if out is not None:
+        artifact.check_output_dir(out)
+    if name is not None:
+        artifact.check_output_dir(artifact.cache_folder(name))
+
+
+def _embed_objects(
+    model: SamModel,
+    planes: list,
+    train_objs: list,
+    val_objs: list,
+    *,
+    zoom: ZoomRule,
+    augment: int,
+    rng: np.random.Generator,
+    keep_inputs: bool,
+    started: float,
+    minutes: float,
+    objects: int,
+    progress: Callable[[TrainingProgress], None] | None,
+    should_stop: Callable[[], bool] | None,
+) -> TrainingData:
+    """The first phase: embed the windows of the held-out and training objects, then augmented copies of
+    the training planes while they fit in ``EMBEDDING_SHARE`` of the budget; embedding stops at
+    ``EMBEDDING_LIMIT`` of it (:func:`_check_partial` says when too little was embedded).
+    """
+    embed_deadline = started + EMBEDDING_LIMIT * 60.0 * minutes
+
+    def embed_progress() -> Callable[[int, int], None]:
+        since = time.monotonic()
+
+        def report(done: int, total: int) -> None:
+            if progress is not None:
+                now = time.monotonic()
+                eta = (now - since) / max(done, 1) * (total - done)
+                eta = max(0.0, min(eta, embed_deadline - now))  # embedding stops at its deadline
+                progress(TrainingProgress("embedding", done, total, now - started, eta))
+
+        return report
+
+    def embed(groups) -> SampleSet:
+        return build_samples(
+            model,
+            planes,
+            groups,
+            zoom=zoom,
+            keep_inputs=keep_inputs,
+            progress=embed_progress(),
+            should_stop=should_stop,
+            deadline=embed_deadline,
+        )
+
+    t_embed = time.monotonic()
+    identity = Variant()
+    # the held-out objects' windows first (a window shared with training objects is embedded once)
+    first = embed([(val_objs, identity), (train_objs, identity)])
+    per_copy = time.monotonic() - t_embed
+    val = first.subset(set(val_objs))
+    train_parts = [first.subset(set(train_objs))]
+    if first.left_out:
+        _check_partial(first, val, train_parts[0], minutes, time.monotonic() - t_embed, objects)
+        embedded = {smp.obj for smp in first.samples}
+        val_objs = [o for o in val_objs if o in embedded]
+        train_objs = [o for o in train_objs if o in embedded]
+    variants_used = []
+    for variant in random_variants(augment, rng) if augment > 0 and not first.left_out else []:
+        if time.monotonic() - started + per_copy > EMBEDDING_SHARE * 60.0 * minutes:
+            break
+        train_parts.append(embed([(train_objs, variant)]))
+        variants_used.append(dataclasses.asdict(variant))
+    return TrainingData(
+        train=_merge_sets(train_parts),
+        val=val,
+        train_objs=train_objs,
+        val_objs=val_objs,
+        windows=sum(len(part.embeddings) for part in train_parts),
+        not_embedded=first.left_out,
+        augmentations=variants_used,
+    )
+
+
+def _train(
+    model: SamModel,
+    trainer: Trainer,
+    data: TrainingData,
+    settings: LoopSettings,
+    rng: np.random.Generator,
+    base_val,
+    base_state: dict,
+    *,
+    deadline: float,
+    adapter_rank: int | None,
+    started: float,
+    progress: Callable[[TrainingProgress], None] | None,
+    should_stop: Callable[[], bool] | None,
+):
+    """The second phase: the decoder (half the remaining time when adapters follow), then with
+    ``adapter_rank`` the encoder's low-rank adapters with it, kept only if they beat the decoder alone.
+    Returns the outcome kept, the phases' records and whether the image encoder changed.
+    """
+    t_train = time.monotonic()
+    decoder_deadline = deadline if adapter_rank is None else t_train + (deadline - t_train) / 2
+    outcome = run_loop(
+        trainer, decoder_deadline, base_val, progress=progress, should_stop=should_stop, started=started
+    )
+    phases = [{"phase": "decoder", **phase_record(outcome)}]
+    if adapter_rank is None or outcome.stopped_by == "cancelled" or time.monotonic() >= deadline:
+        return outcome, phases, False
+    from napari_sam.finetune.lora import add_adapters, merge_adapters
+
+    params = add_adapters(model.network.image_encoder, rank=adapter_rank)
+    trainer = Trainer(model, data.train, data.val, settings, rng, adapter_params=params)
+    second = run_loop(
+        trainer, deadline, outcome.best_val, progress=progress, should_stop=should_stop, started=started
+    )
+    encoder_changed = bool(second.best_adapters) and second.best_val.score > outcome.best_val.score
+    phases.append({"phase": "encoder adapters + decoder", **phase_record(second)})
+    if not encoder_changed:  # the adapters did not help: drop them, keep the decoder's best
+        trainer.restore(outcome.best_state, {})
+    merge_adapters(model.network.image_encoder)
+    if not encoder_changed:
+        _reset_encoder(model, base_state)
+    return (second if encoder_changed else outcome), phases, encoder_changed
 
 
 def _check_partial(
@@ -470,17 +507,6 @@ def _check_partial(
         f"{MIN_VAL_OBJECTS} ({pace}). Give more minutes, or fewer or smaller images (crop them to the "
         "annotated objects), or a GPU (device='cuda')."
     )
-
-
-def _phase(outcome) -> dict:
-    return {
-        "steps": outcome.steps,
-        "best_step": outcome.best_step,
-        "before": outcome.base_val.to_dict(),
-        "best": outcome.best_val.to_dict(),
-        "stopped_by": outcome.stopped_by,
-        "history": outcome.history,
-    }
 
 
 def _reset_encoder(model: SamModel, base_state: dict) -> None:
