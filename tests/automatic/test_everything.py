@@ -29,6 +29,10 @@ def test_tiles_join_objects_across_seams(lite_medsam, blob_image):
     labels, info = segment_everything(img, model=lite_medsam, tile_size=80, tile_overlap=48, return_info=True)
     assert info["tiles"] == 9
     assert match_scores(labels, truth)["f1"] == 1.0
+    # counts add up over the tiles; a reading (the zoom, the stability threshold) is one tile's, not a sum
+    assert info["zoom_factor"] in (7.0, 10.0)
+    assert info["stability_applied"] <= info["stability_set"] <= 1.0
+    assert info["decoded"] >= info["windows"] >= info["tiles"] - 1
 
 
 def test_points_mode_runs_and_filters(lite_medsam, blob_image):

@@ -146,6 +146,8 @@ def _segment_prepared(
 
             kept_c.extents = edge_extents(kept_c, edge_derivatives(proposals.image))
         labels, kept = paint_labels(kept_c, image.shape, order=order, max_overlap=params.max_overlap)
+        if kept_c.extents is not None:
+            info["outlines_moved"] = sum(int(kept_c.extents[i].sum() > kept_c.masks[i].sum()) for i in kept)
         cands = kept_c
         typical = proposals.reading.get("object_diameter") or proposals.diameter
         info["stability_applied"] = round(stability_threshold(params, typical), 3) if typical else None
@@ -297,7 +299,8 @@ def segment_everything(
         info.update(tile_info)
     else:
         parts: list[TileLabels] = []
-        totals: dict[str, float] = {}
+        totals: dict[str, int] = {}
+        first: dict = {}
         for k, (r0, c0, r1, c1) in enumerate(tiles):
             sub = PreparedImage(prepared.data[r0:r1, c0:c1], prepared.scaling, prepared.layout)
             step = None if progress is None else (lambda d, t, k=k: progress(k * t + d, len(tiles) * t))
@@ -307,10 +310,13 @@ def segment_everything(
             ex = None if examples is None else examples[r0:r1, c0:c1]
             lab, scores, tile_info = _segment_prepared(net, sub, chosen, p, lent, step, ex)
             parts.append(TileLabels((r0, c0), lab, scores))
-            for key, v in tile_info.items():
-                if isinstance(v, (int, float)):
+            for key, v in tile_info.items():  # counts add up; the rest is the first tile's reading
+                if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
                     totals[key] = totals.get(key, 0) + v
+                else:
+                    first.setdefault(key, v)
         labels = merge_tiles(parts, shape)
+        info.update(first)
         info.update(totals)
         info["objects"] = int(labels.max(initial=0))
     if examples is not None:

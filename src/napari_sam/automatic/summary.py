@@ -44,7 +44,8 @@ def describe_reading(info: dict | Iterable[dict]) -> str:
     """How box proposals read the image, from :func:`~napari_sam.automatic.segment_everything`'s info (or
     the first plane's of several), e.g. "dark objects in the haematoxylin stain, about 25 px across,
     uneven background flattened, answered at zoom 10×" (the zoom when the model chose it; "noisy image
-    denoised" where it was); "" for the point grid or an image that was not read.
+    denoised" where it was; how many outlines moved out to the image's edges; a predicted-IoU threshold
+    lowered by examples); "" for the point grid or an image that was not read.
     """
     infos = [info] if isinstance(info, dict) else list(info)
     one = next((i for i in infos if i.get("polarity")), None)
@@ -62,6 +63,11 @@ def describe_reading(info: dict | Iterable[dict]) -> str:
         parts.append("uneven background flattened")
     if one.get("zoom_scores"):
         parts.append(f"answered at zoom {float(one['zoom_factor']):g}×")
+    if one.get("outlines_moved"):
+        parts.append(f"{int(one['outlines_moved'])} outlines moved out to the image's edges")
+    threshold = one.get("score_threshold")
+    if threshold is not None and threshold < one.get("parameters", {}).get("pred_iou_thresh", 0.7) - 1e-6:
+        parts.append(f"predicted IoU ≥ {float(threshold):.2f}, as the model scores the examples")
     applied, wanted = one.get("stability_applied"), one.get("stability_set")
     if applied is not None and wanted is not None and applied < wanted - 1e-6:
         parts.append(f"stability ≥ {float(applied):.2f} for objects this small (rim allowance)")
