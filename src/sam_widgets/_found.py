@@ -45,12 +45,13 @@ class FoundObjects:
         pred_iou_thresh: float | None = None,
         stability_thresh: float | None = None,
         examples=None,
+        planes: str | None = None,
         add: bool = False,
         **more_params,
     ) -> np.ndarray:
         """Segment every object of the plane in view (box proposals answered by the session's model,
-        reusing its embeddings: :func:`napari_sam.automatic.segment_everything`) and show them in the
-        canvas for review (outlined), next to the committed objects.
+        reusing its embeddings: :func:`napari_sam.automatic.segment_everything`), or of every plane of a
+        stack, and show them in the canvas for review (outlined), next to the committed objects.
 
         Parameters
         ----------
@@ -64,6 +65,9 @@ class FoundObjects:
             An (H, W) label image of objects to find more of ("like these": their size range and
             polarity set the proposals); they are not part of the result. For the committed objects use
             :meth:`find_like_committed`.
+        planes
+            None: the plane in view. ``"all"`` (a stack): every plane, each object's planes linked under
+            one id (:func:`napari_sam.automatic.segment_stack`; one polarity, size and zoom for all).
         add
             Add the objects found at once as committed objects (:meth:`add_found`) instead of waiting for
             review.
@@ -74,7 +78,8 @@ class FoundObjects:
         Returns
         -------
         numpy.ndarray
-            (H, W) int32 labels of the objects found, 1..N, without the committed objects (a found object
+            (H, W) int32 labels of the objects found ((P, H, W) with ``planes="all"``), 1..N, without the
+            committed objects (a found object
             mostly over a committed one is dropped, the rest never overlaps them). Also in :attr:`found`
             until :meth:`add_found` or :meth:`clear_found`. Settings that make no sense raise the core's
             ``ValueError`` (shown in the status line too).
@@ -91,6 +96,8 @@ class FoundObjects:
         params = {k: v for k, v in given.items() if v is not None} | more_params
         seg = self._segmenter
         plane = seg.plane
+        if planes is not None:
+            return self._segment_every_plane(planes, params, examples, add)
 
         def run(progress):
             labels, info = segment_everything(
@@ -147,6 +154,48 @@ class FoundObjects:
         found, infos = self._run_job("finding objects like the committed ones", run)
         per_plane = found[None] if found.ndim == 2 else found
         self._show_found(self._full_found(dict(zip((i["plane"] for i in infos), per_plane))), infos, add)
+        return found
+
+    def _segment_every_plane(self, planes, params: dict, examples, add: bool) -> np.ndarray:
+        """:meth:`segment_everything` with ``planes="all"``: 3D labels of the session's stack."""
+        from napari_sam.automatic import segment_stack
+        from napari_sam.automatic.like_committed import new_objects
+
+        seg = self._segmenter
+        try:
+            if planes != "all":
+                raise ValueError(
+                    f"planes must be None (the plane in view) or 'all' (every plane); got {planes!r}"
+                )
+            if seg.source is None or not seg.source.is_stack:
+                raise ValueError("planes='all' needs a stack (P, H, W); this image has one plane")
+            if examples is not None:
+                raise ValueError(
+                    "examples guide one plane: leave planes=None, or use find_like_committed(planes='all')"
+                )
+        except ValueError as err:
+            self.error = str(err)
+            raise
+        src = seg.source
+        channel_axis = None if src.layout.channel_axis is None else src.layout.channel_axis + 1
+
+        def run(progress):
+            infos: list[dict] = []
+            labels = segment_stack(
+                src.data,
+                stack_axis=0,
+                channel_axis=channel_axis,
+                scaling=src.scaling,
+                model=seg.model,
+                mode="boxes",
+                params=params or None,
+                progress=progress,
+                infos=infos,
+            )
+            return new_objects(labels, seg.labels), infos
+
+        found, infos = self._run_job("segmenting every plane", run, unit="planes")
+        self._show_found(found, infos, add)
         return found
 
     def add_found(self, ids=None) -> list[int]:
@@ -215,7 +264,7 @@ class FoundObjects:
                 "drops them"
             )
 
-    def _run_job(self, what: str, run):
+    def _run_job(self, what: str, run, unit: str = "windows"):
         """``run(progress)`` in the kernel with the canvas's progress line ("finding … 40 % · 2/5
         windows · about 3 s left") and a tqdm bar; a ``ValueError`` goes to the status line and on to the
         caller. A large image's background embedding pauses meanwhile.
@@ -223,7 +272,7 @@ class FoundObjects:
         seg = self._segmenter
         resume = self._background.running
         self._background.stop()
-        clock = ProgressClock("windows")
+        clock = ProgressClock(unit)
         self._job = what
         self.busy, self.error, self.status = True, "", f"{what}…"
         self.kernel_progress = f"{what} …"

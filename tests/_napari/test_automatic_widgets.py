@@ -34,6 +34,38 @@ def test_segment_everything_on_the_shown_plane(make_napari_viewer, qtbot, lite_m
     assert np.allclose(layer.scale, (3.0, 1.0, 1.0))
 
 
+def test_segment_everything_on_a_whole_stack_gives_3d_labels(make_napari_viewer, qtbot, lite_medsam):
+    """A dim anisotropic stack: the scope is offered for it (not for a 2D image), every plane is
+    segmented with one id per object through z, and the dock says how many objects through how many
+    planes and how the stack was read."""
+    from qtpy.QtCore import Qt
+
+    from napari_sam.automatic import match_scores
+    from napari_sam.io.sample_variants import anisotropic_stack
+
+    stack, truth = anisotropic_stack((10, 96, 96), count=10, seed=1)
+    viewer = make_napari_viewer()
+    viewer.add_image(stack[0], name="flat")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-sam", "Segment everything")
+    assert not widget.scope_combo.isVisibleTo(widget)  # a 2D image: no scope
+    viewer.add_image(stack, name="dim stack")
+    widget.image_combo.setCurrentText("dim stack")
+    assert widget.scope_combo.isVisibleTo(widget) and widget.scope_combo.currentText() == "this plane"
+    widget.scope_combo.setCurrentText("whole stack (3D)")
+    widget.device_combo.setCurrentText("cpu")
+    widget._models[("lite_medsam", "cpu")] = lite_medsam
+    qtbot.mouseClick(widget.run_btn, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(
+        lambda: widget._worker is None and widget.run_btn.isEnabled(), timeout=2 * ENCODE_TIMEOUT_MS
+    )
+    labels = np.asarray(viewer.layers["dim stack SAM everything"].data)
+    assert labels.shape == stack.shape
+    scores = match_scores(labels, truth)  # 3D matching: ids must hold through the planes
+    assert scores["f1"] >= 0.7, scores
+    text = widget.status.text()
+    assert "objects through 10 planes (3D labels)" in text and "read as bright objects" in text, text
+
+
 def _inputs(tmp_path, n):
     import tifffile
 

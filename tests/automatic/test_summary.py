@@ -35,6 +35,9 @@ def test_the_reading_is_described_in_one_phrase():
     outlined = {**zoomed, "outlines_moved": 12}
     assert describe_reading(outlined).endswith("zoom 10×, 12 outlines moved out to the image's edges")
     assert describe_reading({**zoomed, "outlines_moved": 0}) == describe_reading(zoomed)
+    assert describe_reading({**zoomed, "outlines_moved": 1}).endswith(
+        ", 1 outline moved out to the image's edges"
+    )
     like = {**zoomed, "score_threshold": 0.63, "parameters": {"pred_iou_thresh": 0.7}}
     assert describe_reading(like).endswith(", predicted IoU ≥ 0.63, as the model scores the examples")
     assert describe_reading({**zoomed, "score_threshold": 0.7}) == describe_reading(zoomed)

@@ -118,3 +118,27 @@ def test_a_stack_blank_plane_then_all_planes_added_at_once(crop, lite_medsam):
     assert w.num_objects == COMMITTED + n and w.found is None and w.num_found == 0
     assert np.array_equal(w.labels > 0, (committed > 0) | (found > 0))
     assert w.status.startswith(f"added {n} objects")
+
+
+def test_segment_everything_on_every_plane_of_a_stack(lite_medsam):
+    """planes="all": 3D labels of the whole stack, one id per object through z, found for review and
+    then added; a 2D image or examples with it get one clear message."""
+    from napari_sam.automatic import match_scores
+    from napari_sam.io.sample_variants import anisotropic_stack
+
+    stack, truth = anisotropic_stack((10, 96, 96), count=10, seed=1)
+    w = SamWidget(stack, model=lite_medsam, stack_axis=0, progress=False, encode=False)
+    found = w.segment_everything(planes="all")
+    assert found.shape == stack.shape and w.found is found
+    assert match_scores(found, truth)["f1"] >= 0.7
+    assert "found (outlined), read as bright objects" in w.status
+    new = w.add_found()
+    assert len(new) == len(np.unique(found)) - 1 and w.found is None
+    with pytest.raises(ValueError, match="examples guide one plane"):
+        w.segment_everything(planes="all", examples=np.zeros(stack.shape[1:], np.int32))
+    with pytest.raises(ValueError, match="planes must be None"):
+        w.segment_everything(planes="some")
+    flat = SamWidget(stack[3], model=lite_medsam, progress=False, encode=False)
+    with pytest.raises(ValueError, match="needs a stack"):
+        flat.segment_everything(planes="all")
+    assert "needs a stack" in flat.error

@@ -1,4 +1,6 @@
-"""Segment-everything widget: the automatic mode of the core on the shown plane → a Labels layer."""
+"""Segment-everything widget: the automatic mode of the core on the shown plane, or on every plane of a
+stack with its objects linked through z → a Labels layer.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ POLARITIES = ("auto", "bright", "dark")
 BACKGROUND_CHOICES = {"auto": "auto", "flatten": True, "as is": False}  # shown → BoxModeParams.flatten
 NOISE_CHOICES = {"auto": "auto", "denoise": True, "as is": False}  # shown → BoxModeParams.denoise
 NO_EXAMPLES = "none"
+SCOPES = ("this plane", "whole stack (3D)")
 MAX_DIAMETER = 100_000  # pixels: the size spin boxes' range
 
 
@@ -61,10 +64,12 @@ def size_settings(smallest: float, largest: float) -> dict:
 
 
 class SegmentEverythingWidget(JobWidget):
-    """Label every object of the shown plane of an image with ``napari_sam.automatic``.
+    """Label every object of the shown plane of an image with ``napari_sam.automatic``, or of every
+    plane of a stack (scope "whole stack (3D)": :func:`~napari_sam.automatic.segment_stack`, one id per
+    object through the planes).
 
     The result is a new Labels layer "<image> SAM everything" with the image's transform (a stack
-    gets a stack-shaped layer with the plane filled).
+    gets a stack-shaped layer with the plane, or every plane, filled).
     """
 
     def __init__(self, napari_viewer, parent=None) -> None:
@@ -127,6 +132,12 @@ class SegmentEverythingWidget(JobWidget):
             "size range and polarity set the search, and they are kept under their own labels in the result. "
             "Settings given here (polarity, sizes) win over what is learnt from them"
         )
+        self.scope_combo = _choice_combo(
+            list(SCOPES),
+            "A stack: segment the plane in view, or every plane with each object's planes linked under "
+            "one id (3D labels; one polarity, object size and zoom read from the planes with most "
+            "contrast serve them all)",
+        )
         sizes = QHBoxLayout()
         sizes.addWidget(self.smallest_spin)
         sizes.addWidget(QLabel("to"))
@@ -136,6 +147,8 @@ class SegmentEverythingWidget(JobWidget):
         form.addRow("Model", self.model_combo)
         form.addRow("Device", self.device_combo)
         form.addRow("Mode", self.mode_combo)
+        form.addRow("Scope", self.scope_combo)
+        self._form = form
         form.addRow("Objects", self.polarity_combo)
         form.addRow("Background", self.background_combo)
         form.addRow("Noise", self.noise_combo)
@@ -166,6 +179,30 @@ class SegmentEverythingWidget(JobWidget):
         self.result_layer = None
         self.result_info: dict | None = None
         self._on_mode_changed()
+        self.image_combo.currentTextChanged.connect(self._on_image_changed)
+        napari_viewer.layers.events.inserted.connect(self._on_image_changed)
+        self._on_image_changed()
+
+    def _on_image_changed(self, *_) -> None:
+        """The scope choice is offered for a stack (one axis of planes) only."""
+        layer = self.image_combo.layer()
+        try:
+            is_stack = layer is not None and len(check_image_layer(layer).lead_shape) == 1
+        except ValueError:
+            is_stack = False
+        if hasattr(self._form, "setRowVisible"):  # Qt ≥ 6.4
+            self._form.setRowVisible(self.scope_combo, is_stack)
+        else:
+            self.scope_combo.setVisible(is_stack)
+            label = self._form.labelForField(self.scope_combo)
+            if label is not None:
+                label.setVisible(is_stack)
+        if not is_stack:
+            self.scope_combo.setCurrentIndex(0)
+
+    def whole_stack(self) -> bool:
+        """True when the whole stack is to be segmented (the scope offered and chosen)."""
+        return self.scope_combo.currentText() == SCOPES[1]
 
     # -- settings ----------------------------------------------------------------------------------
     def mode_kind(self) -> str | None:
@@ -251,6 +288,19 @@ class SegmentEverythingWidget(JobWidget):
             report_error("segment everything", err, self.set_status)
             return None
         data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+        every = len(info.lead_shape) == 1 and self.whole_stack()
+        if every and examples is not None:
+            report_error(
+                "segment everything",
+                ValueError(
+                    "examples guide one plane: choose the scope 'this plane', or use the annotator's "
+                    "'Find more like these' on all planes"
+                ),
+                self.set_status,
+            )
+            return None
+        if every:
+            return self._run_stack(layer, info, data, params)
         if len(info.lead_shape) == 1:  # a stack: the plane, scaled like the whole stack
             image, where = data, {"stack_axis": 0, "plane": plane[0]}
         else:
@@ -295,6 +345,68 @@ class SegmentEverythingWidget(JobWidget):
             on_return=done,
             busy_text="Segmenting everything …",
             unit="windows",
+        )
+
+    def _run_stack(self, layer, info, data, params: dict):
+        """Segment every plane of the stack ``data`` in a worker, objects linked through z."""
+        name, device = self.model_combo.currentText().strip(), self.device_combo.currentText()
+        mode = None if self.mode_combo.currentIndex() == 0 else self.mode_combo.currentText()
+        box_only = {"min_area", "max_area", "polarity", "flatten", "denoise"}
+        callback, relay = make_progress_relay("napari-sam: segment everything (whole stack)")
+        models = self._models
+        started = time.perf_counter()
+
+        def job():
+            from napari_sam.automatic import segment_stack
+            from napari_sam.models.loading import load_model
+
+            if (name, device) not in models:
+                models[(name, device)] = load_model(name, device=device)
+            net = models[(name, device)]
+            boxes = (mode or net.spec.auto_mode) == "boxes"
+            p = params if boxes else {k: v for k, v in params.items() if k not in box_only}
+            infos: list[dict] = []
+            labels = segment_stack(
+                data, model=net, mode=mode, params=p or None, progress=callback, infos=infos
+            )
+            return labels, infos
+
+        def done(result):
+            labels, infos = result
+            self.result_info = infos[0] if infos else {}
+            seconds = time.perf_counter() - started
+            self._add_stack_result(layer, info, np.asarray(labels), seconds, infos)
+
+        return self.start_job(
+            job,
+            relay=relay,
+            what="segment everything",
+            on_return=done,
+            busy_text="Segmenting every plane …",
+            unit="planes",
+        )
+
+    def _add_stack_result(self, layer, info, labels: np.ndarray, seconds: float, infos: list[dict]) -> None:
+        from napari_sam.automatic.summary import describe_reading, why_empty
+
+        name = f"{layer.name} SAM everything"
+        if name in self.viewer.layers:
+            self.viewer.layers.remove(name)
+        self.result_layer = self.viewer.add_labels(
+            labels.astype(np.int32, copy=False), name=name, opacity=0.5, **transform_kwargs(layer)
+        )
+        count = len(np.unique(labels)) - (1 if (labels == 0).any() else 0)
+        planes = labels.shape[0]
+        if not count:
+            self.set_status(
+                f"no objects found in {planes} planes: {why_empty(infos)} ({seconds:.1f} s) → empty layer "
+                f"{name!r}"
+            )
+            return
+        reading = describe_reading(infos)
+        read = f"; read as {reading}" if reading else ""
+        self.set_status(
+            f"{count} objects through {planes} planes (3D labels) in {seconds:.1f} s → layer {name!r}{read}"
         )
 
     def _add_result(

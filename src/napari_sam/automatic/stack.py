@@ -29,6 +29,7 @@ def segment_stack(
     scaling: IntensityScaling | None = None,
     device: str = "auto",
     progress: Callable[[int, int], None] | None = None,
+    infos: list | None = None,
     **kwargs,
 ) -> np.ndarray:
     """Segment every plane with :func:`segment_everything` (one global intensity scaling).
@@ -48,6 +49,10 @@ def segment_stack(
         ``max_gap`` planes keeps its id.
     progress
         Called as ``progress(planes_done, planes_total)``.
+    infos
+        A list to which each plane's info dict (:func:`segment_everything`'s ``return_info``) is
+        appended, in plane order (for a summary such as
+        :func:`~napari_sam.automatic.summary.describe_reading`).
     kwargs
         Passed on to :func:`segment_everything` (tiling, etc.).
 
@@ -76,7 +81,12 @@ def segment_stack(
             p, _ = fix_zoom(net, [source.plane(z) for z in contrast_planes(source, 3)], p)
     planes = []
     for z in range(n):
-        planes.append(segment_everything(source.plane(z), model=net, mode=chosen, params=p, **kwargs))
+        labels, info = segment_everything(
+            source.plane(z), model=net, mode=chosen, params=p, return_info=True, **kwargs
+        )
+        planes.append(labels)
+        if infos is not None:
+            infos.append(info)
         if progress is not None:
             progress(z + 1, n)
     out = np.stack(planes)

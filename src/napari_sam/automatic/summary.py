@@ -64,7 +64,8 @@ def describe_reading(info: dict | Iterable[dict]) -> str:
     if one.get("zoom_scores"):
         parts.append(f"answered at zoom {float(one['zoom_factor']):g}×")
     if one.get("outlines_moved"):
-        parts.append(f"{int(one['outlines_moved'])} outlines moved out to the image's edges")
+        moved = int(one["outlines_moved"])
+        parts.append(f"{moved} outline{'s' if moved != 1 else ''} moved out to the image's edges")
     threshold = one.get("score_threshold")
     if threshold is not None and threshold < one.get("parameters", {}).get("pred_iou_thresh", 0.7) - 1e-6:
         parts.append(f"predicted IoU ≥ {float(threshold):.2f}, as the model scores the examples")
