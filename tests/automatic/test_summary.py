@@ -35,6 +35,8 @@ def test_the_reading_is_described_in_one_phrase():
     outlined = {**zoomed, "outlines_moved": 12}
     assert describe_reading(outlined).endswith("zoom 10×, 12 outlines moved out to the image's edges")
     assert describe_reading({**zoomed, "outlines_moved": 0}) == describe_reading(zoomed)
+    planes = [{"mode": "boxes", "outlines_moved": 3}, {**zoomed, "outlines_moved": 4}]  # a stack's planes
+    assert describe_reading(planes).endswith(", 7 outlines moved out to the image's edges")
     assert describe_reading({**zoomed, "outlines_moved": 1}).endswith(
         ", 1 outline moved out to the image's edges"
     )

@@ -68,11 +68,12 @@ def segment_stack(
     p = default_params(chosen, params)
     source = make_source(stack, stack_axis=stack_axis, channel_axis=channel_axis, scaling=scaling)
     n = source.num_planes
+    noise: dict = {}  # whether the stack was denoised, for each plane's info
     if chosen == "boxes":
         from napari_sam.automatic.denoise import stack_view
 
         # denoised or not, every plane alike, and the stack is read from the planes segmented
-        source, _ = stack_view(source, p.denoise, contrast_planes(source, 5))
+        source, noise = stack_view(source, p.denoise, contrast_planes(source, 5))
         p = dataclasses.replace(p, denoise=False)
         p = read_stack_once(source, p)
         if p.zoom_factor == "auto":  # one zoom for all planes, chosen on the planes with most contrast
@@ -86,7 +87,7 @@ def segment_stack(
         )
         planes.append(labels)
         if infos is not None:
-            infos.append(info)
+            infos.append({**info, **noise})
         if progress is not None:
             progress(z + 1, n)
     out = np.stack(planes)

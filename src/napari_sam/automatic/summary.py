@@ -63,8 +63,8 @@ def describe_reading(info: dict | Iterable[dict]) -> str:
         parts.append("uneven background flattened")
     if one.get("zoom_scores"):
         parts.append(f"answered at zoom {float(one['zoom_factor']):g}×")
-    if one.get("outlines_moved"):
-        moved = int(one["outlines_moved"])
+    moved = sum(int(i.get("outlines_moved") or 0) for i in infos)  # every plane's
+    if moved:
         parts.append(f"{moved} outline{'s' if moved != 1 else ''} moved out to the image's edges")
     threshold = one.get("score_threshold")
     if threshold is not None and threshold < one.get("parameters", {}).get("pred_iou_thresh", 0.7) - 1e-6:
