@@ -29,6 +29,7 @@ BACKGROUND_CHOICES = {"auto": "auto", "flatten": True, "as is": False}  # shown 
 NOISE_CHOICES = {"auto": "auto", "denoise": True, "as is": False}  # shown → BoxModeParams.denoise
 NO_EXAMPLES = "none"
 SCOPES = ("this plane", "whole stack (3D)")
+BOX_ONLY = {"min_area", "max_area", "polarity", "flatten", "denoise"}  # settings of box proposals only
 MAX_DIAMETER = 100_000  # pixels: the size spin boxes' range
 
 
@@ -305,22 +306,14 @@ class SegmentEverythingWidget(JobWidget):
             image, where = data, {"stack_axis": 0, "plane": plane[0]}
         else:
             image, where = plane_data(layer, info, plane), {}
-        name, device = self.model_combo.currentText().strip(), self.device_combo.currentText()
-        mode = None if self.mode_combo.currentIndex() == 0 else self.mode_combo.currentText()
-        box_only = {"min_area", "max_area", "polarity", "flatten", "denoise"}
+        model_and_params, mode = self._model_and_params(params)
         callback, relay = make_progress_relay("napari-sam: segment everything")
-        models = self._models
         started = time.perf_counter()
 
         def job():
             from napari_sam.automatic import segment_everything
-            from napari_sam.models.loading import load_model
 
-            if (name, device) not in models:
-                models[(name, device)] = load_model(name, device=device)
-            net = models[(name, device)]
-            boxes = (mode or net.spec.auto_mode) == "boxes"
-            p = params if boxes else {k: v for k, v in params.items() if k not in box_only}
+            net, p, boxes = model_and_params()
             return segment_everything(
                 image,
                 model=net,
@@ -347,24 +340,36 @@ class SegmentEverythingWidget(JobWidget):
             unit="windows",
         )
 
-    def _run_stack(self, layer, info, data, params: dict):
-        """Segment every plane of the stack ``data`` in a worker, objects linked through z."""
+    def _model_and_params(self, params: dict):
+        """``(load, mode)`` for a job: the chosen mode (None: the model's own), and ``load()`` (for the
+        worker) → ``(model, params for its mode, whether that mode is box proposals)``, the model loaded
+        once per name and device; box-only settings are left out for the point grid.
+        """
         name, device = self.model_combo.currentText().strip(), self.device_combo.currentText()
         mode = None if self.mode_combo.currentIndex() == 0 else self.mode_combo.currentText()
-        box_only = {"min_area", "max_area", "polarity", "flatten", "denoise"}
-        callback, relay = make_progress_relay("napari-sam: segment everything (whole stack)")
         models = self._models
-        started = time.perf_counter()
 
-        def job():
-            from napari_sam.automatic import segment_stack
+        def load():
             from napari_sam.models.loading import load_model
 
             if (name, device) not in models:
                 models[(name, device)] = load_model(name, device=device)
             net = models[(name, device)]
             boxes = (mode or net.spec.auto_mode) == "boxes"
-            p = params if boxes else {k: v for k, v in params.items() if k not in box_only}
+            return net, (params if boxes else {k: v for k, v in params.items() if k not in BOX_ONLY}), boxes
+
+        return load, mode
+
+    def _run_stack(self, layer, info, data, params: dict):
+        """Segment every plane of the stack ``data`` in a worker, objects linked through z."""
+        model_and_params, mode = self._model_and_params(params)
+        callback, relay = make_progress_relay("napari-sam: segment everything (whole stack)")
+        started = time.perf_counter()
+
+        def job():
+            from napari_sam.automatic import segment_stack
+
+            net, p, _ = model_and_params()
             infos: list[dict] = []
             labels = segment_stack(
                 data, model=net, mode=mode, params=p or None, progress=callback, infos=infos
