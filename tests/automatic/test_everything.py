@@ -33,6 +33,16 @@ def test_tiles_join_objects_across_seams(lite_medsam, blob_image):
     assert info["zoom_factor"] in (7.0, 10.0)
     assert info["stability_applied"] <= info["stability_set"] <= 1.0
     assert info["decoded"] >= info["windows"] >= info["tiles"] - 1
+    assert info["polarity"] == "bright"
+
+
+def test_an_empty_first_tile_does_not_make_the_image_empty(lite_medsam):
+    from napari_sam.io.samples import blobs
+
+    img, truth = blobs((160, 160), [(120, 118), (125, 75)], [12, 10], seed=1)  # none in the top-left tile
+    labels, info = segment_everything(img, model=lite_medsam, tile_size=80, tile_overlap=16, return_info=True)
+    assert info["tiles"] >= 4 and info["objects"] >= 1
+    assert "empty" not in info  # a tile's reason for its own empty result is not the image's
 
 
 def test_points_mode_runs_and_filters(lite_medsam, blob_image):

@@ -313,7 +313,7 @@ def segment_everything(
             for key, v in tile_info.items():  # counts add up; the rest is the first tile's reading
                 if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
                     totals[key] = totals.get(key, 0) + v
-                else:
+                elif key != "empty":  # whether the whole image is empty is decided below
                     first.setdefault(key, v)
         labels = merge_tiles(parts, shape)
         info.update(first)
