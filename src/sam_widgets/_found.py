@@ -176,16 +176,13 @@ class FoundObjects:
         except ValueError as err:
             self.error = str(err)
             raise
-        src = seg.source
-        channel_axis = None if src.layout.channel_axis is None else src.layout.channel_axis + 1
+        data, arguments = seg.source.arguments()
 
         def run(progress):
             infos: list[dict] = []
             labels = segment_stack(
-                src.data,
-                stack_axis=0,
-                channel_axis=channel_axis,
-                scaling=src.scaling,
+                data,
+                **arguments,
                 model=seg.model,
                 mode="boxes",
                 params=params or None,

@@ -64,6 +64,10 @@ def test_segment_everything_on_a_whole_stack_gives_3d_labels(make_napari_viewer,
     assert scores["f1"] >= 0.7, scores
     text = widget.status.text()
     assert "objects through 10 planes (3D labels)" in text and "read as bright objects" in text, text
+    viewer.add_labels(truth, name="examples")  # examples guide one plane: refused for the whole stack
+    viewer.dims.set_point(0, 5)  # a plane with objects
+    widget.examples_combo.setCurrentText("examples")
+    assert widget.run() is None and "examples guide one plane" in widget.status.text()
 
 
 def _inputs(tmp_path, n):

@@ -60,3 +60,18 @@ def test_a_very_elongated_image_is_warned_about_before_encoding():
     line = np.tile(np.arange(16, dtype=np.uint8), (100_000, 1))  # (100000, 16)
     with pytest.warns(UserWarning, match=r"100000 × 16 pixels \(6250 times longer than wide\)"):
         make_source(line)
+
+
+@pytest.mark.parametrize(
+    "shape, stack_axis, channel_axis",
+    [((40, 50), None, None), ((40, 50, 3), None, -1), ((4, 40, 50), 0, None), ((40, 3, 50, 4), 3, 1)],
+)
+def test_a_source_made_again_from_its_arguments_is_the_same(shape, stack_axis, channel_axis):
+    image = np.random.default_rng(0).random(shape).astype(np.float32)
+    src = make_source(image, stack_axis=stack_axis, channel_axis=channel_axis)
+    data, arguments = src.arguments()
+    again = make_source(data, **arguments)
+    assert again.is_stack == src.is_stack and again.num_planes == src.num_planes
+    assert again.scaling == src.scaling
+    for p in range(src.num_planes):
+        assert np.array_equal(np.asarray(again.plane(p).data), np.asarray(src.plane(p).data))

@@ -280,6 +280,12 @@ class SegmentEverythingWidget(JobWidget):
         try:
             params = self.settings()
             examples = self.examples(info, plane)
+            every = len(info.lead_shape) == 1 and self.whole_stack()
+            if every and examples is not None:
+                raise ValueError(
+                    "examples guide one plane: choose the scope 'this plane', or use the annotator's "
+                    "'Find more like these' on all planes"
+                )
             kind = self.mode_kind()
             if kind is not None:
                 from napari_sam.automatic.everything import default_params
@@ -289,19 +295,8 @@ class SegmentEverythingWidget(JobWidget):
             report_error("segment everything", err, self.set_status)
             return None
         data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
-        every = len(info.lead_shape) == 1 and self.whole_stack()
-        if every and examples is not None:
-            report_error(
-                "segment everything",
-                ValueError(
-                    "examples guide one plane: choose the scope 'this plane', or use the annotator's "
-                    "'Find more like these' on all planes"
-                ),
-                self.set_status,
-            )
-            return None
         if every:
-            return self._run_stack(layer, info, data, params)
+            return self._run_stack(layer, data, params)
         if len(info.lead_shape) == 1:  # a stack: the plane, scaled like the whole stack
             image, where = data, {"stack_axis": 0, "plane": plane[0]}
         else:
@@ -360,7 +355,7 @@ class SegmentEverythingWidget(JobWidget):
 
         return load, mode
 
-    def _run_stack(self, layer, info, data, params: dict):
+    def _run_stack(self, layer, data, params: dict):
         """Segment every plane of the stack ``data`` in a worker, objects linked through z."""
         model_and_params, mode = self._model_and_params(params)
         callback, relay = make_progress_relay("napari-sam: segment everything (whole stack)")
@@ -380,7 +375,7 @@ class SegmentEverythingWidget(JobWidget):
             labels, infos = result
             self.result_info = infos[0] if infos else {}
             seconds = time.perf_counter() - started
-            self._add_stack_result(layer, info, np.asarray(labels), seconds, infos)
+            self._add_stack_result(layer, np.asarray(labels), seconds, infos)
 
         return self.start_job(
             job,
@@ -391,7 +386,7 @@ class SegmentEverythingWidget(JobWidget):
             unit="planes",
         )
 
-    def _add_stack_result(self, layer, info, labels: np.ndarray, seconds: float, infos: list[dict]) -> None:
+    def _add_stack_result(self, layer, labels: np.ndarray, seconds: float, infos: list[dict]) -> None:
         from napari_sam.automatic.summary import describe_reading, why_empty
 
         name = f"{layer.name} SAM everything"
@@ -400,7 +395,7 @@ class SegmentEverythingWidget(JobWidget):
         self.result_layer = self.viewer.add_labels(
             labels.astype(np.int32, copy=False), name=name, opacity=0.5, **transform_kwargs(layer)
         )
-        count = len(np.unique(labels)) - (1 if (labels == 0).any() else 0)
+        count = _object_count(labels)
         planes = labels.shape[0]
         if not count:
             self.set_status(
@@ -430,7 +425,7 @@ class SegmentEverythingWidget(JobWidget):
         else:
             target = self.viewer.add_labels(full, name=name, opacity=0.5, **transform_kwargs(layer))
         self.result_layer = target
-        count = len(np.unique(labels)) - (1 if (labels == 0).any() else 0)
+        count = _object_count(labels)
         if not count:
             why = empty_reason(run_info.get("empty")) or "no mask passed the thresholds and size range"
             self.set_status(f"no objects found: {why} ({seconds:.1f} s) → empty layer {name!r}")
@@ -442,6 +437,11 @@ class SegmentEverythingWidget(JobWidget):
         reading = describe_reading(run_info)
         read = f"; read as {reading}" if reading else ""
         self.set_status(f"{found} in {seconds:.1f} s → layer {name!r}{read}")
+
+
+def _object_count(labels: np.ndarray) -> int:
+    """How many distinct non-zero labels ``labels`` holds."""
+    return len(np.unique(labels)) - (1 if (labels == 0).any() else 0)
 
 
 def empty_reason(text: str | None) -> str:

@@ -550,14 +550,7 @@ def use_in_session(segmenter, model: SamModel) -> bool:
         return kept
     src, annotations, plane = segmenter.source, segmenter.annotations, segmenter.plane
     segmenter.model = model
-    channel_axis = src.layout.channel_axis
-    if src.is_stack:
-        data, stack_axis = src.data, 0
-        channel_axis = None if channel_axis is None else channel_axis + 1
-    else:
-        data, stack_axis = src.data[0], None
-    segmenter.set_image(
-        data, stack_axis=stack_axis, channel_axis=channel_axis, scaling=src.scaling, plane=plane
-    )
+    data, arguments = src.arguments()
+    segmenter.set_image(data, **arguments, plane=plane)
     segmenter.annotations = annotations
     return False

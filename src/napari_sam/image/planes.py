@@ -85,6 +85,17 @@ class PlaneSource:
             )
         return p
 
+    def arguments(self) -> tuple[object, dict]:
+        """``(image, kwargs)`` that make this source again (:func:`make_source`, ``set_image``,
+        ``segment_stack``): the data as given (a stack with its planes first, or the one 2D image) and
+        its ``stack_axis``, ``channel_axis`` and ``scaling``.
+        """
+        channel = self.layout.channel_axis
+        if self.is_stack:
+            channel = None if channel is None else channel + 1  # the planes' axis comes first
+            return self.data, {"stack_axis": 0, "channel_axis": channel, "scaling": self.scaling}
+        return self.data[0], {"stack_axis": None, "channel_axis": channel, "scaling": self.scaling}
+
     def plane(self, plane: int) -> PreparedImage:
         """Plane ``plane`` as a lazy (H, W, c) prepared image with the global scaling."""
         p = self.check_plane(plane)
