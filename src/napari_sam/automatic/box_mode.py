@@ -25,6 +25,7 @@ from napari_sam.automatic.prototype import pool_feature
 from napari_sam.automatic.scale import blob_boxes, estimate_diameter
 from napari_sam.automatic.zoom import ZOOM_CHOICES, check_zoom_factor, choose_zoom, decide, sample_means
 from napari_sam.image.normalize import PreparedImage
+from napari_sam.models.device import decode_chunk
 from napari_sam.models.loading import SamModel
 
 
@@ -89,7 +90,8 @@ class BoxModeParams:
     max_area
         Largest object in pixels (default: no limit but the proposals' quarter of the image).
     batch_size
-        Box prompts per decoder call (boxes of similar size are batched together).
+        Box prompts per decoder call (boxes of similar size are batched together); on a CPU at most
+        :data:`napari_sam.models.device.CPU_DECODE_CHUNK`.
     low_levels
         Extra proposal levels below the Otsu threshold (fractions of the way from the background level
         to it), for dim objects.
@@ -234,7 +236,7 @@ def box_candidates(
             window,
             shape,
             boxes_rc=proposals.boxes[idx],
-            batch_size=params.batch_size,
+            batch_size=decode_chunk(model.device, params.batch_size),
             context=params.decoder_context,
         )
         for i, crop in zip(idx, crops):

@@ -44,16 +44,18 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     raise ValueError(f"unknown device {device!r}; expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
 
 
-CPU_DECODE_CHUNK = 4  # prompts per mask-decoder pass on a CPU (see decode_chunk)
+CPU_DECODE_CHUNK = 16  # prompts per mask-decoder pass on a CPU (see decode_chunk)
 
 
 def decode_chunk(device: str | torch.device, wanted: int) -> int:
     """How many prompts to send through the mask decoder in one pass on ``device``.
 
     Each prompt carries its own copy of the image tokens through the decoder's two-way transformer; on a
-    CPU, past a few prompts those (B, 4096, 256) float tensors fall out of the caches and every prompt
-    costs more (LiteMedSAM on two cores: 31 ms a box with 11 at once, 23 ms with 4; a 16² point grid
-    16.4 s in passes of 64, 7.1 s in passes of 4). GPUs keep ``wanted``.
+    CPU, past 16 prompts those (B, 4096, 256) bf16 tensors (32 MB at 16) outgrow what the C library keeps
+    for reuse and are page-faulted in anew on every pass. LiteMedSAM on two cores (AVX-512 BF16), the 408
+    box prompts of segment everything on the 512² nuclei, replayed (``/tmp/decbench.py``): 2.50 s in
+    passes of 8, 2.17 s of 16, 2.31 s of 24, 3.09 s of 32 (230 000 minor page faults); a 16² point grid
+    3.15 s in passes of 4, 2.92 s of 16. GPUs keep ``wanted``.
     """
     if torch.device(device).type == "cpu":
         return max(1, min(int(wanted), CPU_DECODE_CHUNK))
