@@ -41,5 +41,10 @@ def test_the_reading_is_described_in_one_phrase():
         ", 1 outline moved out to the image's edges"
     )
     like = {**zoomed, "score_threshold": 0.63, "parameters": {"pred_iou_thresh": 0.7}}
-    assert describe_reading(like).endswith(", predicted IoU ≥ 0.63, as the model scores the examples")
+    examples = {**like, "score_threshold_from": "examples"}
+    assert describe_reading(examples).endswith(", predicted IoU ≥ 0.63, as the model scores the examples")
+    from_typical = {**like, "score_threshold_from": "typical objects"}
+    assert describe_reading(from_typical).endswith(
+        ", predicted IoU ≥ 0.63, as the model scores this image's typical objects"
+    )
     assert describe_reading({**zoomed, "score_threshold": 0.7}) == describe_reading(zoomed)

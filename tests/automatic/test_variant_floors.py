@@ -69,3 +69,13 @@ def test_five_examples_on_blurry_small_nuclei_bring_the_score_threshold_down(lit
     labels, info = segment_everything(image, model=lite_medsam, examples=examples, return_info=True)
     assert info["score_threshold"] < 0.7
     assert match_scores(labels, truth)["f1"] >= 0.83
+
+
+@pytest.mark.slow
+def test_blurry_small_nuclei_bring_the_score_threshold_down_without_examples(lite_medsam, nuclei_data):
+    """2× down: the typical proposals' answers score a median 0.75 (0.85–0.87 on the other variants), so
+    the bar drops to 0.1 under that (F1 0.791 → 0.822 in bf16; the target is 0.80)."""
+    image, truth = variant("down2", *nuclei_data)
+    labels, info = segment_everything(image, model=lite_medsam, return_info=True)
+    assert info["score_threshold"] < 0.7 and info["score_threshold_from"] == "typical objects"
+    assert match_scores(labels, truth)["f1"] >= 0.80

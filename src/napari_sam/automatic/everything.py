@@ -24,6 +24,7 @@ from napari_sam.automatic.denoise import model_view
 from napari_sam.automatic.filters import paint_labels
 from napari_sam.automatic.merge import TileLabels, merge_tiles
 from napari_sam.automatic.point_grid import PointGridParams, point_candidates
+from napari_sam.automatic.score_bar import typical_threshold
 from napari_sam.automatic.session_windows import SessionWindows
 from napari_sam.embeddings.embedder import WindowEmbeddings
 from napari_sam.geometry.steps import grid_starts
@@ -124,9 +125,12 @@ def _segment_prepared(
             threshold = score_threshold(cands, len(proposals), params.pred_iou_thresh)
             params = dataclasses.replace(params, pred_iou_thresh=threshold)
             cands, weight, similar = like_examples(cands, len(proposals))
-            info.update(similar, score_threshold=round(threshold, 3))
+            info.update(similar, score_threshold=round(threshold, 3), score_threshold_from="examples")
         else:
             cands, info = box_candidates(model, image, embeddings, proposals, params, progress)
+            threshold = typical_threshold(cands, proposals.boxes, params.pred_iou_thresh)
+            params = dataclasses.replace(params, pred_iou_thresh=threshold)
+            info.update(score_threshold=round(threshold, 3), score_threshold_from="typical objects")
             weight = None
         if params.edge_weight and proposals.image is not None and len(cands):
             from napari_sam.automatic.edges import edge_weights

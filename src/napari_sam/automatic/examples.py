@@ -32,6 +32,7 @@ from napari_sam.automatic.filters import Candidates
 from napari_sam.automatic.polarity import bright_objects
 from napari_sam.automatic.proposals import Proposals, label_boxes
 from napari_sam.automatic.prototype import prototype, similarity, similarity_floor
+from napari_sam.automatic.score_bar import lowered_threshold
 from napari_sam.image.normalize import PreparedImage
 
 
@@ -156,23 +157,13 @@ def like_examples(
     return found.subset(keep), weight, counters
 
 
-SCORE_MARGIN = 0.1  # candidates pass down to this much under the examples' median predicted IoU
+def score_threshold(cands: Candidates, num_proposals: int, threshold: float) -> float:
+    """The predicted-IoU bar for candidates like the examples (:mod:`~napari_sam.automatic.score_bar`):
+    ``threshold``, or a margin under the median predicted IoU of the examples' own boxes (prompt index ≥
+    ``num_proposals``) where that is lower.
 
-
-def score_threshold(
-    cands: Candidates, num_proposals: int, threshold: float, margin: float = SCORE_MARGIN
-) -> float:
-    """The predicted-IoU threshold for candidates like the examples: ``threshold``, or ``margin`` under
-    the median predicted IoU of the examples' own boxes (prompt index ≥ ``num_proposals``) where that is
-    lower.
-
-    The model scores some images' objects lower than others': on the 2× down-scaled nuclei the
-    examples' boxes scored a median 0.73 (the original's 0.86), so the default 0.7 dropped nuclei
-    answered well (IoU with the truth 0.55–0.88) for scores of 0.58–0.70. With three draws of five
-    examples, F1 on 2× down 0.832 / 0.823 / 0.816 → 0.847 / 0.847 / 0.846; the other variants kept
-    their threshold or their F1 (``/tmp/s16/exthr.py``).
+    On the 2× down-scaled nuclei the examples' boxes scored a median 0.73 (the original's 0.86); with
+    three draws of five examples, F1 0.832 / 0.823 / 0.816 → 0.847 / 0.847 / 0.846, the other variants
+    keeping their threshold or their F1 (``/tmp/s16/exthr.py``).
     """
-    scores = cands.scores[cands.prompt >= num_proposals]
-    if not scores.size:
-        return threshold
-    return float(min(threshold, np.median(scores) - margin))
+    return lowered_threshold(cands.scores[cands.prompt >= num_proposals], threshold)

@@ -45,7 +45,8 @@ def describe_reading(info: dict | Iterable[dict]) -> str:
     the first plane's of several), e.g. "dark objects in the haematoxylin stain, about 25 px across,
     uneven background flattened, answered at zoom 10×" (the zoom when the model chose it; "noisy image
     denoised" where it was; how many outlines moved out to the image's edges; a predicted-IoU threshold
-    lowered by examples); "" for the point grid or an image that was not read.
+    lowered where the model scores the examples or the image's typical objects low); "" for the point
+    grid or an image that was not read.
     """
     infos = [info] if isinstance(info, dict) else list(info)
     one = next((i for i in infos if i.get("polarity")), None)
@@ -68,7 +69,9 @@ def describe_reading(info: dict | Iterable[dict]) -> str:
         parts.append(f"{moved} outline{'s' if moved != 1 else ''} moved out to the image's edges")
     threshold = one.get("score_threshold")
     if threshold is not None and threshold < one.get("parameters", {}).get("pred_iou_thresh", 0.7) - 1e-6:
-        parts.append(f"predicted IoU ≥ {float(threshold):.2f}, as the model scores the examples")
+        from_examples = one.get("score_threshold_from") == "examples"
+        basis = "the examples" if from_examples else "this image's typical objects"
+        parts.append(f"predicted IoU ≥ {float(threshold):.2f}, as the model scores {basis}")
     applied, wanted = one.get("stability_applied"), one.get("stability_set")
     if applied is not None and wanted is not None and applied < wanted - 1e-6:
         parts.append(f"stability ≥ {float(applied):.2f} for objects this small (rim allowance)")

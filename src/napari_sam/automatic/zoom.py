@@ -30,6 +30,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from napari_sam.automatic.score_bar import typical_boxes
+
 ZOOM_CHOICES: tuple[float, ...] = (7.0, 10.0)
 PROBE_BOXES = 24
 SWITCH_MARGIN = 0.0  # mean predicted IoU another factor needs above the first (a tie keeps it)
@@ -66,9 +68,7 @@ def probe_sample(boxes_rc: np.ndarray, size: int = PROBE_BOXES) -> np.ndarray:
     boxes = np.asarray(boxes_rc, dtype=np.float64).reshape(-1, 4)
     if len(boxes) == 0:
         return np.zeros(0, dtype=np.int64)
-    extent = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) + 1
-    med = float(np.median(extent))
-    typical = np.flatnonzero((extent >= 0.75 * med) & (extent <= med / 0.75))
+    typical = np.flatnonzero(typical_boxes(boxes))
     if len(typical) == 0:
         typical = np.arange(len(boxes))
     centres = (boxes[:, :2] + boxes[:, 2:]) / 2.0
