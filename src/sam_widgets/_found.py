@@ -60,7 +60,8 @@ class FoundObjects:
         min_area, max_area
             Object size range in pixels (None: from the image's typical object, or from ``examples``).
         pred_iou_thresh, stability_thresh
-            Drop masks whose predicted IoU or stability is below these (None: the core's default, 0.7).
+            Drop masks whose predicted IoU or stability is below these (None: the core's default, 0.7;
+            box proposals take a lower predicted-IoU bar where the image's typical objects score low).
         examples
             An (H, W) label image of objects to find more of ("like these": their size range and
             polarity set the proposals); they are not part of the result. For the committed objects use

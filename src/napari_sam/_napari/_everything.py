@@ -116,7 +116,9 @@ class SegmentEverythingWidget(JobWidget):
             box.pred_iou_thresh,
             "Drop masks whose predicted IoU (the model's own quality estimate) is below this. "
             f"Default {box.pred_iou_thresh:g} for box proposals, {_defaults('points').pred_iou_thresh:g} for "
-            "the point grid; higher keeps fewer, surer objects",
+            "the point grid; higher keeps fewer, surer objects. Box proposals go lower where the model "
+            "scores this image's typical objects (or the examples) low: 0.1 under their median, said in "
+            "the status",
         )
         from napari_sam.automatic.box_mode import RIM_STABILITY_FLOOR
 
