@@ -492,14 +492,15 @@ class SamWidget(Prompting, FoundObjects, anywidget.AnyWidget):
 
     def finetune(self, *, minutes: float = 4.0, use: bool = True, out=None, name=None, **kwargs):
         """Fine-tune the session's model on the committed objects (:func:`napari_sam.finetune`), with a
-        tqdm bar and ETA; returns the :class:`~napari_sam.finetune.api.FinetunedModel`.
+        tqdm bar and ETA; returns the :class:`~napari_sam.finetune.tuned_model.FinetunedModel`.
 
         With ``use`` the session switches to it (embeddings kept unless the image encoder was adapted).
         ``out`` (a folder) or ``name`` (the model cache) also saves it; other keyword arguments go to
         :func:`napari_sam.finetune`.
         """
-        from napari_sam.finetune.api import finetune, use_in_session
+        from napari_sam.finetune.api import finetune
         from napari_sam.finetune.progress import TqdmProgress, validation_summary
+        from napari_sam.finetune.tuned_model import use_in_session
 
         bar = None
         if self._progress:

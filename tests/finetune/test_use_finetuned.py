@@ -8,8 +8,8 @@ import dataclasses
 
 import numpy as np
 
-from napari_sam.finetune.api import use_in_session
 from napari_sam.finetune.identity import encoder_identity, keeps_embeddings, what_changed
+from napari_sam.finetune.tuned_model import use_in_session
 
 
 def test_decoder_only_finetune_runs_the_base_encoder(tuned, lite_medsam):

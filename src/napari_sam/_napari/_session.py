@@ -93,12 +93,12 @@ class AnnotatorSession:
     def use_model(self, model) -> bool:
         """Answer prompts with ``model`` from now on, keeping the committed objects and the embeddings,
         when ``model`` runs the image encoder that computed them (a decoder-only fine-tune of the
-        session's model: :func:`napari_sam.finetune.api.keeps_embeddings`). Returns False, changing
+        session's model: :func:`napari_sam.finetune.identity.keeps_embeddings`). Returns False, changing
         nothing, when the image must be embedded again with ``model`` (or was not embedded yet): then the
         widget opens a new session with it, this session's objects kept.
         """
-        from napari_sam.finetune.api import use_in_session
         from napari_sam.finetune.identity import keeps_embeddings
+        from napari_sam.finetune.tuned_model import use_in_session
 
         if not self._loaded or not keeps_embeddings(self.model, model):
             return False

@@ -7,7 +7,8 @@
 
 The modules: ``data`` (checks, planes, objects, split), ``augment``, ``samples`` (windows and cached
 embeddings), ``prompts`` (simulated boxes and clicks), ``train`` (the loop), ``lora`` (encoder adapters),
-``artifact`` (the saved files and their verification), ``api`` (:func:`finetune`).
+``artifact`` (the saved files and their verification), ``base_weights`` (the base model and the weights a
+fine-tune ends with), ``tuned_model`` (``FinetunedModel`` and ``use_in_session``), ``api`` (:func:`finetune`).
 """
 
 from __future__ import annotations
@@ -17,10 +18,14 @@ __all__ = ["finetune", "FinetunedModel", "TrainingProgress"]
 
 def __getattr__(name: str):
     # Lazy: napari_sam.models.loading imports finetune.artifact to verify sidecars; that must stay light.
-    if name in ("finetune", "FinetunedModel"):
-        from napari_sam.finetune import api
+    if name == "finetune":
+        from napari_sam.finetune.api import finetune
 
-        return getattr(api, name)
+        return finetune
+    if name == "FinetunedModel":
+        from napari_sam.finetune.tuned_model import FinetunedModel
+
+        return FinetunedModel
     if name == "TrainingProgress":
         from napari_sam.finetune.train import TrainingProgress
 

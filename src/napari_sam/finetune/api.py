@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from napari_sam.finetune import artifact
 from napari_sam.finetune.augment import Variant, random_variants
+from napari_sam.finetune.base_weights import (
+    check_base,
+    final_state,
+    load_base,
+    published_weights,
+    reset_encoder,
+    state_digest,
+)
 from napari_sam.finetune.data import (
     MIN_OBJECTS,
     check_enough,
@@ -23,10 +28,10 @@ from napari_sam.finetune.data import (
     split_objects,
     training_planes,
 )
-from napari_sam.finetune.identity import keeps_embeddings
 from napari_sam.finetune.report import TrainingData, phase_record, training_report
 from napari_sam.finetune.samples import SampleSet, build_samples
 from napari_sam.finetune.train import LoopSettings, Trainer, TrainingProgress, run_loop
+from napari_sam.finetune.tuned_model import FinetunedModel
 from napari_sam.geometry.windows import ZoomRule
 from napari_sam.models import DEFAULT_MODEL
 from napari_sam.models.loading import SamModel
@@ -35,58 +40,6 @@ EMBEDDING_SHARE = 0.4  # at most this share of the time budget goes to embedding
 EMBEDDING_LIMIT = 0.75  # embedding stops at this share of the budget (from the call's start); the rest trains
 MIN_VAL_OBJECTS = 2  # held-out objects needed to validate on
 MIN_TRAIN_OBJECTS = MIN_OBJECTS - MIN_VAL_OBJECTS
-
-
-@dataclass(repr=False)
-class FinetunedModel(SamModel):
-    """A :class:`~napari_sam.models.loading.SamModel` made by :func:`finetune`, ready for a
-    :class:`~napari_sam.segmenter.Segmenter`.
-
-    Attributes
-    ----------
-    report
-        The sidecar's content: base model, data fingerprints, counts, parameters, validation before and
-        after, times, versions.
-    state
-        The full network's weights under the base architecture's keys (what :meth:`save` writes).
-    """
-
-    report: dict = field(default_factory=dict)
-    state: dict = field(default_factory=dict)
-
-    @property
-    def val_before(self) -> float:
-        return self.report["validation"]["before"]
-
-    @property
-    def val_after(self) -> float:
-        return self.report["validation"]["after"]
-
-    def save(self, outdir: str | os.PathLike | None = None, *, name: str | None = None, cache=None) -> Path:
-        """Write ``model.safetensors`` and ``model.json`` into ``outdir``, or into the model cache as
-        ``name`` (then ``napari-sam models list`` shows it). Returns the weights path; afterwards
-        :attr:`checkpoint` points to it.
-        """
-        if (outdir is None) == (name is None):
-            raise ValueError("give either an output folder or a name to save into the model cache")
-        folder = artifact.cache_folder(name, cache) if name is not None else Path(outdir)
-        artifact.check_output_dir(folder)
-        report = dict(self.report)
-        if name is not None:
-            report["name"] = name
-        path = artifact.write(folder, self.state, report)
-        self.report = artifact.read_sidecar(path)
-        self.checkpoint = path
-        self.checkpoint_sha256 = self.report["weights"]["sha256"]
-        return path
-
-    def __repr__(self) -> str:
-        v = self.report.get("validation", {})
-        return (
-            f"FinetunedModel(base={self.spec.name!r}, device={str(self.device)!r}, "
-            f"val box mIoU {v.get('before', float('nan')):.3f} -> {v.get('after', float('nan')):.3f}, "
-            f"checkpoint={str(self.checkpoint)!r})"
-        )
 
 
 def _from_session(images, labels):
@@ -99,41 +52,6 @@ def _from_session(images, labels):
         raise ValueError("a session brings its own labels (its committed objects); leave labels out")
     data = source.data if source.is_stack else source.data[0]
     return data, annotations.labels
-
-
-def _check_base(base) -> None:
-    from napari_sam.models.registry import MODELS
-
-    if isinstance(base, SamModel):
-        if base.checkpoint is None:
-            raise ValueError("the base model has no checkpoint file to start from; save it first")
-        return
-    if not isinstance(base, (str, os.PathLike)):
-        raise ValueError(f"base must be a model name, a checkpoint path or a loaded model; got {type(base)}")
-    text = str(base)
-    if text not in MODELS and not Path(text).expanduser().is_file():
-        raise ValueError(
-            f"cannot fine-tune {text!r}: it is neither a registered model ({', '.join(MODELS)}) nor an "
-            "existing checkpoint file"
-        )
-
-
-def _load_base(base, device: str) -> SamModel:
-    from napari_sam.models.loading import load_model
-
-    if isinstance(base, SamModel):  # a fresh copy: the caller's model is never modified
-        return load_model(
-            base.checkpoint, device=device, architecture=base.spec.name, precision=base.precision
-        )
-    return load_model(base, device=device)
-
-
-def _base_state(model: SamModel) -> dict[str, torch.Tensor]:
-    """The base checkpoint's weights, as published (BatchNorms not folded), under the network's keys."""
-    from napari_sam.models.checkpoints import load_state_dict
-    from napari_sam.models.loading import unwrap_state_dict
-
-    return unwrap_state_dict(load_state_dict(model.checkpoint), model.spec.state_dict_wrappers)
 
 
 def _merge_sets(sets: list[SampleSet]) -> SampleSet:
@@ -149,14 +67,6 @@ def _merge_sets(sets: list[SampleSet]) -> SampleSet:
             inputs.append(part.inputs)
     merged_inputs = torch.cat(inputs) if inputs else None
     return SampleSet(samples, torch.cat(embeddings), merged_inputs, search=search if search else None)
-
-
-def _state_digest(state: dict) -> str:
-    digest = hashlib.sha256()
-    for key in sorted(state):
-        digest.update(key.encode())
-        digest.update(state[key].detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
 
 
 def finetune(
@@ -246,15 +156,15 @@ def finetune(
     objects = find_objects(planes)
     check_enough(objects, MIN_OBJECTS)
     _check_outputs(out, name)
-    _check_base(base)
+    check_base(base)
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     train_objs, val_objs = split_objects(objects, val_fraction, rng)
-    model = _load_base(base, device)
+    model = load_base(base, device)
     # torch's first optimizer imports its compiler (seconds on a busy CPU): paid here, before the embedding
     # phase, so that phase (which stops at its share of the budget) leaves the training its share
     torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))])
-    base_state = _base_state(model)
+    base_state = published_weights(model)
     if isinstance(zoom, bool):
         zoom = ZoomRule(enabled=zoom)
     deadline = started + 60.0 * minutes
@@ -301,7 +211,7 @@ def finetune(
     )
     training_s = time.monotonic() - t_train
 
-    state = _final_state(model, base_state, encoder_changed)
+    state = final_state(model, base_state, encoder_changed)
     model.network.prepare_for_inference()
     model.network.mask_decoder._prepared_cache.clear()
     best_val = outcome.best_val  # never below the base: run_loop starts from it as the best so far
@@ -343,7 +253,7 @@ def finetune(
         spec=model.spec,
         device=model.device,
         checkpoint=None,
-        checkpoint_sha256="finetune-" + _state_digest(state),
+        checkpoint_sha256="finetune-" + state_digest(state),
         precision=model.precision,
         report=report,
         state=state,
@@ -481,7 +391,7 @@ def _train(
         trainer.restore(outcome.best_state, {})
     merge_adapters(model.network.image_encoder)
     if not encoder_changed:
-        _reset_encoder(model, base_state)
+        reset_encoder(model, base_state)
     return (second if encoder_changed else outcome), phases, encoder_changed
 
 
@@ -507,50 +417,3 @@ def _check_partial(
         f"{MIN_VAL_OBJECTS} ({pace}). Give more minutes, or fewer or smaller images (crop them to the "
         "annotated objects), or a GPU (device='cuda')."
     )
-
-
-def _reset_encoder(model: SamModel, base_state: dict) -> None:
-    """Put the base encoder back (BatchNorms folded again) after adapters that did not help."""
-    from napari_sam.models.sam import SamNetwork
-
-    fresh = SamNetwork(model.spec.encoder)
-    fresh.load_state_dict(base_state)
-    fresh.image_encoder.prepare_for_inference()
-    model.network.image_encoder = fresh.image_encoder.to(model.device)
-
-
-def _final_state(model: SamModel, base_state: dict, encoder_changed: bool) -> dict[str, torch.Tensor]:
-    """The base weights with the trained prompt encoder and mask decoder (and the merged adapters)."""
-    state = {k: v.detach().cpu() for k, v in base_state.items()}
-    net = model.network
-    for prefix, module in (("prompt_encoder.", net.prompt_encoder), ("mask_decoder.", net.mask_decoder)):
-        for key, value in module.state_dict().items():
-            state[prefix + key] = value.detach().cpu().clone()
-    if encoder_changed:
-        from napari_sam.finetune.lora import attention_projections
-
-        names = {id(m): n for n, m in net.image_encoder.named_modules()}
-        for layer in attention_projections(net.image_encoder):
-            state[f"image_encoder.{names[id(layer)]}.weight"] = layer.weight.detach().cpu().clone()
-    return state
-
-
-def use_in_session(segmenter, model: SamModel) -> bool:
-    """Switch ``segmenter`` (a :class:`~napari_sam.segmenter.Segmenter`) to ``model``, keeping its image
-    and committed objects. The embeddings are kept when the image encoder is the one that computed them
-    (:func:`keeps_embeddings`: a decoder-only fine-tune of the session's model); otherwise (encoder
-    adapters, another base) the image is embedded again. Returns whether the embeddings were kept.
-    """
-    if segmenter.source is None or keeps_embeddings(segmenter.model, model):
-        kept = segmenter.source is not None
-        segmenter.model = model
-        if segmenter.embeddings is not None:
-            segmenter.embeddings.model = model  # same encoder weights: the cached embeddings stay valid
-        segmenter.last_prediction = None  # answered by the previous decoder
-        return kept
-    src, annotations, plane = segmenter.source, segmenter.annotations, segmenter.plane
-    segmenter.model = model
-    data, arguments = src.arguments()
-    segmenter.set_image(data, **arguments, plane=plane)
-    segmenter.annotations = annotations
-    return False
