@@ -120,6 +120,10 @@ class BoxModeParams:
         Move each object's outline outwards to where the image's intensity falls most steeply, among
         the model's lower logit levels (:mod:`~napari_sam.automatic.extents`): the model's masks of
         blurred, dim or noisy objects are too tight.
+    size_ranking
+        Rank masks larger than 1.25 typical objects (the examples' or the typical proposals' median
+        area) lower in proportion, so single objects win over a mask holding two of them
+        (:mod:`~napari_sam.automatic.size_rank`).
     """
 
     pred_iou_thresh: float = 0.7
@@ -148,6 +152,7 @@ class BoxModeParams:
     edge_weight: bool = True
     blob_proposals: bool = True
     edge_outlines: bool = True
+    size_ranking: bool = True
 
     def __post_init__(self) -> None:
         check_polarity(self.polarity)
@@ -175,7 +180,7 @@ class BoxModeParams:
         if not 0.0 < self.min_window_fraction <= 1.0:
             raise ValueError(f"min_window_fraction must lie in (0, 1]; got {self.min_window_fraction}")
         check_zoom_factor(self.zoom_factor)
-        for name in ("drop_clusters", "edge_weight", "blob_proposals", "edge_outlines"):
+        for name in ("drop_clusters", "edge_weight", "blob_proposals", "edge_outlines", "size_ranking"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"{name} must be True or False; got {getattr(self, name)!r}")
         if not 0.0 <= self.upscale_allowance <= 0.5:

@@ -24,8 +24,9 @@ from napari_sam.automatic.denoise import model_view
 from napari_sam.automatic.filters import paint_labels
 from napari_sam.automatic.merge import TileLabels, merge_tiles
 from napari_sam.automatic.point_grid import PointGridParams, point_candidates
-from napari_sam.automatic.score_bar import typical_threshold
+from napari_sam.automatic.score_bar import typical_boxes, typical_threshold
 from napari_sam.automatic.session_windows import SessionWindows
+from napari_sam.automatic.size_rank import size_weights, typical_area
 from napari_sam.embeddings.embedder import WindowEmbeddings
 from napari_sam.geometry.steps import grid_starts
 from napari_sam.image.normalize import IntensityScaling, PreparedImage
@@ -124,6 +125,7 @@ def _segment_prepared(
             cands, info = box_candidates(model, image, embeddings, asked, params, progress, features=True)
             threshold = score_threshold(cands, len(proposals), params.pred_iou_thresh)
             params = dataclasses.replace(params, pred_iou_thresh=threshold)
+            area = typical_area(cands.areas, cands.prompt >= len(proposals))  # the examples' answers
             cands, weight, similar = like_examples(cands, len(proposals))
             info.update(similar, score_threshold=round(threshold, 3), score_threshold_from="examples")
         else:
@@ -131,7 +133,13 @@ def _segment_prepared(
             threshold = typical_threshold(cands, proposals.boxes, params.pred_iou_thresh)
             params = dataclasses.replace(params, pred_iou_thresh=threshold)
             info.update(score_threshold=round(threshold, 3), score_threshold_from="typical objects")
+            passing = cands.scores >= threshold
+            area = typical_area(cands.areas, typical_boxes(proposals.boxes)[cands.prompt] & passing)
             weight = None
+        if params.size_ranking and len(cands):
+            sizes = size_weights(cands.areas, area)
+            weight = sizes if weight is None else weight * sizes
+            info["typical_area"] = round(area, 1)
         if params.edge_weight and proposals.image is not None and len(cands):
             from napari_sam.automatic.edges import edge_weights
 
