@@ -60,7 +60,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="stacks: label each plane on its own (2D labels) instead of linking objects through z",
     )
     p.add_argument(
-        "--link-iou", type=float, default=0.3, help="overlap (IoU) that links objects of adjacent planes"
+        "--link-iou",
+        type=float,
+        default=None,
+        help="overlap that links objects of adjacent planes (default: --mode auto as segment_stack links "
+        "them, 0.5 of the smaller object; prompts an IoU of 0.3)",
     )
     p.add_argument(
         "--workers", type=int, default=None, help="start a dask LocalCluster with N worker processes"

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from napari_sam.automatic.box_mode import BoxModeParams
 from napari_sam.automatic.everything import default_params, resolve_mode, resolve_model, segment_everything
 from napari_sam.automatic.merge import link_planes
-from napari_sam.image.normalize import IntensityScaling
+from napari_sam.image.normalize import IntensityScaling, PreparedImage
 from napari_sam.models.loading import SamModel
+
+LINK_MIN_OVERLAP = 0.5  # of the smaller object: neighbouring planes' objects linked at this overlap
+LINK_MEASURE = "smaller"
+LINK_MAX_GAP = 1  # an object missed on this many planes keeps its id
+
+
+def link_stack(planes: np.ndarray, min_overlap: float = LINK_MIN_OVERLAP) -> np.ndarray:
+    """(Z, H, W) per-plane labels of segment everything → 3D labels, linked as :func:`segment_stack`
+    links them (overlap of the smaller object, an object missed on one plane keeps its id).
+    """
+    return link_planes(planes, min_overlap, measure=LINK_MEASURE, max_gap=LINK_MAX_GAP)
 
 
 def segment_stack(
@@ -23,9 +35,9 @@ def segment_stack(
     mode: str | None = None,
     params=None,
     link: bool = True,
-    min_link_iou: float = 0.5,
-    link_measure: str = "smaller",
-    max_gap: int = 1,
+    min_link_iou: float = LINK_MIN_OVERLAP,
+    link_measure: str = LINK_MEASURE,
+    max_gap: int = LINK_MAX_GAP,
     scaling: IntensityScaling | None = None,
     device: str = "auto",
     progress: Callable[[int, int], None] | None = None,
@@ -70,16 +82,8 @@ def segment_stack(
     n = source.num_planes
     noise: dict = {}  # whether the stack was denoised, for each plane's info
     if chosen == "boxes":
-        from napari_sam.automatic.denoise import stack_view
-
-        # denoised or not, every plane alike, and the stack is read from the planes segmented
-        source, noise = stack_view(source, p.denoise, contrast_planes(source, 5))
-        p = dataclasses.replace(p, denoise=False)
-        p = read_stack_once(source, p)
-        if p.zoom_factor == "auto":  # one zoom for all planes, chosen on the planes with most contrast
-            from napari_sam.automatic.box_mode import fix_zoom
-
-            p, _ = fix_zoom(net, [source.plane(z) for z in contrast_planes(source, 3)], p)
+        reading, source = read_stack(net, source, p)
+        p, noise = reading.params, reading.evidence
     planes = []
     for z in range(n):
         labels, info = segment_everything(
@@ -92,6 +96,70 @@ def segment_stack(
             progress(z + 1, n)
     out = np.stack(planes)
     return link_planes(out, min_link_iou, measure=link_measure, max_gap=max_gap) if link else out
+
+
+@dataclass(frozen=True)
+class StackReading:
+    """How a whole stack is read in box mode, decided once (:func:`read_stack`) and used for every plane.
+
+    Attributes
+    ----------
+    params
+        The box-mode settings with the stack's polarity, object size, flattening, foreground threshold
+        and zoom fixed, and ``denoise`` False (decided for the stack: see ``denoised_scaling``).
+    denoised_scaling
+        None, or, when the stack is read denoised, the intensity scaling of its denoised planes: each
+        plane is then denoised and scaled with it (:meth:`plane`).
+    evidence
+        ``{"denoised": bool, "contrast_to_noise": ratio or None}``, for each plane's info.
+    """
+
+    params: BoxModeParams
+    denoised_scaling: IntensityScaling | None = None
+    evidence: dict = field(default_factory=dict)
+
+    def plane(self, image: PreparedImage) -> PreparedImage:
+        """A plane (prepared with the stack's scaling) as the stack's planes are segmented: denoised and
+        scaled with :attr:`denoised_scaling` when the stack is read denoised, else ``image`` itself.
+        """
+        if self.denoised_scaling is None:
+            return image
+        from napari_sam.automatic.denoise import denoised
+
+        return PreparedImage(denoised(image, scaling=image.scaling).data, self.denoised_scaling, image.layout)
+
+
+def read_stack(model: SamModel, source, params: BoxModeParams) -> tuple[StackReading, object]:
+    """Read a stack once for box mode: denoise every plane or none, one polarity, object size, foreground
+    threshold (:func:`read_stack_once`) and zoom (:func:`~napari_sam.automatic.box_mode.fix_zoom`) for
+    all planes, each read from the planes with the most contrast.
+
+    Parameters
+    ----------
+    model
+        The loaded model (the zoom is chosen by its scores).
+    source
+        A :class:`~napari_sam.image.planes.PlaneSource` of the stack.
+    params
+        Box-mode settings; those given explicitly stay.
+
+    Returns
+    -------
+    reading
+        The :class:`StackReading`.
+    planes
+        What the planes are segmented from: ``source``, or its denoised view (same ``plane(z)``).
+    """
+    from napari_sam.automatic.box_mode import fix_zoom
+    from napari_sam.automatic.denoise import stack_view
+
+    # denoised or not, every plane alike, and the stack is read from the planes segmented
+    view, noise = stack_view(source, params.denoise, contrast_planes(source, 5))
+    p = read_stack_once(view, dataclasses.replace(params, denoise=False))
+    if p.zoom_factor == "auto":  # one zoom for all planes, chosen on the planes with most contrast
+        p, _ = fix_zoom(model, [view.plane(z) for z in contrast_planes(view, 3)], p)
+    scaling = view.scaling if noise.get("denoised") else None
+    return StackReading(p, scaling, noise), view
 
 
 def contrast_planes(source, count: int) -> list[int]:

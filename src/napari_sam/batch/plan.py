@@ -46,7 +46,10 @@ class BatchConfig:
     link
         Stacks: link objects through planes into 3D labels (True) or label each plane on its own.
     min_link_iou
-        Overlap needed to link objects of consecutive planes.
+        Overlap needed to link objects of consecutive planes. None: as the core links them, for
+        automatic stacks :func:`~napari_sam.automatic.stack.link_stack` (0.5 of the smaller object, an
+        object missed on one plane keeps its id), for prompts an IoU of 0.3. A number: that overlap,
+        measured the same way.
     prompts
         ``task="prompts"``: a prompt file for every input, or a folder with ``STEM.csv``,
         ``STEM.points.csv``, ``STEM.shapes.csv`` or ``STEM.json`` per input.
@@ -67,7 +70,7 @@ class BatchConfig:
     auto_mode: str | None = None
     params: dict | None = None
     link: bool = True
-    min_link_iou: float = 0.3
+    min_link_iou: float | None = None
     prompts: str | os.PathLike | None = None
     overwrite: bool = False
     max_plane_pixels: int = MAX_WHOLE_PLANE_PIXELS

@@ -86,6 +86,7 @@ def worker_model(name: str, device: str, precision: str = "auto", compile: bool 
 
 
 _MODEL_LOCK = threading.Lock()
+PROMPT_LINK_IOU = 0.3  # prompted objects of neighbouring planes are one object at this IoU
 
 
 def _model(config: BatchConfig):
@@ -101,20 +102,50 @@ def _read_plane(job: FileJob, plane: int):
         return np.asarray(data[plane] if job.stack else data)
 
 
-def label_plane(job: FileJob, plane: int, config: BatchConfig) -> PlaneResult:
-    """Label one plane of one file (automatic or from prompts); errors are returned, not raised."""
+def read_stack_task(job: FileJob, config: BatchConfig):
+    """How an automatic stack is read, once for all its planes
+    (:func:`~napari_sam.automatic.stack.read_stack`): a :class:`~napari_sam.automatic.stack.StackReading`,
+    or None where the mode is not box proposals.
+    """
+    from napari_sam.automatic.everything import default_params, resolve_mode
+    from napari_sam.automatic.stack import read_stack
+    from napari_sam.image.planes import make_source
+    from napari_sam.io.images import read_image
+
+    model = _model(config)
+    mode = resolve_mode(model, config.auto_mode)
+    if mode != "boxes":
+        return None
+    with _local_reads():
+        data = read_image(job.input)
+        source = make_source(data, stack_axis=0, scaling=job.scaling)
+        reading, _ = read_stack(model, source, default_params(mode, config.params))
+    return reading
+
+
+def label_plane(job: FileJob, plane: int, config: BatchConfig, reading=None) -> PlaneResult:
+    """Label one plane of one file (automatic or from prompts); errors are returned, not raised.
+
+    ``reading``: an automatic stack's :class:`~napari_sam.automatic.stack.StackReading` (its settings and
+    denoising are every plane's), or None.
+    """
     t0 = time.perf_counter()
     try:
         model = _model(config)
         raw = np.asarray(_read_plane(job, plane))
         if config.task == "auto":
             from napari_sam.automatic.everything import segment_everything
+            from napari_sam.image.normalize import prepare_image
 
+            image, params = raw, config.params
+            if reading is not None:  # the stack's reading: every plane segmented alike
+                image = reading.plane(prepare_image(raw, scaling=job.scaling))
+                params = reading.params
             labels, info = segment_everything(
-                raw,
+                image,
                 model=model,
                 mode=config.auto_mode,
-                params=config.params,
+                params=params,
                 scaling=job.scaling,
                 return_info=True,
             )
@@ -153,13 +184,37 @@ def label_plane(job: FileJob, plane: int, config: BatchConfig) -> PlaneResult:
         )
 
 
+def _link_overlap(config: BatchConfig) -> float:
+    from napari_sam.automatic.stack import LINK_MIN_OVERLAP
+
+    if config.min_link_iou is not None:
+        return config.min_link_iou
+    return LINK_MIN_OVERLAP if config.task == "auto" else PROMPT_LINK_IOU
+
+
+def _link_measure(config: BatchConfig) -> str:
+    from napari_sam.automatic.stack import LINK_MEASURE
+
+    return LINK_MEASURE if config.task == "auto" else "iou"
+
+
+def _link(stacked: np.ndarray, config: BatchConfig) -> np.ndarray:
+    """A stack's per-plane labels linked into 3D: automatic stacks as the core links them
+    (:func:`~napari_sam.automatic.stack.link_stack`), prompted objects by their IoU.
+    """
+    from napari_sam.automatic.merge import link_planes
+    from napari_sam.automatic.stack import link_stack
+
+    if config.task == "auto":
+        return link_stack(stacked, _link_overlap(config))
+    return link_planes(stacked, _link_overlap(config))
+
+
 def finish_file(job: FileJob, config: BatchConfig, *results: PlaneResult) -> dict:
     """Assemble a file's planes, write its labels and summary atomically; returns the summary.
 
     On a plane error nothing is written and the summary dict carries ``error``.
     """
-    from napari_sam.automatic.merge import link_planes
-
     t0 = time.perf_counter()
     errors = [r.error for r in results if r.error]
     warnings = [w for r in sorted(results, key=lambda r: r.plane) for w in r.info.get("warnings", [])]
@@ -169,7 +224,7 @@ def finish_file(job: FileJob, config: BatchConfig, *results: PlaneResult) -> dic
     try:
         if job.stack:
             stacked = np.stack([r.labels for r in results])
-            labels = link_planes(stacked, config.min_link_iou) if config.link else stacked
+            labels = _link(stacked, config) if config.link else stacked
             axes = "ZYX"
         else:
             labels, axes = results[0].labels, "YX"
@@ -194,7 +249,8 @@ def finish_file(job: FileJob, config: BatchConfig, *results: PlaneResult) -> dic
             "precision": model.precision,
             "compiled": model.compiled_encoder is not None,
             "parameters": results[0].info.get("parameters", config.params or {}),
-            "link_min_iou": config.min_link_iou if job.stack and config.link else None,
+            "link_min_iou": _link_overlap(config) if job.stack and config.link else None,
+            "link_measure": _link_measure(config) if job.stack and config.link else None,
             "scaling": asdict(job.scaling) if job.scaling is not None else None,
             "napari_sam": __version__,
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -330,25 +386,49 @@ def run_batch(
         remaining: dict[int, int] = {}
         by_file: dict[int, list] = {}
         writers: dict = {}
+        readers: dict = {}  # an automatic stack's reading task → its file
         pending: set = set()
         done_planes = 0
 
+        def submit_planes(f: int, reading=None) -> None:
+            job = todo[f]
+            futs = [
+                executor.submit(label_plane, job, p, config, reading, priority=-f) for p in range(job.planes)
+            ]
+            by_file[f], remaining[f] = futs, len(futs)
+            for p, fut in enumerate(futs):
+                plane_futs[fut] = f
+                plane_of[fut] = p
+            pending.update(futs)
+
         def admit() -> None:
-            while waiting and len(by_file) < limit:
+            while waiting and len(by_file) + len(readers) < limit:
                 f = waiting.popleft()
-                job = todo[f]
-                futs = [executor.submit(label_plane, job, p, config, priority=-f) for p in range(job.planes)]
-                by_file[f], remaining[f] = futs, len(futs)
-                for p, fut in enumerate(futs):
-                    plane_futs[fut] = f
-                    plane_of[fut] = p
-                pending.update(futs)
+                if config.task == "auto" and todo[f].stack:  # read the stack once, then its planes
+                    fut = executor.submit(read_stack_task, todo[f], config, priority=-f)
+                    readers[fut] = f
+                    pending.add(fut)
+                else:
+                    submit_planes(f)
 
         admit()
         while pending:
             for fut in executor.wait_first(pending):
                 pending.discard(fut)
-                if fut in plane_futs:
+                if fut in readers:
+                    f = readers.pop(fut)
+                    try:
+                        reading = fut.result()
+                    except Exception as err:  # this file cannot be read as a stack: it fails alone
+                        message = f"reading the stack: {type(err).__name__}: {err}"
+                        report.failed.append((todo[f].input, message))
+                        log(f"FAILED {todo[f].input}: {message}")
+                        done_planes += todo[f].planes
+                        bar.update(todo[f].planes)
+                        admit()
+                        continue
+                    submit_planes(f, reading)
+                elif fut in plane_futs:
                     f = plane_futs.pop(fut)
                     remaining[f] -= 1
                     done_planes += 1
@@ -370,7 +450,7 @@ def run_batch(
                     by_file.pop(f, None)  # the planes' labels can go
                     admit()
             if should_stop is not None and pending and should_stop():
-                executor.cancel([p for p in pending if p in plane_futs])
+                executor.cancel([p for p in pending if p in plane_futs or p in readers])
                 for w in [p for p in pending if p in writers]:  # files being written are finished
                     _record(w, todo[writers.pop(w)], report, log)
                 raise Cancelled(
