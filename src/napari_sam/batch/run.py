@@ -420,11 +420,11 @@ def run_batch(
                     try:
                         reading = fut.result()
                     except Exception as err:  # this file cannot be read as a stack: it fails alone
-                        message = f"reading the stack: {type(err).__name__}: {err}"
-                        report.failed.append((todo[f].input, message))
-                        log(f"FAILED {todo[f].input}: {message}")
+                        _fail(todo[f], f"reading the stack: {type(err).__name__}: {err}", report, log)
                         done_planes += todo[f].planes
                         bar.update(todo[f].planes)
+                        if callback is not None:
+                            callback(done_planes, total)
                         admit()
                         continue
                     submit_planes(f, reading)
@@ -475,9 +475,14 @@ def _record(fut, job: FileJob, report: BatchReport, log) -> None:
     for line in summary.get("warnings") or []:
         log(f"warning {job.input}: {line}")
     if "error" in summary:
-        report.failed.append((job.input, summary["error"]))
-        log(f"FAILED {job.input}: {summary['error']}")
+        _fail(job, summary["error"], report, log)
     else:
         report.done.append(summary)
         report.planes += job.planes
         log(f"done   {job.input} -> {job.output} ({summary['objects']} objects)")
+
+
+def _fail(job: FileJob, message: str, report: BatchReport, log) -> None:
+    """Put a failed file in ``report`` and say it."""
+    report.failed.append((job.input, message))
+    log(f"FAILED {job.input}: {message}")
