@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from napari_sam.automatic.background import flatten, needs_flattening
-from napari_sam.automatic.clusters import wholes_and_clusters
+from napari_sam.automatic.clusters import mask_roles
 from napari_sam.automatic.decode import decode_window
 from napari_sam.automatic.denoise import check_denoise
 from napari_sam.automatic.edges import smoothed_objects
@@ -101,7 +101,7 @@ class BoxModeParams:
     drop_clusters
         Drop masks that hold two smaller, mostly disjoint candidates (one mask over touching objects),
         unless no darker seam separates the two (one object cut in two: its halves rank below it;
-        :func:`~napari_sam.automatic.clusters.wholes_and_clusters`).
+        :func:`~napari_sam.automatic.clusters.mask_roles`).
     upscale_allowance
         Stability bonus per doubling of a window's up-sampling beyond 2× (model input side / window
         side). Small objects are answered from strongly up-sampled, blurry windows, where the model's
@@ -333,14 +333,21 @@ def select(
     weight: np.ndarray | None = None,
     bright: np.ndarray | None = None,
     object_diameter: float | None = None,
+    size_weight: np.ndarray | None = None,
 ) -> tuple[Candidates, np.ndarray]:
     """Filter by predicted IoU, stability and size; return the survivors and their painting order
     (highest predicted IoU × stability × ``weight``, an optional (N,) factor per candidate, first).
 
     With ``drop_clusters``, masks over two objects are dropped; given ``bright`` (the (H, W)
     objects-bright image the proposals read), only where a darker seam separates the two parts or the
-    mask is larger than ``WHOLE_AREA`` typical objects (of ``object_diameter``, default ``diameter``),
-    and the two halves of one object (no seam) rank below their whole (× ``FRAGMENT_WEIGHT``).
+    mask is larger than ``WHOLE_AREA`` typical objects (of ``object_diameter``, default ``diameter``)
+    without looking like one blob of its own size (:func:`~napari_sam.automatic.clusters.
+    scale_preference`), and the pieces of one object (no seam) rank below their whole
+    (× ``FRAGMENT_WEIGHT``).
+
+    ``size_weight`` (N,) is :func:`~napari_sam.automatic.size_rank.size_weights`: it lowers the rank of
+    masks larger than the typical object, except the wholes the seams vouch for (a large object among
+    small ones is one object, not a merge).
     """
     min_area = params.min_area if params.min_area is not None else max(6, int(np.pi * (diameter / 8) ** 2))
     areas = cands.areas
@@ -351,18 +358,26 @@ def select(
         & (areas <= (params.max_area if params.max_area is not None else np.inf))
     )
     idx = np.flatnonzero(ok)
-    fragment = np.zeros(len(idx), dtype=bool)
+    fragment = whole = np.zeros(len(idx), dtype=bool)
     if params.drop_clusters and len(idx):
         smooth, background = (None, 0.0) if bright is None else smoothed_objects(bright, diameter)
         typical_area = np.pi * ((object_diameter or diameter) / 2.0) ** 2
-        fragment, cluster = wholes_and_clusters(
-            cands.subset(idx), smooth=smooth, background=background, max_whole_area=WHOLE_AREA * typical_area
+        roles = mask_roles(
+            cands.subset(idx),
+            smooth=smooth,
+            background=background,
+            max_whole_area=WHOLE_AREA * typical_area,
+            typical_radius=(object_diameter or diameter) / 2.0,
         )
-        idx, fragment = idx[~cluster], fragment[~cluster]
+        keep = ~roles.clusters
+        idx, fragment, whole = idx[keep], roles.fragments[keep], roles.wholes[keep]
     kept = cands.subset(idx)
     rank = kept.scores * kept.stability * np.where(fragment, FRAGMENT_WEIGHT, 1.0).astype(np.float32)
     if weight is not None:
         rank = rank * np.asarray(weight, dtype=np.float32)[idx]
+    if size_weight is not None:
+        sizes = np.asarray(size_weight, dtype=np.float32)[idx]
+        rank = rank * np.where(whole, 1.0, sizes)  # a whole (seamless parts) is one object: no penalty
     order = np.argsort(-rank, kind="stable")
     return kept, order
 

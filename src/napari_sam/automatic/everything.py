@@ -136,9 +136,9 @@ def _segment_prepared(
             passing = cands.scores >= threshold
             area = typical_area(cands.areas, typical_boxes(proposals.boxes)[cands.prompt] & passing)
             weight = None
+        sizes = None
         if params.size_ranking and len(cands):
             sizes = size_weights(cands.areas, area)
-            weight = sizes if weight is None else weight * sizes
             info["typical_area"] = round(area, 1)
         if params.edge_weight and proposals.image is not None and len(cands):
             from napari_sam.automatic.edges import edge_weights
@@ -152,6 +152,7 @@ def _segment_prepared(
             weight,
             proposals.image,
             proposals.reading.get("object_diameter"),
+            sizes,
         )
         if kept_c.logits is not None and proposals.image is not None and len(kept_c):
             from napari_sam.automatic.extents import edge_derivatives, edge_extents

@@ -23,6 +23,10 @@ scores (F1 at IoU 0.5) can be compared across imaging conditions:
 ``uneven``
     Uneven illumination: the image times a smooth field from ×0.3 (one corner) to ×1 (the opposite),
     plus a smooth additive offset of up to half the nuclei's mean excess; uint16; same labels.
+``mixed``
+    Small and large nuclei side by side: the right 192 columns replaced by a crop of the image up-scaled
+    3× (:func:`mixed_sizes`), about 75 small nuclei beside 13 large ones; the up-scaled nuclei get their
+    own labels.
 
 :func:`anisotropic_stack` builds a synthetic 3D stack with known 3D labels (ellipsoidal nuclei, z step
 3× the xy pixel, blur, dim signal, Poisson and read noise).
@@ -34,7 +38,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.segmentation import relabel_sequential
 
-VARIANTS_2D = ("original", "inverted", "he", "down2", "down4", "lowsnr", "uneven")
+VARIANTS_2D = ("original", "inverted", "he", "down2", "down4", "lowsnr", "uneven", "mixed")
 
 # Ruifrok & Johnston optical densities (R, G, B) per unit stain, normalised
 _OD_H = np.array([0.650, 0.704, 0.286])
@@ -104,6 +108,37 @@ def uneven_illumination(img: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return np.clip(np.round(x * gain + offset), 0, 65535).astype(np.uint16)
 
 
+def mixed_sizes(
+    img: np.ndarray,
+    truth: np.ndarray,
+    factor: int = 3,
+    width: int = 192,
+    source: tuple[int, int] = (96, 40),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Small and large nuclei in one image: the right ``width`` columns replaced by the crop of the image
+    at ``source`` (row, col of its top-left pixel) up-scaled ``factor``× (image bilinear, labels nearest).
+
+    The left part and its labels are the original's (nuclei cut by the seam keep the part still shown);
+    the up-scaled nuclei are new objects with their own labels, so the truth stays exact. The default
+    crop (171 × 64 pixels of the stardist image) holds the most whole nuclei of any such crop, 9 (and 4
+    cut by its edges).
+    """
+    img = np.asarray(img)
+    h, w = img.shape[:2]
+    c0 = w - width
+    r, c = source
+    src = (slice(r, r + -(-h // factor)), slice(c, c + -(-width // factor)))
+    big = ndi.zoom(img[src].astype(np.float64), factor, order=1)[:h, :width]
+    big_labels = ndi.zoom(np.asarray(truth)[src], factor, order=0)[:h, :width]
+    if big.shape != (h, width):
+        raise ValueError(f"the crop at {source} is too close to the image's edge for {factor}× up-scaling")
+    out = img.astype(np.float64).copy()
+    out[:, c0:] = big
+    labels = np.asarray(truth).astype(np.int32).copy()
+    labels[:, c0:] = np.where(big_labels > 0, big_labels + labels.max(), 0)
+    return np.round(out).astype(img.dtype), relabel_sequential(labels)[0].astype(np.int32)
+
+
 def variant(name: str, img: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(image, labels) of one named 2D variant of ``img`` with ground truth ``truth``."""
     truth = np.asarray(truth).astype(np.int32)
@@ -121,6 +156,8 @@ def variant(name: str, img: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, 
         return low_snr(img, truth), truth
     if name == "uneven":
         return uneven_illumination(img, truth), truth
+    if name == "mixed":
+        return mixed_sizes(img, truth)
     raise ValueError(f"unknown variant {name!r}; choose from {VARIANTS_2D}")
 
 
