@@ -89,7 +89,7 @@ def seam_valley(
         seam = _corridor(m_whole, m_a, m_b, width) & finite
     # the parts' pixels flanking the seam (their dim outer edges would bias a mean over whole parts)
     near = ndi.binary_dilation(seam, iterations=width + 2)
-    parts = (m_a | m_b) & near & ~seam & np.isfinite(patch)
+    parts = (m_a | m_b) & near & ~seam & finite
     if not seam.any() or not parts.any():
         return None
     inside = float(patch[parts].mean())

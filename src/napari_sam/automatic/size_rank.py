@@ -14,6 +14,12 @@ down 0.822 → 0.839; the others by 0.005–0.010); with five ground-truth examp
 rose or held (low SNR in one draw 0.858 → 0.851), 2× down 0.823–0.852 → 0.842–0.876. On synthetic scenes
 mixing objects of two sizes (radius 7 and 22 px) F1 held in four of six and fell by 0.009 and 0.014 in
 two (``/tmp/s17/mixed.py``); there the large objects were mostly missed with or without it.
+
+A whole that the seams vouch for (pieces inside it, no seam between them:
+:func:`~napari_sam.automatic.clusters.mask_roles`) is one object however large, and
+:func:`~napari_sam.automatic.box_mode.select` does not lower its rank; with that, and large masks that are
+one blob at their own scale no longer counted as merges, the large objects of those scenes are found
+(``docs/automatic.md``).
 """
 
 from __future__ import annotations
