@@ -20,9 +20,9 @@ from napari_sam.automatic.edges import smoothed_objects
 from napari_sam.automatic.filters import Candidates, clean_mask, stability_score
 from napari_sam.automatic.planning import plan_windows
 from napari_sam.automatic.polarity import bright_objects, check_polarity
-from napari_sam.automatic.proposals import Proposals, propose_boxes, to_gray
+from napari_sam.automatic.proposals import Proposals, propose_boxes, smallest_proposal_area, to_gray
 from napari_sam.automatic.prototype import pool_feature
-from napari_sam.automatic.scale import blob_boxes, estimate_diameter
+from napari_sam.automatic.scale import blob_boxes, estimate_diameter, small_population_diameter
 from napari_sam.automatic.zoom import ZOOM_CHOICES, check_zoom_factor, choose_zoom, decide, sample_means
 from napari_sam.image.normalize import PreparedImage
 from napari_sam.models.device import decode_chunk
@@ -86,7 +86,9 @@ class BoxModeParams:
     max_overlap
         A mask whose area is already claimed by more than this fraction is dropped.
     min_area
-        Smallest object in pixels (default: a sixteenth of the typical object's area, at least 6).
+        Smallest object in pixels (default: a sixteenth of the typical object's area, at least 6; of
+        the small objects' where the image holds a population of much smaller objects as well, read from
+        its blobs: ``info["small_diameter"]``, :func:`~napari_sam.automatic.scale.small_population_diameter`).
     max_area
         Largest object in pixels (default: no limit but the proposals' quarter of the image).
     batch_size
@@ -349,7 +351,7 @@ def select(
     masks larger than the typical object, except the wholes the seams vouch for (a large object among
     small ones is one object, not a merge).
     """
-    min_area = params.min_area if params.min_area is not None else max(6, int(np.pi * (diameter / 8) ** 2))
+    min_area = params.min_area if params.min_area is not None else smallest_object_area(diameter)
     areas = cands.areas
     ok = (
         (cands.scores >= params.pred_iou_thresh)
@@ -380,6 +382,13 @@ def select(
         rank = rank * np.where(whole, 1.0, sizes)  # a whole (seamless parts) is one object: no penalty
     order = np.argsort(-rank, kind="stable")
     return kept, order
+
+
+def smallest_object_area(diameter: float) -> int:
+    """The smallest mask kept for objects of ``diameter`` pixels (the proposals' diameter): (diameter / 8)²
+    · π, at least 6.
+    """
+    return max(6, int(np.pi * (diameter / 8) ** 2))
 
 
 RIM_STABILITY_FLOOR = 0.6  # the rim allowance never takes the stability threshold below this
@@ -446,6 +455,10 @@ def propose(image: PreparedImage, params: BoxModeParams) -> Proposals:
         reading["object_diameter"] = round(typical, 1)
         if params.sigma is None:
             sigma = proposal_sigma(d)
+    # a population of objects much smaller than the typical one (the median blob's) is proposed too
+    small = None if params.diameter else small_population_diameter(source, typical)
+    if small:
+        reading["small_diameter"] = round(small, 1)
     props = propose_boxes(
         source,
         sigma=sigma,
@@ -454,9 +467,12 @@ def propose(image: PreparedImage, params: BoxModeParams) -> Proposals:
         spacings=params.spacings,
         pad=params.box_pad,
         low_levels=tuple(params.low_levels),
+        min_area=smallest_proposal_area(SMALL_OBJECT_FRACTION * small) if small else None,
     )
     if params.blob_proposals and len(props):
         props = with_blob_boxes(props, blob_boxes(source, typical, pad=params.box_pad))
+        if small:
+            props = with_blob_boxes(props, blob_boxes(source, small, pad=params.box_pad))
     props.reading = reading
     props.image = bright
     return props

@@ -14,10 +14,12 @@ from collections.abc import Callable
 import numpy as np
 
 from napari_sam.automatic.box_mode import (
+    SMALL_OBJECT_FRACTION,
     BoxModeParams,
     box_candidates,
     propose,
     select,
+    smallest_object_area,
     stability_threshold,
 )
 from napari_sam.automatic.denoise import model_view
@@ -118,6 +120,10 @@ def _segment_prepared(
         labels, kept = paint_labels(cands, image.shape, order=order, max_overlap=1.0)
     else:
         proposals = propose(image, params)
+        small = proposals.reading.get("small_diameter")
+        if small and params.min_area is None:  # a population of small objects: they may be this small
+            least = smallest_object_area(SMALL_OBJECT_FRACTION * small)
+            params = dataclasses.replace(params, min_area=min(least, params.max_area or least))
         if examples is not None and examples.any():
             from napari_sam.automatic.examples import like_examples, score_threshold, with_example_boxes
 

@@ -139,6 +139,11 @@ def otsu_watershed(gray: np.ndarray, sigma: float = 1.0, min_distance: int | Non
     return _seeded_watershed(-dist, _maxima(dist, md, fg), fg).astype(np.int32)
 
 
+def smallest_proposal_area(diameter: float) -> int:
+    """The smallest region proposed for objects of ``diameter`` pixels: (diameter / 4)² · π, at least 9."""
+    return max(9, int(np.pi * (diameter / 4) ** 2))
+
+
 def dedupe_boxes(boxes: np.ndarray, iou_threshold: float = 0.75) -> np.ndarray:
     """Indices of boxes kept when later near-duplicates (box IoU above the threshold) are dropped."""
     from napari_sam.automatic.filters import box_iou
@@ -213,7 +218,7 @@ def propose_boxes(
     intensity_split
         Add the intensity watershed's regions.
     min_area
-        Smallest candidate in pixels (default: (diameter / 4)² · π, at least 9).
+        Smallest candidate in pixels (default: :func:`smallest_proposal_area` of ``diameter``).
     max_area_fraction
         Largest candidate, as a fraction of the image.
     dedupe_iou
@@ -235,7 +240,7 @@ def propose_boxes(
     if not fg.any() or d <= 0:
         return Proposals(np.zeros((0, 4)), np.zeros(0, dtype="<U20"), d, t)
     if min_area is None:
-        min_area = max(9, int(np.pi * (d / 4) ** 2))
+        min_area = smallest_proposal_area(d)
     max_area = max_area_fraction * g.size
     sets = _level_sets(g, fg, d, sigma, spacings, intensity_split, min_area, "")
     background = float(np.median(smooth))

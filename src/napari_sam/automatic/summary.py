@@ -57,6 +57,8 @@ def describe_reading(info: dict | Iterable[dict]) -> str:
     parts = [f"{one['polarity']} objects {where}"]
     if one.get("object_diameter"):
         parts.append(f"about {float(one['object_diameter']):.0f} px across")
+    if one.get("small_diameter"):
+        parts.append(f"and smaller ones about {float(one['small_diameter']):.0f} px")
     if one.get("denoised"):
         ratio = one.get("contrast_to_noise")
         parts.append("noisy image denoised" + (f" (objects {float(ratio):.1f}× the noise)" if ratio else ""))
