@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--encoder-adapters", action="store_true", help="also train LoRA adapters on the image encoder"
     )
+    parser.add_argument("--augment", type=int, default=None, help="default: finetune()'s own")
     parser.add_argument(
         "--eval-objects", type=int, default=None, help="evaluate only the first N right-half objects"
     )
@@ -125,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             **({"learning_rate": args.learning_rate} if args.learning_rate else {}),
             **({"patience": args.patience} if args.patience else {}),
+            **({"augment": args.augment} if args.augment is not None else {}),
             encoder_adapters=args.encoder_adapters,
         )
         row["finetune_wall_s"] = round(time.perf_counter() - t0, 1)

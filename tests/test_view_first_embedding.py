@@ -132,20 +132,22 @@ def test_a_staged_prompt_holds_the_background_from_its_quick_answer_to_its_final
     ids, areas = np.unique(truth[truth > 0], return_counts=True)
     label = int(ids[np.argsort(np.abs(areas - 500))[0]])
     rows, cols = np.nonzero(truth == label)
-    click = [(float(rows.mean()), float(cols.mean()))]
-    # its tile embedded, its zoom window not: a quick answer from the tile, then the zoom window's
-    seg.embeddings.encode([seg.grid.tile(seg.grid.tile_at(*click[0]))])
-    run = seg.predict_progressive(points=click)
+    centre = (float(rows.mean()), float(cols.mean()))
+    box = (rows.min(), cols.min(), rows.max(), cols.max())
+    # a box whose tile is embedded and its zoom window not: a quick answer from the tile, then the zoom
+    # window's (a click would be searched in its zoom window first, and answered there in one stage)
+    seg.embeddings.encode([seg.grid.tile(seg.grid.tile_at(*centre))])
+    run = seg.predict_progressive(box=box)
     stage = next(run)
     assert not stage.final and emb._foreground == 1  # between the stages background tiles wait
     for _ in run:
         pass
     assert run.final is not None and emb._foreground == 0
     others = [i for i in ids if i != label and 300 < areas[ids == i][0] < 900]
-    far = max(others, key=lambda i: np.hypot(*(np.argwhere(truth == i).mean(0) - click[0])))
-    where = tuple(np.argwhere(truth == far).mean(0))
-    seg.embeddings.encode([seg.grid.tile(seg.grid.tile_at(*where))])
-    dropped = seg.predict_progressive(points=[where])
+    far = max(others, key=lambda i: np.hypot(*(np.argwhere(truth == i).mean(0) - centre)))
+    pixels = np.argwhere(truth == far)
+    seg.embeddings.encode([seg.grid.tile(seg.grid.tile_at(*pixels.mean(0)))])
+    dropped = seg.predict_progressive(box=(*pixels.min(0), *pixels.max(0)))
     assert not next(dropped).final
     assert emb._foreground == 1
     del dropped  # a front end that moved on without cancelling: the hold goes with the object

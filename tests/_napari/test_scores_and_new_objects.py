@@ -10,7 +10,6 @@ import pytest
 from sam_napari_helpers import (
     PREDICT_TIMEOUT_MS,
     iou,
-    object_rect,
     ready_annotator,
     wait_preview,
 )
@@ -96,16 +95,19 @@ def test_far_click_commits_the_previewed_object_and_starts_a_new_one(
     _press(qtbot, viewer, "u")  # U undoes it, as the status says
     assert not widget.objects_layer.data.any()
 
-    # three nuclei committed from boxes, then a click whose mask is many times their size
+    # three small objects committed from small boxes (parts of nuclei), then a click on a whole nucleus,
+    # many times their size (a click searched at the nuclei's scale no longer spills over its
+    # neighbours on this image: none of a 19 × 19 grid of clicks gave a mask over 4× the committed
+    # nuclei's median, /tmp/s19/spill.py)
     widget.clear_prompts()
     for lab in (54, 32, 88):
-        wait_preview(
-            qtbot, widget, lambda lab=lab: widget.shapes_layer.add_rectangles(object_rect(truth, lab))
-        )
+        r, c = _inner_point(truth, lab)
+        small = np.array([[r - 4, c - 4], [r + 4, c + 4]], dtype=float)
+        wait_preview(qtbot, widget, lambda small=small: widget.shapes_layer.add_rectangles(small))
         with qtbot.waitSignal(widget.committed, timeout=PREDICT_TIMEOUT_MS):
             _press(qtbot, viewer, "c")
     median = np.median([o.area for o in widget.session.annotations.objects])
-    wait_preview(qtbot, widget, lambda: widget.points_layer.add([419.0, 109.0]))  # spills over neighbours
+    wait_preview(qtbot, widget, lambda: widget.points_layer.add(_inner_point(truth, 49)))
     area = int((widget.preview_layer.data > 0).sum())
     assert area > 4 * median, (area, median)
     assert "draw a box around the object instead" in widget.status.text()

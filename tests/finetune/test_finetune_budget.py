@@ -25,8 +25,10 @@ def test_budget_too_small_for_the_data_is_refused_before_training(nuclei_crop, t
             progress=lambda p: stages.append(p.stage),
             out=tmp_path / "out",
         )
-    text = str(err.value)  # the 30 zoom windows of the crop's nuclei, and the crop where clicks are searched
-    assert "0 of 31 windows" in text and "not one of the 31 windows" in text
+    # the 30 zoom windows of the crop's nuclei, and 3 more that clicks on them are searched in (the zoom
+    # windows of a nucleus of their median size around each click; the others coincide with zoom windows)
+    text = str(err.value)
+    assert "0 of 33 windows" in text and "not one of the 33 windows" in text
     assert "training" not in stages and "done" not in stages
     assert not (tmp_path / "out").exists()  # nothing written
 

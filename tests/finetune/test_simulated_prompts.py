@@ -39,8 +39,9 @@ def test_ranking_loss_counts_only_misordered_pairs():
 
 
 def test_objects_are_also_seen_through_the_window_their_click_is_searched_in(lite_medsam, nuclei_data):
-    """Every object gets a second sample in the tile its click is searched in (the session searches a
-    box-trained model's click there, at the tile's scale), aligned with its zoom-window sample."""
+    """Every object gets a second sample in the window its click is searched in, as the session that
+    committed the objects searches it: the zoom window of an object of their median extent centred on
+    the click (at least half the model's input), or the tile; aligned with its zoom-window sample."""
     from napari_sam.finetune.augment import Variant
     from napari_sam.finetune.data import find_objects, training_planes
     from napari_sam.finetune.samples import build_samples
@@ -51,12 +52,18 @@ def test_objects_are_also_seen_through_the_window_their_click_is_searched_in(lit
     pad = ((0, 64), (0, 64))  # 576²: larger than 2 × 256, so tiled
     planes, _ = training_planes(np.pad(img, pad, mode="reflect"), np.pad(lab, pad))
     objects = [o for o in find_objects(planes) if 200 <= (o.bbox[0] + o.bbox[2]) / 2 <= 300][:3]
-    samples = build_samples(lite_medsam, planes, [(objects, Variant())], zoom=ZoomRule())
     grid = TileGrid.for_image((576, 576), 256)
-    assert not grid.is_single and len(samples.search) == len(samples.samples) == len(objects)
-    for zoomed, searched in zip(samples.samples, samples.search):
-        assert zoomed.obj == searched.obj
-        assert searched.window in grid.tiles and zoomed.window.size < searched.window.size
-        assert searched.target.sum() < zoomed.target.sum()  # the same object, seen smaller
+    for extent, in_tiles in ((None, False), (10.0, True)):  # 10 px: a window under half the input
+        samples = build_samples(
+            lite_medsam, planes, [(objects, Variant())], zoom=ZoomRule(), click_extent=extent
+        )
+        assert not grid.is_single and len(samples.search) == len(samples.samples) == len(objects)
+        for zoomed, searched in zip(samples.samples, samples.search):
+            assert zoomed.obj == searched.obj
+            assert (searched.window in grid.tiles) is in_tiles
+            assert 128 <= searched.window.size <= 256
+            if in_tiles:  # the same object seen smaller, at the tile's scale
+                assert zoomed.window.size < searched.window.size
+                assert searched.target.sum() < zoomed.target.sum()
     subset = samples.subset({objects[1]})
     assert [s.obj for s in subset.search] == [objects[1]]

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_sam.geometry.tiling import TileGrid, clipped_by, seam_margin, window_for_box
+from napari_sam.geometry.tiling import (
+    TileGrid,
+    click_search_window,
+    clipped_by,
+    seam_margin,
+    window_for_box,
+)
 from napari_sam.geometry.windows import Window, ZoomRule, whole_image_window
 from napari_sam.io.samples import blobs
 from napari_sam.segmenter import Segmenter
@@ -13,6 +19,25 @@ from napari_sam.segmenter import Segmenter
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+# -- where a click is searched -------------------------------------------------------------------
+def test_a_click_is_searched_in_the_zoom_window_of_a_typical_object_where_one_fits():
+    single, tiled = TileGrid.for_image((512, 512), 256), TileGrid.for_image((1024, 1024), 256)
+    rule = ZoomRule()
+    click = [(200.0, 300.0)]
+    for grid, tile in (
+        (single, whole_image_window((512, 512))),
+        (tiled, tiled.tile(tiled.tile_at(*click[0]))),
+    ):
+        window, zoomed = click_search_window(click, 30.0, grid, rule, 256)  # a nucleus-sized object
+        assert zoomed and 128 <= window.size < tile.size
+        assert window.contains_box((190, 290, 210, 310))
+        # unknown size, a window under half the model's input, or no zoom rule: the tile
+        for extent, zoom in ((0.0, rule), (16.0, rule), (30.0, ZoomRule(enabled=False))):
+            assert click_search_window(click, extent, grid, zoom, 256) == (tile, False)
+    # too large an object for a window smaller than the whole 512² image: the whole image
+    assert click_search_window(click, 120.0, single, rule, 256) == (whole_image_window((512, 512)), False)
 
 
 # -- the grid, no model --------------------------------------------------------------------------

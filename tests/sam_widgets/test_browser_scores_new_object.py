@@ -14,7 +14,7 @@ from test_browser_jupyterlab import _read_labels
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 
-# three nuclei committed from code (boxes), then the canvas
+# three small objects committed from code (small boxes inside nuclei 88, 166 and 49), then the canvas
 NOTEBOOK_CODE = (
     """\
 import os
@@ -24,7 +24,7 @@ from sam_widgets import SamWidget
 
 image, _ = nuclei()
 w = SamWidget(image, model="lite_medsam", height=480, progress=False)
-for box in [(297, 444, 326, 485), (322, 147, 352, 186), (403, 224, 439, 256)]:
+for box in [(360, 459, 368, 467), (333, 162, 341, 170), (417, 238, 425, 246)]:
     w.segment(box=box)
     w.commit()
 """
@@ -84,8 +84,9 @@ def test_scores_and_a_far_click_in_jupyterlab(tmp_path):
         obj = labels == 4
         assert (obj & (gt == a)).sum() > 0.5 * obj.sum()  # object 4 is nucleus a
 
-        # 3. a click whose mask spills over its neighbours: b committed, the note suggests a box
-        click_and_wait(419, 109, "draw a box around the object instead")
+        # 3. a click whose mask is many times the committed objects' median (the three small ones, a and
+        # b): b committed, the note suggests a box
+        click_and_wait(*_inner_point(gt, int(gt[226, 193])), "draw a box around the object instead")
         page.wait_for_selector(".sam-widget[data-tiles-pending='0']")
         page.wait_for_timeout(500)
         page.locator(".sam-widget").screenshot(path=str(ARTIFACTS / "jupyter_scores.png"))

@@ -29,7 +29,7 @@ from napari_sam.finetune.data import (
     training_planes,
 )
 from napari_sam.finetune.report import TrainingData, phase_record, training_report
-from napari_sam.finetune.samples import SampleSet, build_samples
+from napari_sam.finetune.samples import SampleSet, build_samples, typical_extent
 from napari_sam.finetune.train import LoopSettings, Trainer, TrainingProgress, run_loop
 from napari_sam.finetune.tuned_model import FinetunedModel
 from napari_sam.geometry.windows import ZoomRule
@@ -317,11 +317,13 @@ def _embed_objects(
             groups,
             zoom=zoom,
             keep_inputs=keep_inputs,
+            click_extent=click_extent,
             progress=embed_progress(),
             should_stop=should_stop,
             deadline=embed_deadline,
         )
 
+    click_extent = typical_extent(train_objs + val_objs)  # as a session that committed them guesses
     t_embed = time.monotonic()
     identity = Variant()
     # the held-out objects' windows first (a window shared with training objects is embedded once)

@@ -22,8 +22,8 @@ from napari_sam.embeddings.encoder import batch_inputs
 from napari_sam.embeddings.preprocess import resized_extent
 from napari_sam.finetune.augment import Variant
 from napari_sam.finetune.data import ObjectRef, TrainingPlane
-from napari_sam.geometry.coords import boxes_to_model_xyxy
-from napari_sam.geometry.tiling import TileGrid, window_for_box
+from napari_sam.geometry.coords import boxes_to_model_xyxy, innermost_pixel
+from napari_sam.geometry.tiling import TileGrid, click_search_window, window_for_box
 from napari_sam.geometry.windows import Window, ZoomRule
 from napari_sam.models.loading import SamModel
 
@@ -70,11 +70,12 @@ class SampleSet:
     because embedding stopped at its deadline before their windows (0 when every window was embedded).
 
     ``search`` holds, object by object as in ``samples``, the same objects seen through the window a
-    click on them is searched in: the tile whose core holds them (the whole image when it is one
-    window). A box-trained model's click is a search over boxes decoded there
-    (:mod:`~napari_sam.prediction.progressive`), at the tile's scale, not the zoom window's; trained only
-    at the zoom scale, the search picked worse boxes (right-half nuclei, low SNR: session click IoU mean
-    0.573 → 0.498 after fine-tuning).
+    click on them is searched in (:func:`search_window`: the zoom window of an object of the committed
+    objects' median extent around the click, or the tile that holds it). A box-trained model's click is a
+    search over boxes decoded there (:mod:`~napari_sam.prediction.progressive`), at that window's scale,
+    not the object's own zoom window's; trained only at the zoom scale while the session searched whole
+    tiles, the search picked worse boxes (right-half nuclei, low SNR: session click IoU mean 0.573 →
+    0.498 after fine-tuning).
     """
 
     samples: list[Sample]
@@ -123,6 +124,7 @@ def build_samples(
     *,
     zoom: ZoomRule,
     keep_inputs: bool = False,
+    click_extent: float | None = None,
     batch_size: int = 4,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -137,6 +139,8 @@ def build_samples(
     embedded get their samples, the others are counted in :attr:`SampleSet.left_out`.
     """
     s = model.input_size
+    if click_extent is None:  # the session's guess of a clicked object's size, once these are committed
+        click_extent = typical_extent([o for objects, _ in jobs for o in objects])
     # group: (plane, variant) -> objects
     groups: dict[tuple[int, Variant], list[ObjectRef]] = {}
     for objects, variant in jobs:
@@ -154,7 +158,7 @@ def build_samples(
                 o,
                 boxes[o.label],
                 window_for_box(boxes[o.label], grid, zoom, s),
-                search_window(grid, boxes[o.label]),
+                search_window(grid, labels, o.label, boxes[o.label], click_extent, zoom, s),
             )
             for o in objects
         ]
@@ -204,11 +208,33 @@ def build_samples(
     return SampleSet(samples, stacked, kept_inputs, windows_total=total, left_out=left_out, search=search)
 
 
-def search_window(grid: TileGrid, bbox: tuple[int, int, int, int]) -> Window:
-    """The window a click on the object of ``bbox`` (image pixels) is searched in: the tile whose core
-    holds its centre (the whole image when the grid is one window).
+def typical_extent(objects: list[ObjectRef]) -> float:
+    """The median extent (longest bounding-box side, pixels) of ``objects``: what a session holding them
+    as committed objects takes for the size of the next object clicked
+    (:meth:`~napari_sam.segmenter.Segmenter.typical_extent`).
     """
-    return grid.tile(grid.tile_at((bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2))
+    if not objects:
+        return 0.0
+    return float(np.median([max(o.bbox[2] - o.bbox[0], o.bbox[3] - o.bbox[1]) + 1 for o in objects]))
+
+
+def search_window(
+    grid: TileGrid,
+    labels: np.ndarray,
+    label: int,
+    bbox: tuple[int, int, int, int],
+    extent: float,
+    zoom: ZoomRule,
+    input_size: int,
+) -> Window:
+    """The window a click on the object ``label`` of ``labels`` (its bounding box ``bbox``) is searched
+    in, as the session searches a click on its innermost pixel when the committed objects' median extent
+    is ``extent`` (:func:`~napari_sam.geometry.tiling.click_search_window`).
+    """
+    r0, c0, r1, c1 = bbox
+    row, col = innermost_pixel(labels[r0 : r1 + 1, c0 : c1 + 1] == label)
+    window, _ = click_search_window([(r0 + row, c0 + col)], extent, grid, zoom, input_size)
+    return window
 
 
 def _sample(obj, bbox, window: Window, embedding_index: int, labels: np.ndarray, s: int, variant) -> Sample:

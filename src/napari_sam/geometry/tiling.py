@@ -206,6 +206,39 @@ def window_for_box(box_rc, grid: TileGrid, zoom: ZoomRule, input_size: int) -> W
     return centred_window(box_rc, shape, side)
 
 
+def click_search_window(
+    points_rc, extent: float, grid: TileGrid, zoom: ZoomRule, input_size: int
+) -> tuple[Window, bool]:
+    """The window a box-trained model's click is searched in, and whether it is a zoom window.
+
+    The zoom window an object of ``extent`` pixels centred on the clicks would get, when that window is
+    smaller than the tile holding the clicks (the whole image when it is one window), at least half the
+    model's input (at most 2× upsampling: a box searched in a smaller window was found worse, nuclei
+    halved in size, 4×: click IoU 0.49 → 0.41 over 16 objects) and holds every click with ``extent / 2``
+    of room around it; else that tile.
+
+    Parameters
+    ----------
+    points_rc
+        (N, 2) clicks (row, col), image pixels.
+    extent
+        The likely extent (longest box side, pixels) of the object clicked; 0 when unknown.
+    grid, zoom, input_size
+        The session's tile grid, zoom rule and model input side.
+    """
+    pts = np.asarray(points_rc, dtype=np.float64).reshape(-1, 2)
+    r, c = pts.mean(axis=0)
+    tile = whole_image_window(grid.image_shape) if grid.is_single else grid.tile(grid.tile_at(r, c))
+    if extent <= 0 or not zoom.enabled:
+        return tile, False
+    half = extent / 2
+    guess = window_for_box((r - half, c - half, r + half, c + half), grid, zoom, input_size)
+    inside = all(guess.contains_box((p[0] - half, p[1] - half, p[0] + half, p[1] + half)) for p in pts)
+    if inside and input_size / 2 <= guess.size < tile.size:
+        return guess, True
+    return tile, False
+
+
 def clipped_by(window: Window, bbox_rc, image_shape: tuple[int, int], margin: int = 1) -> bool:
     """Whether a mask with bounding box ``bbox_rc`` found in ``window`` touches one of the window's
     edges inside the image (so the object probably continues beyond it).

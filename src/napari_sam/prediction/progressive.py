@@ -30,7 +30,7 @@ import numpy as np
 from napari_sam.embeddings.embedder import Cancelled
 from napari_sam.geometry.coords import as_boxes_rc, mask_bbox
 from napari_sam.geometry.steps import stepped_side
-from napari_sam.geometry.tiling import clipped_by
+from napari_sam.geometry.tiling import click_search_window, clipped_by
 from napari_sam.geometry.windows import Window, ZoomRule, centred_window
 from napari_sam.prediction.point_box import pick_box, search_boxes
 from napari_sam.prediction.result import Prediction
@@ -260,47 +260,44 @@ class ProgressivePrediction:
             self._points = self._labels = None
 
     def _first_window(self) -> Window:
-        """The whole image, the tile that holds the positive points, or (that tile not embedded yet) the
-        zoom window an object of the typical size under them would get (:meth:`_guess_window`).
+        """The window a click's box is searched in: the zoom window an object of the typical size under
+        the positive points would get (:meth:`_guess_window`), else the tile that holds them (the whole
+        image when it is one window).
         """
         seg = self._seg
-        if seg.grid.is_single:
-            return seg.whole_window
         pts, lab = self._points, self._labels
         positives = pts[lab == 1] if (lab == 1).any() else pts
-        tile = seg.grid.tile(seg.grid.tile_at(*positives.mean(axis=0)))
-        guess = self._guess_window(positives, tile)
-        return tile if guess is None else guess
+        guess = self._guess_window(positives)
+        if guess is not None:
+            return guess
+        if seg.grid.is_single:
+            return seg.whole_window
+        return seg.grid.tile(seg.grid.tile_at(*positives.mean(axis=0)))
 
-    def _guess_window(self, positives: np.ndarray, tile: Window) -> Window | None:
-        """Clicks on a region not embedded yet: the zoom window of an object of the typical extent
-        (:meth:`~napari_sam.segmenter.Segmenter.typical_extent`) centred on them, when it is smaller
-        than the tile, at least half the model's input (at most 2× upsampling) and holds them with room
-        around. Searching the object's box there (instead of in the tile) needs one encoder pass where
-        the tile and then the zoom window needed two; the final stage answers from it when the box
-        found gets a window of the same size (:meth:`_zoom_windows`). Decided once; None: the tile.
+    def _guess_window(self, positives: np.ndarray) -> Window | None:
+        """The zoom window an object of the typical extent
+        (:meth:`~napari_sam.segmenter.Segmenter.typical_extent`) centred on the clicks would get, where
+        :func:`~napari_sam.geometry.tiling.click_search_window` takes it; decided once; None: the tile.
+
+        The box is searched there, at the object's scale, rather than in the tile, whether or not the
+        tile is embedded: in a 512² image seen whole at half resolution a nucleus spans about 8 model
+        pixels, and the search's answers spill over its neighbours (session clicks on the innermost
+        pixels of 24 nuclei, mean IoU, whole image → zoom window: original 0.630 → 0.743, H&E-like
+        0.544 → 0.713, low SNR 0.503 → 0.564). Where the tile is not embedded it also saves an encoder
+        pass (the tile's, then the zoom window's); the final stage answers from this window when the
+        box found gets a window of the same size (:meth:`_zoom_windows`).
         """
         if self._guess is not False:
             return self._guess
         self._guess = None
         seg = self._seg
-        if self._boxes is not None or not self._zoom.enabled or seg.embeddings.available(tile, self.plane):
+        if self._boxes is not None or not self._zoom.enabled:
             return None
         r, c = positives.mean(axis=0)
         extent = seg.typical_extent(self.plane, (r, c))
-        if extent <= 0:
-            return None
-        guess = seg.window_for_box(
-            (r - extent / 2, c - extent / 2, r + extent / 2, c + extent / 2), self._zoom
-        )
-        room = extent / 2
-        inside = all(
-            guess.contains_box((p[0] - room, p[1] - room, p[0] + room, p[1] + room)) for p in positives
-        )
-        # and no more than 2× upsampling: searching a box from a smaller window found worse boxes
-        # (nuclei halved in size, 4×: click IoU 0.49 → 0.41 over 16 objects)
-        if inside and seg.model.input_size / 2 <= guess.size < tile.size:
-            self._guess = guess
+        window, zoomed = click_search_window(positives, extent, seg.grid, self._zoom, seg.model.input_size)
+        if zoomed:
+            self._guess = window
         return self._guess
 
     def _zoom_windows(self) -> list[Window]:
