@@ -136,9 +136,9 @@ class AnnotatorEmbedding:
             if self._encode_relay is not relay:
                 return
             session, layer, plane = result
-            view = view_box(self.viewer, layer)  # where the user looks
+            view = view_box(self.viewer, layer) if session.is_tiled else None  # where the user looks
             if view is not None:  # read while napari adds the prompt layers, so
-                # that the first click need not wait for it
+                # that the first click on a region not embedded yet need not wait for it
                 seg, centre = session.segmenter, ((view[0] + view[2]) / 2, (view[1] + view[3]) / 2)
                 start_worker(
                     seg.typical_extent, seg.plane_index(tuple(plane)), centre, what="reading the image"
