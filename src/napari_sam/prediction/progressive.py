@@ -30,7 +30,7 @@ import numpy as np
 from napari_sam.embeddings.embedder import Cancelled
 from napari_sam.geometry.coords import as_boxes_rc, mask_bbox
 from napari_sam.geometry.steps import stepped_side
-from napari_sam.geometry.tiling import click_search_window, clipped_by
+from napari_sam.geometry.tiling import click_search_window, clipped_by, tile_holding
 from napari_sam.geometry.windows import Window, ZoomRule, centred_window
 from napari_sam.prediction.point_box import pick_box, search_boxes
 from napari_sam.prediction.result import Prediction
@@ -268,11 +268,7 @@ class ProgressivePrediction:
         pts, lab = self._points, self._labels
         positives = pts[lab == 1] if (lab == 1).any() else pts
         guess = self._guess_window(positives)
-        if guess is not None:
-            return guess
-        if seg.grid.is_single:
-            return seg.whole_window
-        return seg.grid.tile(seg.grid.tile_at(*positives.mean(axis=0)))
+        return tile_holding(seg.grid, positives) if guess is None else guess
 
     def _guess_window(self, positives: np.ndarray) -> Window | None:
         """The zoom window an object of the typical extent
