@@ -170,7 +170,9 @@ def test_clicks_on_unembedded_regions_go_straight_to_their_zoom_window(lite_meds
         assert 15 <= seg.typical_extent(0, click) <= 40  # the nuclei's diameter, read around the click
         ious.append(_iou(seg.predict(points=[click]).masks[0], mask))
         one_pass += seg.embeddings.encoded_count == 1  # the tile, then the zoom window, made it two
-        assert seg.embeddings.encoded_count <= 2
+        # at most: the zoom window searched, the found box's own window, and the tile where the search's
+        # answer showed no edge (a piece of a larger object? searched again there; one of these six)
+        assert seg.embeddings.encoded_count <= 3
     assert one_pass >= len(chosen) // 2 and np.mean(ious) >= 0.6, (one_pass, ious)
     seg.commit(seg.predict(points=[click]))
     extent = max(np.ptp(np.nonzero(seg.labels)[0]), np.ptp(np.nonzero(seg.labels)[1])) + 1

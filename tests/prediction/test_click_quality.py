@@ -38,3 +38,36 @@ def test_a_click_on_a_nucleus_gives_that_nucleus(lite_medsam, nuclei_data, name,
         answer = seg.predict(points=[click]).masks[0]
         ious.append((answer & mask).sum() / (answer | mask).sum())
     assert np.mean(ious) >= floor and np.mean(np.array(ious) >= 0.5) >= share, np.round(ious, 2)
+
+
+# A large nucleus among small ones: its click is searched at the small ones' scale and may find a piece
+# of it (an outline with no edge), then the search runs again in the tile. The 10 large nuclei of the
+# mixed-sizes image that do not touch its edge, mean IoU / share ≥ 0.5 (AMX CPU, bf16): 0.537 / 0.50
+# → 0.619 / 0.60; nucleus 99 0.035 → 0.852, the rest unchanged.
+def test_a_click_on_a_large_nucleus_among_small_ones_gives_all_of_it(lite_medsam, nuclei_data):
+    image, truth = variant("mixed", *nuclei_data)
+    labels, areas = np.unique(truth[truth > 0], return_counts=True)
+    boxes = ndi.find_objects(truth)
+    h, w = truth.shape
+    large = [
+        int(i)
+        for i, a in zip(labels, areas)
+        if a > 4 * np.median(areas)
+        and boxes[i - 1][0].start > 0
+        and boxes[i - 1][1].start > 0
+        and boxes[i - 1][0].stop < h
+        and boxes[i - 1][1].stop < w
+    ]
+    assert len(large) >= 8
+    ious = {}
+    for label in large:
+        mask = truth == label
+        depth = ndi.distance_transform_edt(mask)
+        click = np.unravel_index(np.argmax(depth), depth.shape)
+        seg = Segmenter(lite_medsam)
+        seg.set_image(image)
+        answer = seg.predict(points=[click]).masks[0]
+        ious[label] = (answer & mask).sum() / (answer | mask).sum()
+    values = np.array(list(ious.values()))
+    # before: one answered by a piece (IoU 0.035); the least now is a mask over neighbours (0.27, as before)
+    assert values.mean() >= 0.57 and values.min() >= 0.15, {k: round(v, 2) for k, v in ious.items()}

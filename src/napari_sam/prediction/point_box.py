@@ -35,7 +35,7 @@ def search_boxes(points_rc: np.ndarray, max_side: float, min_side: float = 8.0) 
     return np.concatenate([centre - half, centre + half], axis=1)
 
 
-def pick_box(
+def pick_answer(
     boxes: np.ndarray,
     masks: list[np.ndarray],
     offsets: list[tuple[int, int]],
@@ -43,8 +43,8 @@ def pick_box(
     positives: np.ndarray,
     negatives: np.ndarray,
     min_fill: float = 0.5,
-) -> tuple[int, int, int, int] | None:
-    """The bounding box (image pixels, max inclusive) of the best fitting answer, or None.
+) -> int | None:
+    """The index of the best fitting answer, or None when no answer holds the clicks.
 
     Parameters
     ----------
@@ -56,6 +56,9 @@ def pick_box(
         (K,) predicted IoU.
     positives, negatives
         (P, 2) and (Q, 2) (row, col) points the mask must hold / avoid.
+    min_fill
+        The mask's longest side must be at least this share of its box's side to fit it; where no
+        answer fits, the best-scored one that holds the clicks.
     """
     best, best_score, fallback, fallback_score = None, -np.inf, None, -np.inf
     for k, (crop, (r0, c0)) in enumerate(zip(masks, offsets)):
@@ -69,12 +72,29 @@ def pick_box(
             continue
         side = boxes[k, 2] - boxes[k, 0] + 1
         extent = max(bbox[2] - bbox[0] + 1, bbox[3] - bbox[1] + 1)
-        found = (bbox[0] + r0, bbox[1] + c0, bbox[2] + r0, bbox[3] + c0)
         if scores[k] > fallback_score:
-            fallback, fallback_score = found, scores[k]
+            fallback, fallback_score = k, scores[k]
         if min_fill * side <= extent <= side and scores[k] > best_score:
-            best, best_score = found, scores[k]
+            best, best_score = k, scores[k]
     return best if best is not None else fallback
+
+
+def pick_box(
+    boxes: np.ndarray,
+    masks: list[np.ndarray],
+    offsets: list[tuple[int, int]],
+    scores: np.ndarray,
+    positives: np.ndarray,
+    negatives: np.ndarray,
+    min_fill: float = 0.5,
+) -> tuple[int, int, int, int] | None:
+    """The bounding box (image pixels, max inclusive) of :func:`pick_answer`'s answer, or None."""
+    k = pick_answer(boxes, masks, offsets, scores, positives, negatives, min_fill)
+    if k is None:
+        return None
+    bbox = mask_bbox(masks[k])
+    r0, c0 = offsets[k]
+    return (bbox[0] + r0, bbox[1] + c0, bbox[2] + r0, bbox[3] + c0)
 
 
 def _inside(crop: np.ndarray, r0: int, c0: int, point) -> bool:

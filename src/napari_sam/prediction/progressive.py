@@ -32,13 +32,16 @@ from napari_sam.geometry.coords import as_boxes_rc, mask_bbox
 from napari_sam.geometry.steps import stepped_side
 from napari_sam.geometry.tiling import click_search_window, clipped_by, tile_holding
 from napari_sam.geometry.windows import Window, ZoomRule, centred_window
-from napari_sam.prediction.point_box import pick_box, search_boxes
+from napari_sam.prediction.outline import WEAK_OUTLINE, outline_contrast
+from napari_sam.prediction.point_box import pick_answer, search_boxes
 from napari_sam.prediction.result import Prediction
 
 if TYPE_CHECKING:
     import torch
 
     from napari_sam.segmenter import Segmenter
+
+HOLDS_SHARE = 0.8  # a piece lies inside the larger answer that replaces it (this share of its pixels)
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,7 @@ class ProgressivePrediction:
         self.cancelled = False
         self._release_background: Callable[[], None] | None = None
         self._guess: Window | None | bool = False  # see _guess_window (False: not decided yet)
+        self._gray: tuple[np.ndarray, tuple[int, int]] | None = None  # see _outline_contrast
 
     # -- what the next step needs --------------------------------------------------------------------
     @property
@@ -315,20 +319,58 @@ class ProgressivePrediction:
         return windows
 
     def _search(self) -> None:
-        """A box-trained model's clicks → the box of the object under them, once."""
+        """A box-trained model's clicks → the box of the object under them, once.
+
+        Searched at a typical object's scale (:meth:`_first_window`), an answer whose outline shows no
+        edge (:func:`~napari_sam.prediction.outline.outline_contrast` under ``WEAK_OUTLINE``) may be a
+        piece of a larger object (a large nucleus among small ones): the search runs again in the tile,
+        and its answer replaces the piece where it holds the piece (:func:`_holds`) and its own outline
+        lies on an edge.
+        """
         pts, lab = self._points, self._labels
         positives, negatives = pts[lab == 1], pts[lab == 0]
         first = self._first_window()
-        boxes = search_boxes(positives, max_side=first.size / 2)
-        answer = self._seg._decode_group(first, list(boxes), None, None, None, False, self.plane)
-        found = pick_box(
-            boxes, [c[0] for c in answer.crops], answer.offsets, answer.scores[:, 0], positives, negatives
-        )
+        found = self._search_in(first, positives, negatives)
+        zoomed = found is not None and isinstance(self._guess, Window)
+        if zoomed and self._outline_contrast(*found) < WEAK_OUTLINE:
+            wider = self._search_in(tile_holding(self._seg.grid, positives), positives, negatives)
+            if wider is not None and _holds(wider, found) and self._outline_contrast(*wider) >= WEAK_OUTLINE:
+                found = wider
+        box = None if found is None else _placed_bbox(*found)
         grow = self.request.grow_from
         if grow is not None:  # a correction: the object's box grown to hold the object under the clicks
-            found = grow if found is None else _union(found, grow)
-        if found is not None:
-            self._boxes = as_boxes_rc(found)
+            box = grow if box is None else _union(box, grow)
+        if box is not None:
+            self._boxes = as_boxes_rc(box)
+
+    def _search_in(
+        self, window: Window, positives: np.ndarray, negatives: np.ndarray
+    ) -> tuple[np.ndarray, tuple[int, int]] | None:
+        """The best fitting answer (:func:`~napari_sam.prediction.point_box.pick_answer`) of square
+        boxes around the clicks searched in ``window``: its (h, w) bool mask crop and the crop's
+        (row, col); None when no answer holds the clicks.
+        """
+        boxes = search_boxes(positives, max_side=window.size / 2)
+        answer = self._seg._decode_group(window, list(boxes), None, None, None, False, self.plane)
+        masks = [c[0] for c in answer.crops]
+        k = pick_answer(boxes, masks, answer.offsets, answer.scores[:, 0], positives, negatives)
+        return None if k is None else (masks[k], tuple(answer.offsets[k]))
+
+    def _outline_contrast(self, mask: np.ndarray, offset: tuple[int, int]) -> float:
+        """The magnitude of :func:`~napari_sam.prediction.outline.outline_contrast` (either polarity) of
+        a mask crop at image (row, col) ``offset``, read in the display gray of the tile under the clicks
+        (read once).
+        """
+        if self._gray is None:
+            seg = self._seg
+            pts = self._points[self._labels == 1] if (self._labels == 1).any() else self._points
+            tile = tile_holding(seg.grid, pts)
+            r0, c0 = max(tile.row0, 0), max(tile.col0, 0)
+            r1, c1 = tile.row0 + tile.size, tile.col0 + tile.size  # region() clips to the image
+            region = seg._require_image().plane(self.plane).region(r0, r1, c0, c1)
+            self._gray = (region.mean(axis=-1), (r0, c0))
+        gray, (r0, c0) = self._gray
+        return abs(outline_contrast(gray, mask, (offset[0] - r0, offset[1] - c0)))
 
     def _quick_windows(self) -> list[Window] | None:
         """The windows of the quick stage, or None when it has none to offer."""
@@ -446,6 +488,27 @@ class ProgressivePrediction:
         if not all(zoomed.contains_box((p[0], p[1], p[0], p[1])) for p in positives):
             return window
         return zoomed
+
+
+def _placed_bbox(mask: np.ndarray, offset: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The bounding box (image pixels, max inclusive) of a non-empty mask crop placed at ``offset``."""
+    r0, c0, r1, c1 = mask_bbox(mask)
+    return (r0 + offset[0], c0 + offset[1], r1 + offset[0], c1 + offset[1])
+
+
+def _holds(outer: tuple[np.ndarray, tuple[int, int]], inner: tuple[np.ndarray, tuple[int, int]]) -> bool:
+    """Whether mask crop ``outer`` (mask, (row, col)) is larger than ``inner`` and covers at least
+    ``HOLDS_SHARE`` of it.
+    """
+    (big, (br, bc)), (small, (sr, sc)) = outer, inner
+    if big.sum() <= small.sum():
+        return False
+    r0, c0 = max(br, sr), max(bc, sc)
+    r1, c1 = min(br + big.shape[0], sr + small.shape[0]), min(bc + big.shape[1], sc + small.shape[1])
+    if r0 >= r1 or c0 >= c1:
+        return False
+    both = big[r0 - br : r1 - br, c0 - bc : c1 - bc] & small[r0 - sr : r1 - sr, c0 - sc : c1 - sc]
+    return both.sum() >= HOLDS_SHARE * small.sum()
 
 
 def _union(a, b) -> tuple:
