@@ -68,7 +68,7 @@ def click_boxes(
     The search tries boxes smaller than the object (their answers are fragments) and larger ones (their
     answers may take in neighbours) and ranks them by the IoU head, so the head must learn to rank the
     answers to one click; only boxes of 1–2× the extent (those the search keeps,
-    :func:`~napari_sam.prediction.point_box.pick_box`) should teach the mask itself.
+    :func:`~napari_sam.prediction.point_box.pick_answer`) should teach the mask itself.
 
     Returns
     -------

@@ -21,10 +21,10 @@ from napari_sam.finetune.prompts import (
     jittered_boxes,
 )
 from napari_sam.finetune.samples import LOGIT_SIZE, SampleSet
-from napari_sam.geometry.coords import boxes_to_model_xyxy
+from napari_sam.geometry.coords import boxes_to_model_xyxy, mask_bbox
 from napari_sam.models.device import autocast
 from napari_sam.models.loading import SamModel
-from napari_sam.prediction.point_box import pick_box, search_boxes
+from napari_sam.prediction.point_box import pick_answer, search_boxes
 
 
 @dataclass
@@ -285,7 +285,7 @@ class Trainer:
         Box-trained models answer it as the session does: square boxes around the click in √2 steps
         (:func:`~napari_sam.prediction.point_box.search_boxes`), decoded in the window the click is
         searched in (``searched``'s, with ``emb_search``), the best fitting answer by predicted IoU
-        (:func:`~napari_sam.prediction.point_box.pick_box`), whose bounding box is then answered in the
+        (:func:`~napari_sam.prediction.point_box.pick_answer`), whose bounding box is then answered in the
         object's zoom window (``smp``'s, with ``emb``). Point models decode the click in ``smp``'s window.
         """
         size, sc = self.model.input_size, self.scale
@@ -310,18 +310,19 @@ class Trainer:
         def at_logit(rc: np.ndarray, at: np.ndarray) -> np.ndarray:  # image pixels → the search's logits
             return (rc - at) * sw.scale(size) / sc
 
-        found = pick_box(
+        masks = list((logits > 0).cpu().numpy())
+        k = pick_answer(
             at_logit(boxes_rc, origin),
-            list((logits > 0).cpu().numpy()),
+            masks,
             [(0, 0)] * len(xyxy),
             iou.cpu().numpy(),
             np.round(at_logit(click_rc, origin[:2])).astype(np.int64),
             np.zeros((0, 2), dtype=np.int64),
         )
-        if found is None:
+        if k is None:
             found_rc = boxes_rc[int(torch.argmax(iou))]
         else:  # logit pixels of the search window (max inclusive) → image pixels
-            r0, c0, r1, c1 = found
+            r0, c0, r1, c1 = mask_bbox(masks[k])
             per = sc / sw.scale(size)
             found_rc = np.array([r0 * per, c0 * per, (r1 + 1) * per - 1, (c1 + 1) * per - 1]) + origin
         box = boxes_to_model_xyxy(found_rc[None], (zw.row0, zw.col0), zw.scale(size)).astype(np.float32)

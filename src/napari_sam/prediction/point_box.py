@@ -79,24 +79,6 @@ def pick_answer(
     return best if best is not None else fallback
 
 
-def pick_box(
-    boxes: np.ndarray,
-    masks: list[np.ndarray],
-    offsets: list[tuple[int, int]],
-    scores: np.ndarray,
-    positives: np.ndarray,
-    negatives: np.ndarray,
-    min_fill: float = 0.5,
-) -> tuple[int, int, int, int] | None:
-    """The bounding box (image pixels, max inclusive) of :func:`pick_answer`'s answer, or None."""
-    k = pick_answer(boxes, masks, offsets, scores, positives, negatives, min_fill)
-    if k is None:
-        return None
-    bbox = mask_bbox(masks[k])
-    r0, c0 = offsets[k]
-    return (bbox[0] + r0, bbox[1] + c0, bbox[2] + r0, bbox[3] + c0)
-
-
 def _inside(crop: np.ndarray, r0: int, c0: int, point) -> bool:
     """Whether (row, col) ``point`` falls on a True pixel of ``crop`` placed at (r0, c0)."""
     r, c = int(round(point[0])) - r0, int(round(point[1])) - c0
