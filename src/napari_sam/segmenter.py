@@ -30,6 +30,7 @@ from napari_sam.geometry.coords import (
     as_boxes_rc,
     boxes_to_model_xyxy,
     image_to_model_xy,
+    median_extent,
 )
 from napari_sam.geometry.tiling import TileGrid, window_for_box
 from napari_sam.geometry.windows import Window, ZoomRule, whole_image_window
@@ -374,7 +375,7 @@ class Segmenter(CommittedObjects, BackgroundEncoding):
         """
         objects = self._annotations.objects if self._annotations is not None else []
         if objects:
-            return float(np.median([max(o.bbox[2] - o.bbox[0], o.bbox[3] - o.bbox[1]) + 1 for o in objects]))
+            return median_extent([o.bbox for o in objects])
         r, c = (int(round(v)) for v in around)
         known = self._estimated_extent
         if known is not None:

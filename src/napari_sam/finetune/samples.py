@@ -22,7 +22,7 @@ from napari_sam.embeddings.encoder import batch_inputs
 from napari_sam.embeddings.preprocess import resized_extent
 from napari_sam.finetune.augment import Variant
 from napari_sam.finetune.data import ObjectRef, TrainingPlane
-from napari_sam.geometry.coords import boxes_to_model_xyxy, innermost_pixel
+from napari_sam.geometry.coords import boxes_to_model_xyxy, innermost_pixel, median_extent
 from napari_sam.geometry.tiling import TileGrid, click_search_window, window_for_box
 from napari_sam.geometry.windows import Window, ZoomRule
 from napari_sam.models.loading import SamModel
@@ -213,9 +213,7 @@ def typical_extent(objects: list[ObjectRef]) -> float:
     as committed objects takes for the size of the next object clicked
     (:meth:`~napari_sam.segmenter.Segmenter.typical_extent`).
     """
-    if not objects:
-        return 0.0
-    return float(np.median([max(o.bbox[2] - o.bbox[0], o.bbox[3] - o.bbox[1]) + 1 for o in objects]))
+    return median_extent([o.bbox for o in objects])
 
 
 def search_window(

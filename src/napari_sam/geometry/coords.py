@@ -71,6 +71,16 @@ def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(rows[0]), int(cols[0]), int(rows[-1]), int(cols[-1])
 
 
+def median_extent(boxes_rc) -> float:
+    """The median extent (longest side, pixels) of (N, 4) boxes (min_row, min_col, max_row, max_col), max
+    inclusive; 0.0 for none.
+    """
+    b = np.asarray(boxes_rc, dtype=np.float64).reshape(-1, 4)
+    if len(b) == 0:
+        return 0.0
+    return float(np.median(np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]) + 1))
+
+
 def innermost_pixel(mask: np.ndarray) -> tuple[int, int]:
     """(row, col) of the pixel of a non-empty (H, W) bool ``mask`` farthest from its edge (the image's
     border counts as edge): where a user clicks an object.

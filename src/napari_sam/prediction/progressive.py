@@ -143,7 +143,6 @@ class ProgressivePrediction:
         self.cancelled = False
         self._release_background: Callable[[], None] | None = None
         self._guess: Window | None | bool = False  # see _guess_window (False: not decided yet)
-        self._gray: tuple[np.ndarray, tuple[int, int]] | None = None  # see _outline_contrast
 
     # -- what the next step needs --------------------------------------------------------------------
     @property
@@ -331,17 +330,31 @@ class ProgressivePrediction:
         positives, negatives = pts[lab == 1], pts[lab == 0]
         first = self._first_window()
         found = self._search_in(first, positives, negatives)
-        zoomed = found is not None and isinstance(self._guess, Window)
-        if zoomed and self._outline_contrast(*found) < WEAK_OUTLINE:
-            wider = self._search_in(tile_holding(self._seg.grid, positives), positives, negatives)
-            if wider is not None and _holds(wider, found) and self._outline_contrast(*wider) >= WEAK_OUTLINE:
-                found = wider
+        if found is not None and isinstance(self._guess, Window):
+            tile = tile_holding(self._seg.grid, positives)
+            gray, origin = self._gray(tile)
+            if _outline_contrast(gray, origin, *found) < WEAK_OUTLINE:
+                wider = self._search_in(tile, positives, negatives)
+                if (
+                    wider is not None
+                    and _holds(wider, found)
+                    and _outline_contrast(gray, origin, *wider) >= WEAK_OUTLINE
+                ):
+                    found = wider
         box = None if found is None else _placed_bbox(*found)
         grow = self.request.grow_from
         if grow is not None:  # a correction: the object's box grown to hold the object under the clicks
             box = grow if box is None else _union(box, grow)
         if box is not None:
             self._boxes = as_boxes_rc(box)
+
+    def _gray(self, window: Window) -> tuple[np.ndarray, tuple[int, int]]:
+        """The display gray of ``window``'s part of the image, (h, w) float32, and the image (row, col) of
+        its top-left pixel.
+        """
+        r0, c0 = max(window.row0, 0), max(window.col0, 0)
+        r1, c1 = window.row0 + window.size, window.col0 + window.size  # region() clips to the image
+        return self._seg._require_image().plane(self.plane).region(r0, r1, c0, c1).mean(axis=-1), (r0, c0)
 
     def _search_in(
         self, window: Window, positives: np.ndarray, negatives: np.ndarray
@@ -355,22 +368,6 @@ class ProgressivePrediction:
         masks = [c[0] for c in answer.crops]
         k = pick_answer(boxes, masks, answer.offsets, answer.scores[:, 0], positives, negatives)
         return None if k is None else (masks[k], tuple(answer.offsets[k]))
-
-    def _outline_contrast(self, mask: np.ndarray, offset: tuple[int, int]) -> float:
-        """The magnitude of :func:`~napari_sam.prediction.outline.outline_contrast` (either polarity) of
-        a mask crop at image (row, col) ``offset``, read in the display gray of the tile under the clicks
-        (read once).
-        """
-        if self._gray is None:
-            seg = self._seg
-            pts = self._points[self._labels == 1] if (self._labels == 1).any() else self._points
-            tile = tile_holding(seg.grid, pts)
-            r0, c0 = max(tile.row0, 0), max(tile.col0, 0)
-            r1, c1 = tile.row0 + tile.size, tile.col0 + tile.size  # region() clips to the image
-            region = seg._require_image().plane(self.plane).region(r0, r1, c0, c1)
-            self._gray = (region.mean(axis=-1), (r0, c0))
-        gray, (r0, c0) = self._gray
-        return abs(outline_contrast(gray, mask, (offset[0] - r0, offset[1] - c0)))
 
     def _quick_windows(self) -> list[Window] | None:
         """The windows of the quick stage, or None when it has none to offer."""
@@ -488,6 +485,16 @@ class ProgressivePrediction:
         if not all(zoomed.contains_box((p[0], p[1], p[0], p[1])) for p in positives):
             return window
         return zoomed
+
+
+def _outline_contrast(
+    gray: np.ndarray, origin: tuple[int, int], mask: np.ndarray, offset: tuple[int, int]
+) -> float:
+    """The magnitude (either polarity) of :func:`~napari_sam.prediction.outline.outline_contrast` of a
+    mask crop at image (row, col) ``offset``, in ``gray``, the display gray of a region whose top-left
+    pixel is image pixel ``origin``.
+    """
+    return abs(outline_contrast(gray, mask, (offset[0] - origin[0], offset[1] - origin[1])))
 
 
 def _placed_bbox(mask: np.ndarray, offset: tuple[int, int]) -> tuple[int, int, int, int]:
