@@ -19,13 +19,15 @@ def golden_dir() -> Path:
 
 @pytest.fixture
 def model_cache(tmp_path, monkeypatch):
-    """A fresh model cache that shares the downloaded checkpoints."""
+    """A fresh model cache that shares the downloaded checkpoints and the encoder's OpenVINO exports."""
     from napari_sam.models.checkpoints import cache_dir
 
-    real = cache_dir() / "checkpoints"
+    real = cache_dir()
     cache = tmp_path / "cache"
     cache.mkdir()
-    os.symlink(real, cache / "checkpoints")
+    os.symlink(real / "checkpoints", cache / "checkpoints")
+    (real / "openvino").mkdir(exist_ok=True)  # the encoder's OpenVINO export, made once per weights
+    os.symlink(real / "openvino", cache / "openvino")
     monkeypatch.setenv("NAPARI_SAM_CACHE", str(cache))
     return cache
 

@@ -107,7 +107,7 @@ class Segmenter(CommittedObjects, BackgroundEncoding):
     zoom
         The :class:`~napari_sam.geometry.windows.ZoomRule`; ``True`` for the default rule, ``False`` to always
         answer from the whole image.
-    device, precision
+    device, precision, backend
         Used only when ``model`` is a name or path (see :func:`~napari_sam.models.loading.load_model`).
     batch_size
         Tiles / windows per encoder forward pass.
@@ -128,9 +128,10 @@ class Segmenter(CommittedObjects, BackgroundEncoding):
         device: str = "auto",
         batch_size: int = 4,
         precision: str = "auto",
+        backend: str = "auto",
     ) -> None:
         if model is None or not isinstance(model, SamModel):
-            model = load_model(model or DEFAULT_MODEL, device=device, precision=precision)
+            model = load_model(model or DEFAULT_MODEL, device=device, precision=precision, backend=backend)
         self.model = model
         if isinstance(zoom, bool):
             zoom = ZoomRule(enabled=zoom)

@@ -84,8 +84,9 @@ def _gt_box_answers(model, image: np.ndarray, truth: np.ndarray):
 @pytest.mark.slow  # where bf16 is emulated, one bf16 encoder pass takes ~15x an fp32 one
 def test_bf16_holds_the_quality_bar_on_the_nuclei(lite_medsam, nuclei_data):
     image, truth = nuclei_data
-    fp32 = dataclasses.replace(lite_medsam, precision="fp32")
-    bf16 = dataclasses.replace(lite_medsam, precision="bf16")  # emulated where the hardware lacks it
+    in_torch = dataclasses.replace(lite_medsam, backend="torch", openvino_encoder=None)
+    fp32 = dataclasses.replace(in_torch, precision="fp32")
+    bf16 = dataclasses.replace(in_torch, precision="bf16")  # emulated where the hardware lacks it
 
     masks32, iou32, logits32 = _gt_box_answers(fp32, image, truth)
     masks16, iou16, logits16 = _gt_box_answers(bf16, image, truth)
@@ -211,3 +212,24 @@ def test_the_decoder_follows_the_precision(lite_medsam, nuclei_data):
     decoder._prepared_cache.clear()
     fresh, _ = fp32.decode(emb, boxes=xyxy)
     assert torch.equal(l32, fresh), "the bf16 call left a rounded cache behind for fp32"
+
+
+@pytest.mark.slow  # where bf16 is emulated, one bf16 encoder pass takes ~15x an fp32 one
+def test_openvino_holds_the_quality_bar_on_the_nuclei(nuclei_data, model_cache):
+    """The bar bf16 in torch meets: mask agreement with fp32 ≥ 0.95, ground-truth-box mIoU within 0.01."""
+    pytest.importorskip("openvino", reason="the openvino extra is installed by make")
+    image, truth = nuclei_data
+    fp32 = load_model("lite_medsam", device="cpu", precision="fp32", backend="torch")
+    precision = "bf16" if CPU_BF16 else "fp32"
+    ov = load_model("lite_medsam", device="cpu", precision=precision, backend="openvino")
+    assert ov.backend == "openvino" and "OpenVINO" in ov.runs_as
+    masks32, iou32, logits32 = _gt_box_answers(fp32, image, truth)
+    masks_ov, iou_ov, logits_ov = _gt_box_answers(ov, image, truth)
+    assert ov.openvino_encoder.failed is None
+    assert not np.array_equal(logits_ov, logits32)  # OpenVINO computed them, not torch's fp32
+    miou32, miou_ov = float(np.mean(iou32)), float(np.mean(iou_ov))
+    agreement = float(np.mean([(a & b).sum() / max((a | b).sum(), 1) for a, b in zip(masks_ov, masks32)]))
+    print(f"\nGT-box mIoU fp32 {miou32:.4f}, OpenVINO {precision} {miou_ov:.4f}; agreement {agreement:.4f}")
+    assert len(iou32) > 100 and miou32 > 0.5
+    assert abs(miou_ov - miou32) <= 0.01
+    assert agreement >= 0.95

@@ -10,6 +10,7 @@ import argparse
 import sys
 import time
 
+from napari_sam._cli.encoder_options import add_encoder_options
 from napari_sam.models import DEFAULT_MODEL
 
 
@@ -20,12 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--model", default=DEFAULT_MODEL, help="registered model name or checkpoint path")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
-    p.add_argument(
-        "--precision",
-        default="auto",
-        choices=("auto", "fp32", "bf16"),
-        help="image encoder precision: auto (bf16 where the hardware has bf16 matrix units), fp32, bf16",
-    )
+    add_encoder_options(p)
     p.add_argument("--stack-axis", type=int, default=None, help="plane axis of a (Z, Y, X) / (T, Y, X) stack")
     p.add_argument("--channel-axis", type=int, default=None, help="channel axis of a multichannel image")
     p.add_argument("--planes", default=None, help="planes to embed, e.g. 0-9,20 (default: all)")
@@ -69,7 +65,13 @@ def run(args: argparse.Namespace) -> int:
 
     planes = parse_planes(args.planes)
     data = read_image(args.input, series=args.series, level=args.level)
-    seg = Segmenter(args.model, device=args.device, batch_size=args.batch_size, precision=args.precision)
+    seg = Segmenter(
+        args.model,
+        device=args.device,
+        batch_size=args.batch_size,
+        precision=args.precision,
+        backend=args.backend,
+    )
     t0 = time.perf_counter()
     seg.set_image(
         data,
@@ -86,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     why = f" (changed: {', '.join(store.changed)})" if store.changed else ""
     print(
         f"{args.output}: {store.status}{why}; {p} plane(s) × {t} tile(s) of {seg.grid.tile_size} px, "
-        f"{store.count_done()} done; device {seg.model.device} ({seg.model.precision})",
+        f"{store.count_done()} done; device {seg.model.device} ({seg.model.runs_as})",
         file=sys.stderr,
     )
     bar = None

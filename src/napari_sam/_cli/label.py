@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from napari_sam._cli.encoder_options import add_encoder_options
 from napari_sam.models import DEFAULT_MODEL
 
 
@@ -43,12 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", dest="fmt", choices=["tiff", "ome-zarr"], default="tiff", help="output format")
     p.add_argument("--model", default=DEFAULT_MODEL, help="registered model name or checkpoint file")
     p.add_argument("--device", default="auto", help="auto (each worker's GPU if any), cpu, cuda, cuda:1, mps")
-    p.add_argument(
-        "--precision",
-        default="auto",
-        choices=("auto", "fp32", "bf16"),
-        help="image encoder precision: auto (bf16 where the hardware has bf16 matrix units), fp32, bf16",
-    )
+    add_encoder_options(p)
     p.add_argument(
         "--compile",
         action="store_true",
@@ -109,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model,
         device=args.device,
         precision=args.precision,
+        backend=args.backend,
         compile=args.compile,
         auto_mode=args.auto_mode,
         params=parse_params(args.param),

@@ -210,11 +210,11 @@ class AnnotatorEmbedding:
         note = cached.get(session.cache_status, "")
         self.set_status(
             f"Embeddings ready{where} in {seconds:.1f} s ({session.model.device}, "
-            f"{session.model.precision}){note}. Click on an object or draw a box."
+            f"{session.model.runs_as}){note}. Click on an object or draw a box."
         )
         if session.is_tiled:
             self.set_status(
-                f"Ready in {seconds:.1f} s ({session.model.device}, {session.model.precision}){note}: click "
+                f"Ready in {seconds:.1f} s ({session.model.device}, {session.model.runs_as}){note}: click "
                 "on an object or draw a box. The tiles are embedded in the background, those in view "
                 "first; a prompt elsewhere embeds its own window first."
             )

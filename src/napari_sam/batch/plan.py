@@ -38,6 +38,9 @@ class BatchConfig:
     precision
         The image encoder's precision, ``"auto"`` (bf16 where the worker's hardware has it), ``"fp32"``
         or ``"bf16"`` (see :func:`~napari_sam.models.loading.load_model`).
+    backend
+        What runs the image encoder: ``"auto"``, ``"torch"`` or ``"openvino"`` (see
+        :func:`~napari_sam.models.loading.load_model`).
     compile
         Run the image encoder through ``torch.compile`` on each worker (pays on a GPU for long jobs: about
         20 s to compile, then fused kernels).
@@ -66,6 +69,7 @@ class BatchConfig:
     model: str = DEFAULT_MODEL
     device: str = "auto"
     precision: str = "auto"
+    backend: str = "auto"
     compile: bool = False
     auto_mode: str | None = None
     params: dict | None = None
@@ -77,6 +81,7 @@ class BatchConfig:
 
     def __post_init__(self) -> None:
         from napari_sam.io.labels import FORMATS
+        from napari_sam.models.openvino_encoder import BACKENDS
 
         self.outdir = Path(self.outdir)
         if self.fmt not in FORMATS:
@@ -85,6 +90,12 @@ class BatchConfig:
             raise ValueError(f"task must be 'auto' or 'prompts', got {self.task!r}")
         if self.task == "prompts" and not self.prompts:
             raise ValueError("prompts mode needs prompt files: pass --prompts FILE_OR_FOLDER")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"unknown backend {self.backend!r}; use one of {', '.join(BACKENDS)}")
+        if self.compile and self.backend == "openvino":
+            raise ValueError(
+                "--compile compiles the encoder with torch: leave it out with --backend openvino"
+            )
 
 
 @dataclass

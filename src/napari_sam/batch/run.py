@@ -78,11 +78,13 @@ __all__ = [
 
 # -- tasks (run on workers) ---------------------------------------------------------------------------
 @functools.lru_cache(maxsize=2)
-def worker_model(name: str, device: str, precision: str = "auto", compile: bool = False):
+def worker_model(
+    name: str, device: str, precision: str = "auto", compile: bool = False, backend: str = "auto"
+):
     """The model, loaded once per worker process (and device); a GPU worker resolves ``auto`` to its GPU."""
     from napari_sam.models.loading import load_model
 
-    return load_model(name, device=device, precision=precision, compile=compile)
+    return load_model(name, device=device, precision=precision, compile=compile, backend=backend)
 
 
 _MODEL_LOCK = threading.Lock()
@@ -91,7 +93,7 @@ PROMPT_LINK_IOU = 0.3  # prompted objects of neighbouring planes are one object 
 
 def _model(config: BatchConfig):
     with _MODEL_LOCK:
-        return worker_model(config.model, config.device, config.precision, config.compile)
+        return worker_model(config.model, config.device, config.precision, config.compile, config.backend)
 
 
 def _read_plane(job: FileJob, plane: int):
@@ -247,6 +249,7 @@ def finish_file(job: FileJob, config: BatchConfig, *results: PlaneResult) -> dic
             "checkpoint_sha256": model.checkpoint_sha256,
             "device": str(model.device),
             "precision": model.precision,
+            "backend": model.backend,
             "compiled": model.compiled_encoder is not None,
             "parameters": results[0].info.get("parameters", config.params or {}),
             "link_min_iou": _link_overlap(config) if job.stack and config.link else None,

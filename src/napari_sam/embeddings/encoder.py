@@ -81,7 +81,8 @@ def batch_inputs(image: PreparedImage, windows: list[Window], spec) -> torch.Ten
 
 def encode_batch(model: SamModel, x: torch.Tensor) -> torch.Tensor:
     """One encoder forward pass in the model's precision: (B, 3, S, S) float32 inputs (any device) →
-    (B, C, h, w) float32 embeddings on the model's device. A compiled encoder
+    (B, C, h, w) float32 embeddings on the model's device; through OpenVINO where the model's backend is
+    ``"openvino"`` (torch where OpenVINO failed on it). A compiled encoder
     (``load_model(compile=True)``) always sees ``model.compiled_batch`` inputs: fewer are padded with
     zeros, more are split.
     """
@@ -101,6 +102,10 @@ def encode_batch(model: SamModel, x: torch.Tensor) -> torch.Tensor:
                 for i in range(0, n, model.compiled_batch)
             ]
             return torch.cat(parts)
+    if model.openvino_encoder is not None and not compiled:
+        emb = model.openvino_encoder(model.network.image_encoder, x, model.precision)
+        if emb is not None:
+            return emb
     with torch.inference_mode():
         if isinstance(encoder, FrozenCompiled):  # a CPU: compiled in the model's precision
             emb = encoder(model.network.image_encoder, x)

@@ -17,7 +17,7 @@ import copy
 import torch
 
 
-def _signature(module: torch.nn.Module) -> tuple:
+def module_signature(module: torch.nn.Module) -> tuple:
     """Identity and in-place version of every parameter and buffer of ``module``, and its forward hooks
     (the copy runs them too). Inference tensors keep no version counter: their sum stands in for it (a
     few milliseconds for LiteMedSAM's encoder).
@@ -30,7 +30,7 @@ def _signature(module: torch.nn.Module) -> tuple:
 
 class WeightCopy:
     """A copy of a module in ``dtype`` that follows it: made on first use and made again whenever
-    :func:`_signature` says the module's tensors or hooks changed. Plain (not inference) tensors, no
+    :func:`module_signature` says the module's tensors or hooks changed. Plain (not inference) tensors, no
     gradients.
     """
 
@@ -41,7 +41,7 @@ class WeightCopy:
 
     def current(self, module: torch.nn.Module) -> tuple[torch.nn.Module, bool]:
         """The copy of ``module``, and whether it was (re)made by this call."""
-        signature = _signature(module)
+        signature = module_signature(module)
         remade = self._copy is None or signature != self._signature
         if remade:
             with torch.inference_mode(False):  # plain tensors (torch.compile folds only those in)

@@ -11,10 +11,12 @@ from pathlib import Path
 import torch
 
 from napari_sam.models.bf16_weights import Bf16Copy
+from napari_sam.models.checkpoints import cache_dir as cache_dir_of
 from napari_sam.models.checkpoints import fetch_checkpoint, load_state_dict, sha256_file
 from napari_sam.models.device import autocast, resolve_device, resolve_precision
 from napari_sam.models.host_memory import keep_freed_memory
 from napari_sam.models.mask_decoder import TokenRegions
+from napari_sam.models.openvino_encoder import OpenVinoEncoder, resolve_backend
 from napari_sam.models.registry import DEFAULT_MODEL, MODELS, ModelSpec, get_spec
 from napari_sam.models.sam import SamNetwork
 
@@ -56,6 +58,8 @@ class SamModel:
     checkpoint: Path | None
     checkpoint_sha256: str | None
     precision: str = "fp32"
+    backend: str = "torch"
+    openvino_encoder: Callable | None = field(default=None, repr=False, compare=False)
     compiled_encoder: Callable | None = None
     compiled_batch: int = 0
     bf16_encoder: Bf16Copy = field(default_factory=Bf16Copy, repr=False, compare=False)
@@ -84,9 +88,17 @@ class SamModel:
     def input_size(self) -> int:
         return self.spec.input_size
 
+    @property
+    def runs_as(self) -> str:
+        """What runs the image encoder, as the front ends show it: ``"bf16"``, ``"fp32"``, ``"bf16,
+        OpenVINO"``.
+        """
+        return f"{self.precision}, OpenVINO" if self.backend == "openvino" else self.precision
+
     def __repr__(self) -> str:
         return (
             f"SamModel({self.spec.name!r}, device={str(self.device)!r}, precision={self.precision!r}, "
+            f"backend={self.backend!r}, "
             f"checkpoint={str(self.checkpoint)!r})"
         )
 
@@ -208,6 +220,7 @@ def load_model(
     cache_dir: str | os.PathLike | None = None,
     precision: str = "auto",
     compile: bool = False,
+    backend: str = "auto",
 ) -> SamModel:
     """Load a SAM-family model.
 
@@ -233,7 +246,14 @@ def load_model(
         from 165 to 293 images/s, see ``benchmarks/gpu_check.py``; on a CPU a copy with its weights
         frozen in, in the model's precision: LiteMedSAM bf16 0.16 → 0.13 s a window on two AVX-512 BF16
         cores, :mod:`napari_sam.models.cpu_compile`). The first batch compiles for 10–20 s, so it pays
-        for batch jobs, not for an interactive session.
+        for batch jobs, not for an interactive session. It runs in torch (``backend="auto"`` picks torch
+        then).
+    backend
+        What runs the image encoder: ``"torch"``, ``"openvino"`` (CPU only; the ``openvino`` package,
+        ``pip install "napari-sam[openvino]"``), or ``"auto"``: OpenVINO where it was measured faster
+        (LiteMedSAM in bf16 on CPUs with bf16 units, when it is installed), torch elsewhere. The encoder
+        is exported to OpenVINO on its first window and kept in the cache (about 8 s, once per weights;
+        :mod:`napari_sam.models.openvino_encoder`). ``model.backend`` says what was chosen.
 
     On a CPU, glibc's malloc is set to keep freed memory for reuse (once per process; 20 % off each
     encoder pass on two cores): see :mod:`napari_sam.models.host_memory`.
@@ -242,16 +262,22 @@ def load_model(
     ------
     ValueError
         Unknown name, missing, empty, damaged, code-carrying or non-finite checkpoint, or weights that
-        fit no registered architecture; ``precision="bf16"`` where the hardware has no bf16.
+        fit no registered architecture; ``precision="bf16"`` where the hardware has no bf16;
+        ``backend="openvino"`` on a GPU, without the package, or with ``compile``.
     """
     dev = resolve_device(device)
     precision = resolve_precision(precision, dev)
+    if compile and str(backend).lower() == "openvino":
+        raise ValueError("compile=True compiles the encoder with torch; it cannot go with backend='openvino'")
     if dev.type == "cpu":
         keep_freed_memory()  # the encoder's activations reused, not page-faulted in on every pass
     spec, path, state, digest = resolve_weights(name_or_path, architecture=architecture, cache_dir=cache_dir)
     net = build_network(spec, state).to(dev).prepare_for_inference()
     model = SamModel(net, spec, dev, path, digest, precision)
-    if compile and dev.type == "cpu":  # weights frozen in, in the model's precision (cpu_compile)
+    if not compile and resolve_backend(backend, dev, precision, spec) == "openvino":
+        model.backend = "openvino"
+        model.openvino_encoder = OpenVinoEncoder(cache_dir_of(cache_dir))
+    elif compile and dev.type == "cpu":  # weights frozen in, in the model's precision (cpu_compile)
         from napari_sam.models.cpu_compile import FrozenCompiled
 
         model.compiled_encoder = FrozenCompiled(torch.bfloat16 if precision == "bf16" else torch.float32)
