@@ -109,3 +109,19 @@ def test_torch_takes_over_where_openvino_cannot_run_the_encoder(tmp_path, monkey
         warnings.simplefilter("error")  # warned once, then torch quietly
         encode_batch(model, x)
     assert not (tmp_path / "openvino").exists() or not any((tmp_path / "openvino").iterdir())
+
+
+def test_a_hooked_encoder_runs_in_torch(tmp_path):
+    """Forward hooks watch or change the torch module (a test counting encoder passes, a feature probe):
+    with one attached, the torch encoder runs; without, OpenVINO again.
+    """
+    model = load_model("lite_medsam", device="cpu", precision="fp32", backend="torch")
+    model = dataclasses.replace(model, backend="openvino", openvino_encoder=OpenVinoEncoder(tmp_path))
+    x = torch.rand(1, 3, 256, 256)
+    seen = []
+    hook = model.network.image_encoder.register_forward_hook(lambda m, args, out: seen.append(out.shape))
+    encode_batch(model, x)
+    assert seen == [(1, 256, 64, 64)] and not (tmp_path / "openvino").exists()
+    hook.remove()
+    encode_batch(model, x)
+    assert seen == [(1, 256, 64, 64)] and len(list((tmp_path / "openvino").iterdir())) == 1

@@ -12,7 +12,7 @@ asked for.
 
 The encoder is exported once (``openvino.convert_model``, about 8 s for LiteMedSAM on two cores) and
 kept as OpenVINO IR in the model cache, keyed by a hash of the encoder's weights, the input size and
-the OpenVINO version. A later process compiles from there in about 1 s. When the encoder's weights
+the OpenVINO version. A later process compiles from there in about 0.3 s. When the encoder's weights
 change in the process (a fine-tune merging adapters), the next call exports again. Windows go through
 one at a time, on one stream with all threads: a batch of 4 took 0.285 s a window against 0.23–0.27 s
 one by one (``/tmp/s21/ovp.py``), and the latency hint instead of one stream or OpenVINO's
@@ -117,13 +117,17 @@ class OpenVinoEncoder:
         self._lock = threading.Lock()
 
     def __call__(self, encoder: torch.nn.Module, x: torch.Tensor, precision: str) -> torch.Tensor | None:
-        """The embeddings, or None where OpenVINO cannot run this encoder (``failed`` says why; warned
-        once): the caller runs it in torch.
+        """The embeddings, or None where the caller should run the encoder in torch: OpenVINO failed on it
+        (``failed`` says why; warned once), or the encoder has forward hooks (they watch or change the
+        torch module, so it runs).
         """
         if self.failed is not None:
             return None
+        signature = module_signature(encoder)
+        if any(pre or post for pre, post in signature[2]):
+            return None  # forward hooks watch or change the torch module: it runs, with them
         try:
-            compiled = self._current(encoder, int(x.shape[-1]), precision)
+            compiled = self._current(encoder, signature, int(x.shape[-1]), precision)
         except Exception as err:  # an export or compile error: torch runs it instead
             first_line = (str(err).strip().splitlines() or [""])[0]
             self.failed = f"{type(err).__name__}: {first_line}"
@@ -139,8 +143,7 @@ class OpenVinoEncoder:
         out = [np.array(request.infer({0: inputs[i : i + 1]})[0]) for i in range(inputs.shape[0])]
         return torch.from_numpy(np.concatenate(out))
 
-    def _current(self, encoder: torch.nn.Module, size: int, precision: str):
-        signature = module_signature(encoder)
+    def _current(self, encoder: torch.nn.Module, signature: tuple, size: int, precision: str):
         with self._lock:
             if signature != self._signature:
                 self._compiled.clear()
@@ -164,8 +167,8 @@ class OpenVinoEncoder:
         xml = folder / "encoder.xml"
         if not xml.is_file():
             _save_atomically(_export(encoder, size), folder)
-        # no compiled-blob cache (CACHE_DIR): the cached blob ran 0.187 s a window against 0.163 s
-        # compiled from the IR, for 1 s less compiling per process (/tmp/s21/ovs2.py)
+        # no compiled-blob cache (CACHE_DIR): a model loaded from the blob ran 0.165 s a window against
+        # 0.143-0.150 s compiled from the IR, to save 0.15 s of compiling per process (/tmp/s21/blob.py)
         return core.compile_model(str(xml), "CPU", config)
 
 
