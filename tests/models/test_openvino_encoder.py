@@ -125,3 +125,27 @@ def test_a_hooked_encoder_runs_in_torch(tmp_path):
     hook.remove()
     encode_batch(model, x)
     assert seen == [(1, 256, 64, 64)] and len(list((tmp_path / "openvino").iterdir())) == 1
+
+
+@pytest.mark.skipif(not CPU_BF16, reason="auto runs torch on CPUs without bf16 units: nothing to export")
+def test_models_fetch_exports_the_encoder_so_the_first_image_does_not_wait(tmp_path, capsys):
+    """``make`` runs ``napari-sam models fetch lite_medsam``: where ``auto`` picks OpenVINO, the export
+    lands in the cache then, and a model loaded later compiles it without exporting again.
+    """
+    import os
+
+    from napari_sam._cli import main as cli
+    from napari_sam.models.checkpoints import cache_dir
+
+    (tmp_path / "checkpoints").symlink_to(cache_dir() / "checkpoints")  # the weights, not their export
+    assert cli.main(["models", "fetch", "lite_medsam", "--cache-dir", str(tmp_path)]) == 0
+    assert "image encoder ready for OpenVINO" in capsys.readouterr().out.splitlines()[-1]
+    exported = list((tmp_path / "openvino").iterdir())
+    assert len(exported) == 1 and (exported[0] / "encoder.bin").stat().st_size > 10e6
+    model = load_model("lite_medsam", device="cpu", cache_dir=tmp_path)
+    assert model.openvino_encoder.cache_root == tmp_path / "openvino"
+    stamp = os.stat(exported[0] / "encoder.xml").st_mtime_ns
+    encode_batch(model, torch.rand(1, 3, 256, 256))
+    assert model.openvino_encoder.failed is None
+    assert os.stat(exported[0] / "encoder.xml").st_mtime_ns == stamp
+    assert list((tmp_path / "openvino").iterdir()) == exported

@@ -40,4 +40,28 @@ def run(args: argparse.Namespace) -> int:
     spec = get_spec(args.name)
     path = fetch_checkpoint(spec, args.cache_dir)
     print(f"{spec.name}: {path} (sha256 {spec.checkpoint.sha256})")
+    _prepare_openvino(spec, args.cache_dir)
     return 0
+
+
+def _prepare_openvino(spec, cache_dir) -> None:
+    """Where ``backend="auto"`` runs this model through OpenVINO here, export its encoder now, so that the
+    first image opened does not wait for it (about 8 s, once).
+    """
+    import time
+
+    import torch
+
+    from napari_sam.models.device import resolve_precision
+    from napari_sam.models.loading import load_model
+    from napari_sam.models.openvino_encoder import resolve_backend
+
+    cpu = torch.device("cpu")
+    if resolve_backend("auto", cpu, resolve_precision("auto", cpu), spec) != "openvino":
+        return
+    t0 = time.perf_counter()
+    model = load_model(spec.name, device="cpu", cache_dir=cache_dir)
+    model.prepare_encoder()
+    if model.openvino_encoder.failed is None:
+        seconds = time.perf_counter() - t0
+        print(f"{spec.name}: image encoder ready for OpenVINO ({seconds:.1f} s, kept in the cache)")

@@ -88,6 +88,13 @@ class SamModel:
     def input_size(self) -> int:
         return self.spec.input_size
 
+    def prepare_encoder(self) -> None:
+        """Get the image encoder ready now rather than on its first window: through OpenVINO, export it
+        (or read its cached export) and compile it; nothing for torch.
+        """
+        if self.openvino_encoder is not None:
+            self.openvino_encoder.prepare(self.network.image_encoder, self.input_size, self.precision)
+
     @property
     def runs_as(self) -> str:
         """What runs the image encoder, as the front ends show it: ``"bf16"``, ``"fp32"``, ``"bf16,

@@ -117,17 +117,28 @@ class OpenVinoEncoder:
         self._lock = threading.Lock()
 
     def __call__(self, encoder: torch.nn.Module, x: torch.Tensor, precision: str) -> torch.Tensor | None:
-        """The embeddings, or None where the caller should run the encoder in torch: OpenVINO failed on it
-        (``failed`` says why; warned once), or the encoder has forward hooks (they watch or change the
-        torch module, so it runs).
+        """The embeddings, or None where the caller should run the encoder in torch (see :meth:`prepare`)."""
+        compiled = self.prepare(encoder, int(x.shape[-1]), precision)
+        if compiled is None:
+            return None
+        request = compiled.create_infer_request()
+        inputs = x.detach().float().contiguous().numpy()
+        out = [np.array(request.infer({0: inputs[i : i + 1]})[0]) for i in range(inputs.shape[0])]
+        return torch.from_numpy(np.concatenate(out))
+
+    def prepare(self, encoder: torch.nn.Module, size: int, precision: str):
+        """``encoder`` exported (or read from the cache) and compiled for (B, 3, ``size``, ``size``) inputs
+        now, if it is not yet; the compiled model. None where torch should run the encoder: OpenVINO
+        failed on it (``failed`` says why; warned once), or it has forward hooks (they watch or change
+        the torch module, so it runs).
         """
         if self.failed is not None:
             return None
         signature = module_signature(encoder)
         if any(pre or post for pre, post in signature[2]):
-            return None  # forward hooks watch or change the torch module: it runs, with them
+            return None
         try:
-            compiled = self._current(encoder, signature, int(x.shape[-1]), precision)
+            return self._current(encoder, signature, size, precision)
         except Exception as err:  # an export or compile error: torch runs it instead
             first_line = (str(err).strip().splitlines() or [""])[0]
             self.failed = f"{type(err).__name__}: {first_line}"
@@ -135,13 +146,9 @@ class OpenVinoEncoder:
                 f"OpenVINO could not run the image encoder ({self.failed}); it runs in torch instead "
                 f"(load_model(backend='torch') skips the attempt).",
                 RuntimeWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
             return None
-        request = compiled.create_infer_request()
-        inputs = x.detach().float().contiguous().numpy()
-        out = [np.array(request.infer({0: inputs[i : i + 1]})[0]) for i in range(inputs.shape[0])]
-        return torch.from_numpy(np.concatenate(out))
 
     def _current(self, encoder: torch.nn.Module, signature: tuple, size: int, precision: str):
         with self._lock:
