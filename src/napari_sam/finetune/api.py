@@ -255,6 +255,8 @@ def finetune(
         checkpoint=None,
         checkpoint_sha256="finetune-" + state_digest(state),
         precision=model.precision,
+        backend=model.backend,  # the encoder runs as it ran for the training embeddings
+        openvino_encoder=model.openvino_encoder,
         report=report,
         state=state,
     )

@@ -39,7 +39,11 @@ def load_base(base, device: str) -> SamModel:
 
     if isinstance(base, SamModel):  # a fresh copy: the caller's model is never modified
         return load_model(
-            base.checkpoint, device=device, architecture=base.spec.name, precision=base.precision
+            base.checkpoint,
+            device=device,
+            architecture=base.spec.name,
+            precision=base.precision,
+            backend=base.backend if torch.device(device).type == "cpu" else "auto",
         )
     return load_model(base, device=device)
 

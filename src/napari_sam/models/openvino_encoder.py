@@ -23,15 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import tempfile
 import threading
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from napari_sam.io.atomic import atomic_path
 from napari_sam.models.bf16_weights import module_signature
 from napari_sam.models.registry import ModelSpec, TinyViTConfig
 
@@ -122,9 +120,15 @@ class OpenVinoEncoder:
         if compiled is None:
             return None
         request = compiled.create_infer_request()
-        inputs = x.detach().float().contiguous().numpy()
-        out = [np.array(request.infer({0: inputs[i : i + 1]})[0]) for i in range(inputs.shape[0])]
-        return torch.from_numpy(np.concatenate(out))
+        inputs = x.detach().float().contiguous().numpy()  # shares x's memory
+        out = None
+        for i in range(inputs.shape[0]):
+            # OpenVINO's output buffer, shared, copied once into the torch result (no numpy copies)
+            window = torch.from_numpy(request.infer({0: inputs[i : i + 1]}, share_outputs=True)[0])
+            if out is None:
+                out = torch.empty((inputs.shape[0], *window.shape[1:]), dtype=torch.float32)
+            out[i : i + 1].copy_(window)
+        return out
 
     def prepare(self, encoder: torch.nn.Module, size: int, precision: str):
         """``encoder`` exported (or read from the cache) and compiled for (B, 3, ``size``, ``size``) inputs
@@ -199,18 +203,11 @@ def _export(encoder: torch.nn.Module, size: int):
 
 def _save_atomically(model, folder: Path) -> None:
     """Write ``model`` as ``folder/encoder.xml`` + ``.bin``: into a temporary folder beside it, renamed
-    into place whole (a process killed meanwhile leaves no half-written IR under the key).
+    into place whole (:func:`~napari_sam.io.atomic.atomic_path`: a process killed meanwhile leaves no
+    half-written IR under the key). Two processes exporting at once write the same IR; the later
+    replaces the earlier whole.
     """
     import openvino as ov
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-    try:
+    with atomic_path(folder, folder=True) as staging:
         ov.save_model(model, str(staging / "encoder.xml"), compress_to_fp16=False)
-        try:
-            os.rename(staging, folder)
-        except OSError:  # another process put it there first
-            if not (folder / "encoder.xml").is_file():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
