@@ -67,3 +67,14 @@ def test_decoder_only_finetune_reuses_the_base_models_cache(tuned, nuclei_crop, 
     seg.set_image(img, cache=cache)
     seg.predict(box=box)
     assert seg.embeddings.encoded_count >= 1  # another encoder: the cache is rebuilt, never reused
+
+
+def test_a_fresh_base_copy_resolves_device_auto(lite_medsam):
+    """``finetune(..., device="auto")`` (the default, and what the notebook's ``w.finetune`` passes) on a
+    loaded model: the copy is made on the resolved device, with the base's precision and backend."""
+    from napari_sam.finetune.base_weights import load_base
+
+    copy = load_base(lite_medsam, "auto")
+    assert copy is not lite_medsam and copy.network is not lite_medsam.network
+    assert copy.device.type == lite_medsam.device.type == "cpu"
+    assert (copy.precision, copy.backend) == (lite_medsam.precision, lite_medsam.backend)

@@ -35,15 +35,17 @@ def check_base(base) -> None:
 
 def load_base(base, device: str) -> SamModel:
     """A fresh copy of ``base`` on ``device`` to train (a given loaded model is never modified)."""
+    from napari_sam.models.device import resolve_device
     from napari_sam.models.loading import load_model
 
     if isinstance(base, SamModel):  # a fresh copy: the caller's model is never modified
+        on = resolve_device(device)
         return load_model(
             base.checkpoint,
-            device=device,
+            device=on,
             architecture=base.spec.name,
             precision=base.precision,
-            backend=base.backend if torch.device(device).type == "cpu" else "auto",
+            backend=base.backend if on.type == "cpu" else "auto",
         )
     return load_model(base, device=device)
 

@@ -15,11 +15,10 @@ checkpoint loaded into it), the next call compiles again.
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 
 from napari_sam.models.bf16_weights import WeightCopy
+from napari_sam.models.fallback import fall_back
 
 
 class FrozenCompiled:
@@ -52,12 +51,9 @@ class FrozenCompiled:
             with torch.inference_mode(), inductor_config.patch(freezing=True):
                 return self._compiled(x.to(self.dtype)).float()
         except Exception as err:  # e.g. no C++ compiler for inductor's CPU kernels
-            first_line = (str(err).strip().splitlines() or [""])[0]
-            self.failed = f"{type(err).__name__}: {first_line}"
-            warnings.warn(
-                f"torch.compile could not compile the image encoder on this CPU ({self.failed}); it runs "
-                f"uncompiled. Install a C++ compiler (e.g. g++) to compile it.",
-                RuntimeWarning,
-                stacklevel=2,
+            self.failed = fall_back(
+                err,
+                "torch.compile could not compile the image encoder on this CPU ({failed}); it runs "
+                "uncompiled. Install a C++ compiler (e.g. g++) to compile it.",
             )
             return self(encoder, x)

@@ -31,6 +31,7 @@ import torch
 
 from napari_sam.io.atomic import atomic_path
 from napari_sam.models.bf16_weights import module_signature
+from napari_sam.models.fallback import fall_back
 from napari_sam.models.registry import ModelSpec, TinyViTConfig
 
 BACKENDS = ("auto", "torch", "openvino")
@@ -144,12 +145,10 @@ class OpenVinoEncoder:
         try:
             return self._current(encoder, signature, size, precision)
         except Exception as err:  # an export or compile error: torch runs it instead
-            first_line = (str(err).strip().splitlines() or [""])[0]
-            self.failed = f"{type(err).__name__}: {first_line}"
-            warnings.warn(
-                f"OpenVINO could not run the image encoder ({self.failed}); it runs in torch instead "
-                f"(load_model(backend='torch') skips the attempt).",
-                RuntimeWarning,
+            self.failed = fall_back(
+                err,
+                "OpenVINO could not run the image encoder ({failed}); it runs in torch instead "
+                "(load_model(backend='torch') skips the attempt).",
                 stacklevel=3,
             )
             return None
