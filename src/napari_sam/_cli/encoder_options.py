@@ -14,7 +14,7 @@ def add_encoder_options(p: argparse.ArgumentParser) -> None:
         "--precision",
         default="auto",
         choices=PRECISIONS,
-        help="image encoder precision: auto (bf16 where the hardware has bf16 matrix units), fp32, bf16",
+        help="image encoder precision: auto (bf16 where the hardware computes faster in bf16), fp32, bf16",
     )
     p.add_argument(
         "--backend",

@@ -36,8 +36,8 @@ class BatchConfig:
     model, device
         Registry name or checkpoint path; ``"auto"`` picks each worker's GPU when it has one.
     precision
-        The image encoder's precision, ``"auto"`` (bf16 where the worker's hardware has it), ``"fp32"``
-        or ``"bf16"`` (see :func:`~napari_sam.models.loading.load_model`).
+        The image encoder's precision, ``"auto"`` (bf16 where the worker's hardware computes faster in
+        it), ``"fp32"`` or ``"bf16"`` (see :func:`~napari_sam.models.loading.load_model`).
     backend
         What runs the image encoder: ``"auto"``, ``"torch"`` or ``"openvino"`` (see
         :func:`~napari_sam.models.loading.load_model`).

@@ -246,8 +246,10 @@ def load_model(
     cache_dir
         Checkpoint cache (default ``$NAPARI_SAM_CACHE`` or ``~/.cache/napari-sam``).
     precision
-        The image encoder's precision: ``"auto"`` (bf16 where the hardware computes in bf16: CPUs with
-        AMX or AVX-512 BF16, CUDA GPUs from Ampere on; fp32 elsewhere), ``"fp32"``, or ``"bf16"``.
+        The image encoder's precision: ``"auto"`` (bf16 where the hardware computes in bf16 faster:
+        CPUs with AMX, CPUs with AVX-512 BF16 where bf16 products measure faster than fp32, CUDA GPUs
+        from Ampere on; fp32 elsewhere; :func:`napari_sam.models.device.auto_precision` says why),
+        ``"fp32"``, or ``"bf16"``.
     compile
         Run the image encoder through ``torch.compile`` (fused kernels; on an H200 it takes ViT-B at 1024²
         from 165 to 293 images/s, see ``benchmarks/gpu_check.py``; on a CPU a copy with its weights
