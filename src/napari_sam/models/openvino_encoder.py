@@ -5,10 +5,11 @@ On an Intel Xeon with AMX (2 threads, one 256² LiteMedSAM window, alternating i
 ``/tmp/s21/ovs2.py``) OpenVINO's bf16 runs our encoder in 0.16–0.17 s where the torch bf16 copy
 (:mod:`~napari_sam.models.bf16_weights`) takes 0.20 s, as fast as OpenVINO runs an export of the
 reference encoder (0.155–0.165 s), with the same error against fp32 (relative 0.011 both). On an AMD
-EPYC with AVX-512 BF16 the two were equal. So ``auto`` picks OpenVINO for LiteMedSAM on CPUs with bf16
-units where the ``openvino`` package is installed (``pip install "napari-sam[openvino]"``; ``make``
-installs it), and torch elsewhere. Other architectures were not measured: they run OpenVINO only when
-asked for.
+EPYC with AVX-512 BF16 the two were equal. So ``auto`` picks OpenVINO for LiteMedSAM where the model
+runs in bf16 on a CPU (``precision="auto"`` chooses bf16 only where it measures faster than fp32,
+:func:`~napari_sam.models.device.auto_precision`) and the ``openvino`` package is installed
+(``pip install "napari-sam[openvino]"``; ``make`` installs it), and torch elsewhere. Other
+architectures were not measured: they run OpenVINO only when asked for.
 
 The encoder is exported once (``openvino.convert_model``, about 8 s for LiteMedSAM on two cores) and
 kept as OpenVINO IR in the model cache, keyed by a hash of the encoder's weights, the input size and
