@@ -33,12 +33,15 @@ def _click_iou(model, image: np.ndarray, mask: np.ndarray) -> float:
     return float((answer & mask).sum() / (answer | mask).sum())
 
 
-# the search window, whole image → zoom window of a typical nucleus; these 12 clicks, mean IoU and share
-# of IoU ≥ 0.5 (AMX CPU, bf16): original 0.590 / 0.67 → 0.738 / 0.83, H&E-like 0.458 / 0.58 → 0.636 / 0.67
-@pytest.mark.parametrize("name, floor, share", [("original", 0.68, 0.75), ("he", 0.58, 0.6)])
+# the search window, whole image → zoom window of a typical nucleus; these 24 clicks, mean IoU and share
+# of IoU ≥ 0.5 (Xeon without AMX, /tmp/s22/clickq24.py): original 0.565 / 0.62 (the code before, fp32)
+# → 0.743 / 0.92 (fp32) and 0.742 / 0.88 (bf16); H&E-like 0.495 / 0.54 → 0.638 / 0.67 and 0.658 / 0.71.
+# With 12 clicks one click flipping between two search answers moved the mean by 0.04 (H&E-like fp32
+# 0.575, bf16 0.620, the same code): 24 keep a precision's rounding from deciding the test.
+@pytest.mark.parametrize("name, floor, share", [("original", 0.69, 0.8), ("he", 0.59, 0.58)])
 def test_a_click_on_a_nucleus_gives_that_nucleus(lite_medsam, nuclei_data, name, floor, share):
     image, truth = variant(name, *nuclei_data)
-    ious = [_click_iou(lite_medsam, image, truth == label) for label in _clicked_objects(truth, 12)]
+    ious = [_click_iou(lite_medsam, image, truth == label) for label in _clicked_objects(truth, 24)]
     assert np.mean(ious) >= floor and np.mean(np.array(ious) >= 0.5) >= share, np.round(ious, 2)
 
 

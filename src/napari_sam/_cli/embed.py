@@ -10,7 +10,7 @@ import argparse
 import sys
 import time
 
-from napari_sam._cli.encoder_options import add_encoder_options
+from napari_sam._cli.encoder_options import add_encoder_options, encoder_settings
 from napari_sam.models import DEFAULT_MODEL
 
 
@@ -69,8 +69,7 @@ def run(args: argparse.Namespace) -> int:
         args.model,
         device=args.device,
         batch_size=args.batch_size,
-        precision=args.precision,
-        backend=args.backend,
+        **encoder_settings(args),
     )
     t0 = time.perf_counter()
     seg.set_image(

@@ -23,3 +23,11 @@ def add_encoder_options(p: argparse.ArgumentParser) -> None:
         help="what runs the image encoder: auto (OpenVINO where it is installed and measured faster: "
         "LiteMedSAM in bf16 on a CPU), torch, openvino (CPU only)",
     )
+
+
+def encoder_settings(args: argparse.Namespace) -> dict[str, str]:
+    """``{"precision": ..., "backend": ...}`` from the options :func:`add_encoder_options` added, as
+    keyword arguments of :class:`~napari_sam.segmenter.Segmenter` and
+    :class:`~napari_sam.batch.plan.BatchConfig`.
+    """
+    return {"precision": args.precision, "backend": args.backend}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from napari_sam._cli.encoder_options import add_encoder_options
+from napari_sam._cli.encoder_options import add_encoder_options, encoder_settings
 from napari_sam.models import DEFAULT_MODEL
 
 
@@ -104,8 +104,7 @@ def run(args: argparse.Namespace) -> int:
         task=args.mode,
         model=args.model,
         device=args.device,
-        precision=args.precision,
-        backend=args.backend,
+        **encoder_settings(args),
         compile=args.compile,
         auto_mode=args.auto_mode,
         params=parse_params(args.param),
