@@ -133,6 +133,15 @@ def test_a_bad_model_is_one_error_before_any_plane(tmp_path):
     assert planes == [] and not list((tmp_path / "out").iterdir())
 
 
+def test_bad_encoder_settings_are_refused_when_the_job_is_described(tmp_path):
+    """The same checks as load_model's, before any worker starts or anything is written."""
+    with pytest.raises(ValueError, match="unknown backend 'onnx'.*auto, torch, openvino"):
+        BatchConfig(tmp_path / "out", backend="onnx")
+    with pytest.raises(ValueError, match="--compile.*--backend openvino.*leave one of them out"):
+        BatchConfig(tmp_path / "out", backend="openvino", compile=True)
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_output_that_is_a_file_or_read_only_is_one_error(tmp_path):
     _write_files(tmp_path / "in", files=1)
     (tmp_path / "taken").write_text("x")

@@ -81,7 +81,7 @@ class BatchConfig:
 
     def __post_init__(self) -> None:
         from napari_sam.io.labels import FORMATS
-        from napari_sam.models.openvino_encoder import BACKENDS
+        from napari_sam.models.openvino_encoder import check_backend
 
         self.outdir = Path(self.outdir)
         if self.fmt not in FORMATS:
@@ -90,12 +90,7 @@ class BatchConfig:
             raise ValueError(f"task must be 'auto' or 'prompts', got {self.task!r}")
         if self.task == "prompts" and not self.prompts:
             raise ValueError("prompts mode needs prompt files: pass --prompts FILE_OR_FOLDER")
-        if self.backend not in BACKENDS:
-            raise ValueError(f"unknown backend {self.backend!r}; use one of {', '.join(BACKENDS)}")
-        if self.compile and self.backend == "openvino":
-            raise ValueError(
-                "--compile compiles the encoder with torch: leave it out with --backend openvino"
-            )
+        check_backend(self.backend, self.compile)
 
 
 @dataclass

@@ -16,7 +16,7 @@ from napari_sam.models.checkpoints import fetch_checkpoint, load_state_dict, sha
 from napari_sam.models.device import autocast, resolve_device, resolve_precision
 from napari_sam.models.host_memory import keep_freed_memory
 from napari_sam.models.mask_decoder import TokenRegions
-from napari_sam.models.openvino_encoder import OpenVinoEncoder, resolve_backend
+from napari_sam.models.openvino_encoder import OpenVinoEncoder, check_backend, resolve_backend
 from napari_sam.models.registry import DEFAULT_MODEL, MODELS, ModelSpec, get_spec
 from napari_sam.models.sam import SamNetwork
 
@@ -276,8 +276,7 @@ def load_model(
     """
     dev = resolve_device(device)
     precision = resolve_precision(precision, dev)
-    if compile and str(backend).lower() == "openvino":
-        raise ValueError("compile=True compiles the encoder with torch; it cannot go with backend='openvino'")
+    check_backend(backend, compile)
     if dev.type == "cpu":
         keep_freed_memory()  # the encoder's activations reused, not page-faulted in on every pass
     spec, path, state, digest = resolve_weights(name_or_path, architecture=architecture, cache_dir=cache_dir)

@@ -55,6 +55,21 @@ def measured_faster(spec: ModelSpec) -> bool:
     return isinstance(spec.encoder, TinyViTConfig) and spec.input_size <= 256
 
 
+def check_backend(backend: str, compile: bool = False) -> str:
+    """``backend`` in lower case, after checking it names one of :data:`BACKENDS` and does not go with
+    ``compile`` (a torch compilation) as ``"openvino"``; ``ValueError`` naming the fix otherwise.
+    """
+    name = str(backend).lower()
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    if compile and name == "openvino":
+        raise ValueError(
+            "compile=True (--compile) compiles the encoder with torch; it cannot go with "
+            "backend='openvino' (--backend openvino): leave one of them out"
+        )
+    return name
+
+
 def resolve_backend(backend: str, device: torch.device, precision: str, spec: ModelSpec) -> str:
     """Turn ``"auto"``, ``"torch"`` or ``"openvino"`` into the backend that runs the image encoder.
 
@@ -62,9 +77,7 @@ def resolve_backend(backend: str, device: torch.device, precision: str, spec: Mo
     OpenVINO is installed, else ``"torch"``. An explicit ``"openvino"`` on a GPU or without the
     package raises ``ValueError`` (no silent fallback).
     """
-    name = str(backend).lower()
-    if name not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    name = check_backend(backend)
     if name == "torch":
         return "torch"
     ok, why = openvino_available()
