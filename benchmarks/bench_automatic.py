@@ -2,10 +2,11 @@
 
 The variants (built by :mod:`napari_sam.io.sample_variants`, where each one is documented) keep the
 ground truth exactly known: ``original`` (the 512² fluorescence image), ``inverted`` (dark nuclei on
-bright), ``he`` (H&E-like RGB, Beer–Lambert), ``down2`` / ``down4`` (block means), ``lowsnr`` (Poisson,
-object SNR 3), ``uneven`` (×0.3–×1 illumination field plus offset), ``mixed`` (the right 192 columns a
-3× up-scaled crop: small and large nuclei side by side) and ``stack3d`` (a synthetic
-anisotropic (16, 128, 128) stack of ellipsoidal nuclei, z step 3× xy, with known 3D labels).
+bright), ``he`` (H&E-like RGB, Beer–Lambert), ``down2`` / ``down4`` (block means, block-majority
+labels), ``lowsnr`` (Poisson, object SNR 3), ``uneven`` (×0.3–×1 illumination field plus offset),
+``mixed`` (the right 192 columns a 3× up-scaled crop: small and large nuclei side by side) and
+``stack3d`` (a synthetic anisotropic (16, 128, 128) stack of ellipsoidal nuclei, z step 3× xy, with
+known 3D labels).
 
 Per variant and method: seconds, objects, F1 at IoU 0.5, precision and recall. Methods: ours
 (``segment_everything`` / ``segment_stack`` with the default model LiteMedSAM and default settings),

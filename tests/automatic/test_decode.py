@@ -52,3 +52,21 @@ def test_region_of_interest_mode_is_exact_and_goes_through_the_models_decoder(li
     finally:
         hook.remove()
     assert len(calls) == 1 and isinstance(calls[0]["regions"], TokenRegions)
+
+
+def test_a_pixel_spanning_several_logits_gets_its_footprints_mean():
+    from napari_sam.automatic.decode import _interp_matrix
+
+    pos = np.array([0.0, 3.25, 10.0, 19.0])
+    point = _interp_matrix(pos, 20).numpy()
+    assert np.allclose(point.sum(1), 1.0)
+    assert np.isclose(point[1, 3], 0.75) and np.isclose(point[1, 4], 0.25)
+    assert np.array_equal(_interp_matrix(pos, 20, footprint=0.5).numpy(), point)  # pixels finer than cells
+
+    spread = _interp_matrix(pos, 20, footprint=6.0).numpy()
+    assert np.allclose(spread.sum(1), 1.0)
+    line = np.zeros(20, np.float32)
+    line[12] = 1.0  # a thin structure 2 cells from the pixel's centre, inside its 6-cell footprint
+    assert point[2] @ line == 0.0
+    assert np.isclose(spread[2] @ line, 1 / 6, atol=0.02)  # one cell of six
+    assert spread[2, :7].sum() == 0.0 and spread[2, 14:].sum() == 0.0  # nothing beyond the footprint

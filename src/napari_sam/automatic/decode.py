@@ -4,7 +4,8 @@ Decoding goes through the model's own mask decoder (:meth:`~napari_sam.models.sa
 in its region-of-interest mode (:class:`~napari_sam.models.mask_decoder.TokenRegions`): SAM's upscaler
 is local, so the decoder upsamples only the tokens around each prompt's crop region (exactly the same
 logits there, a fraction of the work for small objects). This module chooses those regions and samples
-the logits bilinearly at the image's pixel centres.
+the logits at the image's pixels: bilinearly at their centres, or averaged over their footprint where a
+pixel spans several logits (a zoomed window).
 
 Coordinates are image pixels (row, col); boxes are (min_row, min_col, max_row, max_col), max inclusive.
 """
@@ -80,16 +81,25 @@ def crop_regions(
     return out
 
 
-def _interp_matrix(pos: np.ndarray, n: int) -> torch.Tensor:
-    """(len(pos), n) bilinear weights sampling a grid of n cells at fractional cell-centre positions."""
-    pos = np.clip(pos, 0.0, n - 1.0)
-    lo = np.floor(pos).astype(np.int64)
-    hi = np.minimum(lo + 1, n - 1)
-    frac = pos - lo
+def _interp_matrix(pos: np.ndarray, n: int, footprint: float = 1.0) -> torch.Tensor:
+    """(len(pos), n) weights sampling a grid of n cells at fractional cell-centre positions ``pos``.
+
+    Bilinear at each position; where an image pixel covers more than one cell (``footprint`` > 1, the
+    pixel's side in cells, as in a zoomed window), the mean of bilinear samples spread evenly over the
+    pixel, two per cell: the pixel gets its footprint's mean logit, not the one at its centre.
+    """
+    pos = np.asarray(pos, dtype=np.float64)
+    k = max(1, math.ceil(2 * footprint)) if footprint > 1.0 else 1
+    offsets = ((np.arange(k) + 0.5) / k - 0.5) * (footprint if k > 1 else 0.0)
     m = np.zeros((len(pos), n), dtype=np.float32)
     rows = np.arange(len(pos))
-    np.add.at(m, (rows, lo), 1.0 - frac)
-    np.add.at(m, (rows, hi), frac)
+    for off in offsets:
+        at = np.clip(pos + off, 0.0, n - 1.0)
+        lo = np.floor(at).astype(np.int64)
+        hi = np.minimum(lo + 1, n - 1)
+        frac = (at - lo).astype(np.float32)
+        np.add.at(m, (rows, lo), (1.0 - frac) / k)
+        np.add.at(m, (rows, hi), frac / k)
     return torch.from_numpy(m)
 
 
@@ -228,12 +238,13 @@ def _sample_crops(
     input_size: int,
     grid_shape: tuple[int, int],
 ) -> list[MaskCrop]:
-    """Each prompt's block of logits (B, M, 4·th, 4·tw) sampled bilinearly at the pixel centres of its
-    crop region.
+    """Each prompt's block of logits (B, M, 4·th, 4·tw) sampled at the pixels of its crop region: bilinearly
+    at their centres, or over their footprint where a pixel spans several logits (:func:`_interp_matrix`).
     """
     hu, wu = logits.shape[-2:]
     up = hu // tokens.height  # the upscaler's factor: 4 logits per token
     px_per_logit = input_size / (up * grid_shape[0])
+    footprint = scale / px_per_logit  # an image pixel's side, in logit cells
     result = []
     for i, (r0, r1, c0, c1) in enumerate(regions):
         # image pixel centres → logit-cell coordinates within this prompt's block
@@ -241,6 +252,8 @@ def _sample_crops(
         xs = image_to_model_xy(np.stack([np.zeros(c1 - c0), np.arange(c0, c1)], 1), origin, scale)[:, 0]
         ly = (ys + 0.5) / px_per_logit - 0.5 - up * tokens.rows[i]
         lx = (xs + 0.5) / px_per_logit - 0.5 - up * tokens.cols[i]
-        sampled = _interp_matrix(ly, hu) @ logits[i] @ _interp_matrix(lx, wu).T  # (M, h, w)
+        sampled = (
+            _interp_matrix(ly, hu, footprint) @ logits[i] @ _interp_matrix(lx, wu, footprint).T
+        )  # (M, h, w)
         result.append(MaskCrop(sampled.numpy(), (int(r0), int(c0)), iou[i].astype(np.float32)))
     return result
