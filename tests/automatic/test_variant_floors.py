@@ -35,15 +35,16 @@ def test_dim_anisotropic_stack_f1_floor_and_empty_end_planes(lite_medsam):
 
 
 @pytest.mark.slow
-def test_blurry_small_nuclei_are_answered_with_more_context(lite_medsam, nuclei_data):
-    """2× down-scaled nuclei: the model scores the wider zoom higher, and F1 holds (0.691 at zoom 7). Their
-    rims are wide for their size: the rim allowance takes the stability threshold to 0.6 (at 0.7, F1
-    0.769 in fp32)."""
+def test_blurry_small_nuclei_get_more_context_and_a_lower_score_bar(lite_medsam, nuclei_data):
+    """2× down-scaled nuclei: the model scores the wider zoom higher (0.691 at zoom 7 before it chose);
+    the typical proposals' answers score a median 0.75 (0.85–0.87 on the other variants), so the bar
+    drops to 0.1 under that. Measured 0.886 in fp32, 0.874 in bf16 (block-majority truth)."""
     image, truth = variant("down2", *nuclei_data)
     labels, info = segment_everything(image, model=lite_medsam, return_info=True)
     assert info["zoom_factor"] == 10.0
     assert info["zoom_scores"]["10"] > info["zoom_scores"]["7"]
-    assert match_scores(labels, truth)["f1"] >= 0.77  # measured 0.805 in fp32, 0.784 in bf16
+    assert info["score_threshold"] < 0.7 and info["score_threshold_from"] == "typical objects"
+    assert match_scores(labels, truth)["f1"] >= 0.80
 
 
 @pytest.mark.slow
@@ -56,26 +57,17 @@ def test_five_examples_on_uneven_illumination(lite_medsam, nuclei_data):
     labels, info = segment_everything(image, model=lite_medsam, examples=examples, return_info=True)
     assert info["examples"] == 5
     assert np.array_equal(labels[examples > 0], examples[examples > 0])
-    assert match_scores(labels, truth)["f1"] >= 0.84  # measured 0.857 in fp32, 0.879 in bf16
+    assert match_scores(labels, truth)["f1"] >= 0.85  # measured 0.891 in fp32, 0.891–0.899 in bf16
 
 
 @pytest.mark.slow
 def test_five_examples_on_blurry_small_nuclei_bring_the_score_threshold_down(lite_medsam, nuclei_data):
     """2× down: the model scores these nuclei lower than the original's, and so it scores the examples'
-    own boxes (median 0.73): candidates pass down to 0.1 under that (F1 0.832 → 0.847 in bf16)."""
+    own boxes (median 0.73): candidates pass down to 0.1 under that. F1 passes the issue's 0.85 (measured
+    0.899 in fp32, 0.895 in bf16, block-majority truth)."""
     image, truth = variant("down2", *nuclei_data)
     ids = np.random.default_rng(0).choice(np.unique(truth)[1:], size=5, replace=False)
     examples = np.where(np.isin(truth, ids), truth, 0)
     labels, info = segment_everything(image, model=lite_medsam, examples=examples, return_info=True)
     assert info["score_threshold"] < 0.7
-    assert match_scores(labels, truth)["f1"] >= 0.83
-
-
-@pytest.mark.slow
-def test_blurry_small_nuclei_bring_the_score_threshold_down_without_examples(lite_medsam, nuclei_data):
-    """2× down: the typical proposals' answers score a median 0.75 (0.85–0.87 on the other variants), so
-    the bar drops to 0.1 under that (F1 0.791 → 0.822 in bf16; the target is 0.80)."""
-    image, truth = variant("down2", *nuclei_data)
-    labels, info = segment_everything(image, model=lite_medsam, return_info=True)
-    assert info["score_threshold"] < 0.7 and info["score_threshold_from"] == "typical objects"
-    assert match_scores(labels, truth)["f1"] >= 0.80
+    assert match_scores(labels, truth)["f1"] >= 0.85
