@@ -42,3 +42,16 @@ def test_the_floor_sits_below_the_examples_and_like_examples_drops_the_unlike():
     kept, weight, info = like_examples(cands, num_proposals=2)
     assert list(kept.prompt) == [0] and info["like_examples_dropped"] == 1
     assert 0.5 < weight[0] <= 1.0
+
+
+def test_alike_examples_do_not_make_a_tight_floor():
+    """Four near-identical examples spread almost nothing; their class spreads more (a twentieth of all
+    stardist nuclei sit 0.56–0.71 from their prototype), so the floor takes at least MIN_SPREAD."""
+    from napari_sam.automatic.prototype import MIN_SPREAD
+
+    rng = np.random.default_rng(1)
+    base = rng.normal(size=16)
+    alike = base + 0.01 * rng.normal(size=(4, 16))
+    assert similarity(alike, prototype(alike)).min() > 0.99
+    assert np.isclose(similarity_floor(alike, slack=5.0), 1.0 - 5.0 * MIN_SPREAD, atol=0.01)
+    assert np.isclose(similarity_floor(alike[:1], slack=5.0), 1.0 - 5.0 * MIN_SPREAD)

@@ -336,6 +336,7 @@ def select(
     bright: np.ndarray | None = None,
     object_diameter: float | None = None,
     size_weight: np.ndarray | None = None,
+    image_shape: tuple[int, int] | None = None,
 ) -> tuple[Candidates, np.ndarray]:
     """Filter by predicted IoU, stability and size; return the survivors and their painting order
     (highest predicted IoU × stability × ``weight``, an optional (N,) factor per candidate, first).
@@ -350,13 +351,19 @@ def select(
     ``size_weight`` (N,) is :func:`~napari_sam.automatic.size_rank.size_weights`: it lowers the rank of
     masks larger than the typical object, except the wholes the seams vouch for (a large object among
     small ones is one object, not a merge).
+
+    Given ``image_shape`` (H, W), masks that reach the image's edge are exempt from the smallest area:
+    the edge may cut an object to any fraction of its size.
     """
     min_area = params.min_area if params.min_area is not None else smallest_object_area(diameter)
     areas = cands.areas
+    large_enough = areas >= min_area
+    if image_shape is not None and len(cands):
+        large_enough |= cands.touches_edge(image_shape)
     ok = (
         (cands.scores >= params.pred_iou_thresh)
         & (cands.stability >= stability_threshold(params, object_diameter or diameter))
-        & (areas >= min_area)
+        & large_enough
         & (areas <= (params.max_area if params.max_area is not None else np.inf))
     )
     idx = np.flatnonzero(ok)

@@ -159,6 +159,7 @@ def _segment_prepared(
             proposals.image,
             proposals.reading.get("object_diameter"),
             sizes,
+            image_shape=image.shape,
         )
         if kept_c.logits is not None and proposals.image is not None and len(kept_c):
             from napari_sam.automatic.extents import edge_derivatives, edge_extents

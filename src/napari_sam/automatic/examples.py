@@ -4,8 +4,9 @@ From example objects (a label image of the image's shape: committed objects, 0 e
 proposals take
 
 * the object size: the examples' median equivalent diameter guides the image's own size estimate
-  (only blobs of 2/3 to 3/2 of it count), and a size range (a third of the smallest example's area to
-  three times the largest's) drops candidates outside it;
+  (only blobs of 2/3 to 3/2 of it count), and a size range (a quarter of the smallest example's area,
+  half its diameter, to three times the largest's) drops candidates outside it, except that a mask
+  reaching the image's edge may be smaller (the edge cuts objects);
 * the polarity: objects brighter or darker than a ring of pixels around them (in the channel the
   proposals read: the gray mean, or the haematoxylin of stained RGB);
 * a prototype of their embedding features (:mod:`~napari_sam.automatic.prototype`): the examples'
@@ -67,7 +68,7 @@ def describe_examples(image: PreparedImage, examples: np.ndarray) -> dict:
     return {
         "count": int(areas.size),
         "diameter": float(2.0 * np.sqrt(np.median(areas) / np.pi)),
-        "min_area": int(max(4, areas.min() // 3)),
+        "min_area": int(max(4, areas.min() // 4)),
         "max_area": int(3 * areas.max()),
         "polarity": "bright" if contrast >= 0 else "dark",
     }

@@ -58,6 +58,23 @@ class Candidates:
     def areas(self) -> np.ndarray:
         return np.array([int(m.sum()) for m in self.masks], dtype=np.int64)
 
+    def touches_edge(self, image_shape: tuple[int, int]) -> np.ndarray:
+        """(N,) bool: whether each mask reaches the edge of an image of ``image_shape`` (H, W): the
+        visible part of an object the edge may cut.
+        """
+        h, w = image_shape
+        out = np.zeros(len(self), dtype=bool)
+        for i, (m, (r, c)) in enumerate(zip(self.masks, self.offsets)):
+            if not m.size:
+                continue
+            out[i] = bool(
+                (r <= 0 and m[0].any())
+                or (c <= 0 and m[:, 0].any())
+                or (r + m.shape[0] >= h and m[-1].any())
+                or (c + m.shape[1] >= w and m[:, -1].any())
+            )
+        return out
+
     def boxes(self) -> np.ndarray:
         """(N, 4) float64 image-frame bounding boxes of the masks (NaN for an empty mask)."""
         out = np.full((len(self), 4), np.nan)
