@@ -25,6 +25,7 @@ ROUGH_CONTOUR = 1
 # two cores, on the main thread): above this many pixels per plane the painter draws the outline itself,
 # from the mask's crop only, with napari's contour off
 OWN_OUTLINE_PIXELS = 2048 * 2048
+OBJECTS_SUFFIX = " SAM objects"  # the committed objects' layer: "<image> SAM objects"
 
 
 def outline(mask: np.ndarray, width: int) -> np.ndarray:
@@ -93,10 +94,10 @@ def _layer_factories(image_layer, info: ImageInfo, objects_data: np.ndarray) -> 
         return layer
 
     def objects():
-        return Labels(objects_data, name=f"{base} SAM objects", opacity=0.5, **tf)
+        return Labels(objects_data, name=f"{base}{OBJECTS_SUFFIX}", opacity=0.5, **tf)
 
     return [
-        (f"{base} SAM objects", objects),
+        (f"{base}{OBJECTS_SUFFIX}", objects),
         (f"{base} SAM preview", preview),
         (f"{base} SAM boxes", shapes),
         (f"{base} SAM points", points),

@@ -59,15 +59,29 @@ class LabelsLayerCombo(ImageLayerCombo):
         Layers whose name ends with one of these are not offered (e.g. the annotator's own layers).
     none_text
         If given, a first item with this text that stands for no layer (:meth:`layer` returns None).
+    prefer_suffix
+        Until the user picks a layer, a layer whose name ends with this is chosen whenever there is one
+        (e.g. the annotator's committed objects, " SAM objects").
     """
 
     def __init__(
-        self, viewer, parent=None, *, exclude_suffixes: tuple[str, ...] = (), none_text=None
+        self,
+        viewer,
+        parent=None,
+        *,
+        exclude_suffixes: tuple[str, ...] = (),
+        none_text=None,
+        prefer_suffix: str | None = None,
     ) -> None:
-        super().__init__(viewer, parent)  # (its first refresh runs before the two settings below)
-        self._exclude, self._none_text = tuple(exclude_suffixes), none_text
+        super().__init__(viewer, parent)  # (its first refresh runs before the settings below)
+        self._exclude, self._none_text, self._prefer = tuple(exclude_suffixes), none_text, prefer_suffix
+        self._user_chose = False
+        self.activated.connect(self._on_user_choice)  # emitted for the user's choices only
         self.clear()  # start from the first item: "none" when there is one
         self.refresh()
+
+    def _on_user_choice(self, *_) -> None:
+        self._user_chose = True
 
     def refresh(self, *_) -> None:
         from napari.layers import Labels
@@ -81,6 +95,9 @@ class LabelsLayerCombo(ImageLayerCombo):
             if isinstance(layer, Labels) and not (exclude and layer.name.endswith(exclude))
         ]
         items = ([none_text] if none_text is not None else []) + names
+        prefer = getattr(self, "_prefer", None)
+        if prefer and not getattr(self, "_user_chose", False):
+            current = next((n for n in names if n.endswith(prefer)), current)
         self.blockSignals(True)
         self.clear()
         self.addItems(items)

@@ -21,6 +21,7 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
 )
 
+from napari_sam._napari._annotator_layers import OBJECTS_SUFFIX
 from napari_sam._napari._choosers import ImageLayerCombo, LabelsLayerCombo, device_combo, model_combo
 from napari_sam._napari._job_widget import JobWidget
 from napari_sam._napari._workers import make_progress_relay, report_error
@@ -63,7 +64,7 @@ class FinetuneWidget(JobWidget):
         super().__init__("Train on my annotations", parent)
         self.viewer = napari_viewer
         self.image_combo = ImageLayerCombo(napari_viewer)
-        self.labels_combo = LabelsLayerCombo(napari_viewer)
+        self.labels_combo = LabelsLayerCombo(napari_viewer, prefer_suffix=OBJECTS_SUFFIX)
         self.model_combo = model_combo()
         self.device_combo = device_combo()
         self.minutes = QDoubleSpinBox()

@@ -10,13 +10,14 @@ from __future__ import annotations
 import numpy as np
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from napari_sam._napari._annotator_layers import OBJECTS_SUFFIX
 from napari_sam._napari._choosers import LabelsLayerCombo
 from napari_sam._napari._layers import check_labels_data
 from napari_sam._napari._workers import report_error
 from napari_sam.prompts import Prompts
 
 EDIT_KEY = "e"
-_OWN_LAYERS = (" SAM objects", " SAM preview", " SAM like committed")  # the annotator's own Labels layers
+_OWN_LAYERS = (OBJECTS_SUFFIX, " SAM preview", " SAM like committed")  # the annotator's own Labels layers
 
 
 class RefineControls(QWidget):
