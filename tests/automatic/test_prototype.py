@@ -55,3 +55,21 @@ def test_alike_examples_do_not_make_a_tight_floor():
     assert similarity(alike, prototype(alike)).min() > 0.99
     assert np.isclose(similarity_floor(alike, slack=5.0), 1.0 - 5.0 * MIN_SPREAD, atol=0.01)
     assert np.isclose(similarity_floor(alike[:1], slack=5.0), 1.0 - 5.0 * MIN_SPREAD)
+
+
+def test_a_mask_cut_by_the_images_edge_is_not_judged_by_its_look():
+    rng = np.random.default_rng(2)
+    base = rng.normal(size=16)
+    examples = base + 0.2 * rng.normal(size=(5, 16))
+    unlike = rng.normal(size=(2, 16))  # cosine near 0: under any floor
+    cands = Candidates(
+        [np.ones((3, 3), bool)] * 7,
+        np.array([[0, 4], [4, 4]] + [[4, 4]] * 5),  # the first unlike mask reaches the top edge
+        np.full(7, 0.9, np.float32),
+        np.full(7, 0.9, np.float32),
+        np.arange(7),
+        np.concatenate([unlike, examples]).astype(np.float32),
+    )
+    kept, _, info = like_examples(cands, num_proposals=2, image_shape=(20, 20))
+    assert list(kept.prompt) == [0] and info["like_examples_dropped"] == 1
+    assert len(like_examples(cands, num_proposals=2)[0]) == 0  # without the image's shape: both dropped

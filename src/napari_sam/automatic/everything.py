@@ -132,7 +132,7 @@ def _segment_prepared(
             threshold = score_threshold(cands, len(proposals), params.pred_iou_thresh)
             params = dataclasses.replace(params, pred_iou_thresh=threshold)
             area = typical_area(cands.areas, cands.prompt >= len(proposals))  # the examples' answers
-            cands, weight, similar = like_examples(cands, len(proposals))
+            cands, weight, similar = like_examples(cands, len(proposals), image_shape=image.shape)
             info.update(similar, score_threshold=round(threshold, 3), score_threshold_from="examples")
         else:
             cands, info = box_candidates(model, image, embeddings, proposals, params, progress)

@@ -129,14 +129,20 @@ def with_example_boxes(proposals: Proposals, examples: np.ndarray, pad: float) -
 
 
 def like_examples(
-    cands: Candidates, num_proposals: int, slack: float = 5.0
+    cands: Candidates,
+    num_proposals: int,
+    slack: float = 5.0,
+    image_shape: tuple[int, int] | None = None,
 ) -> tuple[Candidates, np.ndarray, dict]:
     """The proposals' candidates that are like the examples, and how much.
 
     ``cands`` answer the proposals (prompt index < ``num_proposals``) and then the examples' boxes, all
     with features. The examples' features make the prototype and its similarity floor
     (:func:`~napari_sam.automatic.prototype.similarity_floor` with ``slack``); proposal candidates below
-    the floor are dropped. Returns the kept candidates, their similarity clipped to [0, 1] (a ranking
+    the floor are dropped, except, given ``image_shape`` (H, W), masks reaching the image's edge: they
+    show part of an object, and their features part of its look (clicked nuclei of the H&E-like variant:
+    14 of the 16 candidates under the floor were such masks, F1 0.853 with them dropped, 0.861 kept).
+    Returns the kept candidates, their similarity clipped to [0, 1] (a ranking
     weight: the most example-like of overlapping candidates is painted first) and counters.
 
     The floor is generous (5 spreads): LiteMedSAM's mean-pooled features tell nuclei from other
@@ -152,7 +158,10 @@ def like_examples(
     proto = prototype(feats)
     floor = similarity_floor(feats, slack)
     sims = similarity(found.features, proto)
-    keep = np.flatnonzero(sims >= floor)
+    like = sims >= floor
+    if image_shape is not None:
+        like |= found.touches_edge(image_shape)
+    keep = np.flatnonzero(like)
     weight = np.clip(sims[keep], 0.0, 1.0).astype(np.float32)
     counters = {"similarity_floor": round(floor, 3), "like_examples_dropped": int(len(found) - len(keep))}
     return found.subset(keep), weight, counters
