@@ -15,6 +15,9 @@ Stages, in order, each timed and each allowed to fail on its own (the failure is
 4. ``prompt``: latency of one box prompt → full-resolution mask on the nuclei (embedding cached).
 5. ``automatic``: automatic mode (the model's own method) on the 512² nuclei: seconds and objects.
 6. ``label_cli``: ``napari-sam label`` on a small stack (a subprocess, as a user runs it): planes/s.
+7. ``finetune``: one minute of fine-tuning (``napari_sam.finetune``, default settings, the device's batch
+   size and precision) on the nuclei's left half, then the held-out box mIoU of the right half, base vs
+   fine-tuned, as ``bench_finetune.py`` measures it; training steps per second.
 
 Prints one table, then one JSON line. ``--dry-run`` runs every stage on a small scale (few tiles, a
 two-block ViT-B at 256², two planes) so that the script is exercised on a CPU; its numbers mean nothing.
@@ -350,6 +353,50 @@ def stage_label_cli(dev: torch.device, args) -> dict:
     return result
 
 
+# -- 7. fine-tuning -----------------------------------------------------------------------------------
+def stage_finetune(dev: torch.device, args) -> dict:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_finetune import halves, prompted_scores
+    from napari_sam.finetune import finetune
+    from napari_sam.models.loading import load_model
+
+    image, truth = _nuclei()
+    minutes, limit = 1.0, None
+    if args.dry_run:  # a quarter of the image, 20 objects scored
+        image, truth = image[:256, :256], truth[:256, :256]
+        minutes, limit = 0.8, 20
+    left, right = halves(truth)
+    base = load_model("lite_medsam", device=str(dev), precision=args.precision)
+    before = prompted_scores(base, image, right, limit)
+    t0 = time.perf_counter()
+    tuned = finetune(image, left, base=base, minutes=minutes, device=str(dev))
+    sync(dev)
+    train_s = time.perf_counter() - t0
+    after = prompted_scores(tuned, image, right, limit)
+    report = tuned.report
+    steps = sum(phase["steps"] for phase in report["validation"]["phases"])
+    training_s = report["time"]["training_s"]
+    result = {
+        "ok": steps > 0 and after["box_miou"] >= before["box_miou"] - 0.02,
+        "seconds": train_s,
+        "steps": steps,
+        "steps_per_s": steps / max(training_s, 1e-9),
+        "batch_size": report["parameters"]["batch_size"],
+        "precision": report["parameters"]["precision"],
+        "train_objects": report["data"]["train_objects"],
+        "box_miou_before": before["box_miou"],
+        "box_miou_after": after["box_miou"],
+        "click_median_before": before["click_median_iou"],
+        "click_median_after": after["click_median_iou"],
+    }
+    result["summary"] = (
+        f"{minutes:g} min on {result['train_objects']} objects: {steps} steps "
+        f"({result['steps_per_s']:.1f}/s, batch {result['batch_size']}, {result['precision']}); right half "
+        f"box mIoU {before['box_miou']:.3f} → {after['box_miou']:.3f}"
+    )
+    return result
+
+
 STAGES = {
     "goldens": stage_goldens,
     "encoder_lite": stage_encoder_lite,
@@ -357,6 +404,7 @@ STAGES = {
     "prompt": stage_prompt,
     "automatic": stage_automatic,
     "label_cli": stage_label_cli,
+    "finetune": stage_finetune,
 }
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU path in one prepared run (≤ 8 minutes): goldens on CUDA, LiteMedSAM 256² tiles/s (batched, bf16
-# autocast), a random-weight ViT-B at 1024², prompt latency, automatic mode on the nuclei, and
-# `napari-sam label` on a small stack. Prints one table and one JSON line (benchmarks/gpu_check.py).
+# autocast), a random-weight ViT-B at 1024², prompt latency, automatic mode on the nuclei,
+# `napari-sam label` on a small stack, and one minute of fine-tuning on the nuclei. Prints one table and
+# one JSON line (benchmarks/gpu_check.py).
 #
 #   benchmarks/gpu_check.sh                      # on a CUDA machine
 #   benchmarks/gpu_check.sh --dry-run --device cpu   # the CPU smoke run (small scale, numbers mean nothing)
