@@ -22,15 +22,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from napari_sam.geometry.coords import as_boxes_rc, as_points_rc
+from napari_sam.geometry.coords import as_boxes_rc
+from napari_sam.prompts.checks import (
+    NEGATIVE,
+    POSITIVE,
+    check_boxes,
+    check_labels,
+    check_mask,
+    check_plane,
+    check_points,
+    check_refines,
+)
 
-__all__ = ["DecoderRequest", "Prompts", "RECORD_VERSION"]
-
-RECORD_VERSION = 2
-POSITIVE, NEGATIVE = 1, 0
-_V2_KEYS = {"version", "points", "labels", "boxes", "mask", "plane", "refines"}
-_NAPARI_V1_KEYS = {"points", "labels", "boxes", "plane", "mask_pixels"}
-_NOTEBOOK_V1_KEYS = {"points", "box"}
+__all__ = ["DecoderRequest", "Prompts"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,12 +70,12 @@ class Prompts:
     refines: int | None = None
 
     def __post_init__(self) -> None:
-        points = _points(self.points)
-        boxes = _boxes(self.boxes)
-        labels = _labels(self.labels, len(points))
-        mask = _mask(self.mask)
-        plane = _plane(self.plane)
-        object.__setattr__(self, "refines", _refines(self.refines, mask))
+        points = check_points(self.points)
+        boxes = check_boxes(self.boxes)
+        labels = check_labels(self.labels, len(points))
+        mask = check_mask(self.mask)
+        plane = check_plane(self.plane)
+        object.__setattr__(self, "refines", check_refines(self.refines, mask))
         for name, value in (
             ("points", points),
             ("labels", labels),
@@ -317,56 +321,19 @@ class Prompts:
 
     # -- the saved record --------------------------------------------------------------------------
     def to_record(self) -> dict:
-        """The JSON-friendly saved record (version 2)::
+        """The JSON-friendly saved record (version 2, :mod:`napari_sam.prompts.records`)."""
+        from napari_sam.prompts.records import to_record
 
-            {"version": 2, "points": [[r, c], ...], "labels": [1, 0, ...],
-             "boxes": [[r0, c0, r1, c1], ...], "mask": {"shape": [H, W], "counts": [...]} | None,
-             "plane": [...]}
-
-        ``mask`` is run-length encoded in row-major order, the first count a run of False. A correction
-        of a committed object (e.g. one loaded from an existing segmentation) also has
-        ``"refines": id`` (its mask is then the object's mask before the correction).
-        """
-        record = {
-            "version": RECORD_VERSION,
-            "points": self.points.tolist(),
-            "labels": [int(v) for v in self.labels],
-            "boxes": self.boxes.tolist(),
-            "mask": None if self.mask is None else encode_mask(self.mask),
-            "plane": list(self.plane),
-        }
-        if self.refines is not None:
-            record["refines"] = self.refines
-        return record
+        return to_record(self)
 
     @classmethod
     def from_record(cls, record: dict | None, image_shape: Sequence[int] | None = None) -> Prompts:
-        """Prompts from a saved record: version 2 (:meth:`to_record`), napari's earlier
-        ``{"points": [[r, c]], "labels", "boxes", "plane"}`` or the notebook's earlier
-        ``{"points": [[r, c, label]], "box": [r0, c0, r1, c1] | None}`` (also the notebook widget's
-        prompt as the browser sends it). ``None`` or ``{}`` are no prompts.
+        """Prompts from a saved record: version 2 (:meth:`to_record`), or napari's or the notebook's earlier
+        records (:mod:`napari_sam.prompts.records`). ``None`` or ``{}`` are no prompts.
         """
-        if record is None:
-            return cls()
-        if not isinstance(record, dict):
-            raise ValueError(f"a prompt record is a dict; got {type(record).__name__}")
-        if "version" in record:
-            return _from_v2(record, image_shape)
-        keys = set(record)
-        if "box" in keys or any(_is_sequence(p) and len(p) == 3 for p in record.get("points") or []):
-            return _from_notebook_v1(record, image_shape)
-        if keys <= _NAPARI_V1_KEYS:
-            return cls.build(
-                _none_if_empty(record.get("points")),
-                _none_if_empty(record.get("labels")),
-                _none_if_empty(record.get("boxes")),
-                plane=tuple(record.get("plane") or ()),
-                image_shape=image_shape,
-            )
-        raise ValueError(
-            f"unknown prompt record keys {sorted(keys - _V2_KEYS)}: expected a napari-sam record "
-            f"(keys {sorted(_V2_KEYS)})"
-        )
+        from napari_sam.prompts.records import from_record
+
+        return from_record(record, image_shape)
 
 
 @dataclass(frozen=True, eq=False)
@@ -394,161 +361,3 @@ class DecoderRequest:
     mask: np.ndarray | None
     note: str = ""
     refines: int | None = None
-
-
-# -- checks (the one validation path) --------------------------------------------------------------
-def _points(points) -> np.ndarray:
-    if points is None or np.size(points) == 0:
-        arr = np.asarray(points if points is not None else [], dtype=object)
-        if arr.ndim == 2 and arr.shape[1] not in (0, 2):
-            raise ValueError(f"points must be (row, col) pairs, shape (N, 2); got shape {arr.shape}")
-        return np.zeros((0, 2))
-    return as_points_rc(_numbers(points, "points"))
-
-
-def _boxes(boxes) -> np.ndarray:
-    if boxes is None or np.size(boxes) == 0:
-        return np.zeros((0, 4))
-    return as_boxes_rc(_numbers(boxes, "boxes"))
-
-
-def _numbers(values, what: str) -> np.ndarray:
-    try:
-        return np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be numbers; got {values!r}") from None
-
-
-def _labels(labels, n: int) -> np.ndarray:
-    if labels is None:
-        return np.ones(n, dtype=np.int8)
-    arr = np.asarray(labels)
-    if arr.dtype == bool:
-        arr = arr.astype(np.int8)
-    arr = arr.ravel() if arr.ndim > 1 and arr.size == n else arr
-    if arr.shape != (n,):
-        raise ValueError(f"labels must give one 1/0 per point: {n} points, {arr.size} labels")
-    try:
-        valid = np.isin(arr.astype(np.float64), (0, 1)).all()
-    except (TypeError, ValueError):
-        valid = False
-    if not valid:
-        raise ValueError(
-            f"labels must be 1 (positive) or 0 (negative); got {sorted(set(arr.tolist()), key=str)}"
-        )
-    return arr.astype(np.int8)
-
-
-def _mask(mask) -> np.ndarray | None:
-    if mask is None:
-        return None
-    arr = np.asarray(mask)
-    if arr.ndim != 2:
-        raise ValueError(f"a mask prompt is an (H, W) bool image; got shape {arr.shape}")
-    if arr.dtype != bool:
-        if not np.isin(arr, (0, 1)).all():
-            raise ValueError("a mask prompt holds True/False (or 1/0) only")
-        arr = arr.astype(bool)
-    if not arr.any():
-        raise ValueError("the mask prompt is empty: draw a polygon or ellipse over the object")
-    return arr.copy()
-
-
-def _refines(refines, mask) -> int | None:
-    if refines is None:
-        return None
-    if isinstance(refines, bool) or not isinstance(refines, int | np.integer) or refines < 1:
-        raise ValueError(f"refines is the id (an integer >= 1) of the object being refined; got {refines!r}")
-    if mask is None:
-        raise ValueError(f"refining object {refines} needs its mask (the mask prompt)")
-    return int(refines)
-
-
-def _plane(plane) -> tuple[int, ...]:
-    if plane is None:
-        return ()
-    if isinstance(plane, int | np.integer):
-        plane = (plane,)
-    try:
-        out = tuple(int(v) for v in plane)
-    except (TypeError, ValueError):
-        raise ValueError(f"plane must be a tuple of indices of the leading axes; got {plane!r}") from None
-    if any(v < 0 for v in out) or any(float(a) != b for a, b in zip(plane, out)):
-        raise ValueError(f"plane indices are integers >= 0; got {plane!r}")
-    return out
-
-
-# -- records ---------------------------------------------------------------------------------------
-def encode_mask(mask: np.ndarray) -> dict:
-    """Run-length code of an (H, W) bool mask: ``{"shape": [H, W], "counts": [...]}``, row-major, the
-    first count a run of False (0 when the first pixel is True).
-    """
-    flat = np.asarray(mask, dtype=bool).ravel()
-    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
-    bounds = np.concatenate([[0], change, [flat.size]])
-    counts = np.diff(bounds).tolist()
-    if flat.size and flat[0]:
-        counts = [0, *counts]
-    return {"shape": [int(v) for v in mask.shape], "counts": [int(c) for c in counts]}
-
-
-def decode_mask(code: dict) -> np.ndarray:
-    """The (H, W) bool mask of :func:`encode_mask`'s code; ``ValueError`` for a damaged one."""
-    try:
-        shape = tuple(int(v) for v in code["shape"])
-        counts = np.asarray(code["counts"], dtype=np.int64)
-    except (KeyError, TypeError, ValueError):
-        raise ValueError(f"a mask record is {{'shape': [H, W], 'counts': [...]}}; got {code!r}") from None
-    if len(shape) != 2 or counts.ndim != 1 or (counts < 0).any() or counts.sum() != shape[0] * shape[1]:
-        raise ValueError(f"mask record counts do not add up to its shape {shape}")
-    values = np.arange(len(counts)) % 2 == 1
-    return np.repeat(values, counts).reshape(shape)
-
-
-def _from_v2(record: dict, image_shape) -> Prompts:
-    version = record.get("version")
-    if version != RECORD_VERSION:
-        raise ValueError(
-            f"prompt record version {version!r} is not known to this napari-sam (it reads version "
-            f"{RECORD_VERSION}): update napari-sam"
-        )
-    unknown = set(record) - _V2_KEYS
-    if unknown:
-        raise ValueError(f"unknown prompt record keys {sorted(unknown)}; expected {sorted(_V2_KEYS)}")
-    mask = record.get("mask")
-    return Prompts.build(
-        _none_if_empty(record.get("points")),
-        _none_if_empty(record.get("labels")),
-        _none_if_empty(record.get("boxes")),
-        mask=None if mask is None else decode_mask(mask),
-        plane=tuple(record.get("plane") or ()),
-        image_shape=image_shape,
-        refines=record.get("refines"),
-    )
-
-
-def _from_notebook_v1(record: dict, image_shape) -> Prompts:
-    unknown = set(record) - _NOTEBOOK_V1_KEYS
-    if unknown:
-        raise ValueError(f"unknown prompt keys {sorted(unknown)}; expected 'points' and 'box'")
-    points, labels = [], []
-    for p in record.get("points") or []:
-        if not _is_sequence(p) or len(p) not in (2, 3):
-            raise ValueError(f"a point is [row, col] or [row, col, label]; got {p!r}")
-        points.append(p[:2])
-        labels.append(p[2] if len(p) == 3 else POSITIVE)
-    box = record.get("box")
-    return Prompts.build(
-        points or None,
-        labels or None,
-        None if box is None else [box],
-        image_shape=image_shape,
-    )
-
-
-def _is_sequence(value) -> bool:
-    return isinstance(value, list | tuple | np.ndarray)
-
-
-def _none_if_empty(value):
-    return None if value is None or np.size(value) == 0 else value
