@@ -9,8 +9,6 @@ from a window centred on their object.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import weakref
 from collections.abc import Callable
 from dataclasses import replace
@@ -24,8 +22,8 @@ from napari_sam.background_encoding import BackgroundEncoding
 from napari_sam.committed import CommittedObjects
 from napari_sam.embeddings.embedder import Cancelled, WindowEmbeddings
 from napari_sam.embeddings.preprocess import logits_to_window_masks
-from napari_sam.embeddings.store import PREPROCESSING_VERSION, EmbeddingStore, fingerprint
-from napari_sam.finetune.identity import encoder_identity
+from napari_sam.embeddings.session_store import open_session_store, remove_temporary_store
+from napari_sam.embeddings.store import EmbeddingStore
 from napari_sam.geometry.coords import (
     as_boxes_rc,
     boxes_to_model_xyxy,
@@ -50,15 +48,6 @@ __all__ = ["Segmenter", "SegmenterEvents", "Cancelled", "Stage"]
 
 
 EXTENT_REACH = 512  # pixels: how far from where it was read a typical object size holds (typical_extent)
-
-
-def _remove_temporary_store(store: EmbeddingStore) -> None:
-    """Delete a session's temporary embedding cache: the store stops using the folder first, so a
-    background tile finishing afterwards is kept in memory quietly rather than reported as a cache
-    "rebuilt by another process".
-    """
-    store.close()
-    shutil.rmtree(os.path.dirname(store.path), ignore_errors=True)
 
 
 class SegmenterEvents(SignalGroup):
@@ -247,39 +236,9 @@ class Segmenter(CommittedObjects, BackgroundEncoding):
             self._encode_plane(self._plane, progress, should_stop)
 
     def _open_store(self, source: PlaneSource, grid: TileGrid, cache, dtype: str) -> EmbeddingStore:
-        temporary = cache is None
+        store, temporary = open_session_store(self.model, source, grid, cache, dtype)
         if temporary:
-            cache = os.path.join(tempfile.mkdtemp(prefix="napari-sam-"), "embeddings.zarr")
-        spec = self.model.spec
-        signature = {
-            "model": {
-                "name": spec.name,
-                # the checkpoint whose image encoder runs: a decoder-only fine-tune reuses its base's cache
-                "checkpoint_sha256": encoder_identity(self.model),
-                # bf16 embeddings differ slightly from fp32 ones (fp32 caches keep their old signature)
-                **({"precision": self.model.precision} if self.model.precision != "fp32" else {}),
-                "input_size": spec.input_size,
-                "pixel_mean": list(spec.pixel_mean),
-                "pixel_std": list(spec.pixel_std),
-                "encoder": repr(spec.encoder),
-            },
-            "preprocessing": {
-                "version": PREPROCESSING_VERSION,
-                "scaling": source.scaling.to_dict(),
-                "channel_axis": source.layout.channel_axis,
-                "channels": list(source.layout.channels),
-            },
-            "grid": grid.to_dict(),
-            "data": {
-                "shape": [int(v) for v in source.data.shape],
-                "dtype": str(np.dtype(source.data.dtype)),
-                "stack_axis": source.stack_axis,
-                "fingerprint": "temporary" if temporary else fingerprint(source.data),
-            },
-        }
-        store = EmbeddingStore.open(cache, signature, source.num_planes, len(grid), dtype=dtype)
-        if temporary:
-            self._temp_cleanup = weakref.finalize(self, _remove_temporary_store, store)
+            self._temp_cleanup = weakref.finalize(self, remove_temporary_store, store)
         return store
 
     def _release_temp_store(self) -> None:
