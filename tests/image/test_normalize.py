@@ -105,7 +105,7 @@ def test_percentile_scaling_is_robust_to_hot_pixels():
         (np.full((16, 16), 7, dtype=np.uint16), "constant"),
         (np.full((16, 16), np.nan, dtype=np.float32), "no finite values"),
         (np.zeros((4, 16, 16)) + np.arange(16), "channel_axis"),
-        (np.zeros((2, 3, 16, 16)), "expected a 2D image"),
+        (np.zeros((2, 3, 16, 16)), r"expected a 2D image.*pass stack_axis=0 \(the plane axis\)"),
         (np.zeros(16), "expected a 2D image"),
         (np.array([["a", "b"]]), "expected integers, floats"),
     ],

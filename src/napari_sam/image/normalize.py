@@ -101,7 +101,7 @@ def _layout(image, shape: tuple[int, ...], channel_axis: int | None) -> ImageLay
         return ImageLayout(shape, 2, (0, 1, 2))
     raise ValueError(
         f"expected a 2D image (H, W), RGB/RGBA (H, W, 3|4) or a multichannel image with channel_axis=, got "
-        f"{_describe(image)}. For a (Z, Y, X) or (T, Y, X) stack use set_image(stack, stack_axis=0); for "
+        f"{_describe(image)}. For a (Z, Y, X) or (T, Y, X) stack pass stack_axis=0 (the plane axis); for "
         f"channels first pass channel_axis=0."
     )
 
