@@ -5,7 +5,7 @@ import pytest
 
 from napari_sam.automatic.background import flatten
 from napari_sam.automatic.box_mode import BoxModeParams
-from napari_sam.automatic.polarity import bright_objects, decide_polarity
+from napari_sam.automatic.polarity import bright_objects, decide_polarity, is_stained_brightfield
 from napari_sam.automatic.proposals import propose_boxes
 from napari_sam.automatic.scale import estimate_diameter
 from napari_sam.io.sample_variants import he_rendering, inverted
@@ -56,6 +56,24 @@ def test_stained_rgb_is_read_through_haematoxylin():
     assert bright_objects(rgb, "bright")[1]["channel"] == "gray"
     with pytest.raises(ValueError, match="polarity must be"):
         bright_objects(rgb, "darker")
+
+
+def test_every_crop_of_a_real_ihc_section_is_read_as_stained():
+    """scikit-image's IHC section (DAB and haematoxylin): each 128² crop is stained brightfield, also the
+    dense ones with no background in view and the pale ones with a few nuclei; images with pixels dark in
+    every channel (a fluorescence composite, a fundus photograph) are not."""
+    from skimage import data
+
+    ihc = data.immunohistochemistry()
+    crops = [ihc[r : r + 128, c : c + 128] for r in range(0, 512, 128) for c in range(0, 512, 192)]
+    assert all(is_stained_brightfield(crop) for crop in crops)
+    dense = crops[0]  # the epithelium: brown throughout
+    assert bright_objects(dense)[1]["channel"] == "haematoxylin"
+    img, _ = field(9)
+    g = img.astype(np.float32) / img.max() * 255
+    composite = np.dstack([np.zeros_like(g), 0.4 * g, g]).astype(np.uint8)
+    assert not is_stained_brightfield(composite)
+    assert not is_stained_brightfield(data.retina())
 
 
 @pytest.mark.parametrize("radius", [3, 6, 12])

@@ -30,14 +30,29 @@ def check_polarity(polarity: str) -> str:
 
 
 def is_stained_brightfield(rgb: np.ndarray) -> bool:
-    """True for an (H, W, 3) display image with a bright background and coloured content (H&E, IHC)."""
+    """True for an (H, W, 3) display image of stained tissue in transmitted light (H&E, IHC): coloured
+    content (a twentieth of the pixels differ by more than 15 between their channels), and either a
+    bright background (a quarter of the pixels above 140 on average) or light through every pixel (nine
+    tenths have a channel above 80).
+
+    Measured on the twelve 128² crops of scikit-image's IHC section (``skimage.data.immunohistochemistry``)
+    with the earlier rule (a channel spread above 20 at the 75th percentile, and the bright background):
+    two crops of dense tissue with no background in view fell under the bright-background bar (128 and
+    138) while their darkest tenth still had a channel at 102-109, and two pale crops of stroma with a
+    few nuclei had a spread of 20 and 8 at the 75th percentile (48 and 22 at the 95th). Read as grey,
+    the first came out as 202 specks of texture. A fluorescence composite, a fundus photograph, a night
+    sky and a photograph of coffee have pixels dark in every channel (2-41 for their darkest tenth) and
+    no bright background.
+    """
     x = np.asarray(rgb, dtype=np.float32)
     if x.ndim != 3 or x.shape[-1] < 3:
         return False
     x = x[..., :3]
-    chroma = x.max(axis=-1) - x.min(axis=-1)
+    brightest = x.max(axis=-1)
+    coloured = np.percentile(brightest - x.min(axis=-1), 95) > 15
     bright_background = np.percentile(x.mean(axis=-1), 75) > 140
-    return bool(bright_background and np.percentile(chroma, 75) > 20)
+    lit_throughout = np.percentile(brightest, 10) > 80
+    return bool(coloured and (bright_background or lit_throughout))
 
 
 def haematoxylin(rgb: np.ndarray) -> np.ndarray:
