@@ -28,6 +28,10 @@ def blob_image():
         (lambda img, lab: (img, np.zeros_like(lab)), "no annotated object"),
         (lambda img, lab: (img, np.where(lab <= 3, lab, 0)), f"needs at least {MIN_OBJECTS}"),
         (lambda img, lab: ([img, img], [lab]), "2 image"),
+        (
+            lambda img, lab: (np.dstack([img] * 3), np.dstack([img] * 3)),
+            r"shape \(128, 128, 3\), the shape of an RGB",
+        ),
     ],
 )
 def test_bad_data_is_refused_before_training(blob_image, make, message):

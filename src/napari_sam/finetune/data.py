@@ -97,6 +97,12 @@ def _as_labels(labels, index: int) -> np.ndarray:
 
 def _is_stack(image_shape: tuple[int, ...], labels_shape: tuple[int, ...], index: int) -> bool:
     """Whether this (image, labels) pair is a stack; ``ValueError`` when the shapes do not fit."""
+    if len(labels_shape) == 3 and labels_shape[-1] in (3, 4):  # planes 3 or 4 pixels wide: a colour image
+        raise ValueError(
+            f"labels {index} have shape {labels_shape}, the shape of an RGB(A) image, not of instance "
+            f"labels: labels hold one integer per pixel, shape {labels_shape[:2]} here (was the image "
+            "passed as its own labels?)"
+        )
     ok = len(labels_shape) in (2, 3) and (
         image_shape == labels_shape
         or (len(image_shape) == len(labels_shape) + 1 and image_shape[: len(labels_shape)] == labels_shape)
