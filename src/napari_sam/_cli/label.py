@@ -71,6 +71,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threads", type=int, default=1, help="local threads when neither --workers nor --scheduler"
     )
+    p.add_argument(
+        "--axes",
+        default=None,
+        help="the inputs' axes in stored order, one letter each, for files that do not declare theirs "
+        "(ImageJ and OME files do): e.g. CYX (channels), ZCYX, TYX; C is a channel axis, Y and X the plane, "
+        "any other letter the plane axis of a stack",
+    )
+    p.add_argument(
+        "--channel",
+        type=int,
+        default=None,
+        help="segment only this channel (0-based) of multichannel inputs, e.g. the nuclei's (default: the "
+        "first three channels as one colour image)",
+    )
     p.add_argument("--overwrite", action="store_true", help="redo inputs whose outputs are complete")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -112,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
         min_link_iou=args.link_iou,
         prompts=args.prompts,
         overwrite=args.overwrite,
+        axes=args.axes,
+        channel=args.channel,
     )
     executor = make_executor(args.workers, args.scheduler, args.threads)
     try:

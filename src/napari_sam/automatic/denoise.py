@@ -73,7 +73,8 @@ def contrast_to_noise(gray: np.ndarray) -> float:
     if not finite.all():
         x = np.where(finite, x, np.median(x[finite]) if finite.any() else 0.0)
     smooth = ndi.gaussian_filter(x, 2.0)
-    if float(np.ptp(smooth)) == 0.0:
+    # constant up to float rounding (channels whose mean is flat): Otsu cannot split it
+    if float(np.ptp(smooth)) <= 1e-4 * max(1.0, float(np.abs(smooth).max())):
         return 0.0
     t = threshold_otsu(smooth)
     contrast = float(smooth[smooth > t].mean() - smooth[smooth <= t].mean())

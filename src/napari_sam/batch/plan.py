@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_sam.batch.axes import check_axes, standard_view
+from napari_sam.batch.axes import interpret_axes as interpret_axes  # re-exported
 from napari_sam.io.images import IMAGE_SUFFIXES as IMAGE_SUFFIXES  # the one list, re-exported
 from napari_sam.io.images import MAX_WHOLE_PLANE_PIXELS, image_stem, is_image_path
 from napari_sam.io.labels import SUFFIX
@@ -58,6 +60,13 @@ class BatchConfig:
         ``STEM.points.csv``, ``STEM.shapes.csv`` or ``STEM.json`` per input.
     overwrite
         Redo inputs whose outputs exist.
+    axes
+        One letter per axis of every input, in stored order (``"CYX"``, ``"ZCYX"``; see
+        :mod:`~napari_sam.batch.axes`), for files that do not declare theirs; None: each file's declared
+        axes (ImageJ, OME), else its shape.
+    channel
+        Segment only this channel (0-based) of multichannel inputs, e.g. the nuclei's; None: all of them
+        (up to three) as one colour image.
     max_plane_pixels
         Planes are read whole: a file whose header claims larger planes is refused before anything is
         allocated (a guard against decompression bombs).
@@ -78,6 +87,8 @@ class BatchConfig:
     prompts: str | os.PathLike | None = None
     overwrite: bool = False
     max_plane_pixels: int = MAX_WHOLE_PLANE_PIXELS
+    axes: str | None = None
+    channel: int | None = None
 
     def __post_init__(self) -> None:
         from napari_sam.io.labels import FORMATS
@@ -91,6 +102,11 @@ class BatchConfig:
         if self.task == "prompts" and not self.prompts:
             raise ValueError("prompts mode needs prompt files: pass --prompts FILE_OR_FOLDER")
         check_backend(self.backend, self.compile)
+        self.axes = check_axes(self.axes)
+        if self.channel is not None and (
+            isinstance(self.channel, bool) or int(self.channel) != self.channel or self.channel < 0
+        ):
+            raise ValueError(f"channel is a 0-based channel index (0, 1, ...); got {self.channel!r}")
 
 
 @dataclass
@@ -103,7 +119,9 @@ class FileJob:
     planes: int = 0
     stack: bool = False
     shape: tuple = ()
-    channel_axis: int | None = None
+    channel_axis: int | None = None  # of one plane as standard_view shows it (2), or None
+    axes: str | None = None  # the file's axes as read (None: by its shape)
+    channel: int | None = None  # the one channel segmented, or None
     scaling: object = None
     prompts: dict | None = None  # plane -> {"points": [...], "boxes": [...]}
     error: str | None = None
@@ -173,23 +191,18 @@ def output_stem(path: Path) -> str:
     return image_stem(path)
 
 
-def interpret_axes(shape: tuple[int, ...]) -> tuple[bool, int | None]:
-    """(is_stack, channel_axis of a plane) for an array shape; ``ValueError`` when unsupported.
+def stack_channel_axis(job: FileJob) -> int | None:
+    """The channel axis of ``job``'s whole view (its plane's, shifted by a plane axis), or None."""
+    if job.channel_axis is None:
+        return None
+    return job.channel_axis + 1 if job.stack else job.channel_axis
 
-    Supported: (Y, X); (Y, X, 3|4) RGB(A); (Z, Y, X) stacks; (Z, Y, X, 3|4) RGB stacks.
-    """
-    if any(s == 0 for s in shape):
-        raise ValueError(f"the image is empty (shape {shape})")
-    nd = len(shape)
-    if nd == 2:
-        return False, None
-    if nd == 3:
-        return (False, None) if shape[-1] in (3, 4) else (True, None)
-    if nd == 4 and shape[-1] in (3, 4):
-        return True, None
-    raise ValueError(
-        f"unsupported dimensions {shape}: expected (Y, X), (Y, X, 3|4), (Z, Y, X) or (Z, Y, X, 3|4)"
-    )
+
+def read_view(job: FileJob):
+    """``job``'s input opened lazily and seen as (Y, X[, C]) or (P, Y, X[, C]) (:func:`standard_view`)."""
+    from napari_sam.io.images import read_image
+
+    return standard_view(read_image(job.input), job.axes, job.channel)[0]
 
 
 def plan_file(path: Path, config: BatchConfig) -> FileJob:
@@ -217,13 +230,15 @@ def _local_reads():
 
 def _plan_into(job: FileJob, path: Path, config: BatchConfig) -> None:
     from napari_sam.image.planes import make_source
-    from napari_sam.io.images import check_whole_read, read_image
+    from napari_sam.io.images import check_whole_read, image_axes, read_image
 
     data = read_image(path)
     job.shape = tuple(int(s) for s in data.shape)
-    job.stack, _ = interpret_axes(job.shape)
-    check_whole_read(path, job.shape[1:] if job.stack else job.shape, data.dtype, config.max_plane_pixels)
-    source = make_source(data, stack_axis=0 if job.stack else None)
+    job.axes, job.channel = config.axes or image_axes(path), config.channel
+    view, job.stack, job.channel_axis = standard_view(data, job.axes, job.channel)
+    plane_shape = tuple(view.shape[1:] if job.stack else view.shape)
+    check_whole_read(path, plane_shape, data.dtype, config.max_plane_pixels)
+    source = make_source(view, stack_axis=0 if job.stack else None, channel_axis=stack_channel_axis(job))
     job.planes = source.num_planes
     job.scaling = source.scaling
     if config.task == "prompts":

@@ -159,8 +159,11 @@ def usable_prompts(prompts: dict, shape: tuple[int, int]) -> tuple[list, list, l
     return points, boxes, warnings
 
 
-def label_from_prompts(model, image: np.ndarray, prompts: dict, scaling=None, warnings=None) -> np.ndarray:
-    """(H, W) int32 labels of one plane: one object per box (decoded as one batch) and per point.
+def label_from_prompts(
+    model, image: np.ndarray, prompts: dict, scaling=None, warnings=None, channel_axis: int | None = None
+) -> np.ndarray:
+    """(H, W) int32 labels of one plane ((H, W), (H, W, 3|4), or multichannel with ``channel_axis``): one
+    object per box (decoded as one batch) and per point.
 
     Prompts that cannot be answered (see :func:`usable_prompts`) are skipped; one line per skipped
     prompt is appended to ``warnings`` (a list) when given.
@@ -180,7 +183,7 @@ def label_from_prompts(model, image: np.ndarray, prompts: dict, scaling=None, wa
     if not boxes and not points:
         return labels
     seg = Segmenter(model)
-    seg.set_image(image, scaling=scaling)
+    seg.set_image(image, scaling=scaling, channel_axis=channel_axis)
     if points and model.spec.auto_mode == "boxes":
         boxes = list(boxes) + [
             tuple(b) for b in points_to_boxes(seg.image, np.array(points, dtype=np.float64))

@@ -48,6 +48,8 @@ from napari_sam.batch.plan import (
     output_stem,
     plan,
     plan_file,
+    read_view,
+    stack_channel_axis,
 )
 from napari_sam.image.normalize import BlankImageError
 from napari_sam.io.atomic import remove_path, stale_temporaries, write_json_atomic
@@ -97,9 +99,7 @@ def _model(config: BatchConfig):
 
 
 def _read_plane(job: FileJob, plane: int):
-    from napari_sam.io.images import read_image
-
-    data = read_image(job.input)
+    data = read_view(job)
     with _local_reads():
         return np.asarray(data[plane] if job.stack else data)
 
@@ -112,15 +112,15 @@ def read_stack_task(job: FileJob, config: BatchConfig):
     from napari_sam.automatic.everything import default_params, resolve_mode
     from napari_sam.automatic.stack import read_stack
     from napari_sam.image.planes import make_source
-    from napari_sam.io.images import read_image
 
     model = _model(config)
     mode = resolve_mode(model, config.auto_mode)
     if mode != "boxes":
         return None
     with _local_reads():
-        data = read_image(job.input)
-        source = make_source(data, stack_axis=0, scaling=job.scaling)
+        source = make_source(
+            read_view(job), stack_axis=0, channel_axis=stack_channel_axis(job), scaling=job.scaling
+        )
         reading, _ = read_stack(model, source, default_params(mode, config.params))
     return reading
 
@@ -141,13 +141,14 @@ def label_plane(job: FileJob, plane: int, config: BatchConfig, reading=None) -> 
 
             image, params = raw, config.params
             if reading is not None:  # the stack's reading: every plane segmented alike
-                image = reading.plane(prepare_image(raw, scaling=job.scaling))
+                image = reading.plane(prepare_image(raw, channel_axis=job.channel_axis, scaling=job.scaling))
                 params = reading.params
             labels, info = segment_everything(
                 image,
                 model=model,
                 mode=config.auto_mode,
                 params=params,
+                channel_axis=None if reading is not None else job.channel_axis,
                 scaling=job.scaling,
                 return_info=True,
             )
@@ -171,7 +172,7 @@ def label_plane(job: FileJob, plane: int, config: BatchConfig, reading=None) -> 
 
             warnings: list[str] = []
             prompts = (job.prompts or {}).get(plane, {})
-            labels = label_from_prompts(model, raw, prompts, job.scaling, warnings)
+            labels = label_from_prompts(model, raw, prompts, job.scaling, warnings, job.channel_axis)
             info = {
                 "objects": int(labels.max(initial=0)),
                 "warnings": [f"plane {plane}: {w}" for w in warnings],
@@ -236,6 +237,8 @@ def finish_file(job: FileJob, config: BatchConfig, *results: PlaneResult) -> dic
             "output": str(job.output),
             "format": config.fmt,
             "shape": list(job.shape),
+            "axes": job.axes,
+            "channel": job.channel,
             "planes": job.planes,
             "stack": job.stack,
             "labels": ("3d linked" if config.link else "2d per plane") if job.stack else "2d",

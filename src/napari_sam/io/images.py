@@ -155,6 +155,44 @@ def read_image(path: str | os.PathLike, *, series: int = 0, level: int = 0):
     return as_dask(imread(p))
 
 
+def image_axes(path: str | os.PathLike, *, series: int = 0) -> str | None:
+    """The axes a file declares, one upper-case letter each in stored order (``"ZCYX"``, ``"YXS"``), or
+    None where it declares none.
+
+    TIFF: tifffile's reading of the series (ImageJ hyperstacks, OME-TIFF; ``S`` are the samples of an RGB
+    pixel, ``Q``/``I`` axes it could not name). OME-Zarr: the ``axes`` of its ``multiscales``. Other
+    files and plain zarr arrays: None.
+    """
+    p = Path(path).expanduser()
+    name = p.name.lower()
+    try:
+        if name.endswith(TIFF_SUFFIXES):
+            import tifffile
+
+            with tifffile.TiffFile(p) as tif:
+                axes = str(tif.series[series].axes).upper()
+            # axes tifffile could not name (Q, I; "QQQYX" for a plain 5-D file): the shape decides
+            unnamed = set(axes) & set("QI")
+            if len(set(axes)) < len(axes) or (unnamed and not set(axes) - set("QIYXS")):
+                return None
+            return axes or None
+        if p.is_dir() or name.endswith((".zarr", ".zarr/")):
+            import zarr
+
+            node = zarr.open(str(p), mode="r")
+            if isinstance(node, zarr.Array):
+                return None
+            attrs = dict(node.attrs)
+            multiscales = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
+            axes = (multiscales or [{}])[0].get("axes")
+            if not axes:
+                return None
+            return "".join(str(a["name"] if isinstance(a, dict) else a)[0] for a in axes).upper()
+    except Exception:  # unreadable here: read_image says why
+        return None
+    return None
+
+
 def as_dask(image, chunk: int = DEFAULT_CHUNK):
     """numpy, zarr or dask → dask array (a dask array is returned as is).
 
