@@ -52,3 +52,14 @@ def nuclei_data() -> tuple[np.ndarray, np.ndarray]:
     from napari_sam.io.samples import nuclei
 
     return nuclei()
+
+
+@pytest.fixture(scope="session")
+def nuclei_everything(lite_medsam, nuclei_data) -> tuple[np.ndarray, dict]:
+    """``segment_everything`` on the whole nuclei image with the default settings: (labels, info), computed
+    once for the tests that check it (about 20 s a run on two cores)."""
+    from napari_sam.automatic import segment_everything
+
+    labels, info = segment_everything(nuclei_data[0], model=lite_medsam, return_info=True)
+    labels.setflags(write=False)
+    return labels, info
