@@ -10,7 +10,8 @@ import time
 import pytest
 
 from napari_sam.finetune import finetune
-from napari_sam.finetune.api import EMBEDDING_LIMIT
+from napari_sam.finetune.api import EMBEDDING_LIMIT, _interleaved
+from napari_sam.finetune.data import ObjectRef
 
 
 def test_budget_too_small_for_the_data_is_refused_before_training(nuclei_crop, tmp_path):
@@ -71,3 +72,16 @@ def test_budget_running_out_while_embedding_trains_on_what_was_embedded(nuclei_c
     v = model.report["validation"]
     assert v["after"] >= v["before"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["model.json", "model.safetensors"]
+
+
+def test_held_out_and_training_objects_are_embedded_in_proportion():
+    """Whatever share of the windows a budget embeds, it holds held-out and training objects in their
+    proportion, plane by plane in the order the planes first appear (before, the held-out objects came
+    first: a short budget embedded 22 of them and 5 to train on, too few to train)."""
+    held = [ObjectRef(p, i, (0, 0, 1, 1), 4) for p in (1, 0) for i in range(5)]
+    train = [ObjectRef(p, 100 + i, (0, 0, 1, 1), 4) for p in (0, 1) for i in range(20)]
+    order = _interleaved(held, train)
+    assert sorted(order, key=id) == sorted(held + train, key=id)
+    assert [o.plane for o in order] == [1] * 25 + [0] * 25  # the held-out objects' first plane first
+    for n in (5, 10, 25):
+        assert sum(o in held for o in order[:n]) == n // 5  # one held-out object in five, all along

@@ -328,8 +328,8 @@ def _embed_objects(
     click_extent = typical_extent(train_objs + val_objs)  # as a session that committed them guesses
     t_embed = time.monotonic()
     identity = Variant()
-    # the held-out objects' windows first (a window shared with training objects is embedded once)
-    first = embed([(val_objs, identity), (train_objs, identity)])
+    # held-out and training objects' windows in proportion (a window shared by both is embedded once)
+    first = embed([(_interleaved(val_objs, train_objs), identity)])
     per_copy = time.monotonic() - t_embed
     val = first.subset(set(val_objs))
     train_parts = [first.subset(set(train_objs))]
@@ -353,6 +353,24 @@ def _embed_objects(
         not_embedded=first.left_out,
         augmentations=variants_used,
     )
+
+
+def _interleaved(val_objs: list, train_objs: list) -> list:
+    """The held-out and training objects in the order their windows are embedded: plane by plane (in the
+    order the planes first appear, held-out objects' planes first), and within a plane the held-out ones
+    spread evenly among the training ones. A budget that runs out while embedding then leaves both in
+    proportion: with the held-out objects first, 0.7 minutes on a slow 2-core CPU had embedded 22 of them
+    and 5 to train on, too few to train (the napari walkthrough of a later session).
+    """
+    planes = list(dict.fromkeys(o.plane for o in [*val_objs, *train_objs]))
+    order = []
+    for plane in planes:
+        held = [o for o in val_objs if o.plane == plane]
+        train = [o for o in train_objs if o.plane == plane]
+        keyed = [((i + 0.5) / len(held), 0, i) for i in range(len(held))]
+        keyed += [((i + 0.5) / len(train), 1, i) for i in range(len(train))]
+        order += [(held, train)[kind][i] for _, kind, i in sorted(keyed)]
+    return order
 
 
 def _train(
