@@ -73,6 +73,12 @@ def _check_tiff_complete(tif, path: Path) -> None:
         )
 
 
+def _multiscales(group) -> list | None:
+    """A zarr group's OME-Zarr ``multiscales`` metadata (NGFF 0.4, or 0.5 under ``ome``), or None."""
+    attrs = dict(group.attrs)
+    return attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
+
+
 def _from_zarr_node(node, level: int):
     """A zarr array, or the ``level``-th array of a multiscale group (OME-Zarr ``multiscales`` or
     arrays named 0, 1, …).
@@ -82,9 +88,8 @@ def _from_zarr_node(node, level: int):
 
     if isinstance(node, zarr.Array):
         return da.from_zarr(node)
-    attrs = dict(node.attrs)
     paths: list[str] = []
-    multiscales = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
+    multiscales = _multiscales(node)
     if multiscales:
         paths = [d["path"] for d in multiscales[0].get("datasets", [])]
     if not paths:
@@ -182,9 +187,7 @@ def image_axes(path: str | os.PathLike, *, series: int = 0) -> str | None:
             node = zarr.open(str(p), mode="r")
             if isinstance(node, zarr.Array):
                 return None
-            attrs = dict(node.attrs)
-            multiscales = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
-            axes = (multiscales or [{}])[0].get("axes")
+            axes = (_multiscales(node) or [{}])[0].get("axes")
             if not axes:
                 return None
             return "".join(str(a["name"] if isinstance(a, dict) else a)[0] for a in axes).upper()
